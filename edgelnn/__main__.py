@@ -1,0 +1,3 @@
+from edgelnn.cli import main
+
+main()

@@ -1,0 +1,210 @@
+"""``bench_bundle``: every artifact of a bundle x runtime -> one result row, and keep going.
+
+Order per artifact: sha256 + load, golden check (a failure stops here: no numbers that could
+be wrong), accuracy through the artifact, latency, then peak RSS in a fresh process.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EdgeLNNError
+from ..runtime import Bundle, load_bundle, resolve_runtime
+from ..runtime.runners import RUNTIMES
+from .accuracy import evaluate, last_outputs
+from .env import fingerprint, hostname
+from .golden import golden_check
+from .latency import measure_latency, pinned_cpus
+from .memory import measure_memory
+from .rows import ResultRow
+from .settings import BenchSettings
+
+Progress = Callable[[str], None]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class _Context:
+    """What every row of one bench run shares (bundle facts, target, environment)."""
+
+    def __init__(self, bundle: Bundle, target: str, on_target: bool, device: str | None):
+        self.bundle = bundle
+        self.env = fingerprint()
+        self.measured_on = {"hostname": hostname(), "on_target": bool(on_target),
+                            "device": device or self.env["cpu"]}
+        self.target = target
+        self._golden = None
+        self._evaluation = None
+        self._reference: dict[str, tuple[np.ndarray, str] | None] = {}
+
+    def golden(self):
+        if self._golden is None:
+            self._golden = self.bundle.golden()
+        return self._golden
+
+    def evaluation(self):
+        if self._evaluation is None:
+            self._evaluation = self.bundle.evaluation()
+        return self._evaluation
+
+    def row(self, entry: dict, status: str, **values) -> ResultRow:
+        b = self.bundle
+        parity = entry.get("parity") or {}
+        fields = dict(
+            bundle=b.path.name, model=b.model.get("kind"),
+            dataset=b.dataset.get("name") or b.model.get("dataset"), artifact=entry.get("file"),
+            format=entry.get("format"), graph=entry.get("graph"), scheme=entry.get("scheme"),
+            status=status, target=self.target, measured_on=dict(self.measured_on),
+            size_bytes=entry.get("bytes"), size_ratio=entry.get("size_ratio"),
+            params=b.model.get("params"), metric=self._metric(),
+            parity_max_abs=parity.get("max_abs"), edgelnn_version=__version__, env=self.env,
+            timestamp=_now(), chunk=entry.get("chunk"))
+        fields.update(values)
+        return ResultRow(**fields)
+
+    def _metric(self) -> str | None:
+        info = self.bundle.manifest.get("evaluation") or {}
+        return info.get("metric") or self.bundle.dataset.get("metric")
+
+
+def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers, limit):
+    """fp32 predictions on the test split for the agreement figure: the bundle's fp32 artifact
+    of the same format (PyTorch itself is not on the device); cached per format."""
+    key = entry["format"]
+    if key not in ctx._reference:
+        ctx._reference[key] = None
+        candidates = [a for a in ctx.bundle.artifacts
+                      if a["format"] == key and a.get("scheme") == "fp32"]
+        candidates.sort(key=lambda a: a["graph"] != "step")
+        if candidates:
+            ref = candidates[0]
+            with ctx.bundle.open(ref, runtime=runtime, threads=threads, providers=providers) as r:
+                golden = golden_check(r, ctx.golden(), _tolerance(ref))
+                if golden.ok:
+                    last = last_outputs(r, ctx.evaluation().test, limit)
+                    ctx._reference[key] = (last, ref["file"])
+    return ctx._reference[key]
+
+
+def _tolerance(entry: dict) -> float:
+    tol = (entry.get("golden") or {}).get("tolerance")
+    if tol is None:
+        raise EdgeLNNError(f"manifest has no golden tolerance for {entry.get('file')}")
+    return float(tol)
+
+
+def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | None = 1,
+                   providers=None, settings: BenchSettings = BenchSettings(),
+                   progress: Progress | None = None) -> ResultRow:
+    """One artifact with one runtime -> one row. Errors become rows, never exceptions."""
+    say = progress or (lambda _msg: None)
+    name = entry["file"]
+    base = {"runtime": runtime, "threads": threads}
+    try:
+        say(f"{name} [{runtime}]: loading")
+        runner = ctx.bundle.open(entry, runtime=runtime, threads=threads, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - the report must keep going, like ultralytics'
+        return ctx.row(entry, "failed", error=_one_line(exc), **base)
+    try:
+        base.update(runtime_version=runner.runtime_version, providers_used=runner.providers_used,
+                    provider=(runner.providers_used or [None])[0], chunk=runner.chunk)
+        say(f"{name} [{runtime}]: golden check")
+        golden = golden_check(runner, ctx.golden(), _tolerance(entry))
+        base.update(golden_ok=golden.ok, golden_max_abs=golden.max_abs,
+                    golden_tolerance=golden.tolerance)
+        if not golden.ok:
+            return ctx.row(entry, "golden_failed", error=golden.error, **base)
+        values = {}
+        if settings.accuracy:
+            say(f"{name} [{runtime}]: accuracy")
+            ref = _fp32_reference(ctx, entry, runtime, threads, providers,
+                                  settings.max_eval_sequences)
+            acc = evaluate(runner, ctx.evaluation(), reference_last=ref[0] if ref else None,
+                           reference_name=ref[1] if ref else None, shifts=settings.shifts,
+                           limit=settings.max_eval_sequences)
+            values.update(metric=acc.metric, accuracy=acc.accuracy,
+                          accuracy_fp32=acc.accuracy_fp32, accuracy_delta=acc.accuracy_delta,
+                          agreement=acc.agreement, agreement_ref=acc.agreement_ref,
+                          eval_sequences=acc.sequences,
+                          shifts=[{"key": s.key, "shift": s.shift, "level": s.level,
+                                   "accuracy": s.accuracy, "accuracy_fp32": s.accuracy_fp32}
+                                  for s in acc.shifts])
+        if settings.latency:
+            say(f"{name} [{runtime}]: latency")
+            stats, chunk = measure_latency(runner, ctx.golden(), settings)
+            values.update(latency_us=stats.to_dict(), chunk=chunk,
+                          pinned_cpus=pinned_cpus(settings.cpu_affinity),
+                          per_sample_us=stats.p50 / chunk if chunk else stats.p50)
+    except Exception as exc:  # noqa: BLE001
+        return ctx.row(entry, "failed", error=_one_line(exc), **base)
+    finally:
+        runner.close()
+    if settings.memory:
+        say(f"{name} [{runtime}]: peak memory (fresh process)")
+        try:
+            mem = measure_memory(ctx.bundle.path, name, runtime, threads=threads,
+                                 providers=providers)
+            values.update(peak_rss_mb=mem.peak_rss_mb, baseline_rss_mb=mem.baseline_rss_mb,
+                          model_rss_mb=mem.model_rss_mb)
+        except Exception as exc:  # noqa: BLE001
+            return ctx.row(entry, "failed", error=_one_line(exc), **base, **values)
+    base.update(values)
+    return ctx.row(entry, "passed", **base)
+
+
+def _runtimes_for(entry: dict, runtimes: list[str] | None) -> list[str]:
+    """The runtimes an artifact is benched with: the requested ones of its format, or the
+    first importable default; a missing default still yields a (failed) row."""
+    fmt = entry.get("format")
+    if runtimes:
+        return [r for r in runtimes if RUNTIMES[r].format == fmt]
+    try:
+        return [resolve_runtime(fmt)]
+    except EdgeLNNError:
+        from ..runtime.runners import DEFAULT_RUNTIMES
+        return DEFAULT_RUNTIMES.get(fmt, [])[:1]
+
+
+def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
+                 target: str = "host", threads: int | None = 1, providers=None,
+                 runtimes: list[str] | None = None, settings: BenchSettings | None = None,
+                 on_target: bool = True, device: str | None = None,
+                 include_manifest_failures: bool = True,
+                 progress: Progress | None = None) -> list[dict]:
+    """Bench every (or the named) artifact of a bundle with every matching runtime.
+
+    Returns result rows as dicts (docs/results-schema.md), including rows for the
+    manifest's ``rejected`` and ``unsupported`` entries so reports show failures too.
+    """
+    settings = settings or BenchSettings()
+    bundle = load_bundle(bundle_path)
+    for r in runtimes or []:            # named runtimes must exist: fail before any work
+        if r not in RUNTIMES:
+            raise ValueError(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
+        resolve_runtime(RUNTIMES[r].format, r)
+    entries = [bundle.artifact(a) for a in artifacts] if artifacts else bundle.artifacts
+    ctx = _Context(bundle, target, on_target, device)
+    rows: list[ResultRow] = []
+    for entry in entries:
+        for runtime in _runtimes_for(entry, runtimes):
+            rows.append(bench_artifact(ctx, entry, runtime, threads=threads, providers=providers,
+                                       settings=settings, progress=progress))
+    if include_manifest_failures and not artifacts:
+        for entry in bundle.rejected:
+            rows.append(ctx.row(entry, "rejected",
+                                error=entry.get("reason") or "failed the export parity gate"))
+        for entry in bundle.unsupported:
+            rows.append(ctx.row({**entry, "file": entry.get("file")}, "unsupported",
+                                error=entry.get("reason") or "not supported by the exporter"))
+    return [r.to_dict() for r in rows]

@@ -1,0 +1,113 @@
+"""Result rows (docs/results-schema.md): one per artifact x runtime x target, JSON lines."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+SCHEMA = "edgelnn-result"
+SCHEMA_VERSION = 1
+STATUSES = ("passed", "golden_failed", "rejected", "unsupported", "failed")
+
+
+@dataclass
+class ResultRow:
+    bundle: str
+    model: str | None
+    dataset: str | None
+    artifact: str | None
+    format: str | None
+    graph: str | None
+    scheme: str | None
+    status: str
+    error: str | None = None
+    runtime: str | None = None
+    runtime_version: str | None = None
+    provider: str | None = None
+    providers_used: list[str] = field(default_factory=list)
+    threads: int | None = None
+    target: str = "host"
+    measured_on: dict = field(default_factory=dict)
+    golden_ok: bool | None = None
+    golden_max_abs: float | None = None
+    golden_tolerance: float | None = None
+    latency_us: dict | None = None
+    per_sample_us: float | None = None
+    chunk: int | None = None
+    pinned_cpus: list[int] | None = None
+    peak_rss_mb: float | None = None
+    baseline_rss_mb: float | None = None
+    model_rss_mb: float | None = None
+    size_bytes: int | None = None
+    size_ratio: float | None = None
+    params: int | None = None
+    metric: str | None = None
+    accuracy: float | None = None
+    accuracy_fp32: float | None = None
+    accuracy_delta: float | None = None
+    agreement: float | None = None
+    agreement_ref: str | None = None
+    eval_sequences: int | None = None
+    shifts: list[dict] = field(default_factory=list)
+    parity_max_abs: float | None = None
+    edgelnn_version: str | None = None
+    env: dict = field(default_factory=dict)
+    timestamp: str | None = None
+    schema: str = SCHEMA
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; one of {', '.join(STATUSES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ROW_FIELDS = tuple(f.name for f in fields(ResultRow))
+
+
+def append_rows(path: str | Path, rows: list[dict]) -> Path:
+    """Append rows as JSON lines (one object per line); creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        for row in rows:
+            fh.write(json.dumps(_finite(row), allow_nan=False) + "\n")
+    return path
+
+
+def _finite(value):
+    """JSON has no NaN/inf: such floats become null (the row's error says why)."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def check_row(row: dict) -> list[str]:
+    """Problems with a row against the documented schema (empty list: the row is valid)."""
+    problems = [f"missing field {k}" for k in ROW_FIELDS if k not in row]
+    if row.get("schema") != SCHEMA or row.get("schema_version") != SCHEMA_VERSION:
+        problems.append("wrong schema/schema_version")
+    if row.get("status") not in STATUSES:
+        problems.append(f"bad status {row.get('status')!r}")
+    if row.get("status") == "passed":
+        lat = row.get("latency_us")
+        if lat is not None and not (lat["p50"] <= lat["p90"] <= lat["p99"]):
+            problems.append("latency percentiles out of order")
+        if not row.get("golden_ok"):
+            problems.append("passed without golden_ok")
+    elif row.get("latency_us") is not None:
+        problems.append("latency reported for a row that did not pass")
+    if row.get("status") != "passed" and not row.get("error"):
+        problems.append("non-passed row without error")
+    return problems

@@ -1,0 +1,94 @@
+"""``edgelnn bench``: golden check, latency, peak RAM and accuracy of every artifact of a bundle."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app, console, fail
+
+
+def bench_on_target(target: str, bundle: Path, **kwargs) -> list[dict]:
+    """Run the bench where ``target`` says. Only "host" here; the targets stage replaces this
+    function to reach remote devices (it calls the same ``edgelnn.bench.bench_bundle``)."""
+    from ..bench import bench_bundle
+
+    if target != "host":
+        raise ValueError(f"unknown target {target!r}; this edgelnn can bench on 'host' only")
+    return bench_bundle(bundle, target="host", on_target=True, **kwargs)
+
+
+def _fmt(value, spec: str = ".1f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _short(row: dict) -> str:
+    """Artifact name without the bundle-name prefix (the table title has it)."""
+    name = row.get("artifact") or f"{row.get('graph')}.{row.get('scheme')}.{row.get('format')}"
+    prefix = f"{row.get('bundle')}."
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def render_table(rows: list[dict]):
+    from rich.table import Table
+
+    bundle = rows[0]["bundle"] if rows else ""
+    metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
+    table = Table(title=f"edgelnn bench: {bundle}", show_lines=False)
+    for col, justify in (("artifact", "left"), ("scheme", "left"), ("runtime", "left"),
+                         ("status", "left"), ("golden", "center"), ("p50 µs", "right"),
+                         ("p99 µs", "right"), ("µs/sample", "right"), ("peak MB", "right"),
+                         (metric, "right"), ("Δ vs fp32", "right")):
+        table.add_column(col, justify=justify, overflow="fold")
+    colours = {"passed": "green", "golden_failed": "red", "failed": "red",
+               "rejected": "yellow", "unsupported": "dim"}
+    for r in rows:
+        lat = r.get("latency_us") or {}
+        golden = {True: "[green]ok[/]", False: "[red]FAIL[/]"}.get(r.get("golden_ok"), "-")
+        table.add_row(_short(r),
+                      r.get("scheme") or "-", r.get("runtime") or "-",
+                      f"[{colours.get(r['status'], 'white')}]{r['status']}[/]", golden,
+                      _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
+                      _fmt(r.get("peak_rss_mb")), _fmt(r.get("accuracy"), ".3f"),
+                      _fmt(r.get("accuracy_delta"), "+.3f"))
+    return table
+
+
+@app.command()
+def bench(
+    bundle: Path = typer.Argument(..., help="export bundle folder (from `edgelnn export`)"),
+    artifact: Optional[list[str]] = typer.Option(None, "--artifact", "-a",
+                                                 help="artifact file to bench (repeatable; default all)"),
+    target: str = typer.Option("host", help="target profile to run on"),
+    threads: int = typer.Option(1, help="runtime threads (0: the runtime's default)"),
+    runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
+                                                help="onnxruntime, litert, tflite-runtime (repeatable)"),
+    providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
+    warmup: int = typer.Option(50, help="untimed calls before timing"),
+    min_runs: int = typer.Option(500, help="timed calls, at least"),
+    min_seconds: float = typer.Option(1.0, help="timing duration, at least"),
+    seq_chunk: Optional[int] = typer.Option(None, help="steps per call timed for dynamic sequence graphs"),
+    cpus: Optional[str] = typer.Option(None, help="pin timing to these cores, e.g. 2,3"),
+    memory: bool = typer.Option(True, help="measure peak RSS in a fresh process"),
+    accuracy: bool = typer.Option(True, help="task metric through the artifact on eval.npz"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
+) -> None:
+    """Golden check, then latency, peak RAM and accuracy of every artifact x runtime."""
+    from ..bench import BenchSettings, append_rows
+
+    settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
+                             seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
+                             cpu_affinity=[int(c) for c in cpus.split(",")] if cpus else None)
+    with console.status("benchmarking") as status:
+        rows = bench_on_target(target, bundle, artifacts=artifact or None, threads=threads or None,
+                               providers=[p.strip() for p in providers.split(",")] if providers else None,
+                               runtimes=runtime or None, settings=settings,
+                               progress=lambda msg: status.update(msg))
+    console.print(render_table(rows))
+    if out is not None:
+        append_rows(out, rows)
+        console.print(f"appended {len(rows)} rows to {out}")
+    bad = [r for r in rows if r["status"] in ("failed", "golden_failed")]
+    if bad:
+        fail(f"{len(bad)} of {len(rows)} rows failed; first: {bad[0]['artifact']}: {bad[0]['error']}")

@@ -1,0 +1,1 @@
+"""(commands of this stage are added by its module)."""

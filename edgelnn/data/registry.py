@@ -1,0 +1,85 @@
+"""Named datasets users can pick on the command line; ``load`` returns a ready Dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from .loaders import CO2_STRIDE, CO2_WINDOW, load_co2, load_uea
+from .prepare import RawData, build
+from .synthetic import load_irregular_sine
+from .types import Dataset
+
+UEA = "UEA/UCR time series archive (Bagnall et al. 2018), files from the aeon 1.6.0 wheel (BSD-3-Clause)"
+
+
+class UnknownDatasetError(ValueError):
+    """Raised by ``load`` for a name not in DATASETS."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, before loading it (sizes are of the files: train includes val)."""
+
+    name: str
+    task: str
+    input_size: int
+    output_size: int
+    n_train: int
+    n_test: int
+    min_length: int
+    max_length: int
+    description: str
+    source: str
+    loader: Callable[[], RawData]
+    val_fraction: float = 0.2  # default share of train carved out as val
+
+
+_INFOS = [
+    DatasetInfo("basicmotions", "classification", 6, 4, 40, 40, 100, 100,
+                "Smart-watch 3D accelerometer + 3D gyroscope, 4 activities; 10 s at 10 Hz "
+                "(real dt 0.1 s, stored as nominal dt 1.0).", f"BasicMotions; {UEA}",
+                partial(load_uea, "BasicMotions")),
+    DatasetInfo("japanesevowels", "classification", 12, 9, 270, 370, 7, 29,
+                "12 LPC cepstrum coefficients of 9 male speakers saying /ae/; variable length "
+                "7-29, zero-padded to 29.", f"JapaneseVowels (Kudo, Toyama, Shimbo 1999); {UEA}",
+                partial(load_uea, "JapaneseVowels")),
+    DatasetInfo("italypowerdemand", "classification", 1, 2, 67, 1029, 24, 24,
+                "Hourly Italian electricity demand for one day: Oct-Mar (1) vs Apr-Sep (2).",
+                f"ItalyPowerDemand (Keogh et al., UCR archive); {UEA}",
+                partial(load_uea, "ItalyPowerDemand")),
+    DatasetInfo("co2", "regression", 1, 1, 761, 326, CO2_WINDOW, CO2_WINDOW,
+                f"Weekly Mauna Loa CO2 1958-2001, missing weeks dropped (dt in weeks, >1 at gaps); "
+                f"{CO2_WINDOW}-sample windows predict the next sample, stride {CO2_STRIDE}; "
+                "chronological: first 70% of windows train (last 15% of those = val), last 30% test.",
+                "Keeling & Whorf 2004 (SIO/CDIAC), public domain; statsmodels 0.15 datasets.co2",
+                load_co2, val_fraction=0.15),
+    DatasetInfo("irregular-sine", "classification", 2, 3, 600, 300, 64, 64,
+                "Synthetic noisy sin/cos pairs in 3 frequency bands, sampled at irregular times "
+                "(dt mean 1, CV 0.5, partly per-sequence so dt is needed to tell bands apart).",
+                "Synthetic (edgelnn.data.synthetic.make_irregular_sine)", load_irregular_sine),
+]
+DATASETS: dict[str, DatasetInfo] = {info.name: info for info in _INFOS}
+
+
+def names() -> list[str]:
+    """Known dataset names, in registry order."""
+    return list(DATASETS)
+
+
+def get_info(name: str) -> DatasetInfo:
+    """DatasetInfo for ``name`` (case-insensitive), else UnknownDatasetError listing known names."""
+    key = name.strip().lower()
+    if key not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; known: {', '.join(names())}")
+    return DATASETS[key]
+
+
+def load(name: str, seed: int = 0, val_fraction: float | None = None) -> Dataset:
+    """Load ``name`` with val carved from train (seeded; None = the dataset's default fraction)."""
+    info = get_info(name)
+    frac = info.val_fraction if val_fraction is None else val_fraction
+    if not 0.0 <= frac < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {frac}")
+    return build(info.loader(), name=info.name, task=info.task, seed=seed, val_fraction=frac,
+                 description=info.description, source=info.source)

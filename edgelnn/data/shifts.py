@@ -1,0 +1,87 @@
+"""Distribution shifts of a Split (noise, irregular sampling, length) for generalisation studies.
+
+Every shift returns new arrays and leaves its input untouched. The nominal dt used for padding is
+read from ``dt[:, 0]`` (a Split's first step always holds the nominal dt).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .prepare import valid_mask
+from .types import Split
+
+
+class UnknownShiftError(ValueError):
+    """Raised by ``apply_shift`` for a name not in SHIFTS."""
+
+
+def add_noise(split: Split, snr_db: float, seed: int = 0) -> Split:
+    """Additive Gaussian noise at ``snr_db`` per channel, relative to the split's valid-step power.
+
+    The draw is rescaled so its realised power matches the target exactly; padding stays 0.
+    """
+    rng = np.random.default_rng(seed)
+    mask = valid_mask(split)
+    x = split.x.astype(np.float64)
+    power = (x[mask] ** 2).mean(axis=0)
+    noise = rng.standard_normal(x.shape) * mask[..., None]
+    noise *= np.sqrt(power / 10 ** (snr_db / 10) / np.maximum((noise[mask] ** 2).mean(axis=0), 1e-30))
+    return Split((x + noise).astype(np.float32), split.dt.copy(), split.y.copy(), split.lengths.copy())
+
+
+def drop_samples(split: Split, fraction: float, seed: int = 0) -> Split:
+    """Drop ``fraction`` of each sequence's samples (never the first/last), compacted to the front.
+
+    Each kept sample's dt becomes the true time since the previous kept one, so the sum of dt over
+    valid steps is unchanged; T is unchanged and the tail is padded (x=0, dt=nominal).
+    """
+    rng = np.random.default_rng(seed)
+    x, dt = np.zeros_like(split.x), np.empty_like(split.dt)
+    lengths = split.lengths.copy()
+    for i, L in enumerate(split.lengths):
+        n_drop = min(int(round(fraction * L)), max(int(L) - 2, 0))
+        inner = rng.permutation(np.arange(1, L - 1))[:n_drop] if n_drop else np.array([], int)
+        keep = np.setdiff1d(np.arange(L), inner)
+        t = np.cumsum(split.dt[i, :L].astype(np.float64))
+        dt[i] = split.dt[i, 0]
+        dt[i, : len(keep)] = np.diff(t[keep], prepend=t[0] - split.dt[i, 0])
+        x[i, : len(keep)] = split.x[i, keep]
+        lengths[i] = len(keep)
+    return Split(x, dt, split.y.copy(), lengths)
+
+
+def change_length(split: Split, factor: float, seed: int = 0) -> Split:
+    """Resample each sequence to max(2, round(L*factor)) points on a uniform grid over the same span.
+
+    Linear interpolation over the true time axis; the first dt stays nominal and the remaining
+    steps share the original span (time from first to last sample) equally. T = max new length.
+    ``seed`` is unused (deterministic) and kept for the common shift signature.
+    """
+    new_len = np.maximum(2, np.round(split.lengths * factor)).astype(np.int64)
+    N, T, C = len(split), int(new_len.max()), split.x.shape[2]
+    x = np.zeros((N, T, C), dtype=np.float32)
+    dt = np.repeat(split.dt[:, :1], T, axis=1)
+    for i, (L, M) in enumerate(zip(split.lengths, new_len)):
+        t = np.cumsum(split.dt[i, :L].astype(np.float64))
+        grid = np.linspace(t[0], t[-1], M)
+        for c in range(C):
+            x[i, :M, c] = np.interp(grid, t, split.x[i, :L, c])
+        if L > 1:
+            dt[i, 1:M] = (t[-1] - t[0]) / (M - 1)
+    return Split(x, dt, split.y.copy(), new_len)
+
+
+SHIFTS: dict[str, Callable[..., Split]] = {
+    "noise": add_noise,  # level = SNR in dB
+    "drop": drop_samples,  # level = fraction of samples dropped
+    "length": change_length,  # level = length factor
+}
+
+
+def apply_shift(split: Split, name: str, level: float, seed: int = 0) -> Split:
+    """Apply SHIFTS[name] at ``level``; UnknownShiftError lists the known names."""
+    if name not in SHIFTS:
+        raise UnknownShiftError(f"unknown shift {name!r}; known: {', '.join(SHIFTS)}")
+    return SHIFTS[name](split, level, seed)

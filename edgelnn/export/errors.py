@@ -1,0 +1,27 @@
+"""Typed export errors. Each message is one clear line (the CLI prints it as ``error: ...``)."""
+from __future__ import annotations
+
+from ..errors import EdgeLNNError, ParityError, RuntimeMissingError
+
+__all__ = ["ConversionError", "ExportError", "ParityError", "RuntimeMissingError", "ShapeError",
+           "UnknownNameError", "UnsupportedError"]
+
+
+class ExportError(EdgeLNNError):
+    """Base of export failures."""
+
+
+class UnknownNameError(ExportError, ValueError):
+    """An unknown format or scheme, or a scheme the chosen format lacks (raised before any work)."""
+
+
+class ConversionError(ExportError):
+    """An exporter or quantizer failed on a graph."""
+
+
+class UnsupportedError(ExportError):
+    """A combination (model kind x format x graph x scheme) that cannot be produced."""
+
+
+class ShapeError(ExportError):
+    """An exported file's input/output names, shapes or dtypes differ from what was asked."""

@@ -1,0 +1,2 @@
+"""TFLite export (tmp)."""
+from .convert import convert

@@ -1,0 +1,229 @@
+"""fp32 .tflite -> quantized .tflite with ai-edge-quantizer, one recipe per scheme.
+
+Static schemes are calibrated on whole PyTorch rollouts (``CalibrationData``) and keep the
+**true min/max of every tensor over all samples**. ai-edge-quantizer's default calibrator
+merges per-sample ranges with a moving average (factor 0.95), which forgets the rare steps
+where the recurrent state reaches its extremes and then clips the state.
+
+Whether a file is quantized is read back from the file (``readback.census``), never assumed.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .readback import SIGNATURE, census, read_io
+
+# Below this share of weight elements in the scheme's dtype the file is "effectively float".
+MIN_QUANTIZED_SHARE = 0.5
+
+
+def _fp16():
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+
+    manager = recipe_manager.RecipeManager()
+    manager.add_weight_only_config(
+        regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+        algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
+    return manager.get_quantization_recipe()
+
+
+def _int8_weight():
+    from ai_edge_quantizer import recipe
+    return recipe.weight_only_wi8_afp32()
+
+
+def _int8_dynamic():
+    from ai_edge_quantizer import recipe
+    return recipe.dynamic_wi8_afp32()
+
+
+def _float_io(static_recipe: list) -> list:
+    """Leave the graph's inputs and outputs float32 (QUANTIZE/DEQUANTIZE at the edges).
+
+    The stock static recipes also quantize the model I/O, which would make a runner feed
+    int8 x/dt/state tensors; every edgelnn artifact takes and returns float32.
+    """
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(static_recipe)
+    for op in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+        manager.add_quantization_config(".*", op, None, algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    return manager.get_quantization_recipe()
+
+
+def _int8_static():
+    from ai_edge_quantizer import recipe
+    return _float_io(recipe.static_wi8_ai8())
+
+
+def _int16x8_static():
+    from ai_edge_quantizer import recipe
+    return _float_io(recipe.static_wi8_ai16())
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    build: Callable[[], list]          # -> ai-edge-quantizer recipe (list of dicts)
+    weights: tuple[str, ...]           # dtype(s) the weights must end up in
+    activations: str | None            # dtype computed tensors must use (static), else None
+    calibrated: bool
+    description: str
+
+
+RECIPES: dict[str, Scheme] = {s.name: s for s in (
+    Scheme("fp16", _fp16, ("float16",), None, False,
+           "float16 weights, float32 compute"),
+    Scheme("int8-weight", _int8_weight, ("int8",), None, False,
+           "int8 weights (per channel), dequantized to float32 compute"),
+    Scheme("int8-dynamic", _int8_dynamic, ("int8",), None, False,
+           "dynamic range: int8 weights, activations quantized to int8 at run time"),
+    Scheme("int8-static", _int8_static, ("int8",), "int8", True,
+           "a8w8: int8 weights and activations"),
+    # a16w8 stores the constant operands of elementwise ops (LTC's parameters) as int16
+    Scheme("int16x8-static", _int16x8_static, ("int8", "int16"), "int16", True,
+           "a16w8: int8 weights, int16 activations"),
+)}
+SCHEMES: tuple[str, ...] = tuple(RECIPES)
+
+CALIBRATORS = ("min-max", "moving-average")
+
+
+def _calibration_feeds(calibration, fp32_path) -> tuple[list[dict], str]:
+    """Feeds shaped for the file's graph: per step, or per window for a seq graph."""
+    shape = read_io(fp32_path)["inputs"]["x"][0]
+    if len(shape) == 3:
+        feeds = list(calibration.window_feeds(shape[1]))
+        what = f"{len(feeds)} windows of {shape[1]} steps"
+    else:
+        feeds = list(calibration.step_feeds())
+        what = f"{len(feeds)} steps"
+    if not feeds:
+        raise ValueError(f"the calibration data gives no feed for this graph ({what})")
+    return feeds, f"{what} of {calibration.sequences} whole rollouts"
+
+
+def calibrate(fp32_path, recipe: list, feeds: list[dict], calibrator: str = "min-max") -> dict:
+    """QSVs ({tensor name: {"min", "max"}}) of every tensor over all ``feeds``.
+
+    ``"min-max"`` keeps the true extremes over all samples; ``"moving-average"`` is
+    ai-edge-quantizer's default (kept to show the difference).
+    """
+    from ai_edge_quantizer import calibrator as aeq_calibrator
+    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    if calibrator not in CALIBRATORS:
+        raise ValueError(f"unknown calibrator {calibrator!r}; use one of: {', '.join(CALIBRATORS)}")
+    update = {"min-max": qsv_utils.min_max_update,
+              "moving-average": qsv_utils.moving_average_update}[calibrator]
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(recipe)
+    # The profiler-based mode tracks min/max in C++: same QSVs as the default
+    # preserve-all-tensors mode (checked), ~25x faster on LTC's many small ops.
+    engine = aeq_calibrator.Calibrator(
+        Path(fp32_path).read_bytes(), num_threads=1,
+        mode=aeq_calibrator.CalibrationMode.CALIBRATION_PROFILER_BASED,
+        qsv_update_func=update)
+    with contextlib.redirect_stderr(io.StringIO()):  # its tqdm bar cannot be switched off
+        engine.calibrate({SIGNATURE: feeds}, manager)
+    return engine.get_model_qsvs()
+
+
+def quantize(fp32_path, scheme: str, calibration, out_path, *,
+             calibrator: str = "min-max") -> dict:
+    """Quantize ``fp32_path`` with ``scheme`` into ``out_path``.
+
+    ``calibration`` is a ``CalibrationData`` (needed by the static schemes, ignored by the
+    others). Returns ``{"quantized": bool, "note": str}``; ``quantized`` is read back from
+    the written file (False when the scheme left the weights effectively float).
+    """
+    from ai_edge_quantizer import quantizer as aeq
+
+    if scheme not in RECIPES:
+        raise ValueError(f"unknown TFLite scheme {scheme!r}; use one of: {', '.join(SCHEMES)}")
+    spec = RECIPES[scheme]
+    recipe = spec.build()
+    how = spec.description
+    qsvs = None
+    if spec.calibrated:
+        if calibration is None:
+            raise ValueError(f"TFLite {scheme} needs calibration data")
+        feeds, seen = _calibration_feeds(calibration, fp32_path)
+        qsvs = calibrate(fp32_path, recipe, feeds, calibrator)
+        how += f", {calibrator.replace('-', '/')} ranges over {seen}"
+
+    engine = aeq.Quantizer(str(fp32_path), recipe)
+    result = engine.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    content, rewired = _rewire_output_dequantize(bytes(result.quantized_model))
+    out_path = Path(out_path)
+    out_path.write_bytes(content)
+
+    for kind, tensors in read_io(out_path).items():
+        for name, (shape, dtype) in tensors.items():
+            if dtype != "float32":
+                raise RuntimeError(f"{scheme} made {kind[:-1]} {name!r} {dtype}, expected float32")
+    quantized, what = _judge(spec, census(out_path))
+    return {"quantized": quantized, "note": f"{how}; {what}"}
+
+
+def _judge(spec: Scheme, facts) -> tuple[bool, str]:
+    """Read the scheme's effect off the file: share of weights in the target dtype."""
+    share = facts.weight_fraction(*spec.weights)
+    target = "/".join(spec.weights)
+    what = f"{share:.0%} of weight elements {target}"
+    quantized = share >= MIN_QUANTIZED_SHARE
+    if spec.activations is not None:
+        n = facts.activations[spec.activations]
+        what += f", {n} {spec.activations} activation tensors"
+        quantized = quantized and n > 0
+    dequant = facts.ops["DEQUANTIZE"]
+    if dequant:
+        what += f", {dequant} DEQUANTIZE ops"
+    if not quantized:
+        what += " (effectively float: not quantized)"
+    return quantized, what
+
+
+def _rewire_output_dequantize(content: bytes) -> tuple[bytes, int]:
+    """Work around an ai-edge-quantizer 0.10 wiring bug with float graph outputs.
+
+    When a quantized tensor is both a graph output and the input of another quantized op
+    (the recurrent state ``h_out`` also feeds the output head), the DEQUANTIZE inserted for
+    the graph output is wired into that op too: a FULLY_CONNECTED then gets a float input
+    with int8 weights and output, which LiteRT refuses ("output->type != kTfLiteFloat32").
+    Feed such consumers the quantized tensor again; the graph output keeps the float copy.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    integer = {schema.TensorType.INT8, schema.TensorType.INT16}
+    dequantize = {i for i, code in enumerate(model.operatorCodes)
+                  if max(code.builtinCode, code.deprecatedBuiltinCode)
+                  == schema.BuiltinOperator.DEQUANTIZE}
+    rewired = 0
+    for graph in model.subgraphs:
+        float_copy = {}  # dequantized tensor -> its quantized source
+        for op in graph.operators:
+            if op.opcodeIndex in dequantize and len(op.inputs) == 1 \
+                    and graph.tensors[op.inputs[0]].type in integer \
+                    and model.buffers[graph.tensors[op.inputs[0]].buffer].data is None:
+                float_copy[op.outputs[0]] = op.inputs[0]
+        for op in graph.operators:
+            if op.opcodeIndex in dequantize or not len(op.outputs):
+                continue
+            if not all(graph.tensors[t].type in integer for t in op.outputs if t >= 0):
+                continue  # a float op may take the float copy
+            for k, t in enumerate(op.inputs):
+                if t in float_copy:
+                    op.inputs[k] = float_copy[t]
+                    rewired += 1
+    if not rewired:
+        return content, 0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), rewired

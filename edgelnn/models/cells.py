@@ -1,0 +1,123 @@
+"""Step cells: one function ``(x_t, dt_t, *state) -> (y_t, *state')`` per model kind.
+
+The step cell is the unit that is trained (looped by :class:`SequenceModel`), exported
+and run on a device, so what is measured on the edge is exactly what was trained.
+Every cell takes ``x`` of shape (B, input_size), ``dt`` of shape (B, 1) and states of
+shape (B, size); it returns ``y`` (B, output_size) and the new states in the same order
+as :attr:`state_spec`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from ncps.torch import CfCCell, LTCCell, WiredCfCCell
+from ncps.wirings import AutoNCP, FullyConnected
+
+
+class StepCell(nn.Module):
+    """Base class: subclasses set ``state_spec`` = [(name, size), ...]."""
+
+    state_spec: list[tuple[str, int]]
+
+    def apply_constraints(self) -> None:
+        """Hook called after each optimiser step (LTC keeps its conductances positive)."""
+
+
+class CfCStep(StepCell):
+    """ncps CfC cell (closed-form continuous time); dt is its native ``ts``."""
+
+    def __init__(self, input_size, output_size, units, mode="default", backbone_units=64,
+                 backbone_layers=1, backbone_dropout=0.0):
+        super().__init__()
+        self.rnn_cell = CfCCell(input_size, units, mode=mode, backbone_units=backbone_units,
+                                backbone_layers=backbone_layers, backbone_dropout=backbone_dropout)
+        self.head = nn.Linear(units, output_size)
+        self.state_spec = [("h", units)]
+
+    def forward(self, x, dt, h):
+        out, h = self.rnn_cell(x, h, dt)
+        return self.head(out), h
+
+
+class WiredCfCStep(StepCell):
+    """CfC on an AutoNCP wiring (sensory -> inter -> command -> motor neurons)."""
+
+    def __init__(self, input_size, output_size, units, mode="default", motor_neurons=None,
+                 sparsity=0.5, wiring_seed=22222):
+        super().__init__()
+        motor = motor_neurons or output_size
+        wiring = AutoNCP(units, motor, sparsity_level=sparsity, seed=wiring_seed)
+        self.rnn_cell = WiredCfCCell(input_size, wiring, mode=mode)
+        self.head = nn.Linear(motor, output_size)
+        self.state_spec = [("h", self.rnn_cell.state_size)]
+
+    def forward(self, x, dt, h):
+        out, h = self.rnn_cell(x, h, dt)
+        return self.head(out), h
+
+
+class LTCStep(StepCell):
+    """ncps LTC cell (liquid time-constant ODE, ``ode_unfolds`` fused solver steps)."""
+
+    def __init__(self, input_size, output_size, units, wiring="ncp", motor_neurons=None,
+                 sparsity=0.5, wiring_seed=22222, ode_unfolds=6):
+        super().__init__()
+        motor = motor_neurons or output_size
+        if wiring == "ncp":
+            w = AutoNCP(units, motor, sparsity_level=sparsity, seed=wiring_seed)
+        elif wiring == "fc":
+            w = FullyConnected(units, motor, erev_init_seed=wiring_seed)
+        else:
+            raise ValueError(f"unknown LTC wiring {wiring!r}; use 'ncp' or 'fc'")
+        self.rnn_cell = LTCCell(w, input_size, ode_unfolds=ode_unfolds)
+        self.head = nn.Linear(motor, output_size)
+        self.state_spec = [("h", self.rnn_cell.state_size)]
+
+    def forward(self, x, dt, h):
+        out, h = self.rnn_cell(x, h, dt)
+        return self.head(out), h
+
+    def apply_constraints(self) -> None:
+        self.rnn_cell.apply_weight_constraints()
+
+
+class LSTMStep(StepCell):
+    """LSTM baseline; dt is appended to the input features (fair under irregular sampling)."""
+
+    def __init__(self, input_size, output_size, units):
+        super().__init__()
+        self.rnn_cell = nn.LSTMCell(input_size + 1, units)
+        self.head = nn.Linear(units, output_size)
+        self.state_spec = [("h", units), ("c", units)]
+
+    def forward(self, x, dt, h, c):
+        h, c = self.rnn_cell(torch.cat([x, dt], dim=1), (h, c))
+        return self.head(h), h, c
+
+
+class GRUStep(StepCell):
+    """GRU baseline; dt is an extra input feature."""
+
+    def __init__(self, input_size, output_size, units):
+        super().__init__()
+        self.rnn_cell = nn.GRUCell(input_size + 1, units)
+        self.head = nn.Linear(units, output_size)
+        self.state_spec = [("h", units)]
+
+    def forward(self, x, dt, h):
+        h = self.rnn_cell(torch.cat([x, dt], dim=1), h)
+        return self.head(h), h
+
+
+class RNNStep(StepCell):
+    """Plain Elman RNN (tanh) baseline; dt is an extra input feature."""
+
+    def __init__(self, input_size, output_size, units):
+        super().__init__()
+        self.rnn_cell = nn.RNNCell(input_size + 1, units, nonlinearity="tanh")
+        self.head = nn.Linear(units, output_size)
+        self.state_spec = [("h", units)]
+
+    def forward(self, x, dt, h):
+        h = self.rnn_cell(torch.cat([x, dt], dim=1), h)
+        return self.head(h), h

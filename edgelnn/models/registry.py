@@ -1,0 +1,41 @@
+"""The model zoo, keyed by the names users type."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cells import CfCStep, GRUStep, LSTMStep, LTCStep, RNNStep, StepCell, WiredCfCStep
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str
+    cell: type[StepCell]
+    family: str            # "liquid" or "rnn": the comparison the review makes
+    description: str
+    defaults: dict = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelKind] = {
+    "cfc": ModelKind("cfc", CfCStep, "liquid", "ncps CfC cell (closed-form continuous-time)",
+                     {"mode": "default", "backbone_units": 64, "backbone_layers": 1,
+                      "backbone_dropout": 0.0}),
+    "cfc-ncp": ModelKind("cfc-ncp", WiredCfCStep, "liquid", "CfC on an AutoNCP wiring",
+                         {"mode": "default", "sparsity": 0.5, "wiring_seed": 22222}),
+    "ltc": ModelKind("ltc", LTCStep, "liquid", "ncps LTC (liquid time-constant ODE cell)",
+                     {"wiring": "ncp", "sparsity": 0.5, "wiring_seed": 22222, "ode_unfolds": 6}),
+    "lstm": ModelKind("lstm", LSTMStep, "rnn", "LSTM baseline (dt as an input feature)"),
+    "gru": ModelKind("gru", GRUStep, "rnn", "GRU baseline (dt as an input feature)"),
+    "rnn": ModelKind("rnn", RNNStep, "rnn", "Elman RNN (tanh) baseline (dt as an input feature)"),
+}
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def get_kind(name: str) -> ModelKind:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None

@@ -1,0 +1,130 @@
+"""A whole-sequence model built by looping the very step cell that gets exported."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .cells import StepCell
+from .registry import get_kind
+
+
+class ShapeError(ValueError):
+    """An input tensor does not have the shape the model was built for."""
+
+
+class SequenceModel(nn.Module):
+    """Wraps a :class:`StepCell` with its config; ``forward`` runs it over a window.
+
+    ``config`` holds everything needed to rebuild the model without pickled code: kind,
+    sizes, options, task, label names and normalisation statistics.
+    """
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = copy.deepcopy(config)
+        kind = get_kind(config["kind"])
+        self.cell: StepCell = kind.cell(config["input_size"], config["output_size"],
+                                        config["units"], **config.get("options", {}))
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.config["kind"]
+
+    @property
+    def input_size(self) -> int:
+        return self.config["input_size"]
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"]
+
+    @property
+    def state_spec(self) -> list[tuple[str, int]]:
+        return list(self.cell.state_spec)
+
+    def param_count(self) -> int:
+        """Trainable parameters (fixed wiring masks excluded)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # -- inference -----------------------------------------------------------------------
+    def initial_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.zeros(batch, size) for _, size in self.cell.state_spec)
+
+    def _check_step(self, x: torch.Tensor, dt: torch.Tensor, state) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.input_size:
+            raise ShapeError(f"step expects x of shape (batch, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        batch = x.shape[0]
+        dt = torch.as_tensor(dt, dtype=x.dtype)
+        if dt.dim() == 0:
+            dt = dt.expand(batch)
+        dt = dt.reshape(batch, -1) if dt.numel() == batch else dt
+        if dt.shape != (batch, 1):
+            raise ShapeError(f"step expects dt of shape ({batch},) or ({batch}, 1), "
+                             f"got {tuple(dt.shape)}")
+        if len(state) != len(self.cell.state_spec):
+            raise ShapeError(f"step expects {len(self.cell.state_spec)} state tensors, got {len(state)}")
+        for s, (name, size) in zip(state, self.cell.state_spec):
+            if tuple(s.shape) != (batch, size):
+                raise ShapeError(f"state {name!r} must have shape ({batch}, {size}), "
+                                 f"got {tuple(s.shape)}")
+        return dt
+
+    def step(self, x: torch.Tensor, dt, state) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One time step: returns (y, new_state)."""
+        dt = self._check_step(x, dt, state)
+        y, *new_state = self.cell(x, dt, *state)
+        return y, tuple(new_state)
+
+    def forward(self, x: torch.Tensor, dt: torch.Tensor | None = None, state=None,
+                return_state: bool = False):
+        """Run the step cell over (B, T, C) inputs and (B, T) dt; returns (B, T, out)."""
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ShapeError(f"forward expects x of shape (batch, time, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        batch, steps, _ = x.shape
+        if dt is None:
+            dt = torch.ones(batch, steps, dtype=x.dtype)
+        if tuple(dt.shape) != (batch, steps):
+            raise ShapeError(f"forward expects dt of shape ({batch}, {steps}), got {tuple(dt.shape)}")
+        state = self.initial_state(batch) if state is None else tuple(state)
+        outputs = []
+        for t in range(steps):
+            y, *state = self.cell(x[:, t], dt[:, t:t + 1], *state)
+            outputs.append(y)
+        y = torch.stack(outputs, dim=1)
+        return (y, tuple(state)) if return_state else y
+
+    def after_optimizer_step(self) -> None:
+        self.cell.apply_constraints()
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path) -> None:
+        from .checkpoint import save
+        save(self, path)
+
+
+def create(kind: str, input_size: int, output_size: int, units: int = 32, *,
+           task: str = "classification", label_names: list[str] | None = None,
+           norm_mean: list[float] | None = None, norm_std: list[float] | None = None,
+           dataset: str | None = None, seed: int = 0, **options) -> SequenceModel:
+    """Build a model of the zoo. ``options`` are kind-specific (e.g. ``mode="pure"`` for cfc)."""
+    spec = get_kind(kind)
+    unknown = set(options) - set(spec.defaults) - {"motor_neurons"}
+    if unknown:
+        raise ValueError(f"unknown option(s) for {kind!r}: {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(spec.defaults) or 'none'}")
+    merged = {**spec.defaults, **options}
+    config = {
+        "kind": kind, "input_size": int(input_size), "output_size": int(output_size),
+        "units": int(units), "options": merged, "task": task,
+        "label_names": list(label_names or []), "dataset": dataset, "seed": int(seed),
+        "norm_mean": [float(v) for v in (norm_mean or [0.0] * input_size)],
+        "norm_std": [float(v) for v in (norm_std or [1.0] * input_size)],
+    }
+    torch.manual_seed(seed)
+    return SequenceModel(config)

@@ -1,0 +1,194 @@
+"""Result rows (docs/results-schema.md) read from JSONL files and checked once, here.
+
+Everything downstream works on :class:`Row`: the fields the report uses, flattened and typed,
+plus ``raw`` (the JSON object as read) for anything else.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import EdgeLNNError
+
+SCHEMA = "edgelnn-result"
+SCHEMA_VERSION = 1
+REQUIRED = ("schema", "schema_version", "bundle", "model", "dataset", "format", "scheme", "status")
+STATUSES = {  # status -> (group, label shown in reports)
+    "passed": ("passed", "passed"),
+    "golden_failed": ("exported-failed", "exported, failed golden check"),
+    "rejected": ("exported-failed", "exported, failed parity check"),
+    "failed": ("failed", "failed to run"),
+    "unsupported": ("failed", "failed to export"),
+}
+HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}  # mirrors edgelnn.metrics
+
+
+class ResultsError(EdgeLNNError):
+    """A results file is missing, empty, not JSONL, or not edgelnn-result schema 1."""
+
+
+@dataclass
+class Shift:
+    shift: str
+    level: float
+    accuracy: float | None
+    accuracy_fp32: float | None
+
+
+@dataclass
+class Row:
+    """One artifact x runtime x target measurement (or failure)."""
+
+    bundle: str
+    model: str
+    dataset: str
+    format: str
+    scheme: str
+    status: str
+    artifact: str = ""
+    graph: str = "step"
+    error: str | None = None
+    runtime: str | None = None
+    runtime_version: str | None = None
+    provider: str | None = None
+    threads: int | None = None
+    target: str = "host"
+    on_target: bool | None = None
+    golden_ok: bool | None = None
+    golden_max_abs: float | None = None
+    golden_tolerance: float | None = None
+    p50_us: float | None = None
+    p99_us: float | None = None
+    per_sample_us: float | None = None
+    chunk: int | None = None
+    peak_rss_mb: float | None = None
+    model_rss_mb: float | None = None
+    size_bytes: int | None = None
+    size_ratio: float | None = None
+    params: int | None = None
+    metric: str = "accuracy"
+    accuracy: float | None = None
+    accuracy_fp32: float | None = None
+    agreement: float | None = None
+    shifts: list[Shift] = field(default_factory=list)
+    parity_max_abs: float | None = None
+    source: str = ""
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def status_label(self) -> str:
+        return STATUSES[self.status][1]
+
+    @property
+    def status_group(self) -> str:
+        return STATUSES[self.status][0]
+
+    @property
+    def accuracy_delta(self) -> float | None:
+        """accuracy - accuracy_fp32 (negative = worse for accuracy, positive = worse for rmse)."""
+        if self.accuracy is None or self.accuracy_fp32 is None:
+            return None
+        return self.accuracy - self.accuracy_fp32
+
+    @property
+    def drop(self) -> float | None:
+        """Loss vs fp32 in points: accuracy points, or percent of the fp32 RMSE; > 0 = worse."""
+        delta = self.accuracy_delta
+        if delta is None:
+            return None
+        if HIGHER_IS_BETTER.get(self.metric, True):
+            return -delta * 100.0
+        return delta / max(abs(self.accuracy_fp32), 1e-12) * 100.0
+
+    @property
+    def step_p50_us(self) -> float | None:
+        """p50 latency per input sample (per step; seq graphs: per call / chunk)."""
+        if self.per_sample_us is not None:
+            return self.per_sample_us
+        if self.p50_us is None:
+            return None
+        return self.p50_us / self.chunk if (self.graph == "seq" and self.chunk) else self.p50_us
+
+    @property
+    def step_p99_us(self) -> float | None:
+        if self.p99_us is None:
+            return None
+        return self.p99_us / self.chunk if (self.graph == "seq" and self.chunk) else self.p99_us
+
+    @property
+    def key(self) -> tuple:
+        return (self.bundle, self.format, self.graph, self.scheme, self.runtime or "", self.target)
+
+
+def _num(value, kind=float):
+    if value is None:
+        return None
+    try:
+        out = kind(value)
+    except (TypeError, ValueError):
+        return None
+    return None if isinstance(out, float) and math.isnan(out) else out
+
+
+def parse_row(obj: dict, where: str) -> Row:
+    """Validate one JSON object and flatten it into a Row; ResultsError names ``where``."""
+    if not isinstance(obj, dict):
+        raise ResultsError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    missing = [k for k in REQUIRED if obj.get(k) in (None, "")]
+    if missing:
+        raise ResultsError(f"{where}: missing field {', '.join(repr(m) for m in missing)}")
+    if obj["schema"] != SCHEMA or obj["schema_version"] != SCHEMA_VERSION:
+        raise ResultsError(f"{where}: schema {obj['schema']!r} version {obj['schema_version']!r} is "
+                           f"not supported (this edgelnn reads {SCHEMA!r} version {SCHEMA_VERSION})")
+    if obj["status"] not in STATUSES:
+        raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
+    lat = obj.get("latency_us") or {}
+    measured = obj.get("measured_on") or {}
+    shifts = [Shift(str(s.get("shift")), float(s.get("level")), _num(s.get("accuracy")),
+                    _num(s.get("accuracy_fp32"))) for s in obj.get("shifts") or []
+              if isinstance(s, dict) and s.get("shift") is not None and s.get("level") is not None]
+    return Row(
+        bundle=str(obj["bundle"]), model=str(obj["model"]), dataset=str(obj["dataset"]),
+        format=str(obj["format"]), scheme=str(obj["scheme"]), status=obj["status"],
+        artifact=str(obj.get("artifact") or ""), graph=str(obj.get("graph") or "step"),
+        error=obj.get("error"), runtime=obj.get("runtime"),
+        runtime_version=obj.get("runtime_version"), provider=obj.get("provider"),
+        threads=_num(obj.get("threads"), int), target=str(obj.get("target") or "host"),
+        on_target=measured.get("on_target"), golden_ok=obj.get("golden_ok"),
+        golden_max_abs=_num(obj.get("golden_max_abs")),
+        golden_tolerance=_num(obj.get("golden_tolerance")),
+        p50_us=_num(lat.get("p50")), p99_us=_num(lat.get("p99")),
+        per_sample_us=_num(obj.get("per_sample_us")), chunk=_num(obj.get("chunk"), int),
+        peak_rss_mb=_num(obj.get("peak_rss_mb")), model_rss_mb=_num(obj.get("model_rss_mb")),
+        size_bytes=_num(obj.get("size_bytes"), int), size_ratio=_num(obj.get("size_ratio")),
+        params=_num(obj.get("params"), int), metric=str(obj.get("metric") or "accuracy"),
+        accuracy=_num(obj.get("accuracy")), accuracy_fp32=_num(obj.get("accuracy_fp32")),
+        agreement=_num(obj.get("agreement")), shifts=shifts,
+        parity_max_abs=_num(obj.get("parity_max_abs")), raw=obj)
+
+
+def load_results(paths: list[str | Path]) -> list[Row]:
+    """Read every row of every JSONL file; any bad line or an empty input is a ResultsError."""
+    if not paths:
+        raise ResultsError("no results files given")
+    rows: list[Row] = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ResultsError(f"{path}: no such results file")
+        count = 0
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ResultsError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+            row = parse_row(obj, f"{path}:{lineno}")
+            row.source = str(path)
+            rows.append(row)
+            count += 1
+        if count == 0:
+            raise ResultsError(f"{path}: empty results file (no rows)")
+    return rows

@@ -1,0 +1,189 @@
+"""The Runner: one artifact, one stream, the recurrent state kept between calls.
+
+Backends (onnxruntime, LiteRT) only implement ``invoke(feeds) -> outputs`` with arrays in
+canonical order ``[x, dt, *states] -> [y, *states_out]``; everything a user relies on
+(shapes, NaN checks, state carrying, chunking of sequence graphs) lives here once.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+class Runner:
+    """Runs one exported artifact at batch 1.
+
+    ``step`` and ``run`` continue from the current state; ``reset`` returns to the zero state.
+    A fixed-chunk sequence graph (TFLite) pads a final partial chunk: the outputs are exact
+    (the graph is causal) but the state after it is not, so that call ends the stream and
+    the next ``step``/``run`` must follow ``reset()``.
+    """
+
+    format: str = ""
+    runtime: str = ""
+    runtime_version: str = ""
+
+    def __init__(self, path: str | Path, artifact: dict, state_sizes: list[int], *,
+                 threads: int | None, input_size: int, output_size: int,
+                 fixed_time: int | None = None):
+        self.path = Path(path)
+        self.artifact = artifact
+        self.name = self.path.name
+        self.graph: str = artifact.get("graph", "step")
+        if self.graph not in ("step", "seq"):
+            raise ValueError(f"artifact {self.name}: unknown graph {self.graph!r} (step or seq)")
+        self.state_sizes = [int(s) for s in state_sizes]
+        self.threads = threads
+        self.input_size = int(input_size)
+        self.output_size = int(output_size)
+        self.providers_used: list[str] = []
+        chunk = artifact.get("chunk") or fixed_time
+        self.chunk: int | None = int(chunk) if (self.graph == "seq" and chunk) else None
+        self._ended = False
+        self.reset()
+
+    # -- backend -------------------------------------------------------------------------
+    def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        """The raw runtime call: float32 arrays in canonical order, nothing else. Timed alone."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the session/interpreter."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- state ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._state = [np.zeros((1, s), dtype=np.float32) for s in self.state_sizes]
+        self._ended = False
+
+    @property
+    def state(self) -> list[np.ndarray]:
+        """A copy of the current recurrent state, one (1, H) array per state tensor."""
+        return [s.copy() for s in self._state]
+
+    def _check_stream(self) -> None:
+        if self._ended:
+            raise ValueError(f"{self.name}: the previous run ended with a partial chunk, "
+                             "so the state is unknown; call reset() before continuing")
+
+    # -- inputs --------------------------------------------------------------------------
+    def _inputs(self, x, dt, single: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Validate and convert to float32: (1, C), (1,) for one step, else (T, C), (T,)."""
+        x = np.asarray(x, dtype=np.float32)
+        dt = np.asarray(dt, dtype=np.float32)
+        c = self.input_size
+        if single:
+            if x.size != c:
+                raise ValueError(f"{self.name}: step expects x with {c} values, got shape {x.shape}")
+            if dt.size != 1:
+                raise ValueError(f"{self.name}: step expects one dt value, got shape {dt.shape}")
+            x, dt = x.reshape(1, c), dt.reshape(1)
+        else:
+            if x.ndim != 2 or x.shape[1] != c:
+                raise ValueError(f"{self.name}: run expects x of shape (T, {c}), got {x.shape}")
+            if dt.shape != (x.shape[0],):
+                raise ValueError(f"{self.name}: run expects dt of shape ({x.shape[0]},), "
+                                 f"got {dt.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+        if not np.isfinite(dt).all() or (dt <= 0).any():
+            raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+                             "previous sample)")
+        return x, dt
+
+    def prepare_step(self, x, dt) -> list[np.ndarray]:
+        """Feeds for one step from the current state (input preparation, outside any timer)."""
+        x, dt = self._inputs(x, dt, True)
+        if self.graph == "step":
+            return [x, dt.reshape(1, 1), *self._state]
+        return [x.reshape(1, 1, -1), dt.reshape(1, 1), *self._state]
+
+    def prepare_chunk(self, x, dt) -> list[np.ndarray]:
+        """Feeds for one sequence-graph call of len(x) steps (== chunk for fixed graphs)."""
+        x, dt = self._inputs(x, dt, False)
+        return [x[None], dt[None], *self._state]
+
+    # -- inference -----------------------------------------------------------------------
+    def step(self, x, dt: float) -> np.ndarray:
+        """One sample -> y (O,); the state advances."""
+        self._check_stream()
+        if self.chunk is not None and self.chunk != 1:
+            raise ValueError(f"{self.name}: a fixed-chunk sequence graph (chunk {self.chunk}) "
+                             "cannot run single steps; use the step artifact or run()")
+        out = self.invoke(self.prepare_step(x, dt))
+        self._state = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
+        return np.asarray(out[0], dtype=np.float32).reshape(-1)
+
+    def run(self, x, dt) -> np.ndarray:
+        """A sequence x (T, C), dt (T,) -> y (T, O), continuing from the current state."""
+        self._check_stream()
+        x, dt = self._inputs(x, dt, False)
+        if self.graph == "step":
+            return self._run_steps(x, dt)
+        if self.chunk is None:
+            return self._call_seq(x, dt, keep_state=True)
+        return self._run_chunks(x, dt)
+
+    def _run_steps(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
+        y = np.empty((len(x), self.output_size), dtype=np.float32)
+        state, dtc = self._state, dt.reshape(-1, 1, 1)
+        for t in range(len(x)):
+            out = self.invoke([x[t:t + 1], dtc[t], *state])
+            y[t] = np.asarray(out[0]).reshape(-1)
+            state = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
+        self._state = state
+        return y
+
+    def _call_seq(self, x: np.ndarray, dt: np.ndarray, keep_state: bool) -> np.ndarray:
+        out = self.invoke([x[None], dt[None], *self._state])
+        if keep_state:
+            self._state = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
+        return np.asarray(out[0], dtype=np.float32).reshape(len(x), self.output_size)
+
+    def _run_chunks(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
+        k = self.chunk
+        full = (len(x) // k) * k
+        parts = [self._call_seq(x[i:i + k], dt[i:i + k], keep_state=True)
+                 for i in range(0, full, k)]
+        rest = len(x) - full
+        if rest:
+            xp = np.zeros((k, self.input_size), dtype=np.float32)
+            dtp = np.ones(k, dtype=np.float32)
+            xp[:rest], dtp[:rest] = x[full:], dt[full:]
+            # Outputs of the valid steps are exact (causal graph); the state after padded
+            # steps is not, so keep the state before the tail and end the stream.
+            parts.append(self._call_seq(xp, dtp, keep_state=False)[:rest])
+            self._ended = True
+        if not parts:
+            return np.zeros((0, self.output_size), dtype=np.float32)
+        return np.concatenate(parts, axis=0)
+
+    def describe(self) -> dict:
+        """What produced a number: runtime, version, providers, threads."""
+        return {"artifact": self.name, "format": self.format, "graph": self.graph,
+                "runtime": self.runtime, "runtime_version": self.runtime_version,
+                "providers_used": list(self.providers_used), "threads": self.threads,
+                "chunk": self.chunk}
+
+
+def natural_key(name: str):
+    """'args_10' after 'args_2': litert-torch names inputs args_0.. and outputs output_0.."""
+    import re
+
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def finite_dim(value) -> int | None:
+    """A shape entry that is a fixed positive int, else None (dynamic axis)."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 and not math.isnan(v) else None

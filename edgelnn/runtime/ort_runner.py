@@ -1,0 +1,64 @@
+"""onnxruntime backend: threads and execution providers come from the target profile."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BundleError
+from .base import Runner, finite_dim
+
+
+def _resolve(wanted: list[str], present: list[str], what: str, name: str) -> list[str]:
+    """Bind by the manifest's names; fall back to the file's order when names differ."""
+    if wanted and all(w in present for w in wanted) and len(wanted) == len(present):
+        return list(wanted)
+    if wanted and len(wanted) != len(present):
+        raise BundleError(f"artifact {name}: manifest lists {len(wanted)} {what} "
+                          f"but the file has {len(present)} ({', '.join(present)})")
+    return list(present)
+
+
+class OrtRunner(Runner):
+    format = "onnx"
+    runtime = "onnxruntime"
+
+    def __init__(self, path, artifact: dict, state_sizes: list[int], *, ort, threads: int | None = 1,
+                 providers=None):
+        self.runtime_version = ort.__version__
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or 0)     # 0 = onnxruntime's default
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=list(providers or ["CPUExecutionProvider"]))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise BundleError(f"onnxruntime cannot load {Path(path).name}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        io = artifact.get("io") or {}
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        name = Path(path).name
+        self._in_names = _resolve(io.get("inputs", []), [i.name for i in inputs], "inputs", name)
+        self._out_names = _resolve(io.get("outputs", []), [o.name for o in outputs], "outputs", name)
+        by_name = {i.name: i for i in inputs}
+        out_by_name = {o.name: o for o in outputs}
+        x_shape = by_name[self._in_names[0]].shape
+        y_shape = out_by_name[self._out_names[0]].shape
+        if len(self._in_names) != 2 + len(state_sizes):
+            raise BundleError(f"artifact {name}: expected {2 + len(state_sizes)} inputs "
+                              f"(x, dt, {len(state_sizes)} states), found {len(self._in_names)}")
+        fixed_time = finite_dim(x_shape[1]) if len(x_shape) == 3 else None
+        super().__init__(path, artifact, state_sizes, threads=threads,
+                         input_size=finite_dim(x_shape[-1]) or 0,
+                         output_size=finite_dim(y_shape[-1]) or 0, fixed_time=fixed_time)
+        self.providers_used = list(self._session.get_providers())
+
+    def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        return self._session.run(self._out_names, dict(zip(self._in_names, feeds)))
+
+    def close(self) -> None:
+        self._session = None

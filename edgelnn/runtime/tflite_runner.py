@@ -1,0 +1,96 @@
+"""LiteRT backend (ai-edge-litert); tflite-runtime only as a checked fallback.
+
+tflite-runtime 2.14 does not load under numpy 2 and miscomputes per-channel dynamic-int8
+files, which is why every bench run gates an artifact on its golden check first.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BundleError
+from .base import Runner, natural_key
+
+
+def _ordered(sig: dict, details: list[dict], wanted: list[str], what: str, name: str) -> list[int]:
+    """Tensor indices in canonical order: by manifest name (signature name or tensor name),
+    else by signature order (args_0, args_1, ...), else by the interpreter's detail order."""
+    if sig:
+        if wanted and all(w in sig for w in wanted) and len(wanted) == len(sig):
+            return [int(sig[w]["index"]) for w in wanted]
+        by_tensor = {d["name"]: d for d in details}
+        if wanted and len(wanted) == len(sig):
+            found = [_tensor_named(by_tensor, w) for w in wanted]
+            if all(f is not None for f in found):
+                return [int(f["index"]) for f in found]
+        if wanted and len(wanted) != len(sig):
+            raise BundleError(f"artifact {name}: manifest lists {len(wanted)} {what} "
+                              f"but the file has {len(sig)}")
+        return [int(sig[k]["index"]) for k in sorted(sig, key=natural_key)]
+    by_tensor = {d["name"]: d for d in details}
+    found = [_tensor_named(by_tensor, w) for w in wanted]
+    if wanted and len(wanted) == len(details) and all(f is not None for f in found):
+        return [int(f["index"]) for f in found]
+    return [int(d["index"]) for d in details]
+
+
+def _tensor_named(by_tensor: dict, want: str):
+    for key in (want, f"serving_default_{want}:0", f"serving_default_{want}"):
+        if key in by_tensor:
+            return by_tensor[key]
+    return None
+
+
+class TFLiteRunner(Runner):
+    format = "tflite"
+
+    def __init__(self, path, artifact: dict, state_sizes: list[int], *, interpreter_cls,
+                 runtime: str, runtime_version: str, threads: int | None = 1):
+        self.runtime = runtime
+        self.runtime_version = runtime_version
+        name = Path(path).name
+        try:
+            it = interpreter_cls(model_path=str(path), num_threads=threads or None)
+            it.allocate_tensors()
+        except Exception as exc:  # noqa: BLE001 - interpreter raises ValueError/RuntimeError
+            raise BundleError(f"{runtime} cannot load {name}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        self._it = it
+        sig_in, sig_out = {}, {}
+        signatures = it.get_signature_list() if hasattr(it, "get_signature_list") else {}
+        if len(signatures) == 1:
+            runner = it.get_signature_runner()
+            sig_in, sig_out = runner.get_input_details(), runner.get_output_details()
+        io = artifact.get("io") or {}
+        self._in_idx = _ordered(sig_in, it.get_input_details(), io.get("inputs", []), "inputs", name)
+        self._out_idx = _ordered(sig_out, it.get_output_details(), io.get("outputs", []),
+                                 "outputs", name)
+        if len(self._in_idx) != 2 + len(state_sizes):
+            raise BundleError(f"artifact {name}: expected {2 + len(state_sizes)} inputs "
+                              f"(x, dt, {len(state_sizes)} states), found {len(self._in_idx)}")
+        details = {d["index"]: d for d in it.get_input_details() + it.get_output_details()}
+        for idx in self._in_idx + self._out_idx:
+            if np.dtype(details[idx]["dtype"]) != np.float32:
+                raise BundleError(f"artifact {name}: tensor {details[idx]['name']} is "
+                                  f"{np.dtype(details[idx]['dtype'])}; edgelnn artifacts take float32")
+        x_shape = [int(v) for v in details[self._in_idx[0]]["shape"]]
+        y_shape = [int(v) for v in details[self._out_idx[0]]["shape"]]
+        for idx, size in zip(self._in_idx[2:], state_sizes):
+            if int(details[idx]["shape"][-1]) != int(size):
+                raise BundleError(f"artifact {name}: state input {details[idx]['name']} has size "
+                                  f"{int(details[idx]['shape'][-1])}, manifest says {size}")
+        fixed_time = x_shape[1] if len(x_shape) == 3 else None
+        super().__init__(path, artifact, state_sizes, threads=threads, input_size=x_shape[-1],
+                         output_size=y_shape[-1], fixed_time=fixed_time)
+        self.providers_used = ["CPU"]
+
+    def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        it = self._it
+        for idx, value in zip(self._in_idx, feeds):
+            it.set_tensor(idx, value)
+        it.invoke()
+        return [it.get_tensor(idx) for idx in self._out_idx]
+
+    def close(self) -> None:
+        self._it = None

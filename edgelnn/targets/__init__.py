@@ -1,0 +1,1 @@
+"""Deployment targets (placeholder, being written)."""

@@ -1,0 +1,376 @@
+"""Target profiles: ``targets/<name>.toml`` -> a validated ``Profile``.
+
+A profile says what the device is (architecture, CPU, cores, memory), how to run a bundle on
+it (runtimes and ONNX execution providers in order of preference, threads, the quantization
+schemes that suit it) and how to reach it (``local``, or ``ssh`` with host, user, port, python,
+working folder). Every key is checked; an unknown key or a bad value is a ``ProfileError`` that
+names the file and the key.
+
+Profiles are looked up, first match wins, in ``$EDGELNN_TARGETS_DIR`` (``os.pathsep``-separated
+folders), ``~/.config/edgelnn/targets`` (``$XDG_CONFIG_HOME``), then the ``targets/`` folder
+shipped with edgelnn.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "targets"
+
+ARCHES = ("native", "x86_64", "aarch64", "armv7l")
+RUNTIMES = ("onnxruntime", "litert", "tflite-runtime")
+RUNTIME_FORMAT = {"onnxruntime": "onnx", "litert": "tflite", "tflite-runtime": "tflite"}
+# The pip requirement that installs each runtime (a profile may override it in [pip]).
+RUNTIME_PIP = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert",
+               "tflite-runtime": "tflite-runtime"}
+ONNX_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider",
+                  "XnnpackExecutionProvider", "ArmNNExecutionProvider", "ACLExecutionProvider",
+                  "OpenVINOExecutionProvider", "CoreMLExecutionProvider", "QNNExecutionProvider",
+                  "ROCMExecutionProvider", "DmlExecutionProvider")
+# Exporter scheme names: fp32, fp16, bf16, int8-dynamic, int8-static, int8-weight, int16x8-static..
+SCHEME_RE = re.compile(r"^(fp32|fp16|bf16|u?int(4|8|16)(x(4|8|16))?(-[a-z0-9]+)*)$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+CONNECTION_KINDS = ("local", "ssh")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the device. ``python = "auto"`` uses the venv made by ``targets setup``
+    when it exists on the device, else ``python3``."""
+    kind: str = "local"
+    host: str | None = None
+    user: str | None = None
+    port: int | None = None
+    python: str = "auto"
+    workdir: str = "/tmp"                      # parent of the per-run ``mktemp -d`` folder
+    venv: str = "~/.cache/edgelnn/venv"        # where ``targets setup`` makes the venv
+    identity_file: str | None = None
+    known_hosts: str | None = None             # UserKnownHostsFile (default: ssh's own)
+    strict_host_key_checking: str = "yes"      # "yes" or "accept-new"; never "no"
+    connect_timeout: int = 10
+    run_timeout: int = 1800
+    ssh_options: tuple[str, ...] = ()          # extra ``-o Key=Value`` options
+
+    @property
+    def address(self) -> str:
+        """user@host:port as typed (for messages and rows)."""
+        if self.kind == "local":
+            return "local"
+        out = f"{self.user}@{self.host}" if self.user else str(self.host)
+        return f"{out}:{self.port}" if self.port else out
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    arch: str
+    cpu: str
+    cores: int | None
+    memory_mb: int | None
+    runtimes: tuple[str, ...]
+    onnx_providers: tuple[str, ...]
+    threads: int
+    schemes: tuple[str, ...]
+    reduce_range: bool
+    accelerator: str | None
+    connection: Connection
+    pip: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def is_remote(self) -> bool:
+        return self.connection.kind == "ssh"
+
+    @property
+    def gpu_providers(self) -> tuple[str, ...]:
+        return tuple(p for p in self.onnx_providers if p != "CPUExecutionProvider")
+
+    def pip_requirement(self, runtime: str) -> str:
+        return self.pip.get(runtime, RUNTIME_PIP[runtime])
+
+    def device_requirements(self) -> list[str]:
+        """What ``targets setup`` installs: numpy and the profile's runtimes (never torch)."""
+        reqs = [self.pip.get("numpy", "numpy")]
+        for rt in self.runtimes:
+            if rt == "tflite-runtime" and "litert" in self.runtimes:
+                continue          # fallback only; litert is the one to install
+            reqs.append(self.pip_requirement(rt))
+        return reqs
+
+    def with_host(self, host: str | None) -> "Profile":
+        """This profile reached at ``[user@]host[:port]`` instead of its own host."""
+        if not host:
+            return self
+        user, hostname, port = parse_host(host)
+        conn = replace(self.connection, kind="ssh", host=hostname,
+                       user=user or self.connection.user, port=port or self.connection.port)
+        return replace(self, connection=conn)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "connection"}
+        out["connection"] = {f.name: getattr(self.connection, f.name)
+                             for f in fields(self.connection)}
+        for k, v in list(out.items()):
+            if isinstance(v, tuple):
+                out[k] = list(v)
+        out["connection"]["ssh_options"] = list(self.connection.ssh_options)
+        return out
+
+
+def parse_host(text: str) -> tuple[str | None, str, int | None]:
+    """``[ssh://][user@]host[:port]`` (IPv6 as ``[::1]:22``) -> (user, host, port)."""
+    s = text.strip()
+    if s.startswith("ssh://"):
+        s = s[len("ssh://"):].rstrip("/")
+    user = None
+    if "@" in s:
+        user, s = s.rsplit("@", 1)
+    port = None
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif s.count(":") == 1:
+        host, port = s.split(":")
+    else:
+        host = s
+    if not host or not re.match(r"^[A-Za-z0-9._:%-]+$", host) or (user is not None and not
+                                                                     re.match(r"^[A-Za-z0-9._-]+$", user)):
+        raise ProfileError(f"--host {text!r} is not [user@]host[:port]")
+    if port is not None:
+        if not str(port).isdigit() or not 0 < int(port) < 65536:
+            raise ProfileError(f"--host {text!r}: port must be 1-65535")
+        port = int(port)
+    return user, host, port
+
+
+# -- validation ------------------------------------------------------------------------
+class _Check:
+    """Checks values of one table, naming ``file: key`` in every error."""
+
+    def __init__(self, source: str, table: dict, prefix: str = ""):
+        self.source, self.table, self.prefix = source, table, prefix
+
+    def fail(self, key: str, why: str):
+        raise ProfileError(f"{self.source}: {self.prefix}{key} {why}")
+
+    def unknown(self, allowed) -> None:
+        for key in self.table:
+            if key not in allowed:
+                near = [a for a in allowed if a.replace("_", "") == key.replace("_", "").replace("-", "")]
+                hint = f" (did you mean {near[0]!r}?)" if near else \
+                    f" (known: {', '.join(sorted(allowed))})"
+                raise ProfileError(f"{self.source}: unknown key {self.prefix}{key}{hint}")
+
+    def get(self, key, kind, default=..., choices=None, minimum=None, pattern=None):
+        if key not in self.table:
+            if default is ...:
+                self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(key, f"must be an integer, got {value!r}")
+        if kind is str and not isinstance(value, str):
+            self.fail(key, f"must be a string, got {value!r}")
+        if kind is bool and not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(key, f"must be >= {minimum}, got {value}")
+        if choices is not None and value not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        if pattern is not None and not pattern.match(value):
+            self.fail(key, f"has a bad value {value!r}")
+        return value
+
+    def strings(self, key, default=..., choices=None, pattern=None, nonempty=True) -> tuple:
+        if key not in self.table:
+            if default is ...:
+                self.fail(key, "is required")
+            return tuple(default)
+        value = self.table[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(key, f"must be a list of strings, got {value!r}")
+        if nonempty and not value:
+            self.fail(key, "must not be empty")
+        for v in value:
+            if choices is not None and v not in choices:
+                self.fail(key, f"has unknown value {v!r} (known: {', '.join(choices)})")
+            if pattern is not None and not pattern.match(v):
+                self.fail(key, f"has a bad value {v!r}")
+        if len(set(value)) != len(value):
+            self.fail(key, f"lists a value twice: {value!r}")
+        return tuple(value)
+
+
+TOP_KEYS = ("name", "description", "arch", "cpu", "cores", "memory_mb", "runtimes",
+            "onnx_providers", "threads", "schemes", "reduce_range", "accelerator", "connection",
+            "pip")
+CONNECTION_KEYS = tuple(f.name for f in fields(Connection))
+
+
+def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
+    """Validate a parsed TOML table into a Profile."""
+    top = _Check(source, data)
+    top.unknown(TOP_KEYS)
+    if not NAME_RE.match(name):
+        raise ProfileError(f"{source}: profile name {name!r} must be lower-case letters, digits, "
+                           "'.', '_' or '-'")
+    declared = top.get("name", str, name)
+    if declared != name:
+        top.fail("name", f"is {declared!r} but the file is {name}.toml; they must match")
+    arch = top.get("arch", str, choices=ARCHES)
+    runtimes = top.strings("runtimes", choices=RUNTIMES)
+    providers = top.strings("onnx_providers", ("CPUExecutionProvider",), choices=ONNX_PROVIDERS)
+    if "CPUExecutionProvider" not in providers:
+        top.fail("onnx_providers", "must end with CPUExecutionProvider (the fallback)")
+    if providers[-1] != "CPUExecutionProvider":
+        top.fail("onnx_providers", "must list CPUExecutionProvider last (it is the fallback)")
+    cores = top.get("cores", int, None, minimum=1)
+    memory = top.get("memory_mb", int, None, minimum=16)
+    if arch != "native" and (cores is None or memory is None):
+        top.fail("cores" if cores is None else "memory_mb",
+                 "is required (only arch = \"native\" detects it)")
+    threads = top.get("threads", int, 1, minimum=1)
+    if cores is not None and threads > cores:
+        top.fail("threads", f"is {threads} but the device has {cores} cores")
+
+    conn_table = data.get("connection", {"kind": "local"})
+    if not isinstance(conn_table, dict):
+        top.fail("connection", "must be a table ([connection])")
+    conn = _Check(source, conn_table, "connection.")
+    conn.unknown(CONNECTION_KEYS)
+    kind = conn.get("kind", str, choices=CONNECTION_KINDS)
+    host = conn.get("host", str, None)
+    if host is not None:
+        try:
+            parse_host(host)
+        except ProfileError:
+            conn.fail("host", f"has a bad value {host!r} (a host name or address)")
+        if "@" in host or (host.count(":") == 1):
+            conn.fail("host", f"must be a bare host name ({host!r}); use user = and port =")
+    user = conn.get("user", str, None, pattern=re.compile(r"^[A-Za-z0-9._-]+$"))
+    port = conn.get("port", int, None, minimum=1)
+    if port is not None and port > 65535:
+        conn.fail("port", f"must be <= 65535, got {port}")
+    python = conn.get("python", str, "auto")
+    if not python or any(c.isspace() for c in python):
+        conn.fail("python", f"must be a command or path without spaces, got {python!r}")
+    workdir = conn.get("workdir", str, "/tmp")
+    if not (workdir.startswith("/") or workdir.startswith("~/")):
+        conn.fail("workdir", f"must be an absolute path or start with ~/, got {workdir!r}")
+    venv = conn.get("venv", str, "~/.cache/edgelnn/venv")
+    if venv and not (venv.startswith("/") or venv.startswith("~/")):
+        conn.fail("venv", f"must be an absolute path or start with ~/, got {venv!r}")
+    strict = conn.get("strict_host_key_checking", str, "yes", choices=("yes", "accept-new"))
+    ssh_opts = conn.strings("ssh_options", (), nonempty=False,
+                            pattern=re.compile(r"^[A-Za-z][A-Za-z0-9]*=\S+$"))
+    for opt in ssh_opts:
+        if opt.split("=")[0].lower() in ("stricthostkeychecking", "batchmode", "proxycommand",
+                                          "localcommand", "permitlocalcommand"):
+            conn.fail("ssh_options", f"may not set {opt.split('=')[0]} (edgelnn keeps host key "
+                      "checking and batch mode on; put ProxyJump/ProxyCommand in ~/.ssh/config)")
+    connection = Connection(
+        kind=kind, host=host, user=user, port=port, python=python, workdir=workdir, venv=venv,
+        identity_file=conn.get("identity_file", str, None),
+        known_hosts=conn.get("known_hosts", str, None), strict_host_key_checking=strict,
+        connect_timeout=conn.get("connect_timeout", int, 10, minimum=1),
+        run_timeout=conn.get("run_timeout", int, 1800, minimum=1), ssh_options=ssh_opts)
+    if kind == "local" and host is not None:
+        conn.fail("host", "is set but kind is \"local\" (use kind = \"ssh\")")
+
+    pip = data.get("pip", {})
+    if not isinstance(pip, dict):
+        top.fail("pip", "must be a table ([pip] runtime = \"requirement\")")
+    pcheck = _Check(source, pip, "pip.")
+    pcheck.unknown(RUNTIMES + ("numpy",))
+    for key in pip:
+        pcheck.get(key, str)
+
+    return Profile(
+        name=name, description=top.get("description", str, ""), arch=arch,
+        cpu=top.get("cpu", str, "native" if arch == "native" else ...),
+        cores=cores, memory_mb=memory, runtimes=runtimes, onnx_providers=providers,
+        threads=threads, schemes=top.strings("schemes", pattern=SCHEME_RE),
+        reduce_range=top.get("reduce_range", bool, False),
+        accelerator=top.get("accelerator", str, None), connection=connection, pip=dict(pip),
+        source=source)
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ProfileError(f"cannot read target profile {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    return parse_profile(data, path.stem, str(path))
+
+
+def search_dirs() -> list[Path]:
+    dirs = [Path(p).expanduser() for p in os.environ.get("EDGELNN_TARGETS_DIR", "").split(os.pathsep)
+            if p]
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or "~/.config").expanduser()
+    dirs.append(config / "edgelnn" / "targets")
+    dirs.append(BUILTIN_DIR)
+    return dirs
+
+
+def profile_paths() -> dict[str, Path]:
+    """{name: file} of every profile found, the first folder winning."""
+    found: dict[str, Path] = {}
+    for d in search_dirs():
+        if d.is_dir():
+            for path in sorted(d.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def load_profile(name: str | Path) -> Profile:
+    """A profile by name (searched as above) or by path to a .toml file."""
+    text = str(name)
+    if text.endswith(".toml") or os.sep in text:
+        return load_profile_file(text)
+    paths = profile_paths()
+    if text not in paths:
+        known = ", ".join(sorted(paths)) or "none"
+        raise ProfileError(f"unknown target {text!r} (known: {known}; add targets/{text}.toml "
+                           f"or ~/.config/edgelnn/targets/{text}.toml)")
+    return load_profile_file(paths[text])
+
+
+def list_profiles() -> list[Profile]:
+    """Every profile found, sorted by name (a broken one raises, naming its file and key)."""
+    return [load_profile_file(p) for _, p in sorted(profile_paths().items())]
+
+
+def resolve(target: "str | Profile", host: str | None = None) -> Profile:
+    profile = target if isinstance(target, Profile) else load_profile(target)
+    return profile.with_host(host)
+
+
+def native_facts() -> dict[str, Any]:
+    """arch / cores / memory of this machine, for ``arch = "native"`` profiles."""
+    import platform
+
+    mem = None
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {"arch": platform.machine(), "cores": os.cpu_count(), "memory_mb": mem}

@@ -1,0 +1,145 @@
+"""Training: CPU, Adam, early stopping on validation, deterministic for a seed."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import data as data_mod
+from .. import metrics
+from ..models import create
+
+ProgressFn = Callable[[int, int, float, float], None]  # epoch, epochs, train_loss, val_metric
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    dataset: str
+    units: int = 32
+    epochs: int = 50
+    batch_size: int = 16
+    lr: float = 0.01
+    seed: int = 0
+    patience: int = 10
+    options: dict = field(default_factory=dict)
+    val_fraction: float = 0.2
+
+
+@dataclass
+class TrainResult:
+    checkpoint: str
+    model: str
+    dataset: str
+    units: int
+    seed: int
+    params: int
+    metric: str
+    test_metric: float
+    val_metric: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tensors(split):
+    return (torch.from_numpy(split.x), torch.from_numpy(split.dt), torch.from_numpy(split.y),
+            torch.from_numpy(split.lengths))
+
+
+def _last(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return outputs[torch.arange(outputs.shape[0]), lengths - 1]
+
+
+def predict_steps(model, split, batch_size: int = 256) -> np.ndarray:
+    """Per-step outputs (N, T, O) of the PyTorch model from the zero state."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(split), batch_size):
+            x = torch.from_numpy(split.x[i:i + batch_size])
+            dt = torch.from_numpy(split.dt[i:i + batch_size])
+            outs.append(model(x, dt).numpy())
+    return np.concatenate(outs, axis=0)
+
+
+def evaluate(model, split, dataset) -> float:
+    """The task metric (accuracy, or RMSE in original units) of ``model`` on ``split``."""
+    last = metrics.last_valid(predict_steps(model, split), split.lengths)
+    return metrics.score(last, split.y, dataset.task, dataset.target_std)
+
+
+def _val_loss(model, split, loss_fn) -> float:
+    """Validation loss: a smooth early-stopping signal (accuracy on a small val set is coarse)."""
+    last = metrics.last_valid(predict_steps(model, split), split.lengths)
+    return float(loss_fn(torch.from_numpy(last), torch.from_numpy(split.y)))
+
+
+def train(config: TrainConfig, out: str | Path | None = None, progress: ProgressFn | None = None,
+          dataset=None):
+    """Train one model; returns (model, TrainResult). Saves a checkpoint when ``out`` is given."""
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    ds = dataset or data_mod.load(config.dataset, seed=config.seed, val_fraction=config.val_fraction)
+    model = create(config.model, ds.input_size, ds.output_size, units=config.units, task=ds.task,
+                   label_names=ds.label_names, norm_mean=ds.norm_mean, norm_std=ds.norm_std,
+                   dataset=ds.name, seed=config.seed, **config.options)
+    metric = metrics.metric_name(ds.task)
+    loss_fn = nn.CrossEntropyLoss() if ds.task == "classification" else nn.MSELoss()
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    x, dt, y, lengths = _tensors(ds.train)
+    gen = torch.Generator().manual_seed(config.seed)
+
+    best_loss, best_val, best_state, best_epoch, bad_epochs, history = None, None, None, 0, 0, []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(ds.train), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            out_last = _last(model(x[idx], dt[idx]), lengths[idx])
+            loss = loss_fn(out_last, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            model.after_optimizer_step()
+            total += loss.item() * len(idx)
+        train_loss = total / len(order)
+        val = evaluate(model, ds.val, ds)
+        val_loss = _val_loss(model, ds.val, loss_fn)
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                        f"val_{metric}": val})
+        if progress:
+            progress(epoch, config.epochs, train_loss, val)
+        if best_loss is None or val_loss < best_loss:
+            best_loss, best_val, best_epoch, bad_epochs = val_loss, val, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                break
+
+    model.load_state_dict(best_state)
+    model.eval()
+    test = evaluate(model, ds.test, ds)
+    model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch}
+    result = TrainResult(checkpoint=str(out) if out else "", model=config.model, dataset=ds.name,
+                         units=config.units, seed=config.seed, params=model.param_count(),
+                         metric=metric, test_metric=test, val_metric=best_val,
+                         best_epoch=best_epoch, epochs_run=len(history),
+                         seconds=time.perf_counter() - start, history=history)
+    if out:
+        model.save(out)
+    return model, result

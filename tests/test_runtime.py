@@ -1,0 +1,156 @@
+"""edgelnn.runtime with real onnxruntime and LiteRT sessions on a real (tiny) bundle."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgelnn.errors import BundleError, RuntimeMissingError
+from edgelnn.runtime import RUNTIMES, load_bundle, open_runner
+from edgelnn.runtime.runners import RuntimeSpec, _open_ort, resolve_runtime
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _replay(runner, golden):
+    """Max |y - golden| over the valid steps of every golden sequence, from the zero state."""
+    worst = 0.0
+    for i, length in enumerate(golden.lengths):
+        runner.reset()
+        y = runner.run(golden.x[i, :length], golden.dt[i, :length])
+        worst = max(worst, float(np.abs(y - golden.y[i, :length]).max()))
+    return worst
+
+
+def test_every_artifact_agrees_with_golden(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    golden = bundle.golden()
+    kinds = set()
+    for entry in bundle.artifacts:
+        with bundle.open(entry) as runner:
+            err = _replay(runner, golden)
+            assert err <= entry["golden"]["tolerance"], (entry["file"], err)
+            assert runner.runtime_version and runner.providers_used
+            kinds.add((entry["format"], entry["graph"]))
+    assert {("onnx", "step"), ("tflite", "step"), ("onnx", "seq"), ("tflite", "seq")} <= kinds
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_state_carries_across_steps_and_reset_clears_it(tiny_bundle, fmt):
+    bundle = load_bundle(tiny_bundle)
+    golden = bundle.golden()
+    entry = next(a for a in bundle.artifacts
+                 if a["format"] == fmt and a["graph"] == "step" and a["scheme"] == "fp32")
+    x, dt, ref = golden.x[0], golden.dt[0], golden.y[0]
+    with bundle.open(entry) as runner:
+        ys = np.stack([runner.step(x[t], float(dt[t])) for t in range(len(x))])
+        np.testing.assert_allclose(ys, ref, atol=1e-4)        # carried state -> matches PyTorch
+        assert any(np.abs(s).sum() > 0 for s in runner.state)
+        runner.reset()
+        assert all(np.abs(s).sum() == 0 for s in runner.state)
+        np.testing.assert_allclose(runner.step(x[0], float(dt[0])), ref[0], atol=1e-4)
+        # run() continues from the current state: steps 1.. after step 0
+        np.testing.assert_allclose(runner.run(x[1:], dt[1:]), ref[1:], atol=1e-4)
+
+
+def test_seq_tflite_partial_chunk_ends_stream(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    golden = bundle.golden()
+    entry = next(a for a in bundle.artifacts if a["format"] == "tflite" and a["graph"] == "seq")
+    with bundle.open(entry) as runner:
+        assert runner.chunk == entry["chunk"]
+        y = runner.run(golden.x[0, :7], golden.dt[0, :7])     # one chunk of 5 + padded tail
+        np.testing.assert_allclose(y, golden.y[0, :7], atol=1e-4)
+        with pytest.raises(ValueError, match="reset"):
+            runner.run(golden.x[0, 7:], golden.dt[0, 7:])
+        with pytest.raises(ValueError, match="single steps"):
+            runner.reset()
+            runner.step(golden.x[0, 0], 1.0)
+        runner.reset()
+        np.testing.assert_allclose(runner.run(golden.x[0, :5], golden.dt[0, :5]),
+                                   golden.y[0, :5], atol=1e-4)
+        np.testing.assert_allclose(runner.run(golden.x[0, 5:10], golden.dt[0, 5:10]),
+                                   golden.y[0, 5:10], atol=1e-4)   # full chunks carry state
+
+
+def test_tampered_artifact_refused(bundle_copy):
+    bundle = load_bundle(bundle_copy)
+    entry = bundle.artifacts[0]
+    path = bundle.artifact_path(entry)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="was modified: sha256"):
+        bundle.open(entry)
+    bundle.open(entry, verify=False).close()   # the runtime itself would have loaded it
+
+
+def test_nan_and_bad_inputs_are_one_line_errors(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    with bundle.open(bundle.artifacts[0]) as runner:
+        for x, dt in (([np.nan, 0, 0], 1.0), ([np.inf, 0, 0], 1.0), ([0, 0, 0], np.nan),
+                      ([0, 0, 0], 0.0), ([0, 0], 1.0)):
+            with pytest.raises(ValueError) as info:
+                runner.step(np.asarray(x, dtype=np.float32), dt)
+            assert "\n" not in str(info.value)
+
+
+def test_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="no manifest.json"):
+        load_bundle(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": "something-else"}))
+    with pytest.raises(BundleError, match="not an edgelnn bundle"):
+        load_bundle(tmp_path)
+    with pytest.raises(BundleError, match="not a folder"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_missing_runtime_names_the_pip_line(tiny_bundle, monkeypatch):
+    bundle = load_bundle(tiny_bundle)
+    entry = bundle.artifacts[0]
+    fake = RuntimeSpec("onnxruntime", "onnx", "edgelnn_no_such_runtime", "onnxruntime", _open_ort)
+    monkeypatch.setitem(RUNTIMES, "onnxruntime", fake)
+    with pytest.raises(RuntimeMissingError, match="pip install onnxruntime"):
+        open_runner(bundle.artifact_path(entry), entry, bundle.state_sizes)
+    with pytest.raises(ValueError, match="unknown runtime"):
+        resolve_runtime("onnx", "tensorrt-llm")
+    with pytest.raises(ValueError, match="runs tflite"):
+        resolve_runtime("onnx", "litert")
+
+
+def test_runtime_runs_a_bundle_without_torch(tiny_bundle, tmp_path):
+    """A fake `torch` package that raises ImportError is first on the path."""
+    fake = tmp_path / "fake"
+    for mod in ("torch", "ncps"):
+        (fake / mod).mkdir(parents=True)
+        (fake / mod / "__init__.py").write_text(f"raise ImportError('{mod} is not allowed here')\n")
+    code = textwrap.dedent(f"""
+        import sys, numpy as np
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("torch imported")
+        from edgelnn.runtime import load_bundle
+        b = load_bundle({str(tiny_bundle)!r})
+        g = b.golden()
+        for a in b.artifacts:
+            with b.open(a) as r:
+                L = int(g.lengths[0])
+                err = float(np.abs(r.run(g.x[0, :L], g.dt[0, :L]) - g.y[0, :L]).max())
+                assert err <= a["golden"]["tolerance"], (a["file"], err)
+        assert "torch" not in sys.modules or sys.modules["torch"] is None
+        print("ok", len(b.artifacts))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), str(REPO)])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ok")
