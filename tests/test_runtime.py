@@ -63,20 +63,21 @@ def test_seq_tflite_partial_chunk_ends_stream(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     golden = bundle.golden()
     entry = next(a for a in bundle.artifacts if a["format"] == "tflite" and a["graph"] == "seq")
+    i = int(np.argmax(golden.lengths))
+    x, dt, ref, length = golden.x[i], golden.dt[i], golden.y[i], int(golden.lengths[i])
     with bundle.open(entry) as runner:
-        assert runner.chunk == entry["chunk"]
-        y = runner.run(golden.x[0, :7], golden.dt[0, :7])     # one chunk of 5 + padded tail
-        np.testing.assert_allclose(y, golden.y[0, :7], atol=1e-4)
-        with pytest.raises(ValueError, match="reset"):
-            runner.run(golden.x[0, 7:], golden.dt[0, 7:])
-        with pytest.raises(ValueError, match="single steps"):
-            runner.reset()
-            runner.step(golden.x[0, 0], 1.0)
+        k = runner.chunk
+        assert k == entry["chunk"] and length > k, "golden needs a sequence longer than a chunk"
+        # one full chunk, then the rest (partial): the state carries across the calls
+        np.testing.assert_allclose(runner.run(x[:k], dt[:k]), ref[:k], atol=1e-4)
+        np.testing.assert_allclose(runner.run(x[k:length], dt[k:length]), ref[k:length], atol=1e-4)
+        if length % k:     # a padded tail ends the stream: continuing would be wrong
+            with pytest.raises(ValueError, match="reset"):
+                runner.run(x[:1], dt[:1])
         runner.reset()
-        np.testing.assert_allclose(runner.run(golden.x[0, :5], golden.dt[0, :5]),
-                                   golden.y[0, :5], atol=1e-4)
-        np.testing.assert_allclose(runner.run(golden.x[0, 5:10], golden.dt[0, 5:10]),
-                                   golden.y[0, 5:10], atol=1e-4)   # full chunks carry state
+        with pytest.raises(ValueError, match="single steps"):
+            runner.step(x[0], float(dt[0]))
+        np.testing.assert_allclose(runner.run(x[:length], dt[:length]), ref[:length], atol=1e-4)
 
 
 def test_tampered_artifact_refused(bundle_copy):
@@ -94,11 +95,16 @@ def test_tampered_artifact_refused(bundle_copy):
 def test_nan_and_bad_inputs_are_one_line_errors(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     with bundle.open(bundle.artifacts[0]) as runner:
-        for x, dt in (([np.nan, 0, 0], 1.0), ([np.inf, 0, 0], 1.0), ([0, 0, 0], np.nan),
-                      ([0, 0, 0], 0.0), ([0, 0], 1.0)):
+        c = runner.input_size
+        nan, inf, ok = np.zeros(c), np.zeros(c), np.zeros(c)
+        nan[-1], inf[0] = np.nan, np.inf
+        for x, dt in ((nan, 1.0), (inf, 1.0), (ok, np.nan), (ok, 0.0), (ok, -1.0), (ok[:-1], 1.0)):
             with pytest.raises(ValueError) as info:
-                runner.step(np.asarray(x, dtype=np.float32), dt)
+                runner.step(x, dt)
             assert "\n" not in str(info.value)
+        runner.step(np.full(c, 1e20), 1.0)  # finite, though x.x overflows float32: accepted
+        with pytest.raises(ValueError, match="NaN"):
+            runner.run(np.stack([ok, nan]), np.ones(2))
 
 
 def test_not_a_bundle(tmp_path):
@@ -154,3 +160,44 @@ def test_runtime_runs_a_bundle_without_torch(tiny_bundle, tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ok")
+
+
+def _identity_onnx(path: Path, names_in, names_out, c=3, h=4):
+    import onnx
+    from onnx import TensorProto, helper
+
+    shapes = [[1, c], [1, 1], [1, h]]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip(names_in, shapes)]
+    outs = [helper.make_tensor_value_info(names_out[0], TensorProto.FLOAT, [1, c]),
+            helper.make_tensor_value_info(names_out[1], TensorProto.FLOAT, [1, h])]
+    nodes = [helper.make_node("Identity", [names_in[0]], [names_out[0]]),
+             helper.make_node("Add", [names_in[2], names_in[2]], [names_out[1]])]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", ins, outs),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_onnx_binds_by_order_when_names_differ(tmp_path):
+    """A file whose tensor names are not the manifest's (e.g. renamed by a tool): canonical order."""
+    path = tmp_path / "m.onnx"
+    _identity_onnx(path, ["input_0", "input_1", "input_2"], ["output_0", "output_1"])
+    art = {"format": "onnx", "graph": "step", "io": {"inputs": ["x", "dt", "h"], "outputs": ["y", "h_out"]}}
+    with open_runner(path, art, [4]) as r:
+        np.testing.assert_array_equal(r.step([1, 2, 3], 1.0), [1, 2, 3])
+        r._state = [np.ones((1, 4), np.float32)]
+        r.step([0, 0, 0], 1.0)
+        np.testing.assert_array_equal(r.state[0], 2 * np.ones((1, 4)))   # h_out = h + h
+    with pytest.raises(BundleError, match="manifest lists 4 inputs"):
+        open_runner(path, {**art, "io": {"inputs": ["x", "dt", "h", "c"], "outputs": ["y", "h_out"]}}, [4])
+
+
+def test_tflite_binding_order_rules():
+    from edgelnn.runtime.tflite_runner import _ordered
+
+    sig = {"args_0": {"index": 7}, "args_10": {"index": 9}, "args_2": {"index": 8}}
+    assert _ordered(sig, [], ["x", "dt", "h"], "inputs", "f") == [7, 8, 9]        # natural order
+    named = {"x": {"index": 3}, "dt": {"index": 1}, "h": {"index": 2}}
+    assert _ordered(named, [], ["x", "dt", "h"], "inputs", "f") == [3, 1, 2]      # by name
+    details = [{"name": "serving_default_dt:0", "index": 5}, {"name": "serving_default_x:0", "index": 4}]
+    assert _ordered({}, details, ["x", "dt"], "inputs", "f") == [4, 5]           # tensor names
+    with pytest.raises(BundleError, match="manifest lists 2"):
+        _ordered(sig, [], ["x", "dt"], "inputs", "f")

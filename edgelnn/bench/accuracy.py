@@ -54,7 +54,9 @@ def evaluate(runner: Runner, evaluation: Evaluation, *, reference_last: np.ndarr
     last = last_outputs(runner, evaluation.test, limit)
     y = np.asarray(evaluation.y)[:len(last)]
     acc = metrics.score(last, y, task, std)
-    ref = evaluation.test.reference
+    # PyTorch's figures are over the whole split: next to a subset they would mislead.
+    whole = len(last) == len(evaluation.test.lengths)
+    ref = evaluation.test.reference if whole else None
     agreement = None
     if reference_last is not None:
         agreement = metrics.agreement(last, reference_last[:len(last)], task)
@@ -63,7 +65,7 @@ def evaluate(runner: Runner, evaluation: Evaluation, *, reference_last: np.ndarr
         s_last = last_outputs(runner, split, limit)
         scores.append(ShiftScore(split.key, split.shift, split.level,
                                  metrics.score(s_last, np.asarray(evaluation.y)[:len(s_last)],
-                                               task, std), split.reference))
+                                               task, std), split.reference if whole else None))
     delta = None if ref is None else acc - float(ref)
     return AccuracyResult(evaluation.metric, acc, None if ref is None else float(ref), delta,
                           agreement, reference_name if agreement is not None else None,

@@ -30,6 +30,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--min-seconds", type=float, default=BenchSettings.min_seconds)
     p.add_argument("--seq-chunk", type=int, default=None)
     p.add_argument("--cpus", default=None, help="pin timing to these cores, e.g. 2,3")
+    p.add_argument("--eval-limit", type=int, default=None,
+                   help="score only the first N sequences per eval split")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--no-accuracy", action="store_true")
     p.add_argument("--not-on-target", action="store_true",
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
     try:
         settings = BenchSettings(warmup=a.warmup, min_runs=a.min_runs, min_seconds=a.min_seconds,
                                  seq_chunk=a.seq_chunk, memory=not a.no_memory,
-                                 accuracy=not a.no_accuracy,
+                                 accuracy=not a.no_accuracy, max_eval_sequences=a.eval_limit,
                                  cpu_affinity=[int(c) for c in a.cpus.split(",")] if a.cpus else None)
         rows = bench_bundle(a.bundle, artifacts=a.artifact, target=a.target,
                             threads=a.threads or None,

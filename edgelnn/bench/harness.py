@@ -46,7 +46,7 @@ class _Context:
         self.target = target
         self._golden = None
         self._evaluation = None
-        self._reference: dict[str, tuple[np.ndarray, str] | None] = {}
+        self._reference: dict[tuple[str, str], tuple[np.ndarray, str] | None] = {}
 
     def golden(self):
         if self._golden is None:
@@ -80,12 +80,12 @@ class _Context:
 
 def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers, limit):
     """fp32 predictions on the test split for the agreement figure: the bundle's fp32 artifact
-    of the same format (PyTorch itself is not on the device); cached per format."""
-    key = entry["format"]
+    of the same format in the same runtime (PyTorch is not on the device); cached."""
+    key = (entry["format"], runtime)
     if key not in ctx._reference:
         ctx._reference[key] = None
         candidates = [a for a in ctx.bundle.artifacts
-                      if a["format"] == key and a.get("scheme") == "fp32"]
+                      if a["format"] == entry["format"] and a.get("scheme") == "fp32"]
         candidates.sort(key=lambda a: a["graph"] != "step")
         if candidates:
             ref = candidates[0]
@@ -158,7 +158,7 @@ def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | N
             values.update(peak_rss_mb=mem.peak_rss_mb, baseline_rss_mb=mem.baseline_rss_mb,
                           model_rss_mb=mem.model_rss_mb)
         except Exception as exc:  # noqa: BLE001
-            return ctx.row(entry, "failed", error=_one_line(exc), **base, **values)
+            return ctx.row(entry, "failed", error=_one_line(exc), **base)   # no partial numbers
     base.update(values)
     return ctx.row(entry, "passed", **base)
 
@@ -189,10 +189,9 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
     """
     settings = settings or BenchSettings()
     bundle = load_bundle(bundle_path)
-    for r in runtimes or []:            # named runtimes must exist: fail before any work
+    for r in runtimes or []:     # a named runtime that is not installed gives failed rows
         if r not in RUNTIMES:
             raise ValueError(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
-        resolve_runtime(RUNTIMES[r].format, r)
     entries = [bundle.artifact(a) for a in artifacts] if artifacts else bundle.artifacts
     ctx = _Context(bundle, target, on_target, device)
     rows: list[ResultRow] = []
@@ -202,8 +201,10 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
                                        settings=settings, progress=progress))
     if include_manifest_failures and not artifacts:
         for entry in bundle.rejected:
-            rows.append(ctx.row(entry, "rejected",
-                                error=entry.get("reason") or "failed the export parity gate"))
+            reason = entry.get("reason") or "failed the export parity gate"
+            if entry.get("status") == "failed":     # the exporter itself failed on it
+                reason = f"export failed: {reason}"
+            rows.append(ctx.row(entry, "rejected", error=reason))
         for entry in bundle.unsupported:
             rows.append(ctx.row({**entry, "file": entry.get("file")}, "unsupported",
                                 error=entry.get("reason") or "not supported by the exporter"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -35,6 +34,8 @@ def peak_rss_mb() -> tuple[float, str]:
                     return int(line.split()[1]) / 1024.0, "VmHWM"
     except OSError:
         pass
+    import resource     # Unix only, and only needed where /proc is absent
+
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (rss / 1024.0 / 1024.0 if sys.platform == "darwin" else rss / 1024.0), "ru_maxrss"
 

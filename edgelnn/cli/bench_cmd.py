@@ -24,31 +24,36 @@ def _fmt(value, spec: str = ".1f", none: str = "-") -> str:
 
 
 def _short(row: dict) -> str:
-    """Artifact name without the bundle-name prefix (the table title has it)."""
+    """Artifact name without the bundle-name prefix and scheme (their own columns say it)."""
     name = row.get("artifact") or f"{row.get('graph')}.{row.get('scheme')}.{row.get('format')}"
     prefix = f"{row.get('bundle')}."
-    return name[len(prefix):] if name.startswith(prefix) else name
+    name = name[len(prefix):] if name.startswith(prefix) else name
+    return name.replace(f".{row.get('scheme')}.", ".", 1) if row.get("scheme") else name
+
+
+STATUS_LABEL = {"passed": "[green]passed[/]", "golden_failed": "[red]golden fail[/]",
+                "failed": "[red]failed[/]", "rejected": "[yellow]rejected[/]",
+                "unsupported": "[dim]unsupported[/]"}
 
 
 def render_table(rows: list[dict]):
+    from rich import box
     from rich.table import Table
 
     bundle = rows[0]["bundle"] if rows else ""
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-    table = Table(title=f"edgelnn bench: {bundle}", show_lines=False)
+    table = Table(title=f"edgelnn bench: {bundle}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col, justify in (("artifact", "left"), ("scheme", "left"), ("runtime", "left"),
                          ("status", "left"), ("golden", "center"), ("p50 µs", "right"),
                          ("p99 µs", "right"), ("µs/sample", "right"), ("peak MB", "right"),
-                         (metric, "right"), ("Δ vs fp32", "right")):
+                         (metric, "right"), ("Δ fp32", "right")):
         table.add_column(col, justify=justify, overflow="fold")
-    colours = {"passed": "green", "golden_failed": "red", "failed": "red",
-               "rejected": "yellow", "unsupported": "dim"}
     for r in rows:
         lat = r.get("latency_us") or {}
         golden = {True: "[green]ok[/]", False: "[red]FAIL[/]"}.get(r.get("golden_ok"), "-")
         table.add_row(_short(r),
                       r.get("scheme") or "-", r.get("runtime") or "-",
-                      f"[{colours.get(r['status'], 'white')}]{r['status']}[/]", golden,
+                      STATUS_LABEL.get(r["status"], r["status"]), golden,
                       _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
                       _fmt(r.get("peak_rss_mb")), _fmt(r.get("accuracy"), ".3f"),
                       _fmt(r.get("accuracy_delta"), "+.3f"))
@@ -72,20 +77,33 @@ def bench(
     cpus: Optional[str] = typer.Option(None, help="pin timing to these cores, e.g. 2,3"),
     memory: bool = typer.Option(True, help="measure peak RSS in a fresh process"),
     accuracy: bool = typer.Option(True, help="task metric through the artifact on eval.npz"),
+    eval_limit: Optional[int] = typer.Option(None, help="score only the first N sequences per eval "
+                                             "split (quick runs; PyTorch's figures are then omitted)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
 ) -> None:
     """Golden check, then latency, peak RAM and accuracy of every artifact x runtime."""
     from ..bench import BenchSettings, append_rows
+    from ..runtime import RUNTIMES, resolve_runtime
+
+    for name in runtime or []:      # a runtime the user names must be here: say so before any work
+        if name not in RUNTIMES:
+            fail(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
+        resolve_runtime(RUNTIMES[name].format, name)
 
     settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                              seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
+                             max_eval_sequences=eval_limit,
                              cpu_affinity=[int(c) for c in cpus.split(",")] if cpus else None)
     with console.status("benchmarking") as status:
         rows = bench_on_target(target, bundle, artifacts=artifact or None, threads=threads or None,
                                providers=[p.strip() for p in providers.split(",")] if providers else None,
                                runtimes=runtime or None, settings=settings,
                                progress=lambda msg: status.update(msg))
-    console.print(render_table(rows))
+    # Piped output is not width-limited: keep one line per row instead of folding to 80.
+    from rich.console import Console
+
+    out_console = console if console.is_terminal else Console(width=140, file=console.file)
+    out_console.print(render_table(rows))
     if out is not None:
         append_rows(out, rows)
         console.print(f"appended {len(rows)} rows to {out}")

@@ -42,6 +42,9 @@ class Runner:
         chunk = artifact.get("chunk") or fixed_time
         self.chunk: int | None = int(chunk) if (self.graph == "seq" and chunk) else None
         self._ended = False
+        self._no_step = self.chunk is not None and self.chunk != 1
+        self._x_step_shape = (1, self.input_size) if self.graph == "step" else (1, 1, self.input_size)
+        self._dt_buf = np.ones((1, 1), dtype=np.float32)   # reused by step(); runtimes copy inputs
         self.reset()
 
     # -- backend -------------------------------------------------------------------------
@@ -74,23 +77,15 @@ class Runner:
                              "so the state is unknown; call reset() before continuing")
 
     # -- inputs --------------------------------------------------------------------------
-    def _inputs(self, x, dt, single: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Validate and convert to float32: (1, C), (1,) for one step, else (T, C), (T,)."""
+    def _inputs(self, x, dt) -> tuple[np.ndarray, np.ndarray]:
+        """Validate a sequence and convert to float32 (T, C) and (T,)."""
         x = np.asarray(x, dtype=np.float32)
         dt = np.asarray(dt, dtype=np.float32)
         c = self.input_size
-        if single:
-            if x.size != c:
-                raise ValueError(f"{self.name}: step expects x with {c} values, got shape {x.shape}")
-            if dt.size != 1:
-                raise ValueError(f"{self.name}: step expects one dt value, got shape {dt.shape}")
-            x, dt = x.reshape(1, c), dt.reshape(1)
-        else:
-            if x.ndim != 2 or x.shape[1] != c:
-                raise ValueError(f"{self.name}: run expects x of shape (T, {c}), got {x.shape}")
-            if dt.shape != (x.shape[0],):
-                raise ValueError(f"{self.name}: run expects dt of shape ({x.shape[0]},), "
-                                 f"got {dt.shape}")
+        if x.ndim != 2 or x.shape[1] != c:
+            raise ValueError(f"{self.name}: run expects x of shape (T, {c}), got {x.shape}")
+        if dt.shape != (x.shape[0],):
+            raise ValueError(f"{self.name}: run expects dt of shape ({x.shape[0]},), got {dt.shape}")
         if not np.isfinite(x).all():
             raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
         if not np.isfinite(dt).all() or (dt <= 0).any():
@@ -98,33 +93,60 @@ class Runner:
                              "previous sample)")
         return x, dt
 
+    def _step_x(self, x) -> np.ndarray:
+        """x for one step, shaped for this graph; cheap finiteness test (x.x is not finite
+        iff some value is NaN/inf, or the values are huge: then check exactly)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.size != self.input_size:
+            raise ValueError(f"{self.name}: step expects x with {self.input_size} values, "
+                             f"got shape {x.shape}")
+        flat = x if x.ndim == 1 else x.reshape(-1)
+        if not math.isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
+            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+        return flat.reshape(self._x_step_shape)
+
+    def _step_dt(self, dt) -> float:
+        if isinstance(dt, (float, int)):
+            d = float(dt)
+        else:
+            arr = np.asarray(dt, dtype=np.float64)
+            if arr.size != 1:
+                raise ValueError(f"{self.name}: step expects one dt value, got shape {arr.shape}")
+            d = float(arr.reshape(-1)[0])
+        if not 0.0 < d < math.inf:
+            raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+                             f"previous sample), got {d}")
+        return d
+
     def prepare_step(self, x, dt) -> list[np.ndarray]:
         """Feeds for one step from the current state (input preparation, outside any timer)."""
-        x, dt = self._inputs(x, dt, True)
-        if self.graph == "step":
-            return [x, dt.reshape(1, 1), *self._state]
-        return [x.reshape(1, 1, -1), dt.reshape(1, 1), *self._state]
+        return [self._step_x(x).copy(), np.full((1, 1), self._step_dt(dt), np.float32),
+                *[s.copy() for s in self._state]]
 
     def prepare_chunk(self, x, dt) -> list[np.ndarray]:
         """Feeds for one sequence-graph call of len(x) steps (== chunk for fixed graphs)."""
-        x, dt = self._inputs(x, dt, False)
+        x, dt = self._inputs(x, dt)
         return [x[None], dt[None], *self._state]
 
     # -- inference -----------------------------------------------------------------------
     def step(self, x, dt: float) -> np.ndarray:
-        """One sample -> y (O,); the state advances."""
+        """One sample -> y (O,); the state advances. The hot path: kept lean on purpose."""
+        if self._ended or self._no_step:
+            self._step_guard()
+        self._dt_buf[0, 0] = self._step_dt(dt)
+        out = self.invoke([self._step_x(x), self._dt_buf, *self._state])
+        self._state = out[1:]
+        return out[0].reshape(-1)
+
+    def _step_guard(self) -> None:
         self._check_stream()
-        if self.chunk is not None and self.chunk != 1:
-            raise ValueError(f"{self.name}: a fixed-chunk sequence graph (chunk {self.chunk}) "
-                             "cannot run single steps; use the step artifact or run()")
-        out = self.invoke(self.prepare_step(x, dt))
-        self._state = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
-        return np.asarray(out[0], dtype=np.float32).reshape(-1)
+        raise ValueError(f"{self.name}: a fixed-chunk sequence graph (chunk {self.chunk}) "
+                         "cannot run single steps; use the step artifact or run()")
 
     def run(self, x, dt) -> np.ndarray:
         """A sequence x (T, C), dt (T,) -> y (T, O), continuing from the current state."""
         self._check_stream()
-        x, dt = self._inputs(x, dt, False)
+        x, dt = self._inputs(x, dt)
         if self.graph == "step":
             return self._run_steps(x, dt)
         if self.chunk is None:
@@ -136,8 +158,8 @@ class Runner:
         state, dtc = self._state, dt.reshape(-1, 1, 1)
         for t in range(len(x)):
             out = self.invoke([x[t:t + 1], dtc[t], *state])
-            y[t] = np.asarray(out[0]).reshape(-1)
-            state = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
+            y[t] = out[0].reshape(-1)
+            state = out[1:]
         self._state = state
         return y
 

@@ -46,11 +46,20 @@ class OrtRunner(Runner):
         self._out_names = _resolve(io.get("outputs", []), [o.name for o in outputs], "outputs", name)
         by_name = {i.name: i for i in inputs}
         out_by_name = {o.name: o for o in outputs}
+        for t in [by_name[n] for n in self._in_names] + [out_by_name[n] for n in self._out_names]:
+            if t.type != "tensor(float)":
+                raise BundleError(f"artifact {name}: tensor {t.name} is {t.type}; "
+                                  "edgelnn artifacts take and return float32")
         x_shape = by_name[self._in_names[0]].shape
         y_shape = out_by_name[self._out_names[0]].shape
         if len(self._in_names) != 2 + len(state_sizes):
             raise BundleError(f"artifact {name}: expected {2 + len(state_sizes)} inputs "
                               f"(x, dt, {len(state_sizes)} states), found {len(self._in_names)}")
+        for n, size in zip(self._in_names[2:], state_sizes):
+            found = finite_dim(by_name[n].shape[-1])
+            if found is not None and found != int(size):
+                raise BundleError(f"artifact {name}: state input {n} has size {found}, "
+                                  f"manifest says {size}")
         fixed_time = finite_dim(x_shape[1]) if len(x_shape) == 3 else None
         super().__init__(path, artifact, state_sizes, threads=threads,
                          input_size=finite_dim(x_shape[-1]) or 0,

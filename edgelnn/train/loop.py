@@ -98,6 +98,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: Progress
     metric = metrics.metric_name(ds.task)
     loss_fn = nn.CrossEntropyLoss() if ds.task == "classification" else nn.MSELoss()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # Cosine decay: with few samples (BasicMotions: 2 steps an epoch) a constant rate keeps
+    # the loss oscillating late in training.
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs),
+                                                          eta_min=config.lr * 0.05)
     x, dt, y, lengths = _tensors(ds.train)
     gen = torch.Generator().manual_seed(config.seed)
 
@@ -116,6 +120,7 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: Progress
             opt.step()
             model.after_optimizer_step()
             total += loss.item() * len(idx)
+        schedule.step()
         train_loss = total / len(order)
         val = evaluate(model, ds.val, ds)
         val_loss = _val_loss(model, ds.val, loss_fn)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+# System packages: OpenSSH (the remote-bench tests start a real sshd on 127.0.0.1) and Chromium
+# (the HTML report is checked in a real headless browser). Python: a venv with torch 2.13.0 (CPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "the tests need: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch is pinned to the CPU build 2.13.0: anything else pulls a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[tflite,dev]"
+# pytest exits 5 when no test ran: that fails this script too.
+exec .venv/bin/python -m pytest "$@"
