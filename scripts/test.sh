@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run it.
-# System packages: OpenSSH (the remote-bench tests start a real sshd on 127.0.0.1) and Chromium
-# (the HTML report is checked in a real headless browser). Python: a venv with torch 2.13.0 (CPU).
+# System packages: OpenSSH (the remote-bench tests start a real sshd on 127.0.0.1), Chromium
+# (the HTML report is checked in a real headless browser), debootstrap + qemu-user-static (arm64 check). Python: a venv with torch 2.13.0 (CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,9 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v chromium >/dev/null || need+=(chromium)
+# the arm64 check: a Debian arm64 userland under qemu-user (what Raspberry Pi OS 64-bit is)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+[ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: sudo apt-get install -y ${need[*]}" >&2

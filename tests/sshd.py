@@ -46,7 +46,7 @@ class SSHServer:
         """A profile ``[connection]`` table that reaches this server."""
         return {"kind": "ssh", "host": self.host, "port": self.port, "user": self.user,
                 "identity_file": str(self.client_key), "known_hosts": str(self.known_hosts),
-                "connect_timeout": 5, **extra}
+                "ssh_config": "/dev/null", "connect_timeout": 5, **extra}
 
 
 def free_port() -> int:

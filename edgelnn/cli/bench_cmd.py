@@ -9,14 +9,12 @@ import typer
 from .app import app, console, fail
 
 
-def bench_on_target(target: str, bundle: Path, **kwargs) -> list[dict]:
-    """Run the bench where ``target`` says. Only "host" here; the targets stage replaces this
-    function to reach remote devices (it calls the same ``edgelnn.bench.bench_bundle``)."""
-    from ..bench import bench_bundle
+def bench_on_target(targets: list[str], bundle: Path, hosts: list[str] | None = None,
+                    **kwargs) -> list[dict]:
+    """Run the bench on target profiles: local (host) or over ssh; several in parallel."""
+    from ..targets import bench_targets
 
-    if target != "host":
-        raise ValueError(f"unknown target {target!r}; this edgelnn can bench on 'host' only")
-    return bench_bundle(bundle, target="host", on_target=True, **kwargs)
+    return bench_targets(bundle, targets, hosts or [], **kwargs)
 
 
 def _fmt(value, spec: str = ".1f", none: str = "-") -> str:
@@ -25,6 +23,8 @@ def _fmt(value, spec: str = ".1f", none: str = "-") -> str:
 
 def _short(row: dict) -> str:
     """Artifact name without the bundle-name prefix and scheme (their own columns say it)."""
+    if not row.get("artifact") and not row.get("graph"):
+        return "(whole target)"
     name = row.get("artifact") or f"{row.get('graph')}.{row.get('scheme')}.{row.get('format')}"
     prefix = f"{row.get('bundle')}."
     name = name[len(prefix):] if name.startswith(prefix) else name
@@ -43,6 +43,9 @@ def render_table(rows: list[dict]):
     bundle = rows[0]["bundle"] if rows else ""
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
     table = Table(title=f"edgelnn bench: {bundle}", box=box.SIMPLE_HEAD, pad_edge=False)
+    several = len({r.get("target") for r in rows}) > 1
+    if several:
+        table.add_column("target")
     for col, justify in (("artifact", "left"), ("scheme", "left"), ("runtime", "left"),
                          ("status", "left"), ("golden", "center"), ("p50 µs", "right"),
                          ("p99 µs", "right"), ("µs/sample", "right"), ("peak MB", "right"),
@@ -51,7 +54,7 @@ def render_table(rows: list[dict]):
     for r in rows:
         lat = r.get("latency_us") or {}
         golden = {True: "[green]ok[/]", False: "[red]FAIL[/]"}.get(r.get("golden_ok"), "-")
-        table.add_row(_short(r),
+        table.add_row(*([r.get("target") or "-"] if several else []), _short(r),
                       r.get("scheme") or "-", r.get("runtime") or "-",
                       STATUS_LABEL.get(r["status"], r["status"]), golden,
                       _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
@@ -65,8 +68,12 @@ def bench(
     bundle: Path = typer.Argument(..., help="export bundle folder (from `edgelnn export`)"),
     artifact: Optional[list[str]] = typer.Option(None, "--artifact", "-a",
                                                  help="artifact file to bench (repeatable; default all)"),
-    target: str = typer.Option("host", help="target profile to run on"),
-    threads: int = typer.Option(1, help="runtime threads (0: the runtime's default)"),
+    target: list[str] = typer.Option(["host"], "--target", "-t",
+                                     help="target profile (repeatable: devices in parallel)"),
+    host: Optional[list[str]] = typer.Option(None, "--host", help="device address [user@]host[:port] "
+                                             "(with several --target: NAME=[user@]host)"),
+    threads: Optional[int] = typer.Option(None, help="runtime threads (default: the target's; "
+                                          "0: the runtime's default)"),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
                                                 help="onnxruntime, litert, tflite-runtime (repeatable)"),
     providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
@@ -88,14 +95,15 @@ def bench(
     for name in runtime or []:      # a runtime the user names must be here: say so before any work
         if name not in RUNTIMES:
             fail(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
-        resolve_runtime(RUNTIMES[name].format, name)
+        if target == ["host"] and not host:        # remote targets check their own runtimes
+            resolve_runtime(RUNTIMES[name].format, name)
 
     settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                              seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
                              max_eval_sequences=eval_limit,
                              cpu_affinity=[int(c) for c in cpus.split(",")] if cpus else None)
     with console.status("benchmarking") as status:
-        rows = bench_on_target(target, bundle, artifacts=artifact or None, threads=threads or None,
+        rows = bench_on_target(target, bundle, host, artifacts=artifact or None, threads=threads or None,
                                providers=[p.strip() for p in providers.split(",")] if providers else None,
                                runtimes=runtime or None, settings=settings,
                                progress=lambda msg: status.update(msg))
@@ -104,9 +112,13 @@ def bench(
 
     out_console = console if console.is_terminal else Console(width=140, file=console.file)
     out_console.print(render_table(rows))
+    for note in dict.fromkeys(f"{r['target']}: {r['provider_note']}" for r in rows
+                              if r.get("provider_note")):
+        out_console.print(f"[yellow]note:[/] {note}", highlight=False)
     if out is not None:
         append_rows(out, rows)
         console.print(f"appended {len(rows)} rows to {out}")
     bad = [r for r in rows if r["status"] in ("failed", "golden_failed")]
     if bad:
-        fail(f"{len(bad)} of {len(rows)} rows failed; first: {bad[0]['artifact']}: {bad[0]['error']}")
+        fail(f"{len(bad)} of {len(rows)} rows failed; first: "
+             f"{bad[0]['artifact'] or bad[0]['target']}: {bad[0]['error']}")

@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -199,8 +198,9 @@ def _chroot_python(root: Path, args: list[str], timeout: float) -> subprocess.Co
     (onnxruntime segfaults under qemu-user when both are there), so does binfmt."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
            "PYTHONPATH": SITE, "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "OMP_NUM_THREADS": "1", "EDGELNN_NO_SUBPROCESS": "1"}
-    cmd = ["chroot", str(root), "/usr/bin/qemu-aarch64-static", f"/usr/bin/{PYTHON}", *args]
+           "OMP_NUM_THREADS": "1"}
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    cmd = [chroot, str(root), "/usr/bin/qemu-aarch64-static", f"/usr/bin/{PYTHON}", *args]
     try:
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -211,7 +211,7 @@ def check_bundle(bundle: str | Path, cache: Path | None = None, timeout: float =
                  install_tools: bool = True) -> Arm64Result:
     """Golden check of every artifact of ``bundle`` in the arm64 userland."""
     from .package import build_runner, bundle_files
-    from .device_protocol import parse_result
+    from .protocol import parse_result
 
     bundle = Path(bundle)
     if not (bundle / "manifest.json").is_file():
@@ -222,12 +222,9 @@ def check_bundle(bundle: str | Path, cache: Path | None = None, timeout: float =
     try:
         inner = "/" + str(work.relative_to(root))
         build_runner(work / "runner.pyz")
-        with tarfile.open(fileobj=None, mode="w", name=str(work / "b.tar")) as tar:
-            for path, arc in bundle_files(bundle, "bundle"):
-                tar.add(path, arcname=arc)
-        with tarfile.open(work / "b.tar") as tar:
-            tar.extractall(work, filter="data")
-        (work / "b.tar").unlink()
+        for path, arc in bundle_files(bundle, "bundle"):
+            (work / arc).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, work / arc)
         proc = _chroot_python(root, [f"{inner}/runner.pyz", "golden", f"{inner}/bundle"], timeout)
         doc = parse_result(proc.stdout, proc.stderr, proc.returncode, "arm64 chroot")
     finally:
@@ -272,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"arm64 userland ready: {root} ({', '.join(f'{k} {v}' for k, v in packages.items())})")
             return 0
         result = check_bundle(args.bundle, cache, install_tools=not args.no_install)
-    except TargetError as exc:
+    except (TargetError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_result(result))

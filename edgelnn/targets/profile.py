@@ -56,6 +56,7 @@ class Connection:
     workdir: str = "/tmp"                      # parent of the per-run ``mktemp -d`` folder
     venv: str = "~/.cache/edgelnn/venv"        # where ``targets setup`` makes the venv
     identity_file: str | None = None
+    ssh_config: str | None = None              # ssh -F FILE (default: ~/.ssh/config)
     known_hosts: str | None = None             # UserKnownHostsFile (default: ssh's own)
     strict_host_key_checking: str = "yes"      # "yes" or "accept-new"; never "no"
     connect_timeout: int = 10
@@ -146,8 +147,8 @@ def parse_host(text: str) -> tuple[str | None, str, int | None]:
         host, port = s.split(":")
     else:
         host = s
-    if not host or not re.match(r"^[A-Za-z0-9._:%-]+$", host) or (user is not None and not
-                                                                     re.match(r"^[A-Za-z0-9._-]+$", user)):
+    bad_user = user is not None and not re.match(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$", user)
+    if not host or host.startswith("-") or not re.match(r"^[A-Za-z0-9._:%-]+$", host) or bad_user:
         raise ProfileError(f"--host {text!r} is not [user@]host[:port]")
     if port is not None:
         if not str(port).isdigit() or not 0 < int(port) < 65536:
@@ -260,7 +261,7 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
             conn.fail("host", f"has a bad value {host!r} (a host name or address)")
         if "@" in host or (host.count(":") == 1):
             conn.fail("host", f"must be a bare host name ({host!r}); use user = and port =")
-    user = conn.get("user", str, None, pattern=re.compile(r"^[A-Za-z0-9._-]+$"))
+    user = conn.get("user", str, None, pattern=re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"))
     port = conn.get("port", int, None, minimum=1)
     if port is not None and port > 65535:
         conn.fail("port", f"must be <= 65535, got {port}")
@@ -284,6 +285,7 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     connection = Connection(
         kind=kind, host=host, user=user, port=port, python=python, workdir=workdir, venv=venv,
         identity_file=conn.get("identity_file", str, None),
+        ssh_config=conn.get("ssh_config", str, None),
         known_hosts=conn.get("known_hosts", str, None), strict_host_key_checking=strict,
         connect_timeout=conn.get("connect_timeout", int, 10, minimum=1),
         run_timeout=conn.get("run_timeout", int, 1800, minimum=1), ssh_options=ssh_opts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from .errors import RemoteError
-from .probe import BEGIN, END, emit  # noqa: F401 - emit is the device side's writer
+from .probe import BEGIN, END
 
 
 def find_document(stdout: str) -> dict | None:

@@ -18,10 +18,8 @@ def annotate(row: dict, requested) -> dict:
         row.setdefault("provider_fallback", None)
         return row
     missing = [p for p in names if p not in used]
-    row["provider_fallback"] = bool(missing) and names[0] not in used
-    if row["provider_fallback"]:
-        row["provider_note"] = (f"fallback: {', '.join(missing)} not available here; "
-                                f"ran on {used[0]}")
-    elif missing:
-        row["provider_note"] = f"{', '.join(missing)} not available here; ran on {used[0]}"
+    row["provider_fallback"] = names[0] not in used       # the preferred provider did not run
+    if missing:
+        row["provider_note"] = (f"{'fallback: ' if row['provider_fallback'] else ''}"
+                                f"{', '.join(missing)} not available on this device; ran on {used[0]}")
     return row
