@@ -13,6 +13,10 @@ import numpy as np
 
 SIGNATURE = "serving_default"
 
+
+class TFLiteExportError(RuntimeError):
+    """A tool could not convert or quantize a graph, or the file it wrote is not what was asked."""
+
 _TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
                7: "int16", 9: "int8", 10: "float64", 17: "int4", 18: "bfloat16"}
 _BITS = {"float32": 32, "float16": 16, "int32": 32, "uint8": 8, "int64": 64, "bool": 8,

@@ -15,13 +15,9 @@ import torch
 from torch import nn
 
 from ..graphs import StepGraph, WindowGraph, io_names, sample_inputs
-from .readback import SIGNATURE, read_io
+from .readback import SIGNATURE, TFLiteExportError, read_io
 
 GRAPHS = ("step", "seq")
-
-
-class TFLiteExportError(RuntimeError):
-    """litert-torch could not convert a graph, or the file it wrote is not what was asked."""
 
 
 class _Named(nn.Module):
