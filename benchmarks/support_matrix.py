@@ -122,7 +122,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse checkpoints already in --work")
     parser.add_argument("--write", type=Path, default=ROOT / "benchmarks" / "support_matrix.md")
     parser.add_argument("--readme", type=Path, default=None, help="also replace the marked section of this file")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render from --work/support_matrix.json without exporting")
     args = parser.parse_args()
+    if args.render_only:
+        saved = json.loads((args.work / "support_matrix.json").read_text())
+        _write(render(saved["rows"], saved["meta"]), args)
+        return
 
     from importlib.metadata import version
 
@@ -149,14 +155,18 @@ def main() -> None:
     meta = {"dataset": args.dataset, "units": args.units, "epochs": args.epochs, "kinds": kinds,
             "date": time.strftime("%Y-%m-%d"), "cpu": _cpu(), "tools": tools, "metric": metric,
             "timing": timing}
-    text = render(rows, meta)
-    args.write.write_text(text)
     (args.work / "support_matrix.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    _write(render(rows, meta), args)
+
+
+def _write(text: str, args) -> None:
+    args.write.write_text(text)
     print(f"wrote {args.write}")
     if args.readme:
         readme = args.readme.read_text()
-        body = text.split("\n", 2)[2]  # without the top heading
-        section = f"{START}\n### Measured ({args.dataset}, {args.units} units)\n\n{body}\n{END}"
+        body = text.split("\n", 2)[2].replace("\n## ", "\n#### ")  # no top heading; nest the rest
+        title = text.split("\n", 1)[0].lstrip("# ").replace("Export support matrix", "Measured")
+        section = f"{START}\n### {title}\n\n{body}\n{END}"
         if START in readme and END in readme:
             readme = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, readme, flags=re.S)
         else:

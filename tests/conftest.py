@@ -3,8 +3,8 @@ from __future__ import annotations
 
 # --- runtime / bench fixtures (runtime engineer) ---------------------------------------------
 # A tiny real export bundle (LSTM, 8 units: two state tensors, the harder binding case), built
-# once per session. Uses edgelnn.export.export_bundle when it exists, else writes the bundle
-# layout of export/README.md by hand with torch.onnx + litert-torch.
+# by edgelnn.export.export_bundle (every format and scheme); where the exporter is not
+# importable, the bundle layout of export/README.md is written by hand (torch.onnx + litert-torch).
 import hashlib
 import json
 import shutil
@@ -124,14 +124,69 @@ def _build_by_hand(out: Path) -> Path:
     return out
 
 
+EXPORTED = {"kind": "lstm", "units": 8, "dataset": "japanesevowels"}   # variable lengths 7..29
+
+
+def _build_by_exporter(out: Path) -> Path:
+    """Every format and scheme the exporter makes, for an untrained 8-unit LSTM."""
+    from edgelnn import data, models
+    from edgelnn.export.bundle import export_bundle
+
+    ds = data.load(EXPORTED["dataset"])
+    model = models.create(EXPORTED["kind"], ds.input_size, ds.output_size, units=EXPORTED["units"],
+                          task=ds.task, label_names=ds.label_names, norm_mean=ds.norm_mean,
+                          norm_std=ds.norm_std, dataset=ds.name, seed=0)
+    ckpt = out.parent / f"{out.name}.pt"
+    model.save(ckpt)
+    export_bundle(ckpt, out)
+    return out
+
+
+def _source_key() -> str:
+    """Hash of the code a bundle depends on: a cached bundle is reused only while it is current."""
+    root = Path(__file__).resolve().parents[1] / "edgelnn"
+    digest = hashlib.sha256(json.dumps([TINY, EXPORTED]).encode())
+    for sub in ("export", "models", "data", "metrics.py", "runtime"):
+        for f in sorted((root / sub).rglob("*.py")) if (root / sub).is_dir() else [root / sub]:
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_tiny_bundle(out: Path) -> Path:
-    return _build_by_hand(out)
+    try:
+        import edgelnn.export.bundle  # noqa: F401
+    except ImportError:
+        return _build_by_hand(out)
+    return _build_by_exporter(out)
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    """A real export bundle (read-only: copy it with `bundle_copy` before changing anything)."""
-    return build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "lstm-tiny")
+def tiny_bundle(request, tmp_path_factory) -> Path:
+    """A real export bundle (read-only: copy it with `bundle_copy` before changing anything).
+
+    Cached in pytest's cache folder under a hash of the exporter/model/data/runtime code, so
+    each test file does not pay the export (~20 s) again; built fresh when the code changed."""
+    name = "lstm8-tiny"
+    try:
+        cache = Path(request.config.cache.mkdir("edgelnn-bundle")) / _source_key()
+    except (AttributeError, OSError):     # -p no:cacheprovider
+        cache = None
+    if cache is not None and (cache / name / "manifest.json").is_file():
+        return cache / name
+    built = build_tiny_bundle(tmp_path_factory.mktemp("bundles") / name)
+    if cache is None:
+        return built
+    tmp = cache.parent / f".{cache.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(built, tmp / name)
+    try:
+        tmp.rename(cache)
+    except OSError:                       # another session cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in cache.parent.iterdir():    # bundles of older code
+        if old != cache and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+    return cache / name
 
 
 @pytest.fixture
@@ -141,3 +196,86 @@ def bundle_copy(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, dst)
     return dst
 # --- end runtime / bench fixtures ------------------------------------------------------------
+
+# --- targets fixtures (targets engineer): a real sshd on 127.0.0.1 and torch-free device venvs ---
+from sshd import device_python, numpy_only_python, sshd_server  # noqa: E402,F401
+# --- end targets fixtures --------------------------------------------------------------------
+
+# --- export fixtures (export engineer) -------------------------------------------------------
+# Untrained tiny models are enough for parity (the artifact must reproduce PyTorch whatever the
+# weights); bundles are built once per session and per model kind, lazily, because conversions
+# are slow on a shared 2-core machine.
+
+
+@pytest.fixture(scope="session")
+def export_checkpoint(tmp_path_factory):
+    """make(kind, units=8, dataset="basicmotions") -> path of a saved untrained checkpoint."""
+    from edgelnn import data, models
+
+    root = tmp_path_factory.mktemp("export-ckpt")
+    cache: dict = {}
+
+    def make(kind: str, units: int = 8, dataset: str = "basicmotions") -> Path:
+        key = (kind, units, dataset)
+        if key not in cache:
+            ds = data.load(dataset)
+            model = models.create(kind, ds.input_size, ds.output_size, units=units, task=ds.task,
+                                  label_names=ds.label_names, norm_mean=ds.norm_mean,
+                                  norm_std=ds.norm_std, dataset=ds.name, seed=0)
+            path = root / f"{kind}-{units}-{dataset}.pt"
+            model.save(path)
+            cache[key] = path
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def fp32_bundle(tmp_path_factory, export_checkpoint):
+    """build(kind) -> (bundle path, ExportReport): fp32 only; onnx step + seq graphs, tflite step
+    graph (when the extra is installed); units 8, basicmotions (100-step sequences)."""
+    from edgelnn.export import export_bundle
+    from edgelnn.export.formats import FORMATS
+
+    root = tmp_path_factory.mktemp("export-fp32")
+    formats = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
+    cache: dict = {}
+
+    def build(kind: str):
+        if kind not in cache:
+            out = root / f"{kind}-basicmotions"
+            report = export_bundle(export_checkpoint(kind), out, formats=formats, schemes=["fp32"],
+                                   graphs={"onnx": ["step", "seq"], "tflite": ["step"]})
+            cache[kind] = (out, report)
+        return cache[kind]
+
+    return build
+
+
+# int8 checks tolerate any metric change here: untrained models have near-tied logits, so a
+# tiny error flips argmax; the error bounds still apply.
+LOOSE_METRIC = {s: {"metric_delta": 1.0} for s in
+                ("fp16", "int8-weight", "int8-dynamic", "int8-static", "int16x8-static")}
+
+
+@pytest.fixture(scope="session")
+def scheme_bundle(tmp_path_factory, export_checkpoint):
+    """build(kind) -> (bundle path, ExportReport): every scheme of every available format, step
+    graph, units 64 (so int8 size ratios are not dominated by fixed overhead), target host."""
+    from edgelnn.export import export_bundle
+    from edgelnn.export.formats import FORMATS
+
+    root = tmp_path_factory.mktemp("export-schemes")
+    formats = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
+    cache: dict = {}
+
+    def build(kind: str):
+        if kind not in cache:
+            out = root / f"{kind}-64"
+            report = export_bundle(export_checkpoint(kind, units=64), out, formats=formats,
+                                   graphs=["step"], target="host", tolerances=LOOSE_METRIC)
+            cache[kind] = (out, report)
+        return cache[kind]
+
+    return build
+# --- end export fixtures ---------------------------------------------------------------------

@@ -21,7 +21,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ConversionError
-from .inspect import reduced_fraction, weight_storage
+from ..errors import ShapeError
+from .inspect import describe_io, reduced_fraction, weight_storage
 
 SCHEMES = ("fp32", "fp16", "int8-dynamic", "int8-static")
 # Weights stored in the reduced type below this fraction -> the scheme left the model in float.
@@ -161,7 +162,10 @@ def quantize(fp32_path, scheme: str, calibration, out_path, *, reduce_range: boo
     except Exception as exc:  # noqa: BLE001 - ORT tools raise anything; keep the cause, one line
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise ConversionError(f"onnx {scheme} failed: {type(exc).__name__}: {first}") from exc
-    storage = weight_storage(onnx.load(str(dst)))
+    written = onnx.load(str(dst))
+    if describe_io(written) != describe_io(onnx.load(str(src), load_external_data=False)):
+        raise ShapeError(f"onnx {scheme}: inputs/outputs changed by quantization: {describe_io(written)}")
+    storage = weight_storage(written)
     fraction = reduced_fraction(storage, scheme)
     quantized = fraction >= QUANTIZED_FRACTION
     kind = "fp16" if scheme == "fp16" else "integer"
