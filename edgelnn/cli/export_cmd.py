@@ -119,7 +119,7 @@ def export(
                                        graphs=graph or GRAPHS, name=name)
         except (EdgeLNNError, ValueError, OSError) as exc:
             bar.stop()
-            fail(escape(str(exc) or type(exc).__name__))  # messages hold brackets: edgelnn[tflite]
+            fail(str(exc) or type(exc).__name__)  # fail() escapes markup: edgelnn[tflite] survives
     _print(_result_table(report))
     console.print(LEGEND)
     for note in report.notes:
@@ -145,7 +145,7 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
     try:
         m = read(bundle)
     except BundleError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     model, ds, ref = m["model"], m["dataset"], m.get("reference", {})
     head = Table(title=f"bundle {m['name']}", show_header=False)
     for key, value in (("model", f"{model.get('kind')} · {model.get('units')} units · {model.get('params')} params"),

@@ -39,7 +39,10 @@ SEQ_FP32_ONLY = "seq graphs are fp32 only (quantize the step graph)"
 # Golden tolerance = max(margin x error measured on the host, floor): devices differ in
 # float kernels (FMA, accumulation order) and in integer rounding.
 GOLDEN_MARGIN = {"fp32": 10.0, "fp16": 3.0}
-GOLDEN_FLOOR = {"fp32": 1e-5, "fp16": 1e-3}
+# fp16 floor = the fp16 parity bound: x86 onnxruntime computes fp16 graphs through fp32 casts
+# (host error ~3e-4) while arm64 NEON and CUDA run fp16 arithmetic natively (measured 3.5e-3
+# under qemu arm64 and 1.3e-3 on an H200 for CfC-32), so a host-derived bound refuses good devices.
+GOLDEN_FLOOR = {"fp32": 1e-5, "fp16": 1e-2}
 GOLDEN_INT_MARGIN, GOLDEN_INT_FLOOR_REL = 3.0, 0.02
 
 Progress = Callable[[int, int, str], None]
