@@ -190,4 +190,4 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
             uns.add_row(r["format"], r["graph"], r["scheme"], escape(r["reason"]))
         _print(uns)
     if bad:
-        fail(escape(f"{bad} artifact file(s) in {bundle} are missing or do not match their sha256"))
+        fail(f"{bad} artifact file(s) in {bundle} are missing or do not match their sha256")

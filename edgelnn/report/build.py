@@ -34,7 +34,7 @@ CSV_FIELDS = ["bundle", "model", "dataset", "artifact", "format", "graph", "sche
               "runtime_version", "provider", "threads", "target", "on_target", "status", "status_label",
               "error", "params", "size_bytes", "size_ratio", "p50_us", "p99_us", "step_p50_us",
               "step_p99_us", "chunk", "peak_rss_mb", "model_rss_mb", "metric", "accuracy",
-              "accuracy_fp32", "accuracy_delta", "drop", "agreement", "parity_max_abs", "golden_ok",
+              "accuracy_fp32", "reference", "reference_kind", "accuracy_delta", "drop", "agreement", "parity_max_abs", "golden_ok",
               "golden_max_abs", "golden_tolerance", "recommended"]
 
 
@@ -61,7 +61,7 @@ def run_sensitivity(rows: list[Row], bundle_dirs: list[Path]) -> list[Sensitivit
     """Analyse every distinct int8 step artifact that exists in a findable bundle."""
     seen, out = set(), []
     for r in rows:
-        if "int8" not in r.scheme or r.graph != "step" or r.status not in ("passed", "golden_failed"):
+        if "int8" not in r.scheme or r.graph != "step" or r.status not in ("passed", "golden_failed", "rejected"):
             continue
         if not r.artifact or (r.bundle, r.artifact) in seen:
             continue

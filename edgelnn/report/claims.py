@@ -3,16 +3,20 @@
 Every verdict comes from an explicit rule over :class:`ModelSummary` figures (printed next to
 it); a claim without figures on both sides is "no data", never a guess.
 
-- Accuracy margin: ``max(min_points, std of either side)`` in accuracy points (RMSE: percent).
+- Accuracy margin: ``max(min_points, std of either side, test-set sampling error)`` in accuracy
+  points (RMSE: percent); the sampling error is the 95 % half-width of a difference of two
+  accuracies on n test sequences, 1.96 * sqrt(p1(1-p1)/n + p2(1-p2)/n), when n is known.
 - *Champion* of a family: its model with the best mean accuracy (reference artifact).
-- *Competitive* models: mean accuracy within the margin of the best model of the study.
-- Cost claims (params, size, latency, RAM) compare each family's lowest value among its
-  competitive models; a ratio below ``1 - rel`` supports, above ``1 / (1 - rel)`` contradicts,
-  in between is inconclusive. A family with no competitive model cannot win a cost claim.
-- Robustness claims compare the champions' mean loss under the shift (averaged over levels).
+- Cost claims (size, latency, RAM of the deployed artifact) compare the champions: a
+  liquid/RNN ratio below ``1 - rel`` supports, above ``1 / (1 - rel)`` contradicts, in between
+  is inconclusive. Parameter efficiency needs accuracy and parameters together: one champion
+  must be at least as accurate with fewer parameters, or more accurate with no more.
+- Robustness claims compare, per shift, each family's model with the best mean accuracy over
+  the shift's levels (what a user would deploy for shifted data), with the accuracy margin.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .rows import HIGHER_IS_BETTER
@@ -25,7 +29,7 @@ SHIFT_CLAIMS = {
     "length": "LNNs generalize better to other sequence lengths (distribution shift)",
 }
 COST_CLAIMS = [  # (attribute, claim, unit, scale)
-    ("params", "LNNs are more parameter-efficient (competitive accuracy with fewer parameters)", "", 1.0),
+    ("params", "LNNs are more parameter-efficient (as accurate with fewer parameters)", "", 1.0),
     ("size_bytes", "LNNs are smaller to deploy (artifact size)", " KiB", 1 / 1024),
     ("ram_mb", "LNNs need less memory at run time (model RAM)", " MB", 1.0),
     ("latency_us", "LNNs are faster (latency per step)", " us", 1.0),
@@ -77,51 +81,77 @@ def check_claims(summaries: list[ModelSummary], min_points: float = 1.0, rel: fl
     champ_l, champ_r, best = max(liq, key=better), max(rnn, key=better), max(have, key=better)
     out = []
 
-    margin = max(min_points, _points(champ_l.accuracy, metric), _points(champ_r.accuracy, metric))
+    sampling = _sampling_points(champ_l, champ_r, metric)
+    margin = max(min_points, _points(champ_l.accuracy, metric), _points(champ_r.accuracy, metric), sampling)
     gain = _gain(champ_l.accuracy.mean, champ_r.accuracy.mean, metric)
+    why = f"max of {min_points:g}, the seed std" + (f" and the test-set sampling error {sampling:.1f}"
+                                                   if sampling else "")
     out.append(Claim(claims_acc, _fmt(champ_l), _fmt(champ_r), _verdict(gain, margin),
                      f"most accurate liquid vs most accurate RNN model: better by more than "
-                     f"{margin:.1f} points (max of {min_points:g} and the seed std) supports; "
-                     f"worse by more contradicts (difference {gain:+.1f})"))
+                     f"{margin:.1f} points ({why}) supports; worse by more contradicts "
+                     f"(difference {gain:+.1f})"))
 
-    margin_best = max(min_points, _points(best.accuracy, metric))
-    competitive = [s for s in have if _gain(best.accuracy.mean, s.accuracy.mean, metric) <= margin_best + 1e-9]
-    names = ", ".join(s.model for s in competitive)
     for attr, claim, unit, scale in COST_CLAIMS:
-        cl = [s for s in competitive if s.family == "liquid" and getattr(s, attr).mean is not None]
-        cr = [s for s in competitive if s.family == "rnn" and getattr(s, attr).mean is not None]
-        bl = min(cl, key=lambda s: getattr(s, attr).mean, default=None)
-        br = min(cr, key=lambda s: getattr(s, attr).mean, default=None)
-        digits = 0 if attr == "params" else 2 if attr != "latency_us" else 1
-        rule = (f"lowest value among competitive models (accuracy within {margin_best:.1f} points of "
-                f"the best: {names}); liquid/RNN ratio < {1 - rel:.2f} supports, > {1 / (1 - rel):.2f} "
-                "contradicts")
-        if bl is None and br is None:
-            out.append(Claim(claim, "–", "–", NO_DATA, rule))
+        vl, vr = getattr(champ_l, attr).mean, getattr(champ_r, attr).mean
+        digits = 0 if attr == "params" else 1 if attr == "latency_us" else 2
+        fl, fr = _fmt(champ_l, attr, scale, unit, digits), _fmt(champ_r, attr, scale, unit, digits)
+        if vl is None or vr is None:
+            out.append(Claim(claim, fl, fr, NO_DATA, f"no {attr} for both champions"))
             continue
-        if bl is None or br is None:
-            verdict = SUPPORTED if br is None else CONTRADICTED
-            rule += f"; only {'liquid' if br is None else 'RNN'} models are competitive"
+        ratio = vl / max(vr, 1e-12)
+        if attr == "params":  # accuracy and parameters together: one side must dominate
+            lo, hi = 1 - rel, 1 / (1 - rel)
+            if (gain >= -margin and ratio < lo) or (gain > margin and ratio <= hi):
+                verdict = SUPPORTED
+            elif (gain <= margin and ratio > hi) or (gain < -margin and ratio >= lo):
+                verdict = CONTRADICTED
+            else:
+                verdict = INCONCLUSIVE
+            rule = (f"most accurate model of each family: liquid at least as accurate (within "
+                    f"{margin:.1f} points) with < {lo:.2f}x the parameters, or more accurate with "
+                    f"<= {hi:.2f}x, supports; the mirror image contradicts (ratio {ratio:.2f}, "
+                    f"accuracy difference {gain:+.1f})")
         else:
-            ratio = getattr(bl, attr).mean / max(getattr(br, attr).mean, 1e-12)
             verdict = SUPPORTED if ratio < 1 - rel else CONTRADICTED if ratio > 1 / (1 - rel) else INCONCLUSIVE
-            rule += f" (ratio {ratio:.2f})"
-        out.append(Claim(claim, _fmt(bl, attr, scale, unit, digits), _fmt(br, attr, scale, unit, digits),
-                         verdict, rule))
+            rule = (f"deployed artifact of the most accurate model of each family: liquid/RNN ratio "
+                    f"< {1 - rel:.2f} supports, > {1 / (1 - rel):.2f} contradicts (ratio {ratio:.2f})")
+        out.append(Claim(claim, fl, fr, verdict, rule))
 
     for shift, claim in SHIFT_CLAIMS.items():
-        dl, dr = champ_l.drop_under.get(shift), champ_r.drop_under.get(shift)
-        if not dl or not dr or dl.mean is None or dr.mean is None:
-            out.append(Claim(claim, "–", "–", NO_DATA, f"no {shift} shift measured for both champions"))
+        def under(s: ModelSummary) -> float:
+            v = s.under[shift].mean
+            return v if HIGHER_IS_BETTER.get(metric, True) else -v
+
+        ul = [s for s in liq if shift in s.under and s.under[shift].mean is not None]
+        ur = [s for s in rnn if shift in s.under and s.under[shift].mean is not None]
+        if not ul or not ur:
+            out.append(Claim(claim, "–", "–", NO_DATA, f"no {shift} shift measured for both families"))
             continue
-        m = max(min_points, dl.std, dr.std)
-        diff = dr.mean - dl.mean
-        out.append(Claim(claim, f"{champ_l.model}: loses {dl.fmt(1)} pts", f"{champ_r.model}: loses {dr.fmt(1)} pts",
-                         _verdict(diff, m),
-                         f"mean loss vs clean over the {shift} levels, most accurate model of each family: "
-                         f"liquid losing less by more than {m:.1f} points supports; more contradicts "
-                         f"(difference {diff:+.1f})"))
+        bl, br = max(ul, key=under), max(ur, key=under)
+        sl, sr = bl.under[shift], br.under[shift]
+        sampling = _sampling_points(bl, br, metric, sl.mean, sr.mean)
+        m = max(min_points, _points(sl, metric), _points(sr, metric), sampling)
+        diff = _gain(sl.mean, sr.mean, metric)
+
+        def fig(s: ModelSummary, st: Stat) -> str:
+            return f"{s.model}: {st.fmt(3)} (loses {s.drop_under[shift].fmt(1)} pts)"
+
+        out.append(Claim(claim, fig(bl, sl), fig(br, sr), _verdict(diff, m),
+                         f"mean accuracy over the {shift} levels, best model of each family under "
+                         f"this shift: liquid better by more than {m:.1f} points supports; worse "
+                         f"by more contradicts (difference {diff:+.1f})"))
     return out
+
+
+def _sampling_points(a: ModelSummary, b: ModelSummary, metric: str,
+                     pa: float | None = None, pb: float | None = None) -> float:
+    """95 % half-width (points) of the difference of two accuracies on n test sequences."""
+    n = min(a.eval_sequences or 0, b.eval_sequences or 0)
+    if not n or not HIGHER_IS_BETTER.get(metric, True):
+        return 0.0
+    pa = a.accuracy.mean if pa is None else pa
+    pb = b.accuracy.mean if pb is None else pb
+    return 1.96 * math.sqrt(max(pa * (1 - pa), 0) / n + max(pb * (1 - pb), 0) / n) * 100
 
 
 def _verdict(gain: float, margin: float) -> str:

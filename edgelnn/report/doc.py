@@ -20,6 +20,7 @@ class Table:
     rows: list[list[str]]
     caption: str = ""
     row_classes: list[str] = field(default_factory=list)  # e.g. status group per row
+    css: str = ""  # table class, e.g. "nowrap" (cells on one line, last column wraps)
 
 
 @dataclass
@@ -80,6 +81,7 @@ tr.failed td:first-child{border-left:4px solid #c62828}
 img{max-width:100%;height:auto;display:block;margin:.5em 0 1.2em}
 code{background:#f4f4f4;padding:0 3px;border-radius:3px}
 .scroll{overflow-x:auto}
+table.nowrap td{white-space:nowrap}table.nowrap td:last-child{white-space:normal;min-width:18em}
 """
 
 
@@ -90,6 +92,7 @@ def _inline(text: str) -> str:
     s = html.escape(text)
     s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
     s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+    s = re.sub(r"(?<![*\w])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])", r"<em>\1</em>", s)
     return s
 
 
@@ -112,7 +115,8 @@ def table_html(t: Table) -> str:
         cls = f' class="{html.escape(t.row_classes[i])}"' if i < len(t.row_classes) else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{_inline(str(v))}</td>" for v in r) + "</tr>")
     cap = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
-    return (f'<div class="scroll"><table id="{html.escape(t.id)}">{cap}<thead><tr>{head}</tr></thead>'
+    cls = f' class="{html.escape(t.css)}"' if t.css else ""
+    return (f'<div class="scroll"><table id="{html.escape(t.id)}"{cls}>{cap}<thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 CFC_MODULES = {
     "backbone": "backbone", "ff1": "ff1 branch", "ff2": "ff2 branch", "tanh": "ff1/ff2 tanh",
     "time_a": "time gate time_a", "time_b": "time gate time_b",
-    "sigmoid": "time gate sigmoid(time_a*dt + time_b)",
+    "sigmoid": "time gate sigmoid(time_a·dt + time_b)",
 }
 NCP_LAYERS = {"layer_0": "inter", "layer_1": "command", "layer_2": "motor"}
 RNN_PARAMS = {"weight_ih": "input projection W_ih·[x, dt]", "weight_hh": "recurrent projection W_hh·h"}
@@ -73,13 +73,15 @@ def _cfc(nodes):
         sub = parts[0] if parts and parts[0] else ""
         if n.op == "Concat":
             labels.append(f"{layer}input concat [x, h]" if n.output != "h_out" else "state concat")
+        elif n.op == "Split" and not mod:
+            labels.append("state split per layer")
         elif sub in CFC_MODULES:
             labels.append(layer + CFC_MODULES[sub])
             phase = {"time_b": "gate", "sigmoid": "blend"}.get(sub, phase)
         elif phase == "gate":
-            labels.append(f"{layer}time gate time_a*dt + time_b")
+            labels.append(f"{layer}time gate time_a·dt + time_b")
         elif phase == "blend":
-            labels.append(f"{layer}state blend (1-s)*ff1 + s*ff2")
+            labels.append(f"{layer}state blend (1-s)·ff1 + s·ff2")
         else:
             labels.append(f"{layer}{sub or 'cell'}")
     return labels

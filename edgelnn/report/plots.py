@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,7 +28,7 @@ def _png(fig) -> bytes:
 
 def _colors(models: list[str]) -> dict[str, tuple]:
     cmap = plt.get_cmap("tab10")
-    return {m: cmap(i % 10) for i, m in enumerate(sorted(models))}
+    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(models)))}
 
 
 def pareto(points: list[tuple[float, float]], higher_is_better: bool = True) -> list[int]:
@@ -69,6 +70,10 @@ def scatter(rows: list[Row], x_of, x_label: str, title: str) -> bytes | None:
         ax.annotate(f"{r.model} {r.format} {r.scheme}", (pts[i][1], r.accuracy), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(x_label)
     ax.set_ylabel(metric + ("" if higher else " (lower is better)"))
     ax.set_title(title + "  (o onnx, s tflite)")

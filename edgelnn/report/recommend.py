@@ -48,7 +48,7 @@ def exclusion(row: Row, budget: float) -> str | None:
     if row.drop is None:
         return "no accuracy measured"
     if row.drop > budget + 1e-9:
-        return f"drop {row.drop:.2f} > budget {budget:g}"
+        return f"drop {points(row.drop)} > budget {budget:g}"
     return None
 
 
@@ -58,11 +58,16 @@ def _pick(cands: list[Row]) -> Row:
     return min(near, key=lambda r: (_inf(r.step_p50_us), r.drop, _inf(r.size_bytes)))
 
 
+def points(value: float | None) -> str:
+    """A drop in points, 2 decimals, never '-0.00'."""
+    return "–" if value is None else f"{(round(value, 2) or 0.0):.2f}"
+
+
 def _describe(row: Row) -> str:
     size = f"{row.size_bytes / 1024:.1f} KiB" if row.size_bytes is not None else "size ?"
     ratio = f" ({row.size_ratio:.2f}x fp32)" if row.size_ratio is not None else ""
     lat = f", p50 {row.step_p50_us:.1f} us/step" if row.step_p50_us is not None else ""
-    return f"{size}{ratio}{lat}, drop {row.drop:.2f}"
+    return f"{size}{ratio}{lat}, drop {points(row.drop)}"
 
 
 def recommend_one(rows: list[Row], budget: float, target: str, model: str) -> Recommendation:

@@ -15,13 +15,15 @@ from ..errors import EdgeLNNError
 SCHEMA = "edgelnn-result"
 SCHEMA_VERSION = 1
 REQUIRED = ("schema", "schema_version", "bundle", "model", "dataset", "format", "scheme", "status")
+NON_NULL = ("schema", "schema_version", "bundle", "status")  # the others may be null (shown as "?")
 STATUSES = {  # status -> (group, label shown in reports)
     "passed": ("passed", "passed"),
     "golden_failed": ("exported-failed", "exported, failed golden check"),
     "rejected": ("exported-failed", "exported, failed parity check"),
     "failed": ("failed", "failed to run"),
-    "unsupported": ("failed", "failed to export"),
+    "unsupported": ("failed", "not exported (unsupported)"),
 }
+EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed
 HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}  # mirrors edgelnn.metrics
 
 
@@ -71,26 +73,35 @@ class Row:
     metric: str = "accuracy"
     accuracy: float | None = None
     accuracy_fp32: float | None = None
+    reference: float | None = None  # what deltas are taken against (see fill_references)
+    reference_kind: str = "PyTorch fp32"
     agreement: float | None = None
+    eval_sequences: int | None = None
     shifts: list[Shift] = field(default_factory=list)
     parity_max_abs: float | None = None
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
+    def _status(self) -> tuple[str, str]:
+        if self.status == "rejected" and self.size_bytes is None:
+            return EXPORT_FAILED
+        return STATUSES[self.status]
+
+    @property
     def status_label(self) -> str:
-        return STATUSES[self.status][1]
+        return self._status[1]
 
     @property
     def status_group(self) -> str:
-        return STATUSES[self.status][0]
+        return self._status[0]
 
     @property
     def accuracy_delta(self) -> float | None:
-        """accuracy - accuracy_fp32 (negative = worse for accuracy, positive = worse for rmse)."""
-        if self.accuracy is None or self.accuracy_fp32 is None:
+        """accuracy - reference (negative = worse for accuracy, positive = worse for rmse)."""
+        if self.accuracy is None or self.reference is None:
             return None
-        return self.accuracy - self.accuracy_fp32
+        return self.accuracy - self.reference
 
     @property
     def drop(self) -> float | None:
@@ -100,7 +111,7 @@ class Row:
             return None
         if HIGHER_IS_BETTER.get(self.metric, True):
             return -delta * 100.0
-        return delta / max(abs(self.accuracy_fp32), 1e-12) * 100.0
+        return delta / max(abs(self.reference), 1e-12) * 100.0
 
     @property
     def step_p50_us(self) -> float | None:
@@ -136,7 +147,7 @@ def parse_row(obj: dict, where: str) -> Row:
     """Validate one JSON object and flatten it into a Row; ResultsError names ``where``."""
     if not isinstance(obj, dict):
         raise ResultsError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    missing = [k for k in REQUIRED if obj.get(k) in (None, "")]
+    missing = [k for k in REQUIRED if k not in obj or (k in NON_NULL and obj[k] in (None, ""))]
     if missing:
         raise ResultsError(f"{where}: missing field {', '.join(repr(m) for m in missing)}")
     if obj["schema"] != SCHEMA or obj["schema_version"] != SCHEMA_VERSION:
@@ -150,8 +161,8 @@ def parse_row(obj: dict, where: str) -> Row:
                     _num(s.get("accuracy_fp32"))) for s in obj.get("shifts") or []
               if isinstance(s, dict) and s.get("shift") is not None and s.get("level") is not None]
     return Row(
-        bundle=str(obj["bundle"]), model=str(obj["model"]), dataset=str(obj["dataset"]),
-        format=str(obj["format"]), scheme=str(obj["scheme"]), status=obj["status"],
+        bundle=str(obj["bundle"]), model=str(obj["model"] or "?"), dataset=str(obj["dataset"] or "?"),
+        format=str(obj["format"] or "?"), scheme=str(obj["scheme"] or "?"), status=obj["status"],
         artifact=str(obj.get("artifact") or ""), graph=str(obj.get("graph") or "step"),
         error=obj.get("error"), runtime=obj.get("runtime"),
         runtime_version=obj.get("runtime_version"), provider=obj.get("provider"),
@@ -165,8 +176,23 @@ def parse_row(obj: dict, where: str) -> Row:
         size_bytes=_num(obj.get("size_bytes"), int), size_ratio=_num(obj.get("size_ratio")),
         params=_num(obj.get("params"), int), metric=str(obj.get("metric") or "accuracy"),
         accuracy=_num(obj.get("accuracy")), accuracy_fp32=_num(obj.get("accuracy_fp32")),
-        agreement=_num(obj.get("agreement")), shifts=shifts,
+        reference=_num(obj.get("accuracy_fp32")),
+        agreement=_num(obj.get("agreement")), eval_sequences=_num(obj.get("eval_sequences"), int),
+        shifts=shifts,
         parity_max_abs=_num(obj.get("parity_max_abs")), raw=obj)
+
+
+def fill_references(rows: list[Row]) -> None:
+    """Rows without PyTorch's figure (bench left it out because it scored a subset of the test
+    split) are compared with the fp32 artifact of the same bundle, graph, runtime and target,
+    which scored the same subset."""
+    fp32 = {(r.bundle, r.format, r.graph, r.runtime, r.target, r.eval_sequences): r.accuracy
+            for r in rows if r.scheme == "fp32" and r.status == "passed" and r.accuracy is not None}
+    for r in rows:
+        if r.reference is None and r.accuracy is not None:
+            ref = fp32.get((r.bundle, r.format, r.graph, r.runtime, r.target, r.eval_sequences))
+            if ref is not None:
+                r.reference, r.reference_kind = ref, "fp32 artifact (same test subset)"
 
 
 def load_results(paths: list[str | Path]) -> list[Row]:
@@ -191,4 +217,5 @@ def load_results(paths: list[str | Path]) -> list[Row]:
             count += 1
         if count == 0:
             raise ResultsError(f"{path}: empty results file (no rows)")
+    fill_references(rows)
     return rows

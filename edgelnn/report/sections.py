@@ -6,7 +6,7 @@ from collections import Counter
 
 from .claims import Claim, statement
 from .doc import Image, Section, Table, Text
-from .recommend import RULE, Recommendation
+from .recommend import RULE, Recommendation, points
 from .rows import STATUSES, Row
 from .sensitivity import Sensitivity
 from .summary import ModelSummary
@@ -36,8 +36,10 @@ def art(r: Row) -> str:
 STATUS_LEGEND = ("Status legend: **passed** = exported, golden check passed, measured; "
                  "**exported, failed golden/parity check** = the artifact exists but disagrees with "
                  "PyTorch beyond tolerance (parity failures are kept out of the bundle); "
-                 "**failed to export / failed to run** = no usable artifact, reason given. "
-                 "Δ = accuracy − fp32 (PyTorch) accuracy; for RMSE a positive Δ is worse.")
+                 "**failed to export / not exported (unsupported) / failed to run** = no usable artifact, "
+                 "reason given. "
+                 "Δ = accuracy − the fp32 reference: PyTorch on the test split, or the fp32 artifact when "
+                 "only a subset was scored; for RMSE a positive Δ is worse.")
 
 RESULT_COLUMNS = ["model", "bundle", "artifact", "runtime", "target", "status", "params",
                   "size KiB", "× fp32", "p50 µs/step", "p99 µs/step", "p50 µs/call (chunk)",
@@ -63,7 +65,7 @@ def results_section(rows: list[Row]) -> Section:
     return Section("All results", [
         Text(f"{len(rows)} rows: {summary}. Every artifact × runtime × target is listed, failures "
              "included.\n\n" + STATUS_LEGEND),
-        Table("results", RESULT_COLUMNS, body, row_classes=classes)])
+        Table("results", RESULT_COLUMNS, body, row_classes=classes, css="nowrap")])
 
 
 def recommendation_section(per_model: list[Recommendation], overall: list[Recommendation],
@@ -73,7 +75,7 @@ def recommendation_section(per_model: list[Recommendation], overall: list[Recomm
         if r is None:
             return [rec.target, scope, "none", "–", "–", "–", "–", "–", "–", rec.reason]
         return [rec.target, scope, f"{r.bundle}/{r.artifact or art(r)}", art(r), r.runtime or "–",
-                kib(r.size_bytes), num(r.step_p50_us, 1), num(r.accuracy, 4), num(r.drop, 2), rec.reason]
+                kib(r.size_bytes), num(r.step_p50_us, 1), num(r.accuracy, 4), points(r.drop), rec.reason]
 
     body = [line(o, "**all models**") for o in overall] + [line(p, p.model) for p in per_model]
     cols = ["target", "model", "pick", "artifact", "runtime", "size KiB", "p50 µs/step", "accuracy",
@@ -108,10 +110,11 @@ def study_sections(summaries: list[ModelSummary], claims_by_target: dict[str, li
             robust.append([s.target, s.model, shift, s.accuracy.fmt(3),
                            "  ".join(f"{lvl:g}: {st.fmt(3)}" for lvl, st in pts),
                            s.drop_under[shift].fmt(1) if shift in s.drop_under else "–"])
+    keep = [i for i, c in enumerate(cols) if any(row[i] != "–" for row in body)]  # drop empty columns
     blocks = [Text("Mean ± std over seeds (one bundle per seed). *fp32 artifact* = the fp32 ONNX step "
                    "graph on the target's runtime; *deployed* = the artifact the recommendation rule "
                    "picks for each seed."),
-              Table("study-models", cols, body),
+              Table("study-models", [cols[i] for i in keep], [[row[i] for i in keep] for row in body]),
               Table("robustness", ["target", "model", "shift", "clean", "level: accuracy", "mean loss (pts)"],
                     robust, caption="Accuracy of the fp32 artifact on shifted test sets: noise = SNR in dB, "
                                     "drop = fraction of samples removed (irregular sampling), length = "
@@ -141,7 +144,7 @@ def sensitivity_section(results: list[Sensitivity], detail_per_model: dict[str, 
         enters = "; ".join(f"{t.label} ({t.op}, +{t.added:.3f})" for t in top if t.added)
         w = s.worst(1, "weight")
         body.append([s.bundle, s.artifact, num(s.output_sqnr_db, 1), enters or "–",
-                     f"{w[0].label} ({num(w[0].sqnr_db, 1)} dB)" if w else "–", ""])
+                     f"{w[0].label} ({num(w[0].sqnr_db, 1)} dB)" if w else "–", s.note])
     blocks = [Text("Where an int8 artifact's error enters: golden sequences replayed through the fp32 and "
                    "the quantized step graph with every intermediate tensor exposed, both fed the same "
                    "inputs and the fp32 state (teacher forcing). SQNR = 10·log10(signal/error power), "

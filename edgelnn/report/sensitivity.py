@@ -13,8 +13,10 @@ Torch-free: numpy, onnx + onnxruntime, ai_edge_litert.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,7 @@ class Sensitivity:
     tensors: list[TensorError] = field(default_factory=list)
     output_sqnr_db: float | None = None
     steps: int = 0
+    note: str = ""
     error: str | None = None  # why it could not be computed
 
     def worst(self, n: int = 8, kind: str = "activation") -> list[TensorError]:
@@ -84,9 +87,27 @@ def _reference_entry(manifest: dict, entry: dict) -> dict | None:
     return None
 
 
-def analyse(bundle: str | Path, artifact: str) -> Sensitivity:
+def rebuild(bundle: Path, manifest: dict, entry: dict, ref: dict, folder: Path) -> tuple[Path, str]:
+    """Re-make a rejected artifact (its file is not kept in the bundle) with the exporter's own
+    quantizer from the bundle's fp32 artifact and calibration.npz. Needs the export extras."""
+    from ..export.calibration import CalibrationData
+    from ..export.formats import FORMATS
+    from ..export.targets import target_settings
+
+    fmt = FORMATS[entry["format"]]
+    calib = CalibrationData.load(bundle / manifest.get("calibration", {}).get("file", "calibration.npz"))
+    options = {"reduce_range": target_settings(manifest.get("target"))["reduce_range"]} if fmt.name == "onnx" else {}
+    path = folder / entry["file"]
+    fmt.load().quantize(bundle / ref["file"], entry["scheme"], calib, path, **options)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    same = "byte-identical" if digest == entry.get("sha256") else "not byte-identical"
+    return path, f"rejected file rebuilt from the fp32 artifact + calibration.npz ({same})"
+
+
+def analyse(bundle: str | Path, artifact: str, rebuild_rejected: bool = True) -> Sensitivity:
     """Sensitivity of ``artifact`` (a file name in the bundle's manifest) vs its fp32 sibling.
 
+    A rejected artifact (kept out of the bundle) is rebuilt first when ``rebuild_rejected``.
     Never raises for a bundle problem: the reason lands in ``Sensitivity.error``.
     """
     bundle = Path(bundle)
@@ -94,6 +115,10 @@ def analyse(bundle: str | Path, artifact: str) -> Sensitivity:
     try:
         manifest = json.loads((bundle / "manifest.json").read_text())
         entry = next((a for a in manifest.get("artifacts", []) if a.get("file") == artifact), None)
+        rejected = next((a for a in manifest.get("rejected", []) if a.get("file") == artifact
+                         and a.get("status", "rejected") == "rejected" and a.get("io")), None)
+        if entry is None and rejected is not None and rebuild_rejected:
+            entry = rejected
         if entry is None:
             raise FileNotFoundError(f"{artifact} is not in the bundle's manifest")
         result.format, result.scheme = entry.get("format", ""), entry.get("scheme", "")
@@ -111,8 +136,12 @@ def analyse(bundle: str | Path, artifact: str) -> Sensitivity:
             from .sensitivity_tflite import analyse_tflite as run
         else:
             raise ValueError(f"no sensitivity analysis for format {result.format!r}")
-        result.tensors, result.output_sqnr_db, result.steps = run(
-            bundle / ref["file"], bundle / artifact, ref, entry, seqs, kind)
+        with tempfile.TemporaryDirectory(prefix="edgelnn-sens-") as tmp:
+            path = bundle / artifact
+            if entry is rejected:
+                path, result.note = rebuild(bundle, manifest, entry, ref, Path(tmp))
+            result.tensors, result.output_sqnr_db, result.steps = run(
+                bundle / ref["file"], path, ref, entry, seqs, kind)
     except Exception as exc:  # noqa: BLE001 - a report must not die on one artifact
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     return result

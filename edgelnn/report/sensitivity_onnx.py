@@ -44,29 +44,40 @@ def _scopes(node) -> list[str]:
     return []
 
 
+def _dequantized(qinit: dict[str, np.ndarray], stem: str) -> np.ndarray | None:
+    wq, scale = qinit.get(stem + "_quantized"), qinit.get(stem + "_scale")
+    if wq is None or scale is None:
+        return None
+    wq, scale = wq.astype(np.float64), scale.astype(np.float64)
+    zp = qinit.get(stem + "_zero_point", np.zeros_like(scale)).astype(np.float64)
+    if scale.ndim == 1 and scale.size > 1:  # per-channel: the axis whose length matches
+        axis = next((a for a in range(wq.ndim) if wq.shape[a] == scale.size), 0)
+        shape = [1] * wq.ndim
+        shape[axis] = scale.size
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (wq - zp) * scale
+
+
 def _weights(ref: onnx.ModelProto, q: onnx.ModelProto) -> list[TensorError]:
+    """fp32 weight ``w`` vs the dequantized ``<w>[_suffix]_quantized`` of the int8 model."""
     qinit = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    stems = [n[: -len("_quantized")] for n in qinit if n.endswith("_quantized")]
     out = []
-    for init in ref.graph.initializer:
+    for init in sorted(ref.graph.initializer, key=lambda i: -len(i.name)):
         w = numpy_helper.to_array(init)
         if w.dtype != np.float32 or w.size < 2:
             continue
-        for stem, transpose in ((init.name, False), (init.name + "_Transposed", True)):
-            if stem + "_quantized" not in qinit or stem + "_scale" not in qinit:
+        for stem in [s for s in stems if s == init.name or s.startswith(init.name + "_")]:
+            deq = _dequantized(qinit, stem)
+            if deq is None:
                 continue
-            wq = qinit[stem + "_quantized"].astype(np.float64)
-            scale = qinit[stem + "_scale"].astype(np.float64)
-            zp = qinit.get(stem + "_zero_point", np.zeros_like(scale)).astype(np.float64)
-            if scale.ndim == 1 and scale.size > 1:  # per-channel: find the matching axis
-                axis = next((a for a in range(wq.ndim) if wq.shape[a] == scale.size), 0)
-                shape = [1] * wq.ndim
-                shape[axis] = scale.size
-                scale, zp = scale.reshape(shape), zp.reshape(shape)
-            deq = (wq - zp) * scale
-            deq = deq.T if transpose and deq.ndim == 2 else deq
-            if deq.shape != w.shape:
+            # MatMul rewrites store W transposed; a square W fits both ways: the right one is
+            # the orientation that matches (quantization error is small next to a transpose)
+            options = [d for d in ((deq, deq.T) if deq.ndim == 2 else (deq,)) if d.shape == w.shape]
+            if not options:
                 continue
-            sqnr, rel, mx = compare(w, deq)
+            stems.remove(stem)
+            sqnr, rel, mx = max((compare(w, d) for d in options), key=lambda e: e[0])
             out.append(TensorError(init.name, weight_label(init.name), "weight", "weight", sqnr, rel, mx))
             break
     return out

@@ -7,6 +7,7 @@ tensors are dequantized with their own scale and zero point before comparing.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 
@@ -15,25 +16,42 @@ from .sensitivity import TensorError, added_at_ops, compare
 
 
 def _interpreter(path):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - depends on the install
-        from tflite_runtime.interpreter import Interpreter  # type: ignore
-    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True, num_threads=1)
+    """A LiteRT interpreter without the XNNPACK delegate (which would fuse the ops away)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": it is
+        interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True, num_threads=1,
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interp.allocate_tensors()
     return interp
 
 
-def _bind(details: list[dict], names: list[str]) -> list[dict]:
-    """Order input/output details like ``names`` (exact, then ``..._name:0``, then file order)."""
+def _bind(interp, names: list[str], outputs: bool) -> list[dict]:
+    """Input/output details in the manifest's canonical order: by signature name, then by
+    tensor name (``serving_default_<name>...``), then in file order."""
+    details = interp.get_output_details() if outputs else interp.get_input_details()
+    by_index = {d["index"]: d for d in details}
+    try:
+        runner = interp.get_signature_runner()
+        sig = runner.get_output_details() if outputs else runner.get_input_details()
+        if all(n in sig for n in names):
+            return [by_index[int(sig[n]["index"])] for n in names]
+    except (ValueError, KeyError):
+        pass
     out = []
     for i, name in enumerate(names):
-        hit = next((d for d in details if d["name"] == name), None)
-        if hit is None:
-            pat = re.compile(rf"(^|[_/:]){re.escape(name)}(:\d+)?$")
-            hit = next((d for d in details if pat.search(d["name"])), None)
+        pat = re.compile(rf"(^|[_/:]){re.escape(name)}(_output)?(_dequant)?(:\d+)?$")
+        hit = next((d for d in details if d["name"] == name or pat.search(d["name"])), None)
         out.append(hit if hit is not None else details[i])
     return out
+
+
+def short_name(name: str) -> str:
+    """'cell/ncps...CfCCell_rnn_cell/torch.nn.modules.linear.Linear_time_b;...' -> 'Linear_time_b'."""
+    head = name.split(";")[0].rstrip("/")
+    last = head.rsplit("/", 1)[-1]
+    return last.rsplit(".", 1)[-1] if "." in last else last
 
 
 def _value(interp, d: dict) -> np.ndarray | None:
@@ -47,7 +65,8 @@ def _value(interp, d: dict) -> np.ndarray | None:
     qp = d.get("quantization_parameters") or {}
     scales = np.asarray(qp.get("scales", []), np.float64)
     if scales.size > 1:
-        zps = np.asarray(qp.get("zero_points", np.zeros_like(scales)), np.float64)
+        zps = np.asarray(qp.get("zero_points", []), np.float64)
+        zps = zps if zps.size == scales.size else np.full(scales.size, zps.flat[0] if zps.size else 0.0)
         shape = [1] * v.ndim
         shape[int(qp.get("quantized_dimension", 0))] = scales.size
         return ((v.astype(np.float64) - zps.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
@@ -56,23 +75,28 @@ def _value(interp, d: dict) -> np.ndarray | None:
     return None
 
 
-def label(name: str) -> str:
+def label(name: str, op: str = "") -> str:
     """Best readable name from a TFLite tensor name (which embeds the PyTorch module path)."""
+    if name.startswith("serving_default_"):
+        return "output " + re.sub(r"(_output)?(_dequant)?(:\d+)?$", "", name[len("serving_default_"):])
     layer = next((f"{k.replace('_', ' ')} ({v}) " for k, v in NCP_LAYERS.items() if k in name), "")
     for key, text in {**CFC_MODULES, **RNN_PARAMS}.items():
         if re.search(rf"(^|[./_;]){re.escape(key)}([./_;:]|$)", name):
             return layer + text
-    if "head" in name:
+    if re.search(r"(^|[./_;])head([./_;:]|$)", name):
         return "output head"
-    return layer + (name.split(";")[0][-48:] or "tensor")
+    if op == "CONCATENATION":
+        return layer + "input concat"
+    return layer + (f"cell {op.lower()}" if op else short_name(name))
 
 
 def analyse_tflite(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: str):
     """-> (tensor errors, output SQNR, steps) for a step-graph pair."""
     ref, q = _interpreter(ref_path), _interpreter(q_path)
-    r_in = _bind(ref.get_input_details(), ref_entry["io"]["inputs"])
-    q_in = _bind(q.get_input_details(), q_entry["io"]["inputs"])
-    r_out = _bind(ref.get_output_details(), ref_entry["io"]["outputs"])
+    r_in = _bind(ref, ref_entry["io"]["inputs"], outputs=False)
+    q_in = _bind(q, q_entry["io"]["inputs"], outputs=False)
+    r_out = _bind(ref, ref_entry["io"]["outputs"], outputs=True)
+    q_y = _bind(q, q_entry["io"]["outputs"], outputs=True)[0]
     r_tensors = {d["name"]: d for d in ref.get_tensor_details()}
     q_tensors = {d["name"]: d for d in q.get_tensor_details()}
     common = [n for n in r_tensors if n in q_tensors and n]
@@ -109,17 +133,16 @@ def analyse_tflite(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind:
                 if n not in produced:
                     weights_done.add(n)
             y_r.append(ref.get_tensor(r_out[0]["index"]).ravel().copy())
-            qo = _bind(q.get_output_details(), q_entry["io"]["outputs"])[0]
-            y_q.append(_value(q, qo).ravel().copy())
+            y_q.append(_value(q, q_y).ravel().copy())
             state = [ref.get_tensor(d["index"]).copy() for d in r_out[1:]]
             steps += 1
     errors = {n: compare(np.concatenate(acc_r[n]), np.concatenate(acc_q[n])) for n in common if acc_r[n]}
     act = {n: e for n, e in errors.items() if n in produced}
     added = added_at_ops(act, inputs_of)
     input_names = {d["name"] for d in r_in}
-    tensors = [TensorError(n, label(n), ops.get(n, ""), "activation", *e, added[n])
+    tensors = [TensorError(short_name(n), label(n, ops.get(n, "")), ops.get(n, ""), "activation", *e, added[n])
                for n, e in act.items() if n not in input_names]
-    tensors += [TensorError(n, label(n), "weight", "weight", *e) for n, e in errors.items()
+    tensors += [TensorError(short_name(n), label(n), "weight", "weight", *e) for n, e in errors.items()
                 if n not in produced and n not in input_names and np.isfinite(e[0])]
     out_sqnr = compare(np.concatenate(y_r), np.concatenate(y_q))[0] if y_r else None
     return tensors, out_sqnr, steps

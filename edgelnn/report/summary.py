@@ -56,9 +56,11 @@ class ModelSummary:
     fp32_size_bytes: Stat      # reference artifact
     latency_us: Stat           # recommended artifact, p50 per step
     ram_mb: Stat               # recommended artifact, model RSS (peak - runtime baseline)
+    eval_sequences: int | None = None  # test sequences behind each accuracy
     deployed: list[str] = field(default_factory=list)  # "format scheme" of each pick
     curves: dict[str, list[tuple[float, Stat]]] = field(default_factory=dict)
     drop_under: dict[str, Stat] = field(default_factory=dict)  # mean loss in points per shift
+    under: dict[str, Stat] = field(default_factory=dict)  # mean accuracy over a shift's levels
 
 
 def reference_row(rows: list[Row]) -> Row | None:
@@ -90,7 +92,7 @@ def summarize(rows: list[Row], budget: float = 1.0) -> list[ModelSummary]:
         for model in sorted({r.model for r in trows}):
             mrows = [r for r in trows if r.model == model]
             bundles = sorted({r.bundle for r in mrows})
-            refs, picks, curves, drops = [], [], {}, {}
+            refs, picks, curves, drops, unders = [], [], {}, {}, {}
             for b in bundles:
                 brows = [r for r in mrows if r.bundle == b]
                 ref = reference_row(brows)
@@ -100,14 +102,17 @@ def summarize(rows: list[Row], budget: float = 1.0) -> list[ModelSummary]:
                 if ref is None:
                     continue
                 per_shift: dict[str, list[float]] = {}
+                accs: dict[str, list[float]] = {}
                 for s in ref.shifts:
                     acc = _shift_acc(s)
                     if acc is None:
                         continue
                     curves.setdefault(s.shift, {}).setdefault(s.level, []).append(acc)
                     per_shift.setdefault(s.shift, []).append(loss_points(ref.accuracy, acc, ref.metric))
+                    accs.setdefault(s.shift, []).append(acc)
                 for shift, losses in per_shift.items():
                     drops.setdefault(shift, []).append(statistics.fmean(losses))
+                    unders.setdefault(shift, []).append(statistics.fmean(accs[shift]))
             metric = mrows[0].metric
             out.append(ModelSummary(
                 model=model, family=FAMILY.get(model, "other"), target=target, metric=metric,
@@ -120,10 +125,12 @@ def summarize(rows: list[Row], budget: float = 1.0) -> list[ModelSummary]:
                 fp32_size_bytes=Stat.of(ref.size_bytes if ref else None for _, ref, _ in refs),
                 latency_us=Stat.of(p.step_p50_us if p else None for p in picks),
                 ram_mb=Stat.of(p.model_rss_mb if p else None for p in picks),
+                eval_sequences=max((r.eval_sequences for r in mrows if r.eval_sequences), default=None),
                 deployed=[f"{p.format} {p.graph} {p.scheme}" if p else "none" for p in picks],
                 curves={s: [(lvl, Stat.of(v)) for lvl, v in sorted(levels.items())]
                         for s, levels in curves.items()},
-                drop_under={s: Stat.of(v) for s, v in drops.items()}))
+                drop_under={s: Stat.of(v) for s, v in drops.items()},
+                under={s: Stat.of(v) for s, v in unders.items()}))
     return out
 
 
