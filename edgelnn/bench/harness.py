@@ -184,7 +184,7 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
                  progress: Progress | None = None) -> list[dict]:
     """Bench every (or the named) artifact of a bundle with every matching runtime.
 
-    Returns result rows as dicts (docs/results-schema.md), including rows for the
+    Returns result rows as dicts (README.md, section "Result rows"), including rows for the
     manifest's ``rejected`` and ``unsupported`` entries so reports show failures too.
     """
     settings = settings or BenchSettings()

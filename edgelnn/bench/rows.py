@@ -1,4 +1,4 @@
-"""Result rows (docs/results-schema.md): one per artifact x runtime x target, JSON lines."""
+"""Result rows (README.md, section "Result rows"): one per artifact x runtime x target, JSON lines."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Result rows (docs/results-schema.md) read from JSONL files and checked once, here.
+"""Result rows (README.md, section "Result rows") read from JSONL files and checked once, here.
 
 Everything downstream works on :class:`Row`: the fields the report uses, flattened and typed,
 plus ``raw`` (the JSON object as read) for anything else.
