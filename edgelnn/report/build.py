@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import plots
 from .claims import Claim, check_claims
-from .doc import Image, Section, render_html, render_md
+from .doc import Image, Section, Text, render_html, render_md
 from .recommend import Recommendation, recommend
 from .rows import Row, load_results
 from .sections import (environment_section, overview_text, plots_section, recommendation_section,
@@ -77,7 +77,7 @@ def run_sensitivity(rows: list[Row], bundle_dirs: list[Path]) -> list[Sensitivit
 
 def build_report(results: list[str | Path], out: str | Path, *, budget: float = 1.0,
                  bundles: list[str | Path] | None = None, sensitivity: bool = True,
-                 title: str | None = None) -> ReportFiles:
+                 title: str | None = None, preamble: str = "") -> ReportFiles:
     """Read result rows, write the report folder, return what was written and decided."""
     if budget < 0:
         raise ValueError(f"--budget must be >= 0 points, got {budget}")
@@ -109,7 +109,10 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
         if not s.error and first_bundle[model] == s.bundle:
             detail.setdefault(model, []).append(s)
 
-    sections = [Section("Overview", [overview_text(rows, sorted({r.source for r in rows}), budget)]),
+    overview = [overview_text(rows, sorted({r.source for r in rows}), budget)]
+    if preamble:
+        overview.append(Text(preamble))
+    sections = [Section("Overview", overview),
                 recommendation_section(per_model, overall, budget)]
     if is_study:
         sections += study_sections(summaries, claims, dataset, images["robustness"])

@@ -4,8 +4,9 @@ The rule (also printed in every report, see :data:`RULE`):
 
 1. Candidates: rows with status ``passed`` whose drop vs fp32 is at most the budget
    (accuracy: points lost; RMSE: percent of the fp32 RMSE gained). Nothing else is ever chosen.
-2. Smallest file wins; among candidates within ``size_slack`` (10 %) of the smallest file, the
-   lowest p50 latency per step wins; then the smaller drop.
+2. Smallest file wins; among candidates within ``SLACK`` (10 %) of the smallest file, the
+   lowest p50 latency per step wins; among those within 10 % of that latency (timing noise),
+   the most accurate.
 3. Across models (the per-target pick), the most accurate of the per-model picks wins; among
    those within the budget of it, the smallest (then fastest) one.
 """
@@ -16,13 +17,13 @@ from dataclasses import dataclass, field
 
 from .rows import HIGHER_IS_BETTER, Row
 
-SIZE_SLACK = 0.10
+SLACK = 0.10  # sizes / latencies closer than this count as equal
 
 RULE = (
     "Only artifacts with status *passed* whose accuracy drop vs fp32 is within the budget are "
     "candidates (drop = accuracy points lost; for RMSE, percent of the fp32 RMSE gained). "
     "The smallest file wins; among candidates within 10% of the smallest size, the lowest p50 "
-    "latency per step wins, then the smaller drop. Per target, the most accurate of the per-model "
+    "latency per step wins; among those within 10% of that latency, the most accurate. Per target, the most accurate of the per-model "
     "picks wins; among picks within the budget of it, the smallest (then fastest)."
 )
 
@@ -54,8 +55,11 @@ def exclusion(row: Row, budget: float) -> str | None:
 
 def _pick(cands: list[Row]) -> Row:
     smallest = min(_inf(r.size_bytes) for r in cands)
-    near = [r for r in cands if _inf(r.size_bytes) <= smallest * (1 + SIZE_SLACK)]
-    return min(near, key=lambda r: (_inf(r.step_p50_us), r.drop, _inf(r.size_bytes)))
+    near = [r for r in cands if _inf(r.size_bytes) <= smallest * (1 + SLACK)]
+    fastest = min(_inf(r.step_p50_us) for r in near)
+    quick = [r for r in near if _inf(r.step_p50_us) <= fastest * (1 + SLACK)]
+    sign = -1.0 if HIGHER_IS_BETTER.get(quick[0].metric, True) else 1.0
+    return min(quick, key=lambda r: (sign * r.accuracy, _inf(r.step_p50_us), _inf(r.size_bytes), r.bundle))
 
 
 def points(value: float | None) -> str:
