@@ -3,9 +3,9 @@
 Trains each model kind briefly (or reuses the checkpoints in --work), runs the real exporter
 (``edgelnn.export.export_bundle``: every format, every scheme, step and seq graphs, parity gate
 in the real runtimes) and writes the table with parity errors and size ratios to
-benchmarks/support_matrix.md (and, with --readme, into the marked section of export/README.md).
+benchmarks/support_matrix.md (and, with --readme, into the marked section of README.md).
 
-    .venv/bin/python benchmarks/support_matrix.py --work /tmp/support --readme export/README.md
+    .venv/bin/python benchmarks/support_matrix.py --work /tmp/support --readme README.md
 """
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """The typer app and the one place that turns user errors into one clear line."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 
 import typer
 from rich.console import Console
@@ -19,6 +21,24 @@ def fail(message: str, code: int = 1) -> None:
 
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """TensorFlow/absl/torchao print C-level log lines on fd 2 during conversion; hide them
+    (our own errors are printed after this block). EDGELNN_DEBUG=1 shows them."""
+    if os.environ.get("EDGELNN_DEBUG"):
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def run_app() -> None:

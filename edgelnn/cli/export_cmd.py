@@ -1,9 +1,6 @@
 """``edgelnn export`` (checkpoint -> bundle, every artifact checked) and ``edgelnn inspect``."""
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -13,30 +10,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .app import app, console, fail
+from .app import app, console, fail, quiet_native_stderr
 
 STYLE = {"passed": "green", "rejected": "bold red", "unsupported": "yellow", "failed": "red"}
 LEGEND = ("[green]passed[/]: parity passed, in the bundle · [bold red]rejected[/]: exported but failed "
           "parity, left out · [yellow]unsupported[/]: combination not produced · [red]failed[/]: "
           "exporter/quantizer error · [yellow]float[/] in 'quantized': the scheme left the weights in float")
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """TensorFlow/absl/torchao print C-level log lines on fd 2 during conversion; hide them
-    (our own errors are printed after this block). EDGELNN_DEBUG=1 shows them."""
-    if os.environ.get("EDGELNN_DEBUG"):
-        yield
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _print(renderable) -> None:
@@ -113,7 +92,7 @@ def export(
             bar.update(task, completed=done, total=total, status=message)
 
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 report = export_bundle(checkpoint, out, formats=format or None, schemes=quant or None,
                                        target=target, tolerances=tolerance or None, progress=progress,
                                        graphs=graph or GRAPHS, name=name)

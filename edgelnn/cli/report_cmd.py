@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, console
+from .app import app, console, quiet_native_stderr
 
 
 def _print_report(files) -> None:
@@ -79,7 +79,7 @@ def study(
     console.print(f"study: {', '.join(cfg.models)} on {cfg.dataset}, {cfg.seeds} seed(s), "
                   f"{cfg.epochs} epochs, {'/'.join(cfg.formats)} {'/'.join(cfg.graphs)} x "
                   f"{', '.join(cfg.schemes)} -> {cfg.out}", highlight=False)
-    with _StudyProgress(3 * len(cfg.models) * cfg.seeds) as bars:
+    with _StudyProgress(3 * len(cfg.models) * cfg.seeds) as bars, quiet_native_stderr():
         result = run_study(cfg, fresh=fresh, log=bars.log, progress=bars)
     _print_report(result.report)
     units = ", ".join(f"{m} {u}" for m, u in result.units.items())

@@ -38,6 +38,7 @@ def train(
     lr: float = typer.Option(0.01, help="Adam learning rate"),
     patience: int = typer.Option(10, help="epochs without a lower validation loss before stopping"),
     seed: int = typer.Option(0, help="seed for weights, validation split and batches"),
+    threads: int = typer.Option(1, help="torch threads (one is fastest for these small cells)"),
     option: list[str] = typer.Option([], "--option", "-o", help="model option KEY=VALUE, e.g. mode=pure"),
     out: Path = typer.Option(..., "--out", help="checkpoint file to write, e.g. runs/cfc.pt"),
 ):
@@ -49,7 +50,7 @@ def train(
     get_kind(model)  # fail on an unknown name before loading anything
     ds = load_dataset(dataset, seed=seed)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
-                         batch_size=batch_size, lr=lr, seed=seed, patience=patience,
+                         batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
                          options=_parse_options(option))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
