@@ -283,7 +283,11 @@ def main(argv=None) -> int:
     report = render(items, overhead_pairs, rss, skipped, settings, a, time.time() - t_start)
     print(report)
     if a.write:
-        a.write.write_text(report)
+        # results measured on other machines (e.g. a GPU) live below this marker: keep them
+        marker = "<!-- other-machines -->"
+        old = a.write.read_text() if a.write.is_file() else ""
+        tail = old[old.index(marker):] if marker in old else ""
+        a.write.write_text(report.rstrip("\n") + "\n\n" + tail if tail else report)
     if a.json:
         a.json.write_text(json.dumps({"items": [
             {"group": i.group, "label": i.label, **i.facts, "per": i.per, "best": i.best.to_dict(),

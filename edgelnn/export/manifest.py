@@ -1,7 +1,6 @@
 """manifest.json, golden.npz and eval.npz (layout: export/README.md, schema_version 1)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,12 +21,7 @@ EVAL_SHIFTS = [("noise", 30.0), ("noise", 20.0), ("noise", 10.0), ("noise", 0.0)
                ("drop", 0.2), ("drop", 0.4), ("drop", 0.6), ("length", 0.5), ("length", 2.0)]
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from ..runtime.integrity import sha256_file as sha256  # noqa: E402,F401 - one hasher for export and devices
 
 
 def edgelnn_version() -> str:
@@ -90,18 +84,7 @@ def write(folder: Path, manifest: dict) -> Path:
 
 
 def read(folder) -> dict:
-    """The manifest of a bundle folder (BundleError when it is not one)."""
-    from ..errors import BundleError
+    """The manifest of a bundle folder (BundleError when it is not one): the device's reader."""
+    from ..runtime.bundle import read_manifest
 
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise BundleError(f"{folder} is not an export bundle (no {MANIFEST})")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{path} is not readable JSON ({exc})") from None
-    if data.get("schema") != SCHEMA:
-        raise BundleError(f"{path} is not an edgelnn bundle manifest")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise BundleError(f"{path} has schema_version {data.get('schema_version')!r}; this edgelnn reads {SCHEMA_VERSION}")
-    return data
+    return read_manifest(folder)

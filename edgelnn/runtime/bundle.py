@@ -150,6 +150,11 @@ def _npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
 
 def load_bundle(path: str | Path) -> Bundle:
     """Read and validate ``manifest.json`` of an export bundle folder."""
+    return Bundle(Path(path), read_manifest(path))
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The validated manifest of a bundle folder; BundleError (one line) when it is not one."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path} is not a folder (expected an export bundle from `edgelnn export`)")
@@ -173,4 +178,4 @@ def load_bundle(path: str | Path) -> Bundle:
             a["file"], a["format"], a["graph"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
-    return Bundle(path, manifest)
+    return manifest
