@@ -1,128 +1,15 @@
-"""Shared pytest fixtures. Each section is owned by the engineer of that stage."""
+"""Shared pytest fixtures, one section per pipeline stage."""
 from __future__ import annotations
 
-# --- runtime / bench fixtures (runtime engineer) ---------------------------------------------
+# --- runtime / bench fixtures ---------------------------------------------
 # A tiny real export bundle (LSTM, 8 units: two state tensors, the harder binding case), built
-# by edgelnn.export.export_bundle (every format and scheme); where the exporter is not
-# importable, the bundle layout of export/README.md is written by hand (torch.onnx + litert-torch).
+# by edgelnn.export.export_bundle (every format and scheme).
 import hashlib
 import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-TINY = {"kind": "lstm", "input_size": 3, "output_size": 2, "units": 8, "steps": 10, "chunk": 5}
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _tiny_data(n: int, seed: int):
-    rng = np.random.default_rng(seed)
-    t, c = TINY["steps"], TINY["input_size"]
-    x = rng.standard_normal((n, t, c)).astype(np.float32)
-    dt = rng.uniform(0.5, 1.5, (n, t)).astype(np.float32)
-    lengths = rng.integers(t // 2, t + 1, n).astype(np.int64)
-    lengths[0] = t
-    for i, L in enumerate(lengths):
-        x[i, L:] = 0.0
-        dt[i, L:] = 1.0
-    return x, dt, lengths
-
-
-def _build_by_hand(out: Path) -> Path:
-    import torch
-
-    from edgelnn import metrics, models
-    from edgelnn.export.graphs import StepGraph, WindowGraph, io_names, sample_inputs
-
-    torch.manual_seed(0)
-    model = models.create(TINY["kind"], TINY["input_size"], TINY["output_size"], units=TINY["units"],
-                          task="classification", label_names=["a", "b"], dataset="tiny")
-    model.eval()
-    name = out.name
-    out.mkdir(parents=True)
-    ins, outs = io_names(model)
-    chunk = TINY["chunk"]
-
-    def torch_y(x, dt):
-        with torch.no_grad():
-            return model(torch.from_numpy(x), torch.from_numpy(dt)).numpy()
-
-    files = []
-    step_args = sample_inputs(model, 1)
-    seq_args = sample_inputs(model, 1, chunk)
-    with torch.no_grad():
-        p = out / f"{name}.step.fp32.onnx"
-        torch.onnx.export(StepGraph(model), step_args, str(p), input_names=ins, output_names=outs,
-                          dynamo=False, opset_version=17)
-        files.append(("onnx", "step", "fp32", None, p))
-        p = out / f"{name}.seq.fp32.onnx"
-        torch.onnx.export(WindowGraph(model, chunk), seq_args, str(p), input_names=ins,
-                          output_names=outs, dynamo=False, opset_version=17)
-        files.append(("onnx", "seq", "fp32", chunk, p))
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    p = out / f"{name}.step.int8-dynamic.onnx"
-    quantize_dynamic(str(out / f"{name}.step.fp32.onnx"), str(p), weight_type=QuantType.QInt8)
-    files.append(("onnx", "step", "int8-dynamic", None, p))
-    import litert_torch
-
-    for graph, module, args in (("step", StepGraph(model), step_args),
-                                ("seq", WindowGraph(model, chunk), seq_args)):
-        p = out / f"{name}.{graph}.fp32.tflite"
-        litert_torch.convert(module.eval(), args).export(str(p))
-        files.append(("tflite", graph, "fp32", chunk if graph == "seq" else None, p))
-
-    gx, gdt, glen = _tiny_data(3, 1)
-    np.savez(out / "golden.npz", x=gx, dt=gdt, lengths=glen, y=torch_y(gx, gdt))
-    ex, edt, elen = _tiny_data(12, 2)
-    ey = np.random.default_rng(3).integers(0, 2, 12).astype(np.int64)
-    sx = (ex + np.random.default_rng(4).normal(0, 0.3, ex.shape)).astype(np.float32)
-    np.savez(out / "eval.npz", test_x=ex, test_dt=edt, test_lengths=elen, test_y=ey,
-             s0_x=sx, s0_dt=edt, s0_lengths=elen)
-    ref = metrics.score(metrics.last_valid(torch_y(ex, edt), elen), ey, "classification")
-    ref_s0 = metrics.score(metrics.last_valid(torch_y(sx, edt), elen), ey, "classification")
-
-    fp32_bytes = {(f, g): p.stat().st_size for f, g, s, _, p in files if s == "fp32"}
-    artifacts = []
-    for fmt, graph, scheme, ch, p in files:
-        tol = 1e-4 if scheme == "fp32" else 0.1
-        artifacts.append({
-            "file": p.name, "format": fmt, "graph": graph, "scheme": scheme, "chunk": ch,
-            "sha256": _sha(p), "bytes": p.stat().st_size,
-            "size_ratio": p.stat().st_size / fp32_bytes[(fmt, graph)], "quantized": scheme != "fp32",
-            "note": "", "io": {"inputs": ins, "outputs": outs},
-            "parity": {"passed": True, "max_abs": 0.0, "steps": TINY["steps"]},
-            "golden": {"max_abs_host": 0.0, "tolerance": tol}, "tools": {}})
-    state = [{"name": s, "size": size, "input": s, "output": f"{s}_out"}
-             for s, size in model.state_spec]
-    manifest = {
-        "schema": "edgelnn-bundle", "schema_version": 1, "name": name,
-        "created": "2026-01-01T00:00:00Z", "edgelnn_version": "0.1.0",
-        "model": {**model.config, "params": model.param_count()},
-        "dataset": {"name": "tiny", "task": "classification", "metric": "accuracy",
-                    "label_names": ["a", "b"], "nominal_dt": 1.0, "target_mean": 0.0,
-                    "target_std": 1.0},
-        "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3},
-        "reference": {"metric": "accuracy", "test": ref},
-        "tensors": {"step": {"inputs": [], "outputs": [], "state": state}},
-        "artifacts": artifacts,
-        "rejected": [{"file": f"{name}.step.int8-static.onnx", "format": "onnx", "graph": "step",
-                      "scheme": "int8-static", "reason": "parity max_abs 0.9 > 0.05"}],
-        "unsupported": [{"format": "tflite", "graph": "seq", "scheme": "int8-static",
-                         "reason": "not in this tiny bundle"}],
-        "golden_file": "golden.npz",
-        "evaluation": {"file": "eval.npz", "metric": "accuracy", "reference": ref,
-                       "shifts": [{"key": "s0", "shift": "noise", "level": 10.0,
-                                   "reference": ref_s0}]},
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return out
-
 
 EXPORTED = {"kind": "lstm", "units": 8, "dataset": "japanesevowels"}   # variable lengths 7..29
 
@@ -148,7 +35,7 @@ def _build_by_exporter(out: Path) -> Path:
 def _source_key() -> str:
     """Hash of the code a bundle depends on: a cached bundle is reused only while it is current."""
     root = Path(__file__).resolve().parents[1] / "edgelnn"
-    digest = hashlib.sha256(json.dumps([TINY, EXPORTED]).encode())
+    digest = hashlib.sha256(json.dumps([EXPORTED]).encode())
     for sub in ("export", "models", "data", "metrics.py", "runtime"):
         for f in sorted((root / sub).rglob("*.py")) if (root / sub).is_dir() else [root / sub]:
             digest.update(f.read_bytes())
@@ -156,10 +43,6 @@ def _source_key() -> str:
 
 
 def build_tiny_bundle(out: Path) -> Path:
-    try:
-        import edgelnn.export.bundle  # noqa: F401
-    except ImportError:
-        return _build_by_hand(out)
     return _build_by_exporter(out)
 
 
@@ -200,11 +83,11 @@ def bundle_copy(tiny_bundle, tmp_path):
     return dst
 # --- end runtime / bench fixtures ------------------------------------------------------------
 
-# --- targets fixtures (targets engineer): a real sshd on 127.0.0.1 and torch-free device venvs ---
+# --- targets fixtures a real sshd on 127.0.0.1 and torch-free device venvs ---
 from sshd import device_python, numpy_only_python, sshd_server  # noqa: E402,F401
 # --- end targets fixtures --------------------------------------------------------------------
 
-# --- export fixtures (export engineer) -------------------------------------------------------
+# --- export fixtures -------------------------------------------------------
 # Untrained tiny models are enough for parity (the artifact must reproduce PyTorch whatever the
 # weights); bundles are built once per session and per model kind, lazily, because conversions
 # are slow on a shared 2-core machine.
