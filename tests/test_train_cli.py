@@ -70,6 +70,17 @@ def test_bad_names_give_one_clear_line(args, message, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_unwritable_out_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = edgelnn("train", "--model", "gru", "--dataset", "basicmotions", "--epochs", "1",
+                   "--out", blocker / "m.pt")
+    assert proc.returncode == 1
+    assert "cannot write the checkpoint" in proc.stderr
+    assert "epoch" not in proc.stdout  # refused before any training
+    assert "Traceback" not in proc.stderr
+
+
 def test_corrupt_checkpoint_gives_one_clear_line(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_text("garbage")

@@ -28,6 +28,18 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an unwritable --out before minutes of training, not after."""
+    import tempfile
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".edgelnn-write-test"):
+            pass
+    except OSError as exc:
+        raise OSError(f"cannot write the checkpoint to {out} ({exc.strerror or exc})") from None
+
+
 @app.command()
 def train(
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
@@ -48,6 +60,7 @@ def train(
     from ..train import TrainConfig, train as run_training
 
     get_kind(model)  # fail on an unknown name before loading anything
+    _check_writable(out)
     ds = load_dataset(dataset, seed=seed)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
