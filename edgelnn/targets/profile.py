@@ -26,7 +26,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+# The repository's targets/ (a checkout or editable install); a wheel installs the same files
+# as data under <prefix>/share/edgelnn/targets.
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "targets"
+INSTALLED_DIR = Path(sys.prefix) / "share" / "edgelnn" / "targets"
 
 ARCHES = ("native", "x86_64", "aarch64", "armv7l")
 RUNTIMES = ("onnxruntime", "litert", "tflite-runtime")
@@ -327,7 +330,7 @@ def search_dirs() -> list[Path]:
             if p]
     config = Path(os.environ.get("XDG_CONFIG_HOME") or "~/.config").expanduser()
     dirs.append(config / "edgelnn" / "targets")
-    dirs.append(BUILTIN_DIR)
+    dirs.append(BUILTIN_DIR if BUILTIN_DIR.is_dir() else INSTALLED_DIR)
     return dirs
 
 
