@@ -42,6 +42,8 @@ def _read(path):
 
 
 def cpu_model():
+    """x86 'model name'; Arm core names from the MIDR part numbers (with the board 'Model', e.g.
+    a Raspberry Pi, when given); else 'Hardware' / 'cpu model' / 'Processor'; else platform."""
     text = _read("/proc/cpuinfo") or ""
     info, parts = {}, []
     for line in text.splitlines():
@@ -58,8 +60,12 @@ def cpu_model():
         if name not in names:
             names.append(name)
     if names:
-        return " + ".join(names)
-    return info.get("Hardware") or platform.processor() or platform.machine()
+        cores = " + ".join(names)
+        return cores + " (" + info["Model"] + ")" if info.get("Model") else cores
+    for key in ("Model", "Hardware", "cpu model", "Processor"):
+        if info.get(key):
+            return info[key]
+    return platform.processor() or platform.machine()
 
 
 def memory_mb():

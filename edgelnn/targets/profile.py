@@ -371,11 +371,6 @@ def native_facts() -> dict[str, Any]:
     """arch / cores / memory of this machine, for ``arch = "native"`` profiles."""
     import platform
 
-    mem = None
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return {"arch": platform.machine(), "cores": os.cpu_count(), "memory_mb": mem}
+    from .probe import memory_mb
+
+    return {"arch": platform.machine(), "cores": os.cpu_count(), "memory_mb": memory_mb()}
