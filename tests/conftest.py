@@ -116,26 +116,32 @@ def export_checkpoint(tmp_path_factory):
     return make
 
 
-@pytest.fixture(scope="session")
-def fp32_bundle(tmp_path_factory, export_checkpoint):
-    """build(kind) -> (bundle path, ExportReport): fp32 only; onnx step + seq graphs, tflite step
-    graph (when the extra is installed); units 8, basicmotions (100-step sequences)."""
-    from edgelnn.export import export_bundle
+def _bundle_builder(root, suffix, export):
+    """build(kind) -> (bundle path, ExportReport), exporting each kind once per session with
+    every format whose extra is installed; ``export(kind, out, formats)`` returns the report."""
     from edgelnn.export.formats import FORMATS
 
-    root = tmp_path_factory.mktemp("export-fp32")
     formats = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
     cache: dict = {}
 
     def build(kind: str):
         if kind not in cache:
-            out = root / f"{kind}-basicmotions"
-            report = export_bundle(export_checkpoint(kind), out, formats=formats, schemes=["fp32"],
-                                   graphs={"onnx": ["step", "seq"], "tflite": ["step"]})
-            cache[kind] = (out, report)
+            out = root / f"{kind}-{suffix}"
+            cache[kind] = (out, export(kind, out, formats))
         return cache[kind]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def fp32_bundle(tmp_path_factory, export_checkpoint):
+    """fp32 only; onnx step + seq graphs, tflite step graph (when the extra is installed);
+    units 8, basicmotions (100-step sequences)."""
+    from edgelnn.export import export_bundle
+
+    return _bundle_builder(tmp_path_factory.mktemp("export-fp32"), "basicmotions", lambda kind, out, formats: export_bundle(
+        export_checkpoint(kind), out, formats=formats, schemes=["fp32"],
+        graphs={"onnx": ["step", "seq"], "tflite": ["step"]}))
 
 
 # int8 checks tolerate any metric change here: untrained models have near-tied logits, so a
@@ -146,22 +152,11 @@ LOOSE_METRIC = {s: {"metric_delta": 1.0} for s in
 
 @pytest.fixture(scope="session")
 def scheme_bundle(tmp_path_factory, export_checkpoint):
-    """build(kind) -> (bundle path, ExportReport): every scheme of every available format, step
-    graph, units 64 (so int8 size ratios are not dominated by fixed overhead), target host."""
+    """Every scheme of every available format, step graph, units 64 (so int8 size ratios are
+    not dominated by fixed overhead), target host."""
     from edgelnn.export import export_bundle
-    from edgelnn.export.formats import FORMATS
 
-    root = tmp_path_factory.mktemp("export-schemes")
-    formats = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
-    cache: dict = {}
-
-    def build(kind: str):
-        if kind not in cache:
-            out = root / f"{kind}-64"
-            report = export_bundle(export_checkpoint(kind, units=64), out, formats=formats,
-                                   graphs=["step"], target="host", tolerances=LOOSE_METRIC)
-            cache[kind] = (out, report)
-        return cache[kind]
-
-    return build
+    return _bundle_builder(tmp_path_factory.mktemp("export-schemes"), "64", lambda kind, out, formats: export_bundle(
+        export_checkpoint(kind, units=64), out, formats=formats, graphs=["step"], target="host",
+        tolerances=LOOSE_METRIC))
 # --- end export fixtures ---------------------------------------------------------------------
