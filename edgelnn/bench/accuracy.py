@@ -36,13 +36,8 @@ class AccuracyResult:
 def last_outputs(runner: Runner, split: EvalSplit, limit: int | None = None) -> np.ndarray:
     """(N, O) outputs at each sequence's last valid step, every sequence from the zero state."""
     n = len(split.lengths) if limit is None else min(limit, len(split.lengths))
-    last = np.empty((n, runner.output_size), dtype=np.float32)
-    for i in range(n):
-        length = int(split.lengths[i])
-        runner.reset()
-        last[i] = runner.run(split.x[i, :length], split.dt[i, :length])[length - 1]
-    runner.reset()
-    return last
+    outputs = runner.run_each(split.x[:n], split.dt[:n], split.lengths[:n])
+    return metrics.last_valid(outputs, split.lengths[:n])
 
 
 def evaluate(runner: Runner, evaluation: Evaluation, *, reference_last: np.ndarray | None = None,

@@ -25,9 +25,7 @@ def main(argv=None) -> None:
     providers = json.loads(a.providers) if a.providers else None
     runner = bundle.open(a.artifact, runtime=a.runtime, threads=a.threads or None,
                          providers=providers)
-    for i, length in enumerate(golden.lengths):                # the workload: golden replay
-        runner.reset()
-        runner.run(golden.x[i, :length], golden.dt[i, :length])
+    runner.run_each(golden.x, golden.dt, golden.lengths)       # the workload: golden replay
     peak, _ = peak_rss_mb()
     print(json.dumps({"baseline_rss_mb": round(baseline, 3), "peak_rss_mb": round(peak, 3),
                       "model_rss_mb": round(peak - baseline, 3), "source": source}))

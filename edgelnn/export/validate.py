@@ -129,14 +129,7 @@ def run_artifact(path, entry: dict, state_sizes: list[int], x, dt, lengths) -> n
 
     runner = open_runner(Path(path), entry, state_sizes, threads=1)
     try:
-        first = None
-        for n, length in enumerate(lengths):
-            runner.reset()
-            y = runner.run(x[n, :length], dt[n, :length])
-            if first is None:
-                first = np.zeros((len(lengths), x.shape[1], y.shape[1]), np.float32)
-            first[n, :length] = y
-        return first
+        return runner.run_each(x, dt, lengths)
     finally:
         runner.close()
 

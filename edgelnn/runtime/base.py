@@ -153,6 +153,19 @@ class Runner:
             return self._call_seq(x, dt, keep_state=True)
         return self._run_chunks(x, dt)
 
+    def run_each(self, x, dt, lengths) -> np.ndarray:
+        """Every sequence of (N, T, C) / (N, T) from the zero state, valid steps only.
+
+        Returns (N, T, O), zero after each length; the replay shared by the export parity gate,
+        the golden check and accuracy. Leaves the runner reset."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        out = np.zeros((len(lengths), np.shape(x)[1], self.output_size), dtype=np.float32)
+        for i, length in enumerate(lengths):
+            self.reset()
+            out[i, :length] = self.run(x[i, :length], dt[i, :length])
+        self.reset()
+        return out
+
     def _run_steps(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
         y = np.empty((len(x), self.output_size), dtype=np.float32)
         state, dtc = self._state, dt.reshape(-1, 1, 1)
