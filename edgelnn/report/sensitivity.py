@@ -13,7 +13,6 @@ Torch-free: numpy, onnx + onnxruntime, ai_edge_litert.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import tempfile
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..runtime.integrity import sha256_file
 
 MAX_SEQUENCES = 4
 MAX_STEPS = 64
@@ -99,8 +100,7 @@ def rebuild(bundle: Path, manifest: dict, entry: dict, ref: dict, folder: Path) 
     options = {"reduce_range": target_settings(manifest.get("target"))["reduce_range"]} if fmt.name == "onnx" else {}
     path = folder / entry["file"]
     fmt.load().quantize(bundle / ref["file"], entry["scheme"], calib, path, **options)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    same = "byte-identical" if digest == entry.get("sha256") else "not byte-identical"
+    same = "byte-identical" if sha256_file(path) == entry.get("sha256") else "not byte-identical"
     return path, f"rejected file rebuilt from the fp32 artifact + calibration.npz ({same})"
 
 
