@@ -197,10 +197,12 @@ def _calibration(model, ds) -> tuple[CalibrationData, set[int]]:
 
 
 def _shift_variants(ds) -> list[tuple[str, str, float, object]]:
-    from ..data import apply_shift
+    """The dataset's standard shift suite (edgelnn.data.shift_suite), each drawn with its fixed
+    seed: the study scores the PyTorch model on these very items."""
+    from ..data import shift_suite, shifted_test
 
-    return [(f"s{i}", shift, level, apply_shift(ds.test, shift, level, seed=i))
-            for i, (shift, level) in enumerate(mf.EVAL_SHIFTS)]
+    return [(f"s{i}", shift, level, shifted_test(ds, shift, level))
+            for i, (shift, level) in enumerate(shift_suite(ds.name))]
 
 
 # -- one artifact ------------------------------------------------------------------------------

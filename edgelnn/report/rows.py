@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EdgeLNNError
+from ..metrics import SHIFT_RENAMES
 
 SCHEMA = "edgelnn-result"
 SCHEMA_VERSION = 1
@@ -157,7 +158,7 @@ def parse_row(obj: dict, where: str) -> Row:
         raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
     lat = obj.get("latency_us") or {}
     measured = obj.get("measured_on") or {}
-    shifts = [Shift(str(s.get("shift")), float(s.get("level")), _num(s.get("accuracy")),
+    shifts = [Shift(SHIFT_RENAMES.get(str(s.get("shift")), str(s.get("shift"))), float(s.get("level")), _num(s.get("accuracy")),
                     _num(s.get("accuracy_fp32"))) for s in obj.get("shifts") or []
               if isinstance(s, dict) and s.get("shift") is not None and s.get("level") is not None]
     return Row(

@@ -117,8 +117,9 @@ def study_sections(summaries: list[ModelSummary], claims_by_target: dict[str, li
               Table("study-models", [cols[i] for i in keep], [[row[i] for i in keep] for row in body]),
               Table("robustness", ["target", "model", "shift", "clean", "level: accuracy", "mean loss (pts)"],
                     robust, caption="Accuracy of the fp32 artifact on shifted test sets: noise = SNR in dB, "
-                                    "drop = fraction of samples removed (irregular sampling), length = "
-                                    "resampling factor.")]
+                                    "drop = fraction of samples removed (irregular sampling), sampling-rate = "
+                                    "rate factor over the same span, horizon = length factor beyond the "
+                                    "training length.")]
     if robustness_png:
         blocks.append(Image("plots/robustness.png", robustness_png, "robustness curves"))
     out.append(Section("Study: models compared", blocks))
