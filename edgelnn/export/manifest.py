@@ -46,7 +46,7 @@ def base_manifest(name: str, model, ds, reference_metric: float, chunk: int | No
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "name": name,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "edgelnn_version": edgelnn_version(),
-        "model": {**model.config, "params": model.param_count()},
+        "model": {**model.config, "params": model.param_count(), "params_active": model.active_param_count()},
         "dataset": dataset_info(ds),
         "normalisation": {"mean": list(model.config["norm_mean"]), "std": list(model.config["norm_std"])},
         "reference": {"metric": metric, "test": _f(reference_metric)},
