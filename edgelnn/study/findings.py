@@ -55,7 +55,8 @@ def _evidence(cs: list[Claim]) -> str:
     worst = max(c.p_holm for c in cs)
     size = (f"by {_fmt(cs[0], mags[0])}" if _fmt(cs[0], mags[0]) == _fmt(cs[0], mags[-1])
             else f"by {_fmt(cs[0], mags[0])} to {_fmt(cs[0], mags[-1])}")
-    return f"{size} {unit}, every Holm p <= {fmt_p(worst)}"
+    bound = "< 0.0001" if worst < 1e-4 else f"<= {fmt_p(worst)}"
+    return f"{size} {unit}, every Holm p {bound}"
 
 
 def _fmt(c: Claim, v: float) -> str:
@@ -230,8 +231,10 @@ def findings_markdown(a: Analysis, design: dict, extra: list[str] | None = None)
     head = (f"{len(design['datasets'])} datasets ({join(design['datasets'])}); liquid models "
             f"{join(liquid)}; RNN models {join(rnn)}; budgets {join([f'{b:,}' for b in design['budgets']])} "
             f"active parameters; {design['seeds']} seeds; arms {join(design['arms'])}. Verdicts come from a "
-            f"paired bootstrap over seeds × test items ({a.n_boot:,} resamples) with Holm's correction over "
-            f"the {a.family_size} claims of the family at alpha = {a.alpha:g}.")
+            f"paired bootstrap over seeds × test items (t interval from the seed and item variance "
+            f"components, {a.smooth_boot:,} resamples each; budget reach: crossed bootstrap, {a.n_boot:,} "
+            f"resamples) with Holm's correction over the {a.family_size} claims of the family at alpha = "
+            f"{a.alpha:g}.")
     blocks = [head]
     if a.cannot_carry:
         blocks.append("**What this run cannot carry.** " + " ".join(a.cannot_carry))

@@ -20,18 +20,22 @@ FAMILY_TEXT = (
     "resample); *robustness* per shift at the reference budget (plain arm; loss = clean - shifted, paired "
     "per item, averaged over the shift's levels); *time augmentation* at the reference budget (accuracy "
     "under the drop and sampling-rate shifts, liquid plain and liquid time-aug vs the RNN trained with "
-    "time augmentation). Here m = {m} claims, alpha = {alpha:g}, B = {n_boot:,} resamples (chosen so the "
-    "smallest Holm threshold alpha/m is >= 10x the p-value resolution 2/(B+1)). Cross-dataset tests, "
+    "time augmentation). Here m = {m} claims, alpha = {alpha:g}; the budget-reach bootstrap draws B = "
+    "{n_boot:,} resamples (so the smallest Holm threshold alpha/m is >= 10x its p-value resolution "
+    "2/(B+1)). Cross-dataset tests, "
     "memory, speed and training cost are outside the family: they are measurements or exploratory tests "
     "and carry no verdict.")
 
 TEST_TEXT = (
-    "**Test.** Paired two-way bootstrap: one resample draws the seeds and, independently, the test items "
-    "with replacement, the same draw for every model of a dataset (all models share seeds and test items; "
-    "shifted test sets are drawn with a fixed seed per shift and level). Difference = liquid minus RNN "
-    "(> 0: liquid better): accuracy in points, RMSE in its units (lower RMSE counts as better), efficiency "
-    "in budget steps. 95 % CI: percentile interval (not adjusted for multiplicity); p: CI inversion "
-    "(2 x the smaller tail share, +1 corrected); verdict: Holm-adjusted p <= alpha. Not assessable: "
+    "**Test.** Paired bootstrap over seeds × test items: a resample draws seeds (or test items) with "
+    "replacement and applies the same draw to both models (they share seeds and test items; shifted test "
+    "sets are drawn with a fixed seed per shift and level). Difference = liquid minus RNN (> 0: liquid "
+    "better): accuracy in points, RMSE in its units (lower RMSE counts as better), efficiency in budget "
+    "steps. Accuracy, robustness and time-aug: 95 % CI = estimate ± t(ν)·SE, SE² = variance over "
+    "seed-only resamples + variance over item-only resamples, ν by Welch-Satterthwaite (≈ seeds − 1 "
+    "when the seed spread dominates: a percentile interval over 5 seeds would be too narrow); p from "
+    "t(ν). Efficiency: crossed bootstrap (seeds and items drawn together), percentile CI, p by CI "
+    "inversion. CIs are not adjusted for multiplicity; verdict: Holm-adjusted p <= alpha. Not assessable: "
     "neither side within {gate:g} points of the published figure.")
 
 
@@ -204,13 +208,14 @@ def claim_row(c: Claim) -> list[str]:
     ci = "–" if c.n_boot == 0 else (f"{c.estimate:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]" if k == 100 or c.question == "efficiency"
                                       else f"{c.estimate:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}]")
     return [c.dataset, where, f"{c.liquid} ({c.liquid_arm})", f"{c.rnn} ({c.rnn_arm})", side(c.liquid_value),
-            side(c.rnn_value), ci, c.unit, str(c.seeds), fmt_p(c.p, c.p_bound),
+            side(c.rnn_value), ci, c.unit, str(c.seeds), "–" if c.df is None else f"{c.df:.1f}",
+            fmt_p(c.p, c.p_bound),
             fmt_p(c.p_holm, c.p_bound) if c.p_holm is not None else "–",
             f"**{c.verdict}**" if c.verdict not in (NOT_ASSESSABLE,) else c.verdict, c.why]
 
 
 CLAIM_COLUMNS = ["dataset", "budget, shift", "liquid", "RNN", "liquid figure", "RNN figure",
-                 "liquid − RNN [95 % CI]", "unit", "seeds", "p", "Holm p", "verdict", "why"]
+                 "liquid − RNN [95 % CI]", "unit", "seeds", "ν", "p", "Holm p", "verdict", "why"]
 
 
 def pairs_section(a: Analysis, design: dict) -> Section:

@@ -1,15 +1,21 @@
 """Study statistics in pure numpy: what every verdict of the study report rests on.
 
-- **Paired two-way bootstrap** (seeds x test items). All models of a dataset share the seeds and
-  the test items (shifted variants too: drawn with a fixed seed per shift and level). One
-  resample draws the seeds with replacement and, independently, the items with replacement, and
-  recomputes every model's mean score on that same draw -- that is the pairing. A statistic (a
-  difference of mean accuracies, of accuracy drops, of the budget at which a curve reaches the
-  best) is evaluated on each resample. CI: percentile interval of ``ci_boot`` resamples.
-  p-value: CI inversion, the smallest alpha whose (1 - alpha) percentile interval excludes 0:
-  ``2 * min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (B + 1)`` over all B resamples. Resampling 5
-  seeds understates the seed variance by (S-1)/S and is coarse (126 distinct seed multisets):
-  that is why the report issues no verdict below 5 seeds.
+- **Paired bootstrap over seeds x test items.** All models of a dataset share the seeds and the
+  test items (shifted variants too: drawn with a fixed seed per shift and level); a resample
+  applies the *same* draw to every model -- that is the pairing. The statistic (difference of
+  mean accuracies, of losses under a shift, of RMSEs) is recomputed on each resample.
+  Interval of a smooth statistic: ``estimate +- t(nu) * SE`` with SE^2 = v_seeds + v_items, the
+  variances of the statistic when only the seeds, or only the items, are resampled (each
+  rescaled to unbiasedness: S/(S-1), N/(N-1)), and nu the Welch-Satterthwaite degrees of
+  freedom (about S-1 when the seed spread dominates). Why not the plain percentile interval of
+  the crossed bootstrap: with 5 seeds it treats the seed spread as known; in a simulation with
+  unstable training (seed std ~5 points) it covered 0.895 instead of 0.95, the t(nu) interval
+  0.948. Summing both one-way parts counts the seed x item interaction twice: the interval is
+  conservative when items, not seeds, dominate. p: two-sided from t(nu) (exact to any size,
+  as Holm needs).
+  A discrete statistic (the budget at which a curve reaches the best) uses the crossed
+  bootstrap (seeds and items drawn together): percentile interval, and p by CI inversion,
+  ``2 * min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (B + 1)``.
 - **Holm-Bonferroni** step-down adjusted p-values over a family of claims (strong control of
   the family-wise error rate, no independence assumption).
 - **Wilcoxon signed-rank**, exact (all 2^n sign patterns, by dynamic programming over doubled
@@ -42,11 +48,15 @@ class Interval:
     p: float
     n_boot: int
     level: float = 0.95
-    p_bound: bool = False  # no resample on the far side of 0: p is an upper bound (resolution)
+    p_bound: bool = False     # percentile method, no resample beyond 0: p is an upper bound
+    se: float | None = None   # t method: standard error and degrees of freedom
+    df: float | None = None
+    method: str = "percentile"
 
     def to_dict(self) -> dict:
-        return {"estimate": self.estimate, "lo": self.lo, "hi": self.hi, "p": self.p,
-                "n_boot": self.n_boot, "level": self.level, "p_bound": self.p_bound}
+        return {"estimate": self.estimate, "lo": self.lo, "hi": self.hi, "p": self.p, "n_boot": self.n_boot,
+                "level": self.level, "p_bound": self.p_bound, "se": self.se, "df": self.df,
+                "method": self.method}
 
 
 @dataclass
@@ -121,8 +131,48 @@ class PairedBootstrap:
                     out[k] = np.where(total > 0, (part * w).sum(axis=1) / total, np.nan)
         return out
 
+    def _draws(self, rng, b: int, mode: str):
+        seed_w = (_counts(rng, b, len(self.seeds)) if mode in ("crossed", "seeds")
+                  else np.ones((b, len(self.seeds))))
+        item_w = {n: (_counts(rng, b, n) if mode in ("crossed", "items") else np.ones((b, n)))
+                  for n in self.by_items}
+        return seed_w, item_w
+
+    def variances(self, stats: dict[str, Stat], n_boot: int | None = None) -> dict[str, tuple]:
+        """(estimate, v_seeds, v_items) of every statistic: its variance when only the seeds, or
+        only the items, are resampled (paired), rescaled by S/(S-1) and N/(N-1)."""
+        rng = np.random.default_rng(self.seed)
+        b_total = n_boot or self.n_boot
+        obs_means = {k: np.array([v]) for k, v in self.observed().items()}
+        out = {k: [float(np.asarray(f(obs_means)).reshape(-1)[0])] for k, f in stats.items()}
+        n_min = min(self.by_items)
+        for mode, rescale in (("seeds", len(self.seeds) / max(len(self.seeds) - 1, 1)),
+                              ("items", n_min / max(n_min - 1, 1))):
+            acc = {k: [] for k in stats}
+            done = 0
+            while done < b_total:
+                b = min(self.chunk, b_total - done)
+                means = self._means(*self._draws(rng, b, mode))
+                for k, f in stats.items():
+                    d = np.asarray(f(means), dtype=np.float64)
+                    acc[k].append(d[np.isfinite(d)])
+                done += b
+            for k in stats:
+                d = np.concatenate(acc[k])
+                out[k].append(float(d.var(ddof=1)) * rescale if d.size > 1 else math.nan)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def t_intervals(self, stats: dict[str, Stat], sizes: dict[str, tuple[int, int]] | None = None,
+                    n_boot: int | None = None) -> dict[str, Interval]:
+        """t(nu) interval and p of every smooth statistic; ``sizes``: (seeds, items) per statistic."""
+        out = {}
+        for k, (est, vs, vi) in self.variances(stats, n_boot).items():
+            s_, n_ = (sizes or {}).get(k, (len(self.seeds), min(self.by_items)))
+            out[k] = t_interval(est, vs, vi, s_, n_, self.level, n_boot or self.n_boot)
+        return out
+
     def run(self, stats: dict[str, Stat]) -> dict[str, Interval]:
-        """Estimate, percentile CI and CI-inversion p-value of every statistic."""
+        """Crossed bootstrap: estimate, percentile CI and CI-inversion p of every statistic."""
         rng = np.random.default_rng(self.seed)
         obs_means = {k: np.array([v]) for k, v in self.observed().items()}
         est = {k: float(np.asarray(f(obs_means)).reshape(-1)[0]) for k, f in stats.items()}
@@ -133,9 +183,7 @@ class PairedBootstrap:
         done = 0
         while done < self.n_boot:
             b = min(self.chunk, self.n_boot - done)
-            seed_w = _counts(rng, b, len(self.seeds))
-            item_w = {n: _counts(rng, b, n) for n in self.by_items}
-            means = self._means(seed_w, item_w)
+            means = self._means(*self._draws(rng, b, "crossed"))
             for k, f in stats.items():
                 d = np.asarray(f(means), dtype=np.float64)
                 d = d[np.isfinite(d)]
@@ -159,6 +207,45 @@ class PairedBootstrap:
         return out
 
 
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom (t >= 0)."""
+    if not math.isfinite(df) or df > 1e7:
+        return 0.5 * math.erfc(t / math.sqrt(2))
+    return 0.5 * beta_inc(df / 2, 0.5, df / (df + t * t))
+
+
+def t_quantile(upper: float, df: float) -> float:
+    """t such that P(T > t) = upper (0 < upper < 0.5)."""
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, df) > upper:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if t_sf(mid, df) > upper:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def t_interval(estimate: float, v_seeds: float, v_items: float, n_seeds: int, n_items: int,
+               level: float = 0.95, n_boot: int = 0) -> Interval:
+    """estimate +- t(nu) SE with SE^2 = v_seeds + v_items and Welch-Satterthwaite nu."""
+    var = v_seeds + v_items
+    if not (math.isfinite(var) and math.isfinite(estimate)):
+        return Interval(estimate, math.nan, math.nan, 1.0, n_boot, level, method="t")
+    if var <= 0:
+        p = 1.0 if estimate == 0 else 0.0
+        return Interval(estimate, estimate, estimate, p, n_boot, level, se=0.0, df=math.inf, method="t")
+    denom = (v_seeds ** 2 / max(n_seeds - 1, 1) if v_seeds > 0 else 0.0) + \
+            (v_items ** 2 / max(n_items - 1, 1) if v_items > 0 else 0.0)
+    df = var ** 2 / denom if denom > 0 else math.inf
+    se = math.sqrt(var)
+    q = t_quantile((1 - level) / 2, df)
+    p = min(1.0, 2 * t_sf(abs(estimate) / se, df))
+    return Interval(estimate, estimate - q * se, estimate + q * se, p, n_boot, level, se=se, df=df, method="t")
+
+
 def better_by(metric: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """(mean score of a, of b) -> how much better a is than b, in the metric's units.
 
@@ -176,7 +263,7 @@ def to_metric(metric: str, mean_score):
     return np.sqrt(mean_score) if metric == "rmse" else mean_score
 
 
-def paired_bootstrap(a, b, *, metric: str = "accuracy", n_boot: int = 4000, seed: int = 0,
+def paired_bootstrap(a, b, *, metric: str = "accuracy", n_boot: int = 2000, seed: int = 0,
                      level: float = 0.95) -> Interval:
     """How much better model a is than model b, paired over seeds x items (both (S, N) arrays)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -186,11 +273,11 @@ def paired_bootstrap(a, b, *, metric: str = "accuracy", n_boot: int = 4000, seed
     f = better_by(metric)
     boot = PairedBootstrap({"a": Series(seeds, a), "b": Series(seeds, b)}, n_boot=n_boot, seed=seed,
                            level=level)
-    return boot.run({"d": lambda m: f(m["a"], m["b"])})["d"]
+    return boot.t_intervals({"d": lambda m: f(m["a"], m["b"])})["d"]
 
 
 def paired_drop_bootstrap(a_clean, a_shift, b_clean, b_shift, *, metric: str = "accuracy",
-                          n_boot: int = 4000, seed: int = 0) -> Interval:
+                          n_boot: int = 2000, seed: int = 0) -> Interval:
     """How much less model a loses under a shift than model b (drop = clean - shifted, paired)."""
     seeds = list(range(np.asarray(a_clean).shape[0]))
     f = better_by(metric)
@@ -198,7 +285,7 @@ def paired_drop_bootstrap(a_clean, a_shift, b_clean, b_shift, *, metric: str = "
                             {"ac": a_clean, "as": a_shift, "bc": b_clean, "bs": b_shift}.items()},
                            n_boot=n_boot, seed=seed)
     # drop of x = how much better clean is than shifted; a more robust = b's drop - a's drop
-    return boot.run({"d": lambda m: f(m["bc"], m["bs"]) - f(m["ac"], m["as"])})["d"]
+    return boot.t_intervals({"d": lambda m: f(m["bc"], m["bs"]) - f(m["ac"], m["as"])})["d"]
 
 
 # -- multiplicity ----------------------------------------------------------------------------

@@ -143,6 +143,11 @@ def _check_cell(cell: Cell, problems: list[str]) -> bool:
         if len(r.test_scores) == 0:
             problems.append(f"{r.key}: no per-item test scores; cell left out")
             return False
+        mean = sum(r.test_scores) / len(r.test_scores)
+        from_scores = mean ** 0.5 if r.metric == "rmse" else mean
+        if abs(from_scores - r.test_metric) > 1e-6 + 1e-4 * abs(r.test_metric):
+            problems.append(f"{r.key}: test_metric {r.test_metric:.6g} disagrees with its per-item scores "
+                            f"({from_scores:.6g}); the report uses the per-item scores")
     return True
 
 

@@ -31,6 +31,8 @@ import numpy as np
 
 from . import competence as comp
 from .stats import PairedBootstrap, Series, friedman, holm, n_boot_for, wilcoxon_signed_rank
+
+SMOOTH_BOOT = 2000  # resamples per one-way part (seeds only, items only): SE to ~3 %
 from .studydata import HIGHER_IS_BETTER, Cell, StudyData
 
 ALPHA = 0.05
@@ -76,6 +78,9 @@ class Claim:
     p: float = 1.0
     p_holm: float | None = None
     p_bound: bool = False              # p (and Holm p) are upper bounds: bootstrap resolution
+    se: float | None = None            # t method: standard error (same units) and df
+    df: float | None = None
+    method: str = ""
     seeds: int = 0
     items: int = 0
     n_boot: int = 0
@@ -149,6 +154,7 @@ class Analysis:
     cannot_carry: list[str]
     cross: dict
     boot_seed: int = BOOT_SEED
+    smooth_boot: int = SMOOTH_BOOT
 
     def claims_of(self, question: str) -> list[Claim]:
         return [c for c in self.claims if c.question == question]
@@ -261,13 +267,13 @@ def analyse(data: StudyData, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS
     comp_rows = competence_rows(data)
     best_of = {(r.dataset, r.model): r.best for r in comp_rows}
     claims: list[Claim] = []
-    plans: dict[str, tuple[_Registry, dict]] = {}
+    plans: dict[str, tuple] = {}
     ref_budget = {}
     for ds in data.datasets:
-        reg, stats = _Registry(), {}
+        reg, smooth, discrete = _Registry(), {}, {}
         ref_budget[ds] = reference_budget(data, ds)
-        claims += _enumerate(data, ds, ref_budget[ds], reg, stats, best_of)
-        plans[ds] = (reg, stats)
+        claims += _enumerate(data, ds, ref_budget[ds], reg, smooth, discrete, best_of)
+        plans[ds] = (reg, smooth, discrete)
 
     cannot = []
     seeds_all = data.seeds
@@ -289,15 +295,21 @@ def analyse(data: StudyData, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS
     boot = n_boot or n_boot_for(len(family), alpha)
 
     by_id = {c.id: c for c in claims}
-    for ds, (reg, stats) in plans.items():
-        if not stats:
-            continue
-        pb = PairedBootstrap(reg.series, n_boot=boot, seed=BOOT_SEED + zlib.crc32(ds.encode()) % 10_000)
-        for cid, iv in pb.run(stats).items():
+    for ds, (reg, smooth, discrete) in plans.items():
+        seed = BOOT_SEED + zlib.crc32(ds.encode()) % 10_000
+        results = {}
+        if smooth:
+            pb = PairedBootstrap(reg.series, n_boot=n_boot or SMOOTH_BOOT, seed=seed)
+            results.update(pb.t_intervals(smooth, {k: (by_id[k].seeds, by_id[k].items) for k in smooth}))
+        if discrete:
+            names = {n for fn in discrete.values() for n in fn.series}
+            pb = PairedBootstrap({n: reg.series[n] for n in names}, n_boot=boot, seed=seed + 1)
+            results.update(pb.run(discrete))
+        for cid, iv in results.items():
             c = by_id[cid]
             k = 1.0 if c.question == "efficiency" else scale(c.metric)
             c.estimate, c.lo, c.hi, c.p, c.n_boot = iv.estimate * k, iv.lo * k, iv.hi * k, iv.p, iv.n_boot
-            c.p_bound = iv.p_bound
+            c.p_bound, c.se, c.df, c.method = iv.p_bound, (iv.se * k if iv.se is not None else None), iv.df, iv.method
     if family:
         for c, p in zip(family, holm([c.p for c in family])):
             c.p_holm = float(p)
@@ -314,12 +326,15 @@ def analyse(data: StudyData, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS
             cv, pt = max(((c, p) for c in plain for p in c.points), key=lambda cp: sign * cp[1].mean)
             best[ds] = {"model": cv.model, "budget": pt.budget, "value": pt.mean, "metric": cv.metric}
     analysis = Analysis(claims, curves, comp_rows, ref_budget, best, len(family), alpha, boot,
-                        min_seeds, quick, cannot, {})
+                        min_seeds, quick, cannot, {}, smooth_boot=n_boot or SMOOTH_BOOT)
     analysis.cross = cross_dataset(data, analysis)
     return analysis
 
 
-def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, best_of: dict) -> list[Claim]:
+def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, discrete: dict,
+               best_of: dict) -> list[Claim]:
+    """Claims of one dataset; registers their series and statistics (smooth -> ``stats``,
+    the budget-reach statistic -> ``discrete``)."""
     metric = data.metric(ds)
     g = goodness(metric)
     out: list[Claim] = []
@@ -361,7 +376,8 @@ def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, 
                         continue
                     c = new("efficiency", x, y, liquid_value=obs[x], rnn_value=obs[y], seeds=len(seeds),
                             items=next(s for s in reg.series.values()).n_items)
-                    stats[c.id] = lambda m, x=x, y=y: (reach(m)[y] - reach(m)[x]).astype(np.float64)
+                    discrete[c.id] = _Discrete(lambda m, x=x, y=y: (reach(m)[y] - reach(m)[x]).astype(np.float64),
+                                               [n for names in grid.values() for n in names if n])
                     out.append(c)
     # robustness per shift at the reference budget (plain arm), and the time-aug comparisons
     for x in liquid:
@@ -404,6 +420,16 @@ def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, 
                     stats[c.id] = lambda m, ux=ux, uy=uy: ux(m) - uy(m)
                     out.append(c)
     return out
+
+
+class _Discrete:
+    """A statistic and the series it reads (the crossed bootstrap runs on those only)."""
+
+    def __init__(self, fn, series: list[str]):
+        self.fn, self.series = fn, series
+
+    def __call__(self, m):
+        return self.fn(m)
 
 
 def _ordered_shifts(names) -> list[str]:
