@@ -119,44 +119,46 @@ def robustness(dataset: str, rows: list[dict], models: list[str], budget: int) -
 
 def cd_diagram(fried: dict) -> bytes | None:
     """Critical-difference diagram: average ranks (1 = best) on one axis; models whose ranks
-    differ by less than the Nemenyi CD are joined by a bar."""
+    differ by less than the Nemenyi CD are joined by a thick bar."""
     if not fried:
         return None
     models, ranks, cd = fried["models"], fried["avg_ranks"], fried["nemenyi_cd"]
     k = len(models)
     order = sorted(range(k), key=lambda i: ranks[i])
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * k))
-    ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(-(k + 2), 2.2)
-    ax.hlines(0, 1, k, color="black", lw=1)
-    for r in range(1, k + 1):
-        ax.vlines(r, 0, 0.25, color="black", lw=1)
-        ax.text(r, 0.45, str(r), ha="center", va="bottom", fontsize=8)
-    half = (k + 1) // 2
-    for j, i in enumerate(order):
-        left = j < half
-        y = -(j % half + 1) * 0.9 if left else -((j - half) % max(k - half, 1) + 1) * 0.9
-        x_text = 0.6 if left else k + 0.4
-        ax.plot([ranks[i], ranks[i], x_text], [0, y, y], color="black", lw=0.8)
-        ax.text(x_text, y, f"{models[i]} ({ranks[i]:.2f})", ha="left" if not left else "right",
-                va="center", fontsize=8, transform=ax.transData, clip_on=False)
-    # cliques: maximal runs of models (by rank) whose extreme ranks differ by < CD
-    cliques, level = [], -0.35
+    cliques = []  # maximal runs of models (by rank) whose extreme ranks differ by < CD
     for a in range(k):
         b = a
         while b + 1 < k and ranks[order[b + 1]] - ranks[order[a]] < cd:
             b += 1
         if b > a and not any(a >= s and b <= e for s, e in cliques):
             cliques.append((a, b))
-    for s, e in cliques:
-        ax.hlines(level, ranks[order[s]] - 0.03, ranks[order[e]] + 0.03, color="black", lw=3)
-        level -= 0.25
-    if cd < k:
-        ax.hlines(1.5, 1, 1 + cd, color="firebrick", lw=2)
-        ax.text(1 + cd / 2, 1.65, f"CD = {cd:.2f} (Nemenyi, alpha {fried['alpha']:g}, "
-                f"{fried['n_blocks']} datasets)", ha="center", va="bottom", fontsize=8, color="firebrick")
-    else:
-        ax.text((k + 1) / 2, 1.5, f"CD = {cd:.2f} exceeds the rank range: no pair can differ "
-                f"({fried['n_blocks']} datasets)", ha="center", fontsize=8, color="firebrick")
+    half = (k + 1) // 2
+    y0 = -0.35 - 0.22 * len(cliques) - 0.25
+    rows = max(half, k - half)
+    bottom = y0 - 0.45 * (rows - 1) - 0.4
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.55 * (2.0 - bottom)))
+    ax.set_xlim(0.3, k + 0.7)
+    ax.set_ylim(bottom, 2.0)
+    ax.hlines(0, 1, k, color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, 0, 0.18, color="black", lw=1)
+        ax.text(r, 0.25, str(r), ha="center", va="bottom", fontsize=8)
+    for j, i in enumerate(order):
+        left = j < half
+        y = y0 - 0.45 * (j if left else k - 1 - j)
+        x_text = 0.9 if left else k + 0.1
+        ax.plot([ranks[i], ranks[i], x_text], [0, y, y], color="black", lw=0.8)
+        ax.text(x_text - 0.05 if left else x_text + 0.05, y, f"{models[i]} ({ranks[i]:.2f})",
+                ha="right" if left else "left", va="center", fontsize=8)
+    for n, (s_, e) in enumerate(cliques):
+        y = -0.35 - 0.22 * n
+        ax.hlines(y, ranks[order[s_]] - 0.04, ranks[order[e]] + 0.04, color="black", lw=3.5)
+    title = (f"CD = {cd:.2f} (Nemenyi, alpha {fried['alpha']:g}, {fried['n_blocks']} datasets)" if cd < k - 1
+             else f"CD = {cd:.2f} ranks spans the whole axis: no two models can differ "
+                  f"({fried['n_blocks']} datasets)")
+    if cd < k - 1:
+        ax.hlines(1.2, 1, 1 + cd, color="firebrick", lw=2)
+        ax.vlines([1, 1 + cd], 1.12, 1.28, color="firebrick", lw=1.5)
+    ax.text((k + 1) / 2, 1.45, title, ha="center", va="bottom", fontsize=8.5, color="firebrick")
     ax.axis("off")
     return _png(fig)

@@ -79,6 +79,8 @@ def design_section(data: StudyData, a: Analysis) -> Section:
                    "and time-augmentation comparisons (the time-aug arm's budget, else the middle one)."),
               Table("design-datasets", ["dataset", "task", "metric", "train / test (files)", "test items scored",
                                         "reference budget", "description"], ds_rows)]
+    reasons = {(f.get("dataset"), f.get("kind"), f.get("budget")): f.get("reason")
+               for f in (data.design.get("sizing") or []) if isinstance(f, dict)}
     rows = []
     for ds in data.datasets:
         for model in data.models(ds):
@@ -90,7 +92,8 @@ def design_section(data: StudyData, a: Analysis) -> Section:
                     continue
                 act, tot = c.mean("params_active"), c.mean("params_total")
                 off = (act - b) / b * 100
-                flag = "" if abs(off) <= 15 else " **outside ±15 %**"
+                why = reasons.get((ds, model, b)) or reasons.get((None, model, b)) or "no reason recorded"
+                flag = "" if abs(off) <= 15 else f" **outside ±15 %**: {why}"
                 line.append(f"{intn(c.mean('units'))} units: {intn(act)} active / {intn(tot)} total "
                             f"({off:+.0f} %){flag}")
             rows.append(line)
