@@ -45,18 +45,27 @@ def fmt_p(p: float | None, bound: bool = False) -> str:
 def _evidence(cs: list[Claim]) -> str:
     """The numbers behind a group of claims, in the claims' units, oriented winner - loser."""
     unit = cs[0].unit
+    prefix = ""
+    if cs[0].question == "efficiency":
+        reach = dict(sorted({(m, v) for c in cs for m, v in ((c.liquid, c.liquid_value), (c.rnn, c.rnn_value))},
+                            key=lambda t: (t[1] is None, t[1] or 0, t[0])))
+        prefix = "first within 1 point at: " + ", ".join(f"{m} {_budget(v)}" for m, v in reach.items()) + "; "
     if len(cs) == 1:
         c = cs[0]
         lo, hi = (c.lo, c.hi) if c.estimate > 0 else (-c.hi, -c.lo)
         p = fmt_p(c.p_holm, c.p_bound)
-        return (f"{_signed(c)} {unit}, 95 % CI [{_num(c, lo)}, {_num(c, hi)}], Holm p "
+        return (f"{prefix}{_signed(c)} {unit}, 95 % CI [{_num(c, lo)}, {_num(c, hi)}], Holm p "
                 f"{p if p.startswith('<') else '= ' + p}")
     mags = sorted(abs(c.estimate) for c in cs)
     worst = max(c.p_holm for c in cs)
     size = (f"by {_fmt(cs[0], mags[0])}" if _fmt(cs[0], mags[0]) == _fmt(cs[0], mags[-1])
             else f"by {_fmt(cs[0], mags[0])} to {_fmt(cs[0], mags[-1])}")
     bound = "< 0.0001" if worst < 1e-4 else f"<= {fmt_p(worst)}"
-    return f"{size} {unit}, every Holm p {bound}"
+    return f"{prefix}{size} {unit}, every Holm p {bound}"
+
+
+def _budget(v) -> str:
+    return "no budget of the study" if v is None else f"{int(v):,} active parameters"
 
 
 def _fmt(c: Claim, v: float) -> str:
@@ -74,8 +83,11 @@ def _signed(c: Claim) -> str:
     return f"by {_fmt(c, v)}"
 
 
-def winners_sentences(claims: list[Claim], liquid: list[str], rnn: list[str], where: str) -> list[str]:
-    """Sentences for the claims of one (question, dataset, budget/shift) that carry a verdict."""
+def winners_statements(claims: list[Claim], liquid: list[str], rnn: list[str]) -> list[tuple]:
+    """(subject, verb, target, claims) for the claims of one group that carry a verdict.
+
+    The family rule: the subject is "LNNs" ("RNNs") only when every liquid (RNN) model of the
+    study carries the verdict against the target; otherwise it is the model's name."""
     out = []
     if not claims:
         return out
@@ -86,49 +98,51 @@ def winners_sentences(claims: list[Claim], liquid: list[str], rnn: list[str], wh
         if not won:
             continue
         side = (lambda c: (c.liquid, c.rnn)) if verdict == LIQUID_BETTER else (lambda c: (c.rnn, c.liquid))
-        beats: dict[str, list[str]] = {}
+        verb = VERBS[q][0 if verdict == LIQUID_BETTER else 1]
+        by_loser: dict[str, set] = {}
         for c in won:
             w, lo = side(c)
-            beats.setdefault(w, []).append(lo)
-        verb = VERBS[q][0 if verdict == LIQUID_BETTER else 1]
-        # losers beaten by every model of the winning family -> family statement
-        by_loser: dict[str, set] = {}
-        for w, ls in beats.items():
-            for lo in ls:
-                by_loser.setdefault(lo, set()).add(w)
-        everyone = sorted((lo for lo, ws in by_loser.items() if ws >= set(winners_all)),
-                          key=losers_all.index)
+            by_loser.setdefault(lo, set()).add(w)
+        everyone = sorted((lo for lo, ws in by_loser.items() if ws >= set(winners_all)), key=losers_all.index)
         rest = won
         if everyone and len(winners_all) > 1:
             fam = [c for c in won if side(c)[1] in everyone]
             target = (f"every {lose_name[:-1]} model ({join(losers_all)})"
                       if set(everyone) == set(losers_all) and len(losers_all) > 1 else join(everyone))
-            out.append(f"{where}: **{win_name}** (every {'liquid' if win_name == 'LNNs' else 'RNN'} model: "
-                       f"{join(winners_all)}) {_plural(verb)} {target} ({_evidence(fam)}).")
+            subject = (f"**{win_name}** (every {'liquid' if win_name == 'LNNs' else 'RNN'} model: "
+                       f"{join(winners_all)})")
+            out.append((subject, _plural(verb), target, fam))
             rest = [c for c in won if side(c)[1] not in everyone]
         per_winner: dict[str, list[Claim]] = {}
         for c in rest:
             per_winner.setdefault(side(c)[0], []).append(c)
         for w in sorted(per_winner, key=winners_all.index):
             cs = per_winner[w]
-            opp = join([side(c)[1] for c in cs])
-            out.append(f"{where}: **{w}** {verb} {opp} ({_evidence(cs)}).")
+            out.append((f"**{w}**", verb, join([side(c)[1] for c in cs]), cs))
     return out
+
+
+def winners_sentences(claims: list[Claim], liquid: list[str], rnn: list[str], where: str) -> list[str]:
+    """Sentences for the claims of one (question, dataset, budget/shift) that carry a verdict."""
+    return [f"{where}: {subj} {verb} {target} ({_evidence(cs)})."
+            for subj, verb, target, cs in winners_statements(claims, liquid, rnn)]
 
 
 def _plural(verb: str) -> str:
     return verb.replace("is more", "are more").replace("reaches", "reach").replace("loses", "lose", 1)
 
 
-def _where(c: Claim) -> str:
+def _where(c: Claim, budgets: list[int] | None = None) -> str:
+    budgets = [b for b in (budgets or [c.budget]) if b is not None]
+    at = f"{join([f'{b:,}' for b in budgets])} active parameters"
     if c.question == "accuracy":
-        return f"On {c.dataset} at {c.budget:,} active parameters"
+        return f"On {c.dataset} at {at}"
     if c.question == "efficiency":
         return f"On {c.dataset}"
     if c.question == "robustness":
-        return f"On {c.dataset} under {SHIFT_NAMES.get(c.shift, c.shift)} (budget {c.budget:,})"
-    return (f"On {c.dataset} under {SHIFT_NAMES.get(c.shift, c.shift)} (budget {c.budget:,}, liquid "
-            f"{c.liquid_arm} arm vs RNN time-aug arm)")
+        return f"On {c.dataset} under {SHIFT_NAMES.get(c.shift, c.shift)} (at {at})"
+    return (f"On {c.dataset} under {SHIFT_NAMES.get(c.shift, c.shift)} (at {at}; liquid {c.liquid_arm} arm "
+            f"vs RNN time-aug arm)")
 
 
 def _group_key(c: Claim):
@@ -136,15 +150,23 @@ def _group_key(c: Claim):
 
 
 def question_block(a: Analysis, question: str, title: str, test: str, liquid: list[str], rnn: list[str]) -> str:
+    """One bullet per statement; a statement that holds at several budgets is one bullet."""
     cs = a.claims_of(question)
     if not cs:
         return ""
-    lines = []
     groups: dict[tuple, list[Claim]] = {}
     for c in cs:
         groups.setdefault(_group_key(c), []).append(c)
+    merged: dict[tuple, list] = {}  # (dataset, shift, arms, subject, verb, target) -> [(budget, claims)]
     for key, g in groups.items():
-        lines += [f"- {s}" for s in winners_sentences(g, liquid, rnn, _where(g[0]))]
+        for subj, verb, target, won in winners_statements(g, liquid, rnn):
+            mkey = (key[0], key[2], key[3], key[4], subj, verb, target)
+            merged.setdefault(mkey, []).append((key[1], won))
+    lines = []
+    for (ds, shift, la, ra, subj, verb, target), parts in merged.items():
+        budgets = [b for b, _ in parts if b is not None]
+        won = [c for _, w in parts for c in w]
+        lines.append(f"- {_where(won[0], budgets or None)}: {subj} {verb} {target} ({_evidence(won)}).")
     counts = {v: sum(c.verdict == v for c in cs) for v in (LIQUID_BETTER, RNN_BETTER, INCONCLUSIVE,
                                                            NOT_ASSESSABLE, NO_VERDICT)}
     tail = (f"- Of {len(cs)} comparisons ({test}): {counts[LIQUID_BETTER]} liquid better, "
@@ -179,7 +201,7 @@ def review_block(a: Analysis, liquid: list[str]) -> str:
         if not cs:
             lines.append(f"- *{claim}*: not tested (no data).")
             continue
-        holds, fam_holds, contra = [], [], []
+        found: dict[str, dict[tuple, list]] = {"family": {}, "named": {}, "contra": {}}
         groups: dict[tuple, list[Claim]] = {}
         for c in cs:
             groups.setdefault(_group_key(c), []).append(c)
@@ -187,30 +209,39 @@ def review_block(a: Analysis, liquid: list[str]) -> str:
             won = [c for c in g if c.verdict == LIQUID_BETTER]
             lost = [c for c in g if c.verdict == RNN_BETTER]
             loc = _short_where(g[0])
-            carriers = {c.liquid for c in won}
-            present = list(liquid)  # the family rule: every liquid model of the study
-            opp_all = {c.rnn for c in g}
-            if won and carriers >= set(present) and len(present) > 1:
+            if won and {c.liquid for c in won} >= set(liquid) and len(liquid) > 1:
                 beaten = sorted({c.rnn for c in won if all(any(w.liquid == m and w.rnn == c.rnn for w in won)
-                                                           for m in present)})
-                fam_holds.append(f"{loc} (every liquid model vs {join(beaten)}"
-                                 + ("" if set(beaten) == opp_all else ", not vs the others") + ")")
+                                                           for m in liquid)})
+                rest = {c.rnn for c in g} - set(beaten)
+                text = f"every liquid model vs {join(beaten)}" + (f", not vs {join(sorted(rest))}" if rest else "")
+                found["family"].setdefault((loc, text), []).append(g[0].budget)
             elif won:
-                holds.append(f"{loc}: " + join(sorted({f'{c.liquid} vs {c.rnn}' for c in won})))
+                text = join(sorted({f"{c.liquid} vs {c.rnn}" for c in won}))
+                found["named"].setdefault((loc, text), []).append(g[0].budget)
             if lost:
-                contra.append(f"{loc}: " + join(sorted({f'{c.rnn} better than {c.liquid}' for c in lost})))
+                text = join(sorted({f"{c.rnn} better than {c.liquid}" for c in lost}))
+                found["contra"].setdefault((loc, text), []).append(g[0].budget)
+
+        def listing(kind: str) -> str:
+            out = []
+            for (loc, text), budgets in found[kind].items():
+                at = ([b for b in budgets if b is not None] if question == "accuracy" else [])
+                where = loc + (f" at {join([f'{b:,}' for b in at])}" if at else "")
+                out.append(f"{where}: {text}")
+            return "; ".join(out)
+
         n_inc = sum(c.verdict == INCONCLUSIVE for c in cs)
         n_na = sum(c.verdict == NOT_ASSESSABLE for c in cs)
         n_nv = sum(c.verdict == NO_VERDICT for c in cs)
         parts = []
-        if fam_holds:
-            parts.append("holds for LNNs as a family on " + "; ".join(fam_holds))
-        if holds:
-            parts.append("holds only for the named models (" + "; ".join(holds) + ")")
-        if not fam_holds and not holds:
+        if found["family"]:
+            parts.append("holds for LNNs as a family on " + listing("family"))
+        if found["named"]:
+            parts.append("holds only for the named models (" + listing("named") + ")")
+        if not found["family"] and not found["named"]:
             parts.append("holds nowhere as a verdict")
-        if contra:
-            parts.append("contradicted (" + "; ".join(contra) + ")")
+        if found["contra"]:
+            parts.append("contradicted (" + listing("contra") + ")")
         parts.append(f"{n_inc} inconclusive, {n_na} not assessable, {n_nv} without a verdict")
         lines.append(f"- *{claim}*: " + " — ".join(parts) + ".")
     return ("**The review's claims** (arXiv 2510.07578; verdicts of the tests above, "
@@ -218,8 +249,6 @@ def review_block(a: Analysis, liquid: list[str]) -> str:
 
 
 def _short_where(c: Claim) -> str:
-    if c.question == "accuracy":
-        return f"{c.dataset} at {c.budget:,}"
     if c.question == "robustness":
         return f"{c.dataset} ({c.shift})"
     return c.dataset
