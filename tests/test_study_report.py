@@ -244,3 +244,27 @@ def test_study_report_html_in_chromium(tmp_path):
     from study_fixtures import REPORT_TABLES
     for table in REPORT_TABLES:
         assert table in page["tables"], table
+
+
+def test_edgelnn_report_on_a_study_folder(tmp_path):
+    import subprocess
+    import sys
+
+    folder = write_synthetic_study(tmp_path / "study", models=("cfc", "gru"), datasets=("irregular-sine",),
+                                   budgets=(250, 1000), shifts={"drop": ["0.2"]}, bench=False)
+    before = sorted(p.read_bytes() for p in (folder / "records").rglob("*.json"))
+
+    def edgelnn(*args):
+        return subprocess.run([sys.executable, "-m", "edgelnn", *map(str, args)], capture_output=True, text=True,
+                              timeout=600)
+
+    proc = edgelnn("report", folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "in the Holm family" in proc.stdout and (folder / "report" / "findings.md").is_file()
+    assert sorted(p.read_bytes() for p in (folder / "records").rglob("*.json")) == before  # nothing changed
+    proc = edgelnn("report", tmp_path / "empty-dir-that-is-missing")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = edgelnn("report", tmp_path / "empty")
+    assert proc.returncode != 0 and "no usable final-run records" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
