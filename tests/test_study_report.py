@@ -268,3 +268,22 @@ def test_edgelnn_report_on_a_study_folder(tmp_path):
     proc = edgelnn("report", tmp_path / "empty")
     assert proc.returncode != 0 and "no usable final-run records" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_poor_model_is_not_called_robust(tmp_path):
+    """cfc is near chance on clean data and so loses little under noise; gru is accurate and loses
+    more. The loss comparison is not assessable: cfc starts far below the top."""
+    acc = {"cfc": 0.40, "ltc": 0.90, "gru": 0.90}
+
+    def shifted(ds, m, b, arm, shift, lvl, p):
+        return p - (0.01 if m == "cfc" else 0.10)
+    write_synthetic_study(tmp_path, models=("cfc", "ltc", "gru"), accuracy=lambda d, m, b, a: acc[m], shifted=shifted,
+                          shifts={"noise": ["10"]}, datasets=("irregular-sine",), budgets=(1000,), arms=("plain",),
+                          bench=False, seed_noise=0.01)
+    files = build_study_report(tmp_path)
+    c = claim(files.analysis, "robustness", "cfc", "gru", shift="noise")
+    assert c.verdict == NOT_ASSESSABLE and c.p_holm is None
+    assert "(cfc 0.3" in c.gate and "below)" in c.gate and "gru 0.8" not in c.gate
+    assert claim(files.analysis, "robustness", "ltc", "gru", shift="noise").assessable
+    assert "**cfc** loses less" not in files.findings_text
+    assert "a model with little accuracy has little to lose" in files.findings_text

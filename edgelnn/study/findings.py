@@ -185,10 +185,17 @@ def competence_block(a: Analysis) -> str:
             continue
         ok = [f"{r.model} {r.best:.3f}" for r in rows if r.within]
         bad = [f"{r.model} {r.best:.3f}" for r in rows if not r.within]
-        n_na = sum(c.dataset == ds and c.verdict == NOT_ASSESSABLE for c in a.claims)
+        n_na = sum(c.dataset == ds and c.verdict == NOT_ASSESSABLE and c.gate.startswith("not assessable: neither")
+                   for c in a.claims)
         lines.append(f"- {ds} (published best {ref.accuracy:.3f}, {ref.method}): within {GATE_POINTS:g} points: "
                      f"{join(ok) or 'no model'}; not within: {join(bad) or 'none'}"
                      + (f"; {n_na} comparisons where neither side is within are not assessable." if n_na else "."))
+    n_rob = sum(c.question == "robustness" and c.verdict == NOT_ASSESSABLE and "losses are compared only" in c.gate
+                for c in a.claims)
+    if n_rob:
+        lines.append(f"- Robustness: {n_rob} comparisons are not assessable because one side starts more than "
+                     f"{GATE_POINTS:g} points below the top clean accuracy (published, else the study's best) at "
+                     "the reference budget: a model with little accuracy has little to lose.")
     return ("**Competence gate** (each model's best accuracy over budgets and arms, mean over seeds, "
             "beside the best published figure)\n\n" + "\n".join(lines))
 

@@ -10,7 +10,9 @@ kinds, per dataset:
   comes within 1 point (RMSE: 1 %) of the dataset's best (any model, any budget), plain arm;
   the statistic is the difference in budget steps, recomputed on every resample;
 - ``robustness``: per shift, the loss (clean - shifted, paired per item, averaged over the
-  shift's levels) at the reference budget, plain arm;
+  shift's levels) at the reference budget, plain arm; only between models that both start within
+  3 points of the top clean accuracy (published, else the study's best): a model far below the
+  top has little to lose, and its smaller loss says nothing about robustness;
 - ``time-aug``: per time shift (drop, sampling-rate), accuracy under the shift (mean over its
   levels) at the reference budget, liquid plain and liquid time-aug vs the RNN trained with
   time augmentation.
@@ -380,11 +382,13 @@ def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, 
                                                [n for names in grid.values() for n in names if n])
                     out.append(c)
     # robustness per shift at the reference budget (plain arm), and the time-aug comparisons
+    top = _top_accuracy(data, ds)
     for x in liquid:
         for y in rnn:
             cx, cy = data.cell(ds, x, ref), data.cell(ds, y, ref)
             if cx is None or cy is None:
                 continue
+            near = _near_top(cx, cy, top)
             lx, ly = cx.shift_levels(), cy.shift_levels()
             seeds = common_seeds(cx, cy)
             for shift in _ordered_shifts(set(lx) & set(ly)):
@@ -394,6 +398,8 @@ def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, 
                 c = new("robustness", x, y, budget=ref, shift=shift, levels=levels,
                         liquid_value=_loss(cx, shift, levels), rnn_value=_loss(cy, shift, levels),
                         seeds=len(seeds), items=cx.shift_series(shift, levels[0]).n_items)
+                if c.assessable and near:
+                    c.assessable, c.gate = False, near
                 dx = _drop_fn(reg, cx, seeds, shift, levels, g)
                 dy = _drop_fn(reg, cy, seeds, shift, levels, g)
                 stats[c.id] = lambda m, dx=dx, dy=dy: dy(m) - dx(m)
@@ -420,6 +426,36 @@ def _enumerate(data: StudyData, ds: str, ref: int, reg: _Registry, stats: dict, 
                     stats[c.id] = lambda m, ux=ux, uy=uy: ux(m) - uy(m)
                     out.append(c)
     return out
+
+
+def _top_accuracy(data: StudyData, ds: str) -> tuple[float, str] | None:
+    """The accuracy a robust model should start near: the best published figure, else the best
+    clean accuracy of the study on the dataset (plain arm). None for RMSE datasets."""
+    if data.metric(ds) != "accuracy":
+        return None
+    pub = comp.best_published(ds)
+    if pub is not None:
+        return pub.accuracy, f"published {pub.method} {pub.accuracy:.3f}"
+    cells = [c for c in data.cells.values() if c.dataset == ds and c.arm == "plain"]
+    best = max(cells, key=cell_value)
+    return cell_value(best), f"the study's best, {best.model} at {best.budget:,}: {cell_value(best):.3f}"
+
+
+def _near_top(cx: Cell, cy: Cell, top) -> str:
+    """'' when both models start within the gate of the top clean accuracy; else why not: a model
+    far below the top has little to lose, so its smaller loss says nothing about robustness."""
+    if top is None:
+        return ""
+    low = [f"{c.model} {cell_value(c):.3f}" for c in (cx, cy)
+           if cell_value(c) < top[0] - comp.GATE_POINTS / 100 - 1e-12]
+    if not low:
+        return ""
+    return (f"not assessable: losses are compared only between models within {comp.GATE_POINTS:g} points of "
+            f"{top[1]} on clean data at this budget ({join_names(low)} below)")
+
+
+def join_names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class _Discrete:
