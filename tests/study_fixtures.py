@@ -108,6 +108,10 @@ def _write_bench(folder: Path, ds: str, model: str, budget: int, acc: float) -> 
                 "accuracy": acc, "accuracy_fp32": acc, "model_rss_mb": 10.5, "peak_rss_mb": 60.0,
                 "footprint": {"weight_elements": budget, "weight_bytes": wb, "state_bytes": 4 * 16,
                               "macs_per_step": macs, "file_bytes": wb + 6000, "structure_bytes": 6000}})
+    rows.append({**rows[0], "artifact": f"{model}.c", "format": "c", "runtime": "qemu-cortex-m4",
+                 "target": "mps2-an386", "latency_us": None, "per_sample_us": None, "model_rss_mb": None,
+                 "footprint": {**rows[0]["footprint"], "mcu": {"flash_bytes": 9000 + budget * 4,
+                                                               "ram_bytes": 512, "stack_bytes": 256}}})
     path = folder / "results" / ds / f"{model}-b{budget}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -322,6 +322,14 @@ def memory_block(foot: list[dict], a: Analysis, liquid: list[str], rnn: list[str
                          f"{_list(list(state.items()), lambda v: f'{int(v):,}')}; weight bytes "
                          f"{_list(list(weights.items()), lambda v: f'{int(v):,}')}."
                          + _family_fact(macs, liquid, rnn, "MACs per step"))
+        mcu: dict[str, tuple] = {}
+        for f in rows:
+            if f["mcu_flash_bytes"] is not None and (f["model"] not in mcu or f["scheme"] == "fp32"):
+                mcu[f["model"]] = (f["mcu_flash_bytes"], f["mcu_ram_bytes"], f["scheme"])
+        if mcu:
+            lines.append(f"- On {ds} at budget {b:,}, microcontroller build (C backend; flash / RAM bytes): "
+                         + ", ".join(f"{m} {int(v[0]):,} / {int(v[1] or 0):,} ({v[2]})"
+                                     for m, v in sorted(mcu.items(), key=lambda kv: kv[1][0])) + ".")
         groups: dict[tuple, dict] = {}
         for f in rows:
             if f["graph"] == "step" and f["scheme"] == "fp32" and f["p50_us_per_step"] is not None:
