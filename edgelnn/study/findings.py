@@ -355,13 +355,15 @@ def training_block(cells, a: Analysis) -> str:
         peaks = [(c.model, c.mean("train_peak_mb")) for c in cs if c.mean("train_peak_mb")]
         if not secs:
             continue
-        line = f"- On {ds} at budget {b:,} (plain arm, mean over seeds): training time per run {_list(secs, lambda v: f'{v:.0f} s')}"
+        line = (f"- On {ds} at budget {b:,} (plain arm, mean over seeds): training time per run "
+                f"{_list(secs, lambda v: f'{v:.0f} s')}")
         if peaks:
             line += f"; training peak memory {_list(peaks, lambda v: f'{v:.0f} MB')}"
         lines.append(line + ".")
     if not lines:
         return ""
-    return "**Training cost** (measured on the study's machine while it ran other jobs; ratios only)\n\n" + "\n".join(lines)
+    return ("**Training cost** (measured on the study's machine while it ran other jobs; ratios only)\n\n"
+            + "\n".join(lines))
 
 
 def cross_block(a: Analysis) -> str:

@@ -19,7 +19,8 @@ FAMILY_TEXT = (
     "curve first comes within 1 point of the dataset's best, in budget steps, recomputed on every "
     "resample); *robustness* per shift at the reference budget (plain arm; loss = clean - shifted, paired "
     "per item, averaged over the shift's levels; only between models that both start within 3 points of "
-    "the top clean accuracy -- published, else the study's best -- since a poor model has little to lose); *time augmentation* at the reference budget (accuracy "
+    "the top clean accuracy -- published, else the study's best -- since a poor model has little to "
+    "lose); *time augmentation* at the reference budget (accuracy "
     "under the drop and sampling-rate shifts, liquid plain and liquid time-aug vs the RNN trained with "
     "time augmentation). Here m = {m} claims, alpha = {alpha:g}; the budget-reach bootstrap draws B = "
     "{n_boot:,} resamples (so the smallest Holm threshold alpha/m is >= 10x its p-value resolution "
@@ -160,7 +161,8 @@ def competence_section(a: Analysis) -> Section:
     for r in a.competence:
         figs = published(r.dataset)
         pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
-        status = ("–" if r.within is None else "within" if r.within else f"**more than {GATE_POINTS:g} points below**")
+        status = ("–" if r.within is None else "within" if r.within
+                  else f"**more than {GATE_POINTS:g} points below**")
         rows.append([r.dataset, r.model, r.family, f"{r.best:.4f}" if r.best is not None else "–",
                      f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
     sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
@@ -209,8 +211,12 @@ def claim_row(c: Claim) -> list[str]:
         return f"{v:.4f}"
 
     where = (f"{c.budget:,}" if c.budget else "all") + (f", {c.shift}" if c.shift else "")
-    ci = "–" if c.n_boot == 0 else (f"{c.estimate:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]" if k == 100 or c.question == "efficiency"
-                                      else f"{c.estimate:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}]")
+    if c.n_boot == 0:
+        ci = "–"
+    elif k == 100 or c.question == "efficiency":
+        ci = f"{c.estimate:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
+    else:
+        ci = f"{c.estimate:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}]"
     return [c.dataset, where, f"{c.liquid} ({c.liquid_arm})", f"{c.rnn} ({c.rnn_arm})", side(c.liquid_value),
             side(c.rnn_value), ci, c.unit, str(c.seeds), "–" if c.df is None else f"{c.df:.1f}",
             fmt_p(c.p, c.p_bound),
