@@ -1,0 +1,413 @@
+"""Sections of the study report, built from the study data and its analysis (no I/O here)."""
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+
+from ..report.doc import Image, Section, Table, Text
+from .competence import GATE_POINTS, published
+from .findings import fmt_p, join
+from .studydata import StudyData
+from .verdicts import NOT_ASSESSABLE, QUESTIONS, SHIFT_NAMES, Analysis, Claim, scale
+
+FAMILY_TEXT = (
+    "**Claim family** (what Holm corrects over, fixed before any difference is looked at): every "
+    "liquid-vs-RNN comparison that can carry a verdict -- assessable by the competence gate, >= {min_seeds} "
+    "seeds common to both sides, not a quick look -- of four kinds, per dataset: *accuracy* at each "
+    "matched budget (plain arm); *parameter efficiency* (plain arm; the budget at which each model's "
+    "curve first comes within 1 point of the dataset's best, in budget steps, recomputed on every "
+    "resample); *robustness* per shift at the reference budget (plain arm; loss = clean - shifted, paired "
+    "per item, averaged over the shift's levels; only between models that both start within 3 points of "
+    "the top clean accuracy -- published, else the study's best -- since a poor model has little to "
+    "lose); *time augmentation* at the reference budget (accuracy "
+    "under the drop and sampling-rate shifts, liquid plain and liquid time-aug vs the RNN trained with "
+    "time augmentation). Here m = {m} claims, alpha = {alpha:g}; the budget-reach bootstrap draws B = "
+    "{n_boot:,} resamples (so the smallest Holm threshold alpha/m is >= 10x its p-value resolution "
+    "2/(B+1)). Cross-dataset tests, "
+    "memory, speed and training cost are outside the family: they are measurements or exploratory tests "
+    "and carry no verdict.")
+
+TEST_TEXT = (
+    "**Test.** Paired bootstrap over seeds × test items: a resample draws seeds (or test items) with "
+    "replacement and applies the same draw to both models (they share seeds and test items; shifted test "
+    "sets are drawn with a fixed seed per shift and level). Difference = liquid minus RNN (> 0: liquid "
+    "better): accuracy in points, RMSE in its units (lower RMSE counts as better), efficiency in budget "
+    "steps. Accuracy, robustness and time-aug: 95 % CI = estimate ± t(ν)·SE, SE² = variance over "
+    "seed-only resamples + variance over item-only resamples, ν by Welch-Satterthwaite (≈ seeds − 1 "
+    "when the seed spread dominates: a percentile interval over 5 seeds would be too narrow); p from "
+    "t(ν). Efficiency: crossed bootstrap (seeds and items drawn together), percentile CI, p by CI "
+    "inversion. CIs are not adjusted for multiplicity; verdict: Holm-adjusted p <= alpha. Not assessable: "
+    "neither side within {gate:g} points of the published figure.")
+
+
+def pm(mean, std, digits=3, k=1.0) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean * k:.{digits}f} ± {std * k:.{digits}f}" if std is not None else f"{mean * k:.{digits}f}"
+
+
+def num(v, digits=3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def intn(v) -> str:
+    return "–" if v is None else f"{int(round(v)):,}"
+
+
+def design_of(data: StudyData) -> dict:
+    d = data.design
+    return {"datasets": data.datasets, "liquid": data.liquid(), "rnn": data.rnn(),
+            "models": data.models(), "budgets": data.budgets(), "seeds": len(data.seeds),
+            "seed_list": data.seeds, "arms": data.arms(), "study": d}
+
+
+def design_section(data: StudyData, a: Analysis) -> Section:
+    from ..data import get_info
+
+    ds_rows = []
+    for ds in data.datasets:
+        cells = [c for c in data.cells.values() if c.dataset == ds]
+        try:
+            info = get_info(ds)
+            task, sizes, note = info.task, f"{info.n_train} / {info.n_test}", info.description
+        except ValueError:
+            task, sizes, note = "?", "?", "not a registered dataset"
+        ds_rows.append([ds, task, cells[0].metric, sizes, str(cells[0].test_series().n_items),
+                        f"{a.ref_budget[ds]:,}", note])
+    blocks = [Text(f"Models: liquid {join(data.liquid())}; RNN {join(data.rnn())}. Seeds: "
+                   f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
+                   "resample of samples while training). Reference budget = the budget of the robustness "
+                   "and time-augmentation comparisons (the time-aug arm's budget, else the middle one)."),
+              Table("design-datasets", ["dataset", "task", "metric", "train / test (files)", "test items scored",
+                                        "reference budget", "description"], ds_rows)]
+    reasons = {(f.get("dataset"), f.get("kind"), f.get("budget")): f.get("reason")
+               for f in (data.design.get("sizing") or []) if isinstance(f, dict)}
+    rows = []
+    for ds in data.datasets:
+        for model in data.models(ds):
+            cells = {b: data.cell(ds, model, b) for b in data.budgets(ds)}
+            line = [ds, model, data.families[model]]
+            for b, c in cells.items():
+                if c is None:
+                    line.append("not run")
+                    continue
+                act, tot = c.mean("params_active"), c.mean("params_total")
+                off = (act - b) / b * 100
+                why = reasons.get((ds, model, b)) or reasons.get((None, model, b)) or "no reason recorded"
+                flag = "" if abs(off) <= 15 else f" **outside ±15 %**: {why}"
+                line.append(f"{intn(c.mean('units'))} units: {intn(act)} active / {intn(tot)} total "
+                            f"({off:+.0f} %){flag}")
+            rows.append(line)
+    budgets = data.budgets()
+    blocks.append(Table("design-budgets", ["dataset", "model", "family"] + [f"budget {b:,}" for b in budgets],
+                        rows, caption="Each model sized by active parameters (masked synapses excluded); "
+                                      "both counts shown, mean over seeds."))
+    blocks += tuning_blocks(data)
+    return Section("Design", blocks)
+
+
+def _space(trials) -> str:
+    vals: dict[str, set] = {}
+    for t in trials:
+        for k, v in (t.hparams or {}).items():
+            vals.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+    parts = []
+    for k in sorted(vals):
+        vs = sorted(vals[k], key=lambda s: (len(s), s))
+        parts.append(f"{k} ∈ {{{', '.join(vs)}}}" if len(vs) > 1 else f"{k} = {vs[0]}")
+    return "; ".join(parts)
+
+
+def tuning_blocks(data: StudyData) -> list:
+    if not data.trials:
+        return [Text("**Tuning:** no tuning records in `tuning/`: the settings below are not the result of "
+                     "a search this report can show.")]
+    groups: dict[tuple, list] = {}
+    for t in data.trials:
+        groups.setdefault((t.dataset, t.model, t.budget), []).append(t)
+    counts = Counter(len(v) for v in groups.values())
+    equal = len(counts) == 1
+    rows = []
+    order = {m: i for i, m in enumerate(data.models())}
+    dorder = {d: i for i, d in enumerate(data.datasets)}
+    for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (dorder.get(kv[0][0], 99),
+                                                                      order.get(kv[0][1], 99), kv[0][2])):
+        best = max(ts, key=lambda t: t.val_metric if _hib(data, ds) else -t.val_metric)
+        chosen = next((r.hparams for r in data.runs if r.dataset == ds and r.model == model and r.budget == b
+                       and r.arm == "plain"), None)
+        rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts), f"{best.val_metric:.4f} (trial {best.trial})",
+                     json.dumps(chosen, sort_keys=True) if chosen is not None else "(reused / not run)",
+                     f"{sum(t.seconds for t in ts):.0f}"])
+    text = (f"**Tuning** on validation data only: {sum(len(v) for v in groups.values())} trials over "
+            f"{len(groups)} (dataset, model, budget) groups; "
+            + (f"every group got the same number of trials ({next(iter(counts))})." if equal else
+               f"**unequal** trial counts per group: {dict(sorted(counts.items()))}.")
+            + " Budgets without trials reuse the settings tuned at another budget of the same model "
+              "(the chosen settings column shows what each final model used).")
+    return [Text(text), Table("tuning", ["dataset", "model", "budget", "trials", "search (values tried)",
+                                         "best validation", "chosen settings (final runs)", "tuning s"], rows)]
+
+
+def _hib(data: StudyData, ds: str) -> bool:
+    try:
+        return data.metric(ds) != "rmse"
+    except StopIteration:
+        return True
+
+
+def competence_section(a: Analysis) -> Section:
+    rows = []
+    for r in a.competence:
+        figs = published(r.dataset)
+        pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
+        status = ("–" if r.within is None else "within" if r.within
+                  else f"**more than {GATE_POINTS:g} points below**")
+        rows.append([r.dataset, r.model, r.family, f"{r.best:.4f}" if r.best is not None else "–",
+                     f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
+    sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
+    return Section("Competence gate", [
+        Text(f"Each model's best test accuracy (mean over seeds; best budget and arm) beside the published "
+             f"figures for the dataset. A comparison where *neither* model comes within {GATE_POINTS:g} "
+             "points of the best published figure is **not assessable** on that dataset: it gets no verdict. "
+             "Sources:\n\n" + "\n".join(f"- {s}" for s in sources)),
+        Table("competence", ["dataset", "model", "family", "best accuracy", "at budget / arm",
+                             "published", "gate"], rows)])
+
+
+def curves_section(data: StudyData, a: Analysis, images: dict) -> Section:
+    blocks = [Text("Mean test metric over seeds at each budget, plotted against the mean *active* parameter "
+                   "count. Per model: the smallest budget at which its curve comes within 1 point (RMSE: 1 %) "
+                   "of the dataset's best (any model, any budget, plain arm) -- the basis of the parameter-"
+                   "efficiency comparisons; never one pair.")]
+    for ds in data.datasets:
+        if images.get(f"curves-{ds}"):
+            blocks.append(Image(f"plots/curves-{ds}.png", images[f"curves-{ds}"], f"{ds} curves"))
+    budgets = data.budgets()
+    rows = []
+    for c in a.curves:
+        by_b = {p.budget: p for p in c.points}
+        line = [c.dataset, c.model, c.arm]
+        for b in budgets:
+            p = by_b.get(b)
+            line.append("–" if p is None else f"{pm(p.mean, p.std)} ({intn(p.params_active)} p, n={p.seeds})")
+        line.append(("–" if c.arm != "plain" else f"{c.reach:,}" if c.reach else "not within the budgets"))
+        rows.append(line)
+    blocks.append(Table("curves", ["dataset", "model", "arm"] + [f"budget {b:,}" for b in budgets]
+                        + ["smallest budget within 1 point of the best"], rows))
+    return Section("Accuracy vs active parameters", blocks)
+
+
+def claim_row(c: Claim) -> list[str]:
+    k = scale(c.metric)
+
+    def side(v):
+        if v is None:
+            return "not within the budgets" if c.question == "efficiency" else "–"
+        if c.question == "efficiency":
+            return f"{int(v):,}"
+        if c.question == "robustness":
+            return f"loses {v:.1f}" if c.metric == "accuracy" else f"loses {v:.3g}"
+        return f"{v:.4f}"
+
+    where = (f"{c.budget:,}" if c.budget else "all") + (f", {c.shift}" if c.shift else "")
+    if c.n_boot == 0:
+        ci = "–"
+    elif k == 100 or c.question == "efficiency":
+        ci = f"{c.estimate:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
+    else:
+        ci = f"{c.estimate:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}]"
+    return [c.dataset, where, f"{c.liquid} ({c.liquid_arm})", f"{c.rnn} ({c.rnn_arm})", side(c.liquid_value),
+            side(c.rnn_value), ci, c.unit, str(c.seeds), "–" if c.df is None else f"{c.df:.1f}",
+            fmt_p(c.p, c.p_bound),
+            fmt_p(c.p_holm, c.p_bound) if c.p_holm is not None else "–",
+            f"**{c.verdict}**" if c.verdict not in (NOT_ASSESSABLE,) else c.verdict, c.why]
+
+
+CLAIM_COLUMNS = ["dataset", "budget, shift", "liquid", "RNN", "liquid figure", "RNN figure",
+                 "liquid − RNN [95 % CI]", "unit", "seeds", "ν", "p", "Holm p", "verdict", "why"]
+
+
+def pairs_section(a: Analysis, design: dict) -> Section:
+    rows = [claim_row(c) for c in a.claims if c.question in ("accuracy", "efficiency")]
+    return Section("Pairs: accuracy and parameter efficiency", [
+        Text(FAMILY_TEXT.format(min_seeds=a.min_seeds, m=a.family_size, alpha=a.alpha, n_boot=a.n_boot)),
+        Text(TEST_TEXT.format(gate=GATE_POINTS)),
+        Table("pairs", CLAIM_COLUMNS, rows, caption="Efficiency figures: the budget at which each curve comes "
+                                                      "within 1 point of the best; difference in budget steps "
+                                                      "(> 0: the liquid model gets there at a smaller budget).")])
+
+
+def robustness_section(data: StudyData, a: Analysis, rows: list[dict], images: dict) -> Section:
+    blocks = [Text("Metric under each shift at the reference budget, mean ± std over seeds: "
+                   + "; ".join(f"**{k}** = {v}" for k, v in SHIFT_NAMES.items())
+                   + ". Loss = clean − shifted (accuracy points; RMSE: shifted − clean), paired per item.")]
+    for ds in data.datasets:
+        if images.get(f"robustness-{ds}"):
+            blocks.append(Image(f"plots/robustness-{ds}.png", images[f"robustness-{ds}"], f"{ds} robustness"))
+    table = []
+    for r in rows:
+        table.append([r["dataset"], r["model"], r["arm"], r["shift"], r["level"], pm(r["mean"], r["std"]),
+                      pm(r["clean"], None), num(r["loss"], 1 if r["metric"] == "accuracy" else 3)])
+    blocks.append(Table("robustness-levels", ["dataset", "model", "arm", "shift", "level", "under shift",
+                                              "clean", "loss"], table))
+    claims = [claim_row(c) for c in a.claims if c.question == "robustness"]
+    blocks.append(Table("robustness-pairs", CLAIM_COLUMNS, claims,
+                        caption="Liquid − RNN = RNN's loss − liquid's loss (> 0: the liquid model loses less)."))
+    return Section("Robustness", blocks)
+
+
+def time_aug_section(data: StudyData, a: Analysis, rows: list[dict]) -> Section:
+    if "time-aug" not in data.arms():
+        return Section("Time augmentation", [Text("No time-aug arm in this study.")])
+    side = []
+    for ds in data.datasets:
+        for model in data.models(ds):
+            for shift in ("clean", *SHIFT_NAMES):
+                vals = {}
+                for arm in ("plain", "time-aug"):
+                    if shift == "clean":
+                        c = data.cell(ds, model, a.ref_budget[ds], arm)
+                        vals[arm] = None if c is None else next(
+                            (p for cv in a.curves if cv.dataset == ds and cv.model == model and cv.arm == arm
+                             for p in cv.points if p.budget == a.ref_budget[ds]), None)
+                    else:
+                        rs = [r for r in rows if r["dataset"] == ds and r["model"] == model and r["arm"] == arm
+                              and r["shift"] == shift]
+                        vals[arm] = rs or None
+                if vals["plain"] is None or vals["time-aug"] is None:
+                    continue
+                if shift == "clean":
+                    fmt = {k: pm(v.mean, v.std) for k, v in vals.items()}
+                else:
+                    fmt = {k: pm(statistics.fmean(r["mean"] for r in v), None) for k, v in vals.items()}
+                side.append([ds, model, shift, fmt["plain"], fmt["time-aug"]])
+    claims = [claim_row(c) for c in a.claims if c.question == "time-aug"]
+    return Section("Time augmentation beside plain training", [
+        Text("Each model trained plainly and with time augmentation (random drop / resample of samples), "
+             "at the reference budget: clean metric and the metric under each shift (mean over its levels). "
+             "The comparisons below ask whether an RNN trained with time augmentation closes the gap to the "
+             "liquid models under dropped samples and sampling-rate changes."),
+        Table("time-aug", ["dataset", "model", "test set", "plain", "time-aug"], side),
+        Table("time-aug-pairs", CLAIM_COLUMNS, claims)])
+
+
+def cross_section(a: Analysis, images: dict) -> Section:
+    cross = a.cross
+    rows = [[w["liquid"], w["rnn"], join(w["datasets"]) or "–",
+             ", ".join(f"{d:+.2f}" for d in w["differences"]) or "–", str(w["n"]), fmt_p(w["p"]),
+             fmt_p(w["p_min"])] for w in cross.get("wilcoxon", [])]
+    blocks = [Text("Exploratory, outside the claim family. Unit = dataset (where the pair is assessable): the "
+                   "liquid − RNN difference averaged over the budgets both ran (accuracy points; RMSE datasets: "
+                   "% of the RNN's RMSE). Exact two-sided Wilcoxon signed-rank test; with n datasets the "
+                   "smallest attainable p is 2/2^n, printed beside it."),
+              Table("cross-wilcoxon", ["liquid", "RNN", "datasets", "differences", "n", "exact p",
+                                       "smallest attainable p"], rows)]
+    fr = cross.get("friedman")
+    if fr:
+        ranks = ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(fr["models"], fr["avg_ranks"]), key=lambda t: t[1]))
+        blocks.append(Text(f"Friedman test over {fr['n_blocks']} datasets ({join(fr['blocks'])}), models ranked "
+                           f"by their mean metric over the budgets all ran (1 = best): average ranks {ranks}; "
+                           f"chi² = {fr['chi2']:.2f} (p = {fmt_p(fr['p_chi2'])}), Iman-Davenport F = "
+                           f"{fr['f']:.2f} (p = {fmt_p(fr['p_f'])}); Nemenyi critical difference "
+                           f"{fr['nemenyi_cd']:.2f} ranks at alpha {fr['alpha']:g} (Demšar 2006)."))
+        if images.get("cd"):
+            blocks.append(Image("plots/cd.png", images["cd"], "critical difference diagram"))
+    else:
+        blocks.append(Text(cross.get("friedman_note") or "No Friedman test."))
+    return Section("Across datasets", blocks)
+
+
+FOOT_COLUMNS = ["dataset", "model", "budget", "artifact", "runtime", "status", "weight elements",
+                "weight bytes", "state bytes", "MACs / step", "file bytes", "structure bytes",
+                "MCU flash / RAM / stack", "p50 µs/step", "runtime RSS MB (runtime's cost)", "accuracy"]
+
+
+def footprint_rows(data: StudyData) -> list[dict]:
+    out = []
+    for r in data.bench:
+        f = r.raw.get("footprint") or {}
+        mcu = f.get("mcu") or {}
+        out.append({"dataset": r.dataset, "model": r.model, "budget": r.raw.get("budget"), "bundle": r.bundle,
+                    "artifact": r.artifact, "format": r.format, "graph": r.graph, "scheme": r.scheme,
+                    "runtime": r.runtime, "target": r.target, "status": r.status,
+                    "weight_elements": f.get("weight_elements"), "weight_bytes": f.get("weight_bytes"),
+                    "state_bytes": f.get("state_bytes"), "macs_per_step": f.get("macs_per_step"),
+                    "file_bytes": f.get("file_bytes", r.size_bytes), "structure_bytes": f.get("structure_bytes"),
+                    "mcu_flash_bytes": mcu.get("flash_bytes"), "mcu_ram_bytes": mcu.get("ram_bytes"),
+                    "mcu_stack_bytes": mcu.get("stack_bytes"), "p50_us_per_step": r.step_p50_us,
+                    "p99_us_per_step": r.step_p99_us, "runtime_rss_mb": r.model_rss_mb,
+                    "peak_rss_mb": r.peak_rss_mb, "accuracy": r.accuracy, "error": r.error})
+    return out
+
+
+def memory_section(data: StudyData, foot: list[dict]) -> Section:
+    if not foot:
+        return Section("Memory and speed", [Text("No bench rows in `results/`: nothing measured.")])
+    rows = []
+    for f in sorted(foot, key=lambda f: (f["dataset"], f["model"], f["budget"] or 0, f["format"], f["graph"],
+                                          f["scheme"])):
+        mcu = ("–" if f["mcu_flash_bytes"] is None else
+               f"{intn(f['mcu_flash_bytes'])} / {intn(f['mcu_ram_bytes'])} / {intn(f['mcu_stack_bytes'])}")
+        rows.append([f["dataset"], f["model"], intn(f["budget"]), f"{f['format']} {f['graph']} {f['scheme']}",
+                     f["runtime"] or "–", f["status"], intn(f["weight_elements"]), intn(f["weight_bytes"]),
+                     intn(f["state_bytes"]), intn(f["macs_per_step"]), intn(f["file_bytes"]),
+                     intn(f["structure_bytes"]), mcu, num(f["p50_us_per_step"], 1), num(f["runtime_rss_mb"], 2),
+                     num(f["accuracy"], 4)])
+    lat = []
+    groups: dict[tuple, list[dict]] = {}
+    for f in foot:
+        if f["status"] == "passed" and f["p50_us_per_step"] is not None:
+            groups.setdefault((f["target"], f["runtime"], f["format"], f["graph"], f["scheme"], f["dataset"],
+                               f["budget"]), []).append(f)
+    for key, fs in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+        fastest = min(f["p50_us_per_step"] for f in fs)
+        for f in sorted(fs, key=lambda f: f["p50_us_per_step"]):
+            lat.append([key[0], f"{key[1]} {key[2]} {key[3]} {key[4]}", key[5], intn(key[6]), f["model"],
+                        num(f["p50_us_per_step"], 2), num(f["p99_us_per_step"], 2),
+                        f"{f['p50_us_per_step'] / fastest:.2f}x"])
+    return Section("Memory and speed at the model's scale", [
+        Text("Per exported artifact of the chosen point (seed 0, plain arm) of each (dataset, model, budget). "
+             "Weight bytes = weight elements × bits; state bytes = the recurrent state carried between steps; "
+             "MACs per step counted from the exported step graph; file bytes split into weights and structure "
+             "(graph, metadata). MCU flash / RAM / stack from the C backend where present. *Runtime RSS* is the "
+             "resident memory the runtime adds when it loads and runs the model: mostly the runtime's own cost, "
+             "not the model's."),
+        Table("footprint", FOOT_COLUMNS, rows, css="nowrap"),
+        Text("Latency is compared only within one target, runtime, format, graph and scheme (and one "
+             "dataset and budget): p50 per input sample, single stream, measured after training finished "
+             "(never sharing the CPU with training). One model per point (seed 0): a measurement, not a "
+             "tested claim."),
+        Table("latency", ["target", "runtime format graph scheme", "dataset", "budget", "model", "p50 µs/step",
+                          "p99 µs/step", "× fastest"], lat)])
+
+
+def training_section(data: StudyData) -> Section:
+    rows = []
+    tune: dict[tuple, float] = {}
+    for t in data.trials:
+        tune[(t.dataset, t.model, t.budget)] = tune.get((t.dataset, t.model, t.budget), 0.0) + t.seconds
+    for c in sorted(data.cells.values(), key=lambda c: (c.dataset, data.models().index(c.model), c.budget, c.arm)):
+        rows.append([c.dataset, c.model, f"{c.budget:,}", c.arm, str(len(c.runs)),
+                     pm(c.mean("train_seconds"), c.std("train_seconds"), 1),
+                     pm(c.mean("train_peak_mb"), c.std("train_peak_mb"), 1),
+                     pm(c.mean("epochs_run"), c.std("epochs_run"), 1), pm(c.mean("best_epoch"), c.std("best_epoch"), 1),
+                     num(tune.get((c.dataset, c.model, c.budget)), 0) if c.arm == "plain" else "–"])
+    return Section("Training time and peak memory", [
+        Text("Per final run (mean ± std over seeds): wall time of training, training peak memory (as recorded "
+             "by the trainer; method in `edgelnn.train`), epochs run and best epoch (early stopping on "
+             "validation). Tuning seconds: all trials of that (dataset, model, budget). Runs shared the "
+             "machine with other jobs: compare ratios within one study, not across machines."),
+        Table("training", ["dataset", "model", "budget", "arm", "seeds", "train s", "peak MB", "epochs run",
+                           "best epoch", "tuning s"], rows)])
+
+
+def problems_section(data: StudyData) -> Section | None:
+    if not data.problems:
+        return None
+    return Section("Problems", [Text("Records that could not be used (each cell affected shows fewer seeds):\n\n"
+                                     + "\n".join(f"- `{p}`" for p in data.problems))])
+
+
+def questions_legend() -> str:
+    return "; ".join(f"*{k}*: {v}" for k, v in QUESTIONS.items())

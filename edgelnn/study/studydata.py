@@ -1,0 +1,209 @@
+"""Read a study folder (records/, tuning/, results/, study.json) into cells the report analyses.
+
+A *cell* is one (dataset, model, budget, arm): its final runs over seeds. Nothing here decides
+anything; a record that cannot be read is listed in ``problems`` (the report prints them), never
+skipped silently.
+"""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import records as rec
+from .records import RunRecord, TrialRecord
+from .stats import Series
+
+HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}
+FAMILY_ORDER = {"liquid": 0, "rnn": 1}
+BENCH_NAME = re.compile(r"^(?P<model>.+)-b(?P<budget>\d+)\.jsonl$")
+
+
+@dataclass
+class Cell:
+    dataset: str
+    model: str
+    family: str
+    budget: int
+    arm: str
+    metric: str
+    runs: list[RunRecord]  # sorted by seed
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.seed for r in self.runs]
+
+    @property
+    def key(self) -> tuple:
+        return (self.dataset, self.model, self.budget, self.arm)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}|{self.budget}|{self.arm}"
+
+    def mean(self, attr: str) -> float | None:
+        vals = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return statistics.fmean(vals) if vals else None
+
+    def std(self, attr: str) -> float | None:
+        vals = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else None)
+
+    def test_series(self) -> Series:
+        return Series(self.seeds, [r.test_scores for r in self.runs])
+
+    def shift_levels(self) -> dict[str, list[str]]:
+        """shift -> levels present in every run of the cell (in the records' order)."""
+        out: dict[str, list[str]] = {}
+        first = self.runs[0].shifts if self.runs else {}
+        for shift, levels in first.items():
+            common = [lvl for lvl in levels if all(lvl in r.shifts.get(shift, {}) for r in self.runs)]
+            if common:
+                out[shift] = common
+        return out
+
+    def shift_series(self, shift: str, level: str) -> Series:
+        return Series(self.seeds, [r.shifts[shift][level].scores for r in self.runs])
+
+    def shift_metric(self, shift: str, level: str) -> list[float]:
+        return [r.shifts[shift][level].metric for r in self.runs]
+
+
+@dataclass
+class StudyData:
+    folder: Path
+    design: dict
+    runs: list[RunRecord]
+    trials: list[TrialRecord]
+    bench: list = field(default_factory=list)  # edgelnn.report.rows.Row, .raw["budget"] set
+    problems: list[str] = field(default_factory=list)
+    cells: dict[tuple, Cell] = field(default_factory=dict)
+
+    @property
+    def datasets(self) -> list[str]:
+        order = list(self.design.get("datasets") or [])
+        seen = sorted({c.dataset for c in self.cells.values()})
+        return [d for d in order if d in seen] + [d for d in seen if d not in order]
+
+    def models(self, dataset: str | None = None) -> list[str]:
+        """Model names, liquid first, in the design's order (else alphabetical)."""
+        order = list(self.design.get("models") or [])
+        fam = self.families
+        names = {c.model for c in self.cells.values() if dataset is None or c.dataset == dataset}
+        rank = {m: (order.index(m) if m in order else len(order)) for m in names}
+        return sorted(names, key=lambda m: (FAMILY_ORDER.get(fam.get(m, ""), 2), rank[m], m))
+
+    @property
+    def families(self) -> dict[str, str]:
+        return {c.model: c.family for c in self.cells.values()}
+
+    def liquid(self, dataset: str | None = None) -> list[str]:
+        return [m for m in self.models(dataset) if self.families[m] == "liquid"]
+
+    def rnn(self, dataset: str | None = None) -> list[str]:
+        return [m for m in self.models(dataset) if self.families[m] == "rnn"]
+
+    def budgets(self, dataset: str | None = None) -> list[int]:
+        return sorted({c.budget for c in self.cells.values() if dataset is None or c.dataset == dataset})
+
+    def arms(self) -> list[str]:
+        present = {c.arm for c in self.cells.values()}
+        return [a for a in rec.ARMS if a in present] + sorted(present - set(rec.ARMS))
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seed for r in self.runs})
+
+    def cell(self, dataset: str, model: str, budget: int, arm: str = "plain") -> Cell | None:
+        return self.cells.get((dataset, model, budget, arm))
+
+    def metric(self, dataset: str) -> str:
+        return next(c.metric for c in self.cells.values() if c.dataset == dataset)
+
+
+def _read_records(paths: list[Path], folder: Path, problems: list[str]) -> list:
+    out = []
+    for path in paths:
+        try:
+            out.append(rec.read(path))
+        except (ValueError, OSError) as exc:
+            problems.append(f"{path.relative_to(folder)}: {exc}")
+    return out
+
+
+def _check_cell(cell: Cell, problems: list[str]) -> bool:
+    lengths = {len(r.test_scores) for r in cell.runs}
+    if len(lengths) != 1:
+        problems.append(f"{cell.dataset}/{cell.name}: runs scored on different numbers of test "
+                        f"items {sorted(lengths)}; cell left out")
+        return False
+    for r in cell.runs:
+        if len(r.test_scores) == 0:
+            problems.append(f"{r.key}: no per-item test scores; cell left out")
+            return False
+        mean = sum(r.test_scores) / len(r.test_scores)
+        from_scores = mean ** 0.5 if r.metric == "rmse" else mean
+        if abs(from_scores - r.test_metric) > 1e-6 + 1e-4 * abs(r.test_metric):
+            problems.append(f"{r.key}: test_metric {r.test_metric:.6g} disagrees with its per-item scores "
+                            f"({from_scores:.6g}); the report uses the per-item scores")
+    return True
+
+
+def load_study(folder: str | Path) -> StudyData:
+    """Every record, trial and bench row of a study folder (paths relative to it)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such study folder")
+    problems: list[str] = []
+    design: dict = {}
+    state = folder / "study.json"
+    if state.is_file():
+        try:
+            data = json.loads(state.read_text())
+            design = data.get("design") or {}
+        except (json.JSONDecodeError, OSError, AttributeError) as exc:
+            problems.append(f"study.json: unreadable ({exc}); design taken from the records")
+    runs = [r for r in _read_records(sorted((folder / "records").glob("*/*.json")), folder, problems)
+            if isinstance(r, RunRecord)]
+    trials = [t for t in _read_records(sorted((folder / "tuning").glob("*/*.json")), folder, problems)
+              if isinstance(t, TrialRecord)]
+    data = StudyData(folder, design, runs, trials, problems=problems)
+    groups: dict[tuple, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault((r.dataset, r.model, r.budget, r.arm), []).append(r)
+    for key, rs in sorted(groups.items()):
+        rs.sort(key=lambda r: r.seed)
+        if len({r.seed for r in rs}) != len(rs):
+            problems.append(f"{key[0]}/{key[1]}-b{key[2]}-{key[3]}: duplicate seeds; cell left out")
+            continue
+        cell = Cell(*key[:2], rs[0].family, key[2], key[3], rs[0].metric, rs)
+        if _check_cell(cell, problems):
+            data.cells[key] = cell
+    n_items: dict[str, set] = {}
+    for c in data.cells.values():
+        n_items.setdefault(c.dataset, set()).add(len(c.runs[0].test_scores))
+    for ds, ns in n_items.items():
+        if len(ns) > 1:
+            problems.append(f"{ds}: models were scored on different numbers of test items "
+                            f"{sorted(ns)}; pairs across them are not paired")
+    data.bench = _read_bench(folder, problems)
+    return data
+
+
+def _read_bench(folder: Path, problems: list[str]) -> list:
+    from ..report.rows import ResultsError, load_results
+
+    rows = []
+    for path in sorted((folder / "results").glob("*/*.jsonl")):
+        m = BENCH_NAME.match(path.name)
+        try:
+            got = load_results([path])
+        except ResultsError as exc:
+            problems.append(str(exc))
+            continue
+        for r in got:
+            r.raw = {**r.raw, "budget": int(m["budget"]) if m else None}
+        rows += got
+    return rows
