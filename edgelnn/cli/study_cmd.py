@@ -1,0 +1,180 @@
+"""``edgelnn study``: the LNN-vs-RNN study (tune, train, export, bench, report) on Dask, resumable."""
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app, console, quiet_native_stderr
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated whole numbers, got {value!r}") from None
+
+
+@app.command()
+def study(
+    quick: bool = typer.Option(False, "--quick", help="a first look in about 5 minutes: 2 datasets, 2 budgets, "
+                               "2 seeds, 1 trial, short training, ONNX only; no verdicts"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="comma-separated datasets"),
+    models: Optional[str] = typer.Option(None, "--models", help="comma-separated model kinds"),
+    budgets: Optional[str] = typer.Option(None, "--budgets", help="active-parameter budgets, e.g. 250,1000,4000"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="final runs per cell (seeds 0..N-1)"),
+    arms: Optional[str] = typer.Option(None, "--arms", help="training arms: plain,time-aug"),
+    aug_budgets: Optional[str] = typer.Option(None, "--aug-budgets", help="budgets the time-aug arm runs at "
+                                              "('all' for every budget)"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="tuning trials per model (the same for all)"),
+    tune_budget: Optional[str] = typer.Option(None, "--tune-budget", help="budget tuning runs at and is reused "
+                                              "from, or 'each' to tune at every budget"),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="maximum training epochs"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="epochs without a lower validation loss "
+                                           "before stopping"),
+    max_run_seconds: Optional[float] = typer.Option(None, "--max-run-seconds", help="defer cells whose runs are "
+                                                    "estimated to cost more CPU seconds (0: run everything)"),
+    export: Optional[bool] = typer.Option(None, "--export/--no-export", help="export and bench the chosen points"),
+    export_datasets: Optional[str] = typer.Option(None, "--export-datasets", help="datasets whose chosen points "
+                                                  "are exported ('all' for every one)"),
+    formats: Optional[str] = typer.Option(None, "--formats", help="export formats, e.g. onnx,tflite"),
+    graphs: Optional[str] = typer.Option(None, "--graphs", help="graphs to export: step,seq"),
+    schemes: Optional[str] = typer.Option(None, "--schemes", help="quantization schemes, e.g. fp32,int8-dynamic"),
+    full_bench: bool = typer.Option(False, "--full-bench", help="edgelnn bench's full settings (500 runs, 1 s, "
+                                    "every test sequence) instead of the short ones"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="run on an existing Dask cluster, e.g. "
+                                            "tcp://HOST:8786 (default: a local cluster, one worker per core)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local cluster size (default: one per core; "
+                                          "0: run in this process without Dask)"),
+    plan_only: bool = typer.Option(False, "--plan", help="print the design and its estimated run time; run nothing"),
+    fresh: bool = typer.Option(False, "--fresh", help="ignore study.json and redo every job"),
+    out: Optional[Path] = typer.Option(None, "--out", help="study folder (default export/study, "
+                                       "export/study-quick with --quick)"),
+):
+    """Liquid networks vs RNNs at matched parameter budgets, equally tuned, over datasets, seeds and
+    training arms; the chosen points exported and benchmarked; a report with verdicts. Resumable.
+    No options: the default study (about an hour on 2 cores; --plan shows the estimate)."""
+    from ..study import default_design, quick_design, run_study
+    from ..study.costs import plan_time
+
+    if scheduler and workers is not None:
+        raise typer.BadParameter("--workers sizes the local cluster; with --scheduler the cluster is yours",
+                                 param_hint="--workers")
+    design = quick_design() if quick else default_design()
+    changes = {
+        "datasets": _csv(datasets) if datasets else None,
+        "models": _csv(models) if models else None,
+        "budgets": _ints(budgets, "--budgets") if budgets else None,
+        "seeds": seeds, "trials": trials, "max_epochs": max_epochs, "patience": patience,
+        "arms": _csv(arms) if arms else None,
+        "export": export,
+        "formats": _csv(formats) if formats else None,
+        "graphs": _csv(graphs) if graphs else None,
+        "schemes": _csv(schemes) if schemes else None,
+    }
+    if aug_budgets:
+        changes["aug_budgets"] = () if aug_budgets.strip() == "all" else _ints(aug_budgets, "--aug-budgets")
+    if export_datasets:
+        changes["export_datasets"] = () if export_datasets.strip() == "all" else _csv(export_datasets)
+    if tune_budget:
+        changes["tune_budget"] = None if tune_budget.strip() == "each" else _ints(tune_budget, "--tune-budget")[0]
+    if max_run_seconds is not None:
+        changes["max_run_seconds"] = None if max_run_seconds <= 0 else max_run_seconds
+    design = design.replace(**{k: v for k, v in changes.items() if v is not None})
+    if full_bench:
+        design = design.replace(bench={})
+    folder = out or Path("export/study-quick" if quick else "export/study")
+    if plan_only:
+        _print_plan(design, plan_time(design, workers=workers or _cores()))
+        return
+    design.check_names()
+    console.print(f"study{' (quick look)' if design.quick else ''}: {', '.join(design.models)} on "
+                  f"{', '.join(design.datasets)}; budgets {', '.join(f'{b:,}' for b in design.budgets)}; "
+                  f"{design.seeds} seed(s); arms {', '.join(design.arms)}; {design.trials} tuning trial(s) "
+                  f"-> {folder}", highlight=False, soft_wrap=True)
+    with _StudyProgress() as bars, _sigterm_interrupts(), quiet_native_stderr():
+        result = run_study(design, folder, scheduler=scheduler, workers=workers, fresh=fresh, progress=bars)
+    from .report_cmd import print_study_report
+
+    print_study_report(result.report)
+    console.print(f"study finished in {_minutes(result.seconds)} on {result.executor} ({result.ran} job(s) run, "
+                  f"{result.resumed} resumed)", highlight=False, soft_wrap=True)
+    if result.failed:
+        from .app import fail
+
+        fail(f"{len(result.failed)} job(s) failed (first: {result.failed[0][0]}: {result.failed[0][1]}); "
+             f"see {folder / 'study.json'} -- run the same command again to retry them")
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _print_plan(design, est) -> None:
+    from ..study import plan
+
+    console.print(f"design: {design.to_dict()}", highlight=False, soft_wrap=True)
+    console.print(f"estimated CPU minutes: tuning {est.tune / 60:.1f}, final runs {est.final / 60:.1f}, "
+                  f"export {est.export / 60:.1f}, bench {est.bench / 60:.1f} (serial); longest job "
+                  f"{est.longest_job / 60:.1f} min", highlight=False)
+    console.print(f"estimated wall time on {est.workers} worker(s): {est.wall / 60:.0f} min", highlight=False)
+    for c in plan.deferred_cells(design):
+        console.print(f"deferred: {c['dataset']} {c['model']} at {c['budget']:,} (~{c['run_seconds']:.0f} CPU s "
+                      "per run)", highlight=False)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM ends the study like Ctrl-C: workers stopped, temporary files removed, exit 130."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _StudyProgress:
+    """One rich progress bar: jobs done of all, running / queued / waiting, and the ETA."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+        self.task = self.bars.add_task("study", total=None, status="starting")
+
+    def __enter__(self):
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bars.__exit__(*exc)
+
+    def log(self, line: str) -> None:
+        self.bars.console.print(line, highlight=False, soft_wrap=True)
+
+    def update(self, s) -> None:
+        eta = "ETA –" if s.eta_seconds is None else f"ETA {_minutes(s.eta_seconds)}"
+        status = f"running {s.running} · queued {s.queued} · waiting {s.waiting}" + (
+            f" · failed {s.failed}" if s.failed else "") + f" · {eta}"
+        self.bars.update(self.task, description=s.phase, total=s.total, completed=s.done, status=status)

@@ -1,0 +1,136 @@
+"""What a study's jobs cost, measured on this project's 2-core machine (AMD EPYC, KVM; CPU seconds
+from ``time.process_time`` while other jobs shared the machine, so upper bounds), for the ETA,
+for running long jobs first, and for the design arithmetic (``plan_time``; docs/study-design.md).
+
+Training: one epoch costs ``a * batches * T + b * n_train * T * units**p`` (per-batch-step
+overhead + per-sample arithmetic; ``p = 2`` for LTC, whose ncps cell computes every one of its
+units x units synapses densely, masked or not) plus the validation pass, fitted to 144 measured
+(dataset, kind, budget, batch) points -- median error 8-15 %. A run is assumed to take
+``EXPECTED_EPOCHS`` epochs (early stopping; measured 58-150). The engine rescales its ETA by what
+the finished jobs really cost.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# kind -> (a: s per batch-step, b: s per sample-step per unit**p, p, val a, val b)
+TRAIN_MODEL: dict[str, tuple[float, float, int, float, float]] = {
+    "ltc": (4.03e-3, 8.94e-8, 2, 8.2e-4, 2.4e-8),
+    "cfc-ncp": (2.11e-3, 1.29e-7, 1, 8.7e-4, 2.1e-8),
+    "cfc": (9.07e-4, 1.69e-7, 1, 3.3e-4, 1.06e-7),
+    "lstm": (5.66e-4, 1.06e-7, 1, 1.8e-4, 4.5e-8),
+    "gru": (5.67e-4, 5.83e-8, 1, 1.7e-4, 2.0e-8),
+    "gru-d": (7.07e-4, 6.11e-8, 1, 2.1e-4, 3.5e-8),
+}
+DEFAULT_MODEL = TRAIN_MODEL["cfc-ncp"]
+EXPECTED_EPOCHS = 90
+# Export (onnx + tflite, step graph, 3 schemes) of one bundle: 27 CPU s for a GRU; bench with
+# short settings and clean-test accuracy only.
+EXPORT_SECONDS = {"onnx": 1.5, "tflite": 7.0}   # per artifact (format x graph x scheme)
+BENCH_SECONDS = 3.0                              # per artifact and runtime
+SCORE_SECONDS_PER_SPLIT = 0.05                   # PyTorch scoring of one shifted test split
+
+
+@dataclass(frozen=True)
+class DataShape:
+    n_train: int   # after the validation carve
+    n_val: int
+    length: int    # padded sequence length
+
+
+def data_shape(dataset: str) -> DataShape:
+    from ..data import get_info
+
+    info = get_info(dataset)
+    n_val = int(round(info.val_fraction * info.n_train))
+    return DataShape(info.n_train - n_val, n_val, info.max_length)
+
+
+def epoch_seconds(dataset: str, kind: str, units: int, batch: int) -> float:
+    a, b, p, va, vb = TRAIN_MODEL.get(kind, DEFAULT_MODEL)
+    s = data_shape(dataset)
+    train = a * math.ceil(s.n_train / batch) * s.length + b * s.n_train * s.length * units ** p
+    val = va * s.length * math.ceil(s.n_val / 256) + vb * s.n_val * s.length * units ** p
+    return train + val
+
+
+def train_estimate(dataset: str, kind: str, budget: int, units: int, batch: int, max_epochs: int,
+                   epochs: int | None = None) -> float:
+    """Estimated CPU seconds of one training run (tuning trial or final run)."""
+    e = min(max_epochs, epochs or EXPECTED_EPOCHS)
+    return e * epoch_seconds(dataset, kind, units, batch)
+
+
+def score_estimate(dataset: str, n_shifts: int) -> float:
+    return SCORE_SECONDS_PER_SPLIT * (1 + n_shifts) * max(1.0, data_shape(dataset).length / 24)
+
+
+def _artifacts(formats, graphs, schemes) -> dict[str, int]:
+    n_fp32 = 1
+    per_graph = n_fp32 + len([s for s in schemes if s != "fp32"])
+    return {f: len(graphs) * per_graph for f in formats}
+
+
+def export_estimate(formats, graphs, schemes) -> float:
+    return sum(EXPORT_SECONDS.get(f, 5.0) * n for f, n in _artifacts(formats, graphs, schemes).items())
+
+
+def bench_estimate(formats, graphs, schemes) -> float:
+    return BENCH_SECONDS * sum(_artifacts(formats, graphs, schemes).values())
+
+
+# -- the design arithmetic ------------------------------------------------------------------------
+@dataclass
+class TimePlan:
+    """Estimated cost of a design: CPU seconds per part, and wall seconds on ``workers`` workers."""
+
+    workers: int
+    tune: float
+    final: float
+    export: float
+    bench: float
+    longest_job: float
+    deferred: list[dict]
+    by_cell: dict
+
+    @property
+    def parallel(self) -> float:
+        return self.tune + self.final + self.export
+
+    @property
+    def wall(self) -> float:
+        # list scheduling, longest first: makespan <= sum / workers + the longest job
+        return (self.parallel / self.workers + self.longest_job * (1 - 1 / self.workers)
+                + self.bench + STARTUP_SECONDS + REPORT_SECONDS)
+
+
+STARTUP_SECONDS = 20.0
+REPORT_SECONDS = 30.0
+
+
+def plan_time(design, workers: int = 2) -> TimePlan:
+    """The design's estimated cost, cell by cell (``design.max_run_seconds`` defers cells)."""
+    from . import plan
+
+    tune = final = export = bench = longest = 0.0
+    by_cell: dict = {}
+    deferred = []
+    for d in design.datasets:
+        for m in design.models:
+            for b in design.budgets:
+                est = plan.final_estimate(design, d, m, b)
+                if not plan.runnable(design, est):
+                    deferred.append({"dataset": d, "model": m, "budget": b, "run_seconds": round(est)})
+                    continue
+                n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm))
+                n_tune = design.trials if b in {plan.tuning_budget(design, d, m, x) for x in design.budgets} else 0
+                cell = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
+                by_cell[(d, m, b)] = cell
+                tune += n_tune * est
+                final += n_final * est
+                longest = max(longest, est)
+                if design.export:
+                    export += export_estimate(design.formats, design.graphs, design.schemes)
+                    bench += bench_estimate(design.formats, design.graphs, design.schemes)
+    return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell)

@@ -1,0 +1,148 @@
+"""What a study runs: datasets x models x parameter budgets x seeds x training arms, the equal
+tuning every model gets, and what is exported and benchmarked.
+
+The defaults are sized to finish within 60 minutes on a 2-core machine with 2 workers; the
+measured costs and the arithmetic behind every size are in ``docs/study-design.md`` and in
+:func:`edgelnn.study.costs.plan_time`, which the report's design section prints.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .records import ARMS
+
+DEFAULT_DATASETS = ("italypowerdemand", "japanesevowels", "irregular-sine")
+DEFAULT_MODELS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d")
+DEFAULT_BUDGETS = (250, 1000, 4000)
+# Mini-batch size per dataset, the same for every model: about 4-8 optimizer steps an epoch.
+# Per-step cost of these tiny cells is mostly fixed overhead, so an epoch of irregular-sine costs
+# 3.1x less at batch 128 than at 16 (docs/study-design.md); small sets keep small batches.
+BATCH_SIZES = {"italypowerdemand": 16, "japanesevowels": 32, "irregular-sine": 64,
+               "basicmotions": 8, "co2": 64}
+DEFAULT_BATCH = 32
+# Short bench settings (a stable p50 on a shared 2-core machine in seconds per artifact); the
+# scored test sequences are capped because accuracy through a step graph is one runtime call per
+# sample and step, for the clean split and every shifted one.
+BENCH = {"warmup": 10, "min_runs": 100, "min_seconds": 0.1, "max_eval_sequences": 300}
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """Every setting that shapes a study's numbers (``to_dict`` goes into study.json and the report)."""
+
+    datasets: tuple[str, ...] = DEFAULT_DATASETS
+    models: tuple[str, ...] = DEFAULT_MODELS
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS       # active parameters (masked synapses excluded)
+    seeds: int = 5                                   # final runs per (dataset, model, budget, arm)
+    arms: tuple[str, ...] = ARMS
+    aug_budgets: tuple[int, ...] = (1000,)           # budgets the time-aug arm runs at (empty: all)
+    trials: int = 4                                  # tuning trials, the same for every model
+    tune_budget: int | None = 1000                   # tune there and reuse (None: tune every budget)
+    tune_seed: int = 0
+    max_epochs: int = 150
+    patience: int = 20
+    batch_sizes: dict = field(default_factory=lambda: dict(BATCH_SIZES))
+    # Cells whose final run is estimated (edgelnn.study.costs) to cost more CPU seconds than this
+    # are deferred -- listed in the report with their estimate, not run (None: run everything).
+    max_run_seconds: float | None = None
+    export: bool = True                              # export + bench the chosen point of each cell
+    export_datasets: tuple[str, ...] = ()            # datasets whose chosen points are exported (empty: all)
+    formats: tuple[str, ...] = ("onnx", "tflite")
+    graphs: tuple[str, ...] = ("step",)
+    schemes: tuple[str, ...] = ("fp32", "int8-dynamic", "int8-static")
+    bench: dict = field(default_factory=lambda: dict(BENCH))
+    quick: bool = False                              # a first look: no verdicts beyond what it carries
+
+    def __post_init__(self):
+        for name in ("datasets", "models", "budgets", "arms", "aug_budgets", "export_datasets", "formats", "graphs",
+                     "schemes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "budgets", tuple(int(b) for b in self.budgets))
+        object.__setattr__(self, "aug_budgets", tuple(int(b) for b in self.aug_budgets))
+        if not self.datasets or not self.models or not self.budgets or not self.arms:
+            raise ValueError("a study needs at least one dataset, model, budget and arm")
+        for name in ("datasets", "models", "budgets", "arms"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"--{name} lists a value twice: {', '.join(map(str, values))}")
+        bad = [a for a in self.arms if a not in ARMS]
+        if bad:
+            raise ValueError(f"unknown arm {bad[0]!r}; known: {', '.join(ARMS)}")
+        if min(self.budgets) < 10:
+            raise ValueError(f"a parameter budget must be >= 10, got {min(self.budgets)}")
+        if self.seeds < 1 or self.trials < 1 or self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("--seeds, --trials, --max-epochs and --patience must be >= 1")
+        if self.tune_budget is not None and self.tune_budget not in self.budgets:
+            object.__setattr__(self, "tune_budget", _middle(self.budgets))
+        if any(d not in self.datasets for d in self.export_datasets):
+            object.__setattr__(self, "export_datasets", tuple(d for d in self.export_datasets if d in self.datasets))
+        if any(b not in self.budgets for b in self.aug_budgets):
+            object.__setattr__(self, "aug_budgets", tuple(b for b in self.aug_budgets if b in self.budgets)
+                               or (_middle(self.budgets),))
+
+    # -- what runs -------------------------------------------------------------------------
+    def batch_size(self, dataset: str) -> int:
+        return int(self.batch_sizes.get(dataset, DEFAULT_BATCH))
+
+    def tuning_budgets(self) -> tuple[int, ...]:
+        """Budgets tuning runs at: one (reused for the others) or every budget."""
+        return (self.tune_budget,) if self.tune_budget is not None else self.budgets
+
+    def tuned_at(self, budget: int) -> int:
+        """The budget whose tuning result a final run at ``budget`` uses."""
+        return self.tune_budget if self.tune_budget is not None else budget
+
+    def arm_budgets(self, arm: str) -> tuple[int, ...]:
+        if arm == "plain" or not self.aug_budgets:
+            return self.budgets
+        return tuple(b for b in self.budgets if b in self.aug_budgets)
+
+    def check_names(self) -> None:
+        """Unknown dataset or model names fail here, before anything is written."""
+        from ..data import get_info
+        from ..models import get_kind
+
+        for d in self.datasets:
+            get_info(d)
+        for m in self.models:
+            get_kind(m)
+
+    # -- serialisation ---------------------------------------------------------------------
+    def replace(self, **changes) -> "StudyDesign":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudyDesign":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _middle(budgets) -> int:
+    ordered = sorted(budgets)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def default_design() -> StudyDesign:
+    """`edgelnn study` with no options (docs/study-design.md: why these sizes)."""
+    return StudyDesign()
+
+
+def quick_design() -> StudyDesign:
+    """`edgelnn study --quick`: a first look in <= 5 minutes -- two datasets, two budgets, two
+    seeds, one trial (the search's middle learning rate), short training, ONNX only."""
+    return StudyDesign(datasets=("italypowerdemand", "irregular-sine"), budgets=(250, 1000), seeds=2,
+                       arms=("plain",), aug_budgets=(), trials=1, tune_budget=250, max_epochs=30,
+                       patience=10, formats=("onnx",), schemes=("fp32", "int8-dynamic"),
+                       bench={**BENCH, "max_eval_sequences": 100}, quick=True)
+
+
+def fingerprint(*parts) -> str:
+    """Stable short hash of JSON-able parts: a job is redone when its inputs change."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,464 @@
+"""``run_study``: run (or resume) a study's job graph on an executor, then the report.
+
+Order: every tuning trial first (longest first); when a (dataset, model)'s trials are all in, its
+settings are chosen on validation loss and its final runs go out (longest first); the chosen
+point of each (dataset, model, budget) -- seed 0, plain arm -- is exported as soon as it is
+trained. Benchmarks wait until every training and export job has finished and then run one at a
+time, so timing never shares the CPU with training. Every result is written into the study
+folder as it arrives and ``study.json`` records it: an interrupted or failed study resumes where
+it stopped, and a changed setting redoes only the jobs whose inputs it changes.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import plan, records
+from .design import StudyDesign
+from .executors import DaskExecutor, InProcess, SchedulerLost, StudyExecutorError
+from .state import TMP_MARK, StudyState, clear_stale, now
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Status:
+    """What the progress display shows."""
+
+    phase: str
+    done: int
+    total: int
+    running: int
+    queued: int
+    waiting: int
+    failed: int
+    eta_seconds: float | None
+
+
+@dataclass
+class StudyResult:
+    design: StudyDesign
+    folder: Path
+    report: object            # edgelnn.study.report.StudyReportFiles
+    seconds: float
+    ran: int
+    resumed: int
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    executor: str = ""
+    deferred: list[dict] = field(default_factory=list)
+    superseded: str | None = None
+
+
+class _Quiet:
+    def log(self, line: str) -> None:
+        pass
+
+    def update(self, status: Status) -> None:
+        pass
+
+
+def open_executor(scheduler: str | None, workers: int | None):
+    """``--scheduler`` address, else a LocalCluster of ``workers`` (default: one per core); 0: in-process."""
+    if scheduler:
+        ex = DaskExecutor.connect(scheduler)
+    elif workers == 0:
+        return InProcess()
+    else:
+        ex = DaskExecutor.local(workers)
+    try:
+        ex.check_workers(_facts())
+    except StudyExecutorError:
+        ex.close()
+        raise
+    return ex
+
+
+def _facts() -> dict:
+    from .jobs import worker_facts
+
+    return worker_facts()
+
+
+def run_study(design: StudyDesign, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
+              fresh: bool = False, progress=None, executor=None) -> StudyResult:
+    """Run or resume the study ``design`` in folder ``out``. ``progress``: an object with
+    ``log(line)`` and ``update(Status)`` (the CLI's progress display).
+
+    Nothing is written before the design is checked, study.json is read and the executor is up:
+    a bad name, a damaged state file or an unreachable scheduler leaves the folder as it was.
+    """
+    start = time.perf_counter()
+    progress = progress or _Quiet()
+    design.check_names()
+    folder = Path(out)
+    state = StudyState(folder) if fresh else StudyState.read(folder)
+    executor = executor or open_executor(scheduler, workers)
+    engine = None
+    try:
+        if executor.dashboard:
+            progress.log(f"Dask dashboard: {executor.dashboard}")
+        progress.log(f"running on {executor.where()}" if executor.name != "in-process" else "running in this process (no Dask)")
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in clear_stale(folder):
+            progress.log(f"removed {path.relative_to(folder)} (left by an interrupted run)")
+        engine = _Engine(design, folder, state, executor, progress)
+        superseded = engine.supersede()
+        engine.start()
+        engine.run()
+        report = engine.report()
+        seconds = time.perf_counter() - start
+        engine.finish_invocation("finished", seconds)
+        return StudyResult(design, folder, report, seconds, engine.ran, engine.resumed, engine.failures,
+                           executor.where(), plan.deferred_cells(design), superseded)
+    except BaseException as exc:
+        if engine is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
+                "scheduler lost" if isinstance(exc, SchedulerLost) else "failed")
+            engine.finish_invocation(status, time.perf_counter() - start)
+        if isinstance(exc, SchedulerLost) and engine is not None:
+            raise SchedulerLost(f"{exc}; {engine.done_count} finished job(s) are saved in {state.path} -- "
+                                "run the same command again to resume") from None
+        raise
+    finally:
+        executor.close()
+        clear_stale(folder)
+
+
+class _Engine:
+    def __init__(self, design: StudyDesign, folder: Path, state: StudyState, executor, progress):
+        self.design, self.folder, self.state, self.ex, self.progress = design, folder, state, executor, progress
+        self.status: dict[str, str] = {}        # key -> queued | done | failed
+        self.jobs: dict[str, plan.Job] = {}
+        self.failures: list[tuple[str, str]] = []
+        self.ran = self.resumed = 0
+        self.spent_cpu = self.spent_estimate = 0.0
+        self.started = time.monotonic()
+        self.tune = plan.tuning_jobs(design)
+        self.groups: dict[tuple, list[plan.Job]] = {}
+        for job in self.tune:
+            self.groups.setdefault(job.group, []).append(job)
+        self.finals = plan.final_keys(design)
+        self.export_cells = [(d, m, b) for d, m, b, arm, s in self.finals
+                             if design.export and arm == "plain" and s == 0 and d in self._export_datasets()]
+        self.total = len(self.tune) + len(self.finals) + 2 * len(self.export_cells)
+        self.benches: list[plan.Job] = []
+        self.phase = "training"
+
+    def _export_datasets(self) -> tuple:
+        return self.design.export_datasets or self.design.datasets
+
+    @property
+    def done_count(self) -> int:
+        return sum(v == "done" for v in self.status.values())
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def start(self) -> None:
+        d = self.design
+        info = {"started": now(), "executor": self.ex.where(), "workers": self.ex.workers,
+                "dashboard": self.ex.dashboard, "status": "running"}
+        self.state.data["design"] = self.design_dict()
+        self.state.data["invocations"].append(info)
+        self.state.save()
+        self.progress.log(f"{len(self.tune)} tuning trial(s), {len(self.finals)} final run(s), "
+                          f"{len(self.export_cells)} export + bench job(s) -> {self.folder}"
+                          + (f"; {len(plan.deferred_cells(d))} cell(s) deferred (estimated cost over "
+                             f"{d.max_run_seconds:g} CPU s per run)" if plan.deferred_cells(d) else ""))
+
+    def finish_invocation(self, status: str, seconds: float) -> None:
+        if not self.state.data.get("invocations"):
+            return
+        inv = self.state.data["invocations"][-1]
+        inv.update({"status": status, "seconds": round(seconds, 1), "ran": self.ran, "resumed": self.resumed,
+                    "failed": [k for k, _ in self.failures], "finished": now()})
+        try:
+            self.state.save()
+        except OSError:
+            pass
+
+    def design_dict(self) -> dict:
+        from . import costs
+
+        d = self.design
+        estimate = costs.plan_time(d, workers=self.ex.workers)
+        return {**d.to_dict(), "sizing": plan.sizing(d), "deferred": plan.deferred_cells(d),
+                "estimate": {"workers": estimate.workers, "wall_minutes": round(estimate.wall / 60, 1),
+                             "cpu_minutes": {"tune": round(estimate.tune / 60, 1),
+                                             "final": round(estimate.final / 60, 1),
+                                             "export": round(estimate.export / 60, 1),
+                                             "bench": round(estimate.bench / 60, 1)}},
+                "notes": notes(d)}
+
+    def supersede(self) -> str | None:
+        """Move outputs of a previous design that this one does not produce out of the folders the
+        report reads (into ``superseded/<time>/``): the report then shows exactly this design, and
+        nothing is deleted."""
+        keep = set()
+        for job in self.tune:
+            keep.update(job.outputs)
+        for d, m, b, arm, s in self.finals:
+            keep.update({plan.record_path(d, m, b, arm, s), plan.checkpoint_path(d, m, b, arm, s)})
+        for d, m, b in self.export_cells:
+            keep.update({plan.bundle_path(d, m, b), plan.results_path(d, m, b)})
+        moved = []
+        for top, pattern in (("tuning", "*/*.json"), ("records", "*/*.json"), ("checkpoints", "*/*.pt"),
+                             ("bundles", "*/*"), ("results", "*/*.jsonl")):
+            for path in sorted((self.folder / top).glob(pattern)):
+                rel = path.relative_to(self.folder).as_posix()
+                if rel not in keep and TMP_MARK not in path.name:
+                    moved.append(rel)
+        if not moved:
+            return None
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        dest = self.folder / "superseded" / stamp
+        for rel in moved:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.folder / rel), str(target))
+            self.state.data["jobs"] = {k: v for k, v in self.state.data["jobs"].items()
+                                       if rel not in v.get("outputs", [])}
+        self.state.save()
+        self.progress.log(f"moved {len(moved)} output(s) of a previous design that this one does not "
+                          f"produce to {dest.relative_to(self.folder)}/")
+        return str(dest)
+
+    # -- the graph ----------------------------------------------------------------------------------
+    def offer(self, job: plan.Job, fn, args: tuple, priority: float, pin: bool = False) -> None:
+        self.jobs[job.key] = job
+        if self.state.done(job.key, job.fingerprint, job.outputs):
+            self.status[job.key] = "done"
+            self.resumed += 1
+            self.after(job)
+            return
+        self.status[job.key] = "queued"
+        self.ex.submit(job, fn, args, priority, pin=pin)
+
+    def run(self) -> None:
+        from .jobs import run_train
+
+        for job in self.tune:
+            self.offer(job, run_train, (job.spec,), 1e9 + job.estimate)
+        self._drain()
+        self.phase = "benchmarks"
+        from .jobs import run_bench
+
+        for job in self.benches:  # one at a time, after every training and export job
+            self.offer(job, run_bench, (job.spec, self._read_tree(job.spec["bundle"])), 0.0, pin=True)
+            self._drain()
+
+    def _drain(self) -> None:
+        last_update = 0.0
+        while any(v == "queued" for v in self.status.values()):
+            for job, payload, error in self.ex.poll():
+                self.collect(job, payload, error)
+            if time.monotonic() - last_update > 0.5:
+                self.progress.update(self.snapshot())
+                last_update = time.monotonic()
+        self.progress.update(self.snapshot())
+
+    def collect(self, job: plan.Job, payload: dict | None, error: BaseException | None) -> None:
+        if error is not None:
+            self.status[job.key] = "failed"
+            message = _one_line(error)
+            self.failures.append((job.key, message))
+            self.state.data.setdefault("failures", {})[job.key] = {"error": message, "at": now()}
+            self.state.save()
+            self.progress.log(f"FAILED {job.key}: {message}")
+            return
+        self.write_outputs(job, payload)
+        info = {"worker": payload.get("worker", ""), "cpu_seconds": payload.get("cpu_seconds"),
+                "seconds": payload.get("seconds"), "estimate": round(job.estimate, 1)}
+        self.state.data.get("failures", {}).pop(job.key, None)
+        self.state.record(job.key, job.fingerprint, job.outputs, **info)
+        self.status[job.key] = "done"
+        self.ran += 1
+        self.spent_cpu += float(payload.get("cpu_seconds") or 0.0)
+        self.spent_estimate += job.estimate
+        self.progress.log(self.describe(job, payload))
+        self.after(job)
+
+    def write_outputs(self, job: plan.Job, payload: dict) -> None:
+        if job.kind in ("tune", "final"):
+            records.write(records.from_dict(payload["record"]), self.folder / job.outputs[0])
+        if job.kind == "export":
+            self._write_tree(job.spec["bundle"], payload["files"])
+            return
+        for rel, blob in payload["files"].items():
+            _write_bytes(self.folder / rel, blob)
+
+    def after(self, job: plan.Job) -> None:
+        """Offer what ``job`` unlocks."""
+        from .jobs import run_export, run_train
+
+        if job.kind == "tune":
+            group = self.groups[job.group]
+            if all(self.status.get(j.key) == "done" for j in group):
+                chosen = plan.choose([records.read(self.folder / j.outputs[0]) for j in group])
+                self.progress.log(f"tuned {job.group[0]}/{job.group[1]} at budget {job.group[2]}: "
+                                  f"trial {chosen['trial']} (lr {chosen['lr']:g}"
+                                  + "".join(f", {k} {v:g}" for k, v in chosen["search"].items()) + ")")
+                for d, m, b, arm, s in self.finals:
+                    if d == job.group[0] and m == job.group[1] and plan.tuning_budget(self.design, d, m, b) == job.group[2]:
+                        final = plan.final_job(self.design, d, m, b, arm, s, chosen)
+                        self.offer(final, run_train, (final.spec,), 1e6 + final.estimate)
+        elif job.kind == "final":
+            d, m, b = job.spec["dataset"], job.spec["model"], job.spec["budget"]
+            if (d, m, b) in self.export_cells and job.spec["arm"] == "plain" and job.spec["seed"] == 0:
+                export = plan.export_job(self.design, job)
+                ckpt = (self.folder / job.spec["checkpoint"]).read_bytes()
+                self.offer(export, run_export, (export.spec, ckpt), export.estimate)
+        elif job.kind == "export":
+            self.benches.append(plan.bench_job(self.design, job))
+
+    # -- files --------------------------------------------------------------------------------------
+    def _write_tree(self, rel: str, files: dict[str, bytes]) -> None:
+        """Write a bundle into a temporary folder, then swap it into place."""
+        final = self.folder / rel
+        tmp = final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        for name, blob in files.items():
+            path = tmp / Path(name).relative_to(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+        if final.exists():
+            old = final.with_name(f".{final.name}{TMP_MARK}-old-{os.getpid()}")
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(final)
+
+    def _read_tree(self, rel: str) -> dict[str, bytes]:
+        root = self.folder / rel
+        return {f"{rel}/{p.relative_to(root).as_posix()}": p.read_bytes()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    # -- progress -----------------------------------------------------------------------------------
+    def describe(self, job: plan.Job, payload: dict) -> str:
+        where = payload.get("worker", "")
+        cost = f"{payload.get('cpu_seconds', 0):.0f} CPU s"
+        rec = payload.get("record") or {}
+        if job.kind == "tune":
+            what = f"val loss {rec.get('val_loss', float('nan')):.3f}, {rec.get('epochs_run')} epochs"
+        elif job.kind == "final":
+            what = f"test {rec.get('metric')} {rec.get('test_metric', float('nan')):.3f}, {rec.get('epochs_run')} epochs"
+        elif job.kind == "export":
+            what = f"{payload.get('artifacts')} artifact(s) passed" + (
+                f", {payload['not_passed']} not" if payload.get("not_passed") else "")
+        else:
+            what = f"{payload.get('passed')}/{payload.get('rows')} row(s) passed"
+        return f"{job.key}: {what} ({cost}, {where})"
+
+    def snapshot(self) -> Status:
+        running = self.ex.running()
+        queued = sum(v == "queued" for v in self.status.values()) - len(running)
+        done = self.done_count
+        failed = sum(v == "failed" for v in self.status.values())
+        waiting = max(0, self.total - done - failed - queued - len(running))
+        return Status(self.phase, done, self.total, len(running), max(0, queued), waiting, failed, self.eta())
+
+    def eta(self) -> float | None:
+        """Remaining estimated CPU seconds / workers (benchmarks serial), scaled by how the jobs
+        finished in this run compared with their estimates."""
+        if self.spent_estimate <= 0:
+            return None
+        ratio = min(4.0, max(0.25, self.spent_cpu / self.spent_estimate))
+        par = ser = 0.0
+        for key, job in self.jobs.items():
+            if self.status.get(key) == "queued":
+                if job.kind == "bench":
+                    ser += job.estimate
+                else:
+                    par += job.estimate
+        chosen_groups = {j.group for j in self.jobs.values() if j.kind == "final"}
+        for d, m, b, arm, s in self.finals:
+            if (d, m, plan.tuning_budget(self.design, d, m, b)) not in chosen_groups:
+                par += plan.final_estimate(self.design, d, m, b)
+        from . import costs
+
+        exported = sum(1 for j in self.jobs.values() if j.kind == "export")
+        par += (len(self.export_cells) - exported) * costs.export_estimate(
+            self.design.formats, self.design.graphs, self.design.schemes)
+        benched = sum(1 for j in self.jobs.values() if j.kind == "bench" and self.status.get(j.key) == "done")
+        ser += (len(self.export_cells) - benched) * costs.bench_estimate(
+            self.design.formats, self.design.graphs, self.design.schemes)
+        return (par / max(1, self.ex.workers) + ser) * ratio
+
+    # -- report ------------------------------------------------------------------------------------
+    def report(self):
+        from .report import build_study_report
+
+        self.phase = "report"
+        self.progress.update(self.snapshot())
+        d = self.design_dict()
+        d["notes"] = d["notes"] + [where_ran(self.state)]
+        self.state.data["design"] = d
+        self.state.save()
+        return build_study_report(self.folder, self.folder / "report", quick=self.design.quick, design=d)
+
+
+def notes(design: StudyDesign) -> list[str]:
+    """The design's own account of itself, for the report's design section (markdown)."""
+    from . import costs, search
+
+    est = costs.plan_time(design)
+    deferred = plan.deferred_cells(design)
+    tb = (f"tuned at budget {design.tune_budget:,} and the chosen settings reused at every budget"
+          if design.tune_budget is not None else "tuned at every budget")
+    aug = ("at every budget" if not design.aug_budgets else
+           f"at budget{'s' if len(design.aug_budgets) > 1 else ''} "
+           f"{', '.join(f'{b:,}' for b in design.aug_budgets)} only, with the plain arm's tuned settings")
+    lines = [
+        f"**Equal tuning.** {search.describe(list(design.models), design.trials)} Each trial trains with "
+        f"seed {design.tune_seed} for at most {design.max_epochs} epochs with early stopping after "
+        f"{design.patience} epochs without a lower validation loss, and is scored on validation data only; "
+        f"the trial with the lowest validation loss wins. Models are {tb}. Batch size per dataset "
+        f"(the same for every model): {', '.join(f'{d} {design.batch_size(d)}' for d in design.datasets)}.",
+        f"**Final runs.** {design.seeds} seeds per (dataset, model, budget) in the plain arm; the time-aug arm "
+        f"(random drop / resample while training) runs {aug}. Each final model is scored once on the test "
+        "split and on the dataset's shift suite (fixed shift seeds, so items pair across models and seeds).",
+    ]
+    if design.export:
+        exp = design.export_datasets or design.datasets
+        lines.append(f"**Export and bench.** Only the chosen point of each (dataset, model, budget) -- seed 0, "
+                     f"plain arm -- of {', '.join(exp)}: {', '.join(design.formats)}, {', '.join(design.graphs)} "
+                     f"graph, {', '.join(design.schemes)}; benchmarks run after all training, one at a time.")
+    lines.append(f"**Run time.** Estimated from measured per-job costs (docs/study-design.md): "
+                 f"{est.tune / 60:.0f} CPU min tuning, {est.final / 60:.0f} final runs, {est.export / 60:.0f} export, "
+                 f"{est.bench / 60:.0f} bench (serial): about {est.wall / 60:.0f} min on {est.workers} workers.")
+    if deferred:
+        cells = "; ".join(f"{c['dataset']} {c['model']} at {c['budget']:,} (~{c['run_seconds'] / 60:.0f} CPU min "
+                          "per run)" for c in deferred)
+        lines.append(f"**Deferred for run time** (estimated cost over {design.max_run_seconds:g} CPU s per run; "
+                     f"no claim covers them): {cells}. `edgelnn study --max-run-seconds 0` runs them too.")
+    if design.quick:
+        lines.append("**Quick look:** few seeds, one trial, short training: a first look, no verdicts.")
+    return lines
+
+
+def where_ran(state: StudyState) -> str:
+    """Which worker ran how many jobs (from study.json), for the report."""
+    counts: dict[str, int] = {}
+    for job in state.data["jobs"].values():
+        counts[job.get("worker") or "?"] = counts.get(job.get("worker") or "?", 0) + 1
+    inv = state.data["invocations"][-1] if state.data.get("invocations") else {}
+    parts = ", ".join(f"{w}: {n}" for w, n in sorted(counts.items()))
+    return f"**Where jobs ran** (latest run on {inv.get('executor', '?')}): {parts}."
+
+
+def _write_bytes(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + TMP_MARK)
+    tmp.write_bytes(blob)
+    os.replace(tmp, path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

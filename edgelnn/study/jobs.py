@@ -1,0 +1,165 @@
+"""The study's jobs, as functions a worker runs: train (a tuning trial or a final run), export,
+bench. Each takes a JSON-able spec (plus input files as bytes) and returns a payload of
+``{"record": ..., "files": {relative path: bytes}, "worker": ..., "cpu_seconds": ...}``: results
+travel back through the Dask client into the study folder, so no shared file system is needed.
+
+A job's result depends only on its spec: the seed fixes the data split, the initial weights, the
+batch order and the augmentation draws, and training uses one torch thread -- the same bytes
+whether it ran in-process, on a local cluster or on a remote worker with the same CPU.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import records as rec
+
+
+# -- where am I ---------------------------------------------------------------------------------
+def where() -> str:
+    """The Dask worker's address when running on one, else ``in-process@host``."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"in-process@{socket.gethostname()}"
+
+
+@contextmanager
+def scratch():
+    """A temporary folder: under the Dask worker's local directory when on a worker (removed with
+    the worker even if it is killed mid-job), else under the system temp folder."""
+    base = None
+    try:
+        from distributed import get_worker
+
+        base = get_worker().local_directory
+    except (ImportError, ValueError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="edgelnn-job-", dir=base) as tmp:
+        yield Path(tmp)
+
+
+def _payload(record, files: dict, start_cpu: float, start_wall: float, **extra) -> dict:
+    return {"record": rec.to_dict(record) if record is not None else None, "files": files,
+            "worker": where(), "pid": os.getpid(), "cpu_seconds": round(time.process_time() - start_cpu, 3),
+            "seconds": round(time.perf_counter() - start_wall, 3), **extra}
+
+
+# -- train ----------------------------------------------------------------------------------------
+def run_train(spec: dict) -> dict:
+    """A tuning trial (scored on validation only) or a final run (plus test and the shift suite,
+    per item; its checkpoint comes back as bytes)."""
+    import torch
+
+    from ..data import load, shift_suite, shifted_test
+    from ..metrics import score_from_items
+    from ..models import get_kind
+    from ..train import TrainConfig, train
+    from ..train.loop import item_scores
+
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    torch.set_num_threads(1)
+    final = spec["type"] == "final"
+    ds = load(spec["dataset"], seed=spec["seed"])
+    cfg = TrainConfig(model=spec["model"], dataset=spec["dataset"], units=spec["units"],
+                      epochs=spec["max_epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
+                      seed=spec["seed"], patience=spec["patience"], options=dict(spec["options"]),
+                      augment="time" if spec["arm"] == "time-aug" else None)
+    files = {}
+    with scratch() as tmp:
+        ckpt = tmp / Path(spec["checkpoint"]).name if final else None  # same name: same bytes
+        model, result = train(cfg, ckpt, dataset=ds)
+        if final:
+            files[spec["checkpoint"]] = ckpt.read_bytes()
+    hparams = {"lr": spec["lr"], **spec["search"], "options": dict(spec["options"]),
+               "max_epochs": spec["max_epochs"], "patience": spec["patience"], "batch_size": spec["batch_size"]}
+    if not final:
+        record = rec.TrialRecord(
+            dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
+            hparams=hparams, units=spec["units"], params_active=result.params_active, seed=spec["seed"],
+            val_metric=float(result.val_metric), val_loss=float(result.val_loss), best_epoch=result.best_epoch,
+            epochs_run=result.epochs_run, seconds=round(result.seconds, 3), worker=where())
+        return _payload(record, files, start_cpu, start_wall)
+    test = item_scores(model, ds.test, ds)
+    shifts: dict[str, dict[str, rec.ShiftScore]] = {}
+    for name, level in spec["shifts"]:
+        items = item_scores(model, shifted_test(ds, name, level), ds)
+        shifts.setdefault(name, {})[f"{level:g}"] = rec.ShiftScore(float(score_from_items(items, ds.task)),
+                                                                  [float(v) for v in items])
+    record = rec.RunRecord(
+        dataset=spec["dataset"], model=spec["model"], family=get_kind(spec["model"]).family,
+        budget=spec["budget"], arm=spec["arm"], seed=spec["seed"], units=spec["units"],
+        params_active=result.params_active, params_total=result.params, hparams=hparams,
+        metric=result.metric, val_metric=float(result.val_metric),
+        test_metric=float(score_from_items(test, ds.task)), test_scores=[float(v) for v in test],
+        shifts=shifts, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
+        train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
+        checkpoint=spec["checkpoint"])
+    return _payload(record, files, start_cpu, start_wall)
+
+
+# -- export and bench -------------------------------------------------------------------------------
+def _read_tree(root: Path, rel: str) -> dict[str, bytes]:
+    return {f"{rel}/{p.relative_to(root).as_posix()}": p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _write_tree(files: dict[str, bytes], rel: str, root: Path) -> None:
+    for name, blob in files.items():
+        path = root / Path(name).relative_to(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+
+
+def run_export(spec: dict, checkpoint: bytes) -> dict:
+    """Export the chosen point's checkpoint (every artifact through the parity gate)."""
+    from ..export import export_bundle
+
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    with scratch() as tmp:
+        ckpt = tmp / Path(spec["checkpoint"]).name
+        ckpt.write_bytes(checkpoint)
+        bundle = tmp / "bundle"
+        report = export_bundle(ckpt, bundle, formats=list(spec["formats"]), schemes=list(spec["schemes"]),
+                               graphs=list(spec["graphs"]), name=spec["name"])
+        files = _read_tree(bundle, spec["bundle"])
+    return _payload(None, files, start_cpu, start_wall, artifacts=len(report.passed),
+                    not_passed=len(report.results) - len(report.passed) - len(report.by_status("unsupported")))
+
+
+def run_bench(spec: dict, bundle: dict[str, bytes]) -> dict:
+    """Bench one bundle on this machine (the engine runs these one at a time, after training)."""
+    from ..bench import BenchSettings, append_rows, bench_bundle
+
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    with scratch() as tmp:
+        root = tmp / Path(spec["bundle"]).name
+        _write_tree(bundle, spec["bundle"], root)
+        rows = bench_bundle(root, target="host", settings=BenchSettings(**spec["bench"]), on_target=True)
+        out = tmp / "rows.jsonl"
+        append_rows(out, rows)
+        files = {spec["results"]: out.read_bytes()}
+    return _payload(None, files, start_cpu, start_wall, rows=len(rows),
+                    passed=sum(r["status"] == "passed" for r in rows))
+
+
+def worker_facts() -> dict:
+    """What a worker runs (checked against the client before a study uses it)."""
+    import platform
+
+    from .. import __version__ as edgelnn_version
+
+    facts = {"edgelnn": edgelnn_version, "python": platform.python_version(), "host": socket.gethostname()}
+    try:
+        import torch
+
+        facts["torch"] = torch.__version__
+    except ImportError:
+        facts["torch"] = None
+    return facts

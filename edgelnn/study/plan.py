@@ -1,0 +1,191 @@
+"""The job graph of a study: tune -> final train -> export -> bench -> report.
+
+Every job has a key users can read (``final italypowerdemand/gru-b1000-plain-s3``), a spec (what
+the worker needs), the study-folder paths it writes, a fingerprint of everything its result
+depends on, and an estimated cost (CPU seconds, for the ETA and for running long jobs first).
+Final runs are only specified once their (dataset, model) tuning is done: the fingerprint of a
+final run holds the *chosen* settings, so a change that does not change the choice redoes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import costs, search
+from .budget import fit_budget
+from .design import StudyDesign, fingerprint
+
+ENGINE_VERSION = 1  # bump when a job's result changes for the same spec (fingerprints then change)
+
+
+@dataclass
+class Job:
+    key: str
+    kind: str                      # tune | final | export | bench
+    spec: dict
+    outputs: list[str]             # paths relative to the study folder
+    fingerprint: str
+    estimate: float                # CPU seconds
+    group: tuple = ()              # (dataset, model, tuning budget) for tune and final jobs
+    deps: list[str] = field(default_factory=list)
+
+
+def trial_path(d: str, m: str, b: int, k: int) -> str:
+    return f"tuning/{d}/{m}-b{b}-t{k}.json"
+
+
+def record_path(d: str, m: str, b: int, arm: str, s: int) -> str:
+    return f"records/{d}/{m}-b{b}-{arm}-s{s}.json"
+
+
+def checkpoint_path(d: str, m: str, b: int, arm: str, s: int) -> str:
+    return f"checkpoints/{d}/{m}-b{b}-{arm}-s{s}.pt"
+
+
+def bundle_path(d: str, m: str, b: int) -> str:
+    return f"bundles/{d}/{m}-b{b}"
+
+
+def results_path(d: str, m: str, b: int) -> str:
+    return f"results/{d}/{m}-b{b}.jsonl"
+
+
+def _sizes(dataset: str) -> tuple[int, int]:
+    from ..data import get_info
+
+    info = get_info(dataset)
+    return info.input_size, info.output_size
+
+
+def _train_spec(design: StudyDesign, kind: str, d: str, m: str, b: int, arm: str, seed: int,
+                trial: dict, k: int | None) -> dict:
+    n_in, n_out = _sizes(d)
+    fit = fit_budget(m, n_in, n_out, b, trial["search"])
+    spec = {"type": kind, "dataset": d, "model": m, "budget": b, "arm": arm, "seed": seed,
+            "units": fit.units, "options": dict(fit.options), "params_active": fit.params_active,
+            "lr": trial["lr"], "search": dict(trial["search"]), "batch_size": design.batch_size(d),
+            "max_epochs": design.max_epochs, "patience": design.patience}
+    if kind == "tune":
+        spec["type"], spec["trial"] = "trial", k
+    else:
+        from ..data import shift_suite
+
+        spec["checkpoint"] = checkpoint_path(d, m, b, arm, seed)
+        spec["shifts"] = [[name, float(level)] for name, level in shift_suite(d)]
+    return spec
+
+
+def runnable(design: StudyDesign, estimate: float) -> bool:
+    return design.max_run_seconds is None or estimate <= design.max_run_seconds
+
+
+def cell_runs(design: StudyDesign, d: str, m: str, b: int) -> bool:
+    """False for a cell the design defers (its estimated run cost is over ``max_run_seconds``)."""
+    return design.max_run_seconds is None or runnable(design, final_estimate(design, d, m, b))
+
+
+def tuning_budget(design: StudyDesign, d: str, m: str, b: int | None = None) -> int | None:
+    """The budget whose tuning (d, m) at budget ``b`` uses: the design's tuning budget (or ``b``
+    itself when every budget is tuned); where that cell is deferred, the largest runnable budget
+    below it, else the smallest runnable one. None when no budget of (d, m) runs."""
+    target = design.tuned_at(b if b is not None else design.budgets[0])
+    ok = [x for x in sorted(design.budgets) if cell_runs(design, d, m, x)]
+    if not ok:
+        return None
+    if target in ok:
+        return target
+    below = [x for x in ok if x < target]
+    return below[-1] if below else ok[0]
+
+
+def tuning_jobs(design: StudyDesign) -> list[Job]:
+    jobs = []
+    for d in design.datasets:
+        for m in design.models:
+            budgets = design.budgets if design.tune_budget is None else design.budgets[:1]
+            for b in sorted({tuning_budget(design, d, m, x) for x in budgets} - {None}):
+                for k, trial in enumerate(search.trial_settings(m, design.trials)):
+                    spec = _train_spec(design, "tune", d, m, b, "plain", design.tune_seed, trial, k)
+                    jobs.append(Job(f"tune {d}/{m}-b{b}-t{k}", "tune", spec, [trial_path(d, m, b, k)],
+                                    fingerprint("tune", ENGINE_VERSION, spec),
+                                    costs.train_estimate(d, m, b, spec["units"], spec["batch_size"],
+                                                         design.max_epochs),
+                                    (d, m, b)))
+    return jobs
+
+
+def choose(trials: list) -> dict:
+    """The chosen settings of a group: the trial with the lowest validation loss (the early-stopping
+    signal; accuracy on a small validation split is coarse), ties to the earlier trial."""
+    def loss(t):
+        v = t.val_loss
+        return float("inf") if v is None or v != v else float(v)
+
+    best = min(sorted(trials, key=lambda t: t.trial), key=loss)
+    return {"lr": best.hparams["lr"], "search": {k: best.hparams[k] for k in best.hparams
+                                                 if k not in ("lr", "options", "max_epochs", "patience",
+                                                              "batch_size")},
+            "trial": best.trial}
+
+
+def final_keys(design: StudyDesign) -> list[tuple]:
+    """(dataset, model, budget, arm, seed) of every final run the design runs, in its order."""
+    return [(d, m, b, arm, s) for d in design.datasets for m in design.models for arm in design.arms
+            for b in design.arm_budgets(arm) if cell_runs(design, d, m, b) for s in range(design.seeds)]
+
+
+def deferred_cells(design: StudyDesign) -> list[dict]:
+    """The cells the design defers, with their estimated CPU seconds per run."""
+    return [{"dataset": d, "model": m, "budget": b, "run_seconds": round(final_estimate(design, d, m, b))}
+            for d in design.datasets for m in design.models for b in design.budgets
+            if not cell_runs(design, d, m, b)]
+
+
+def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, chosen: dict) -> Job:
+    spec = _train_spec(design, "final", d, m, b, arm, seed, chosen, None)
+    return Job(f"final {d}/{m}-b{b}-{arm}-s{seed}", "final", spec,
+               [record_path(d, m, b, arm, seed), checkpoint_path(d, m, b, arm, seed)],
+               fingerprint("final", ENGINE_VERSION, spec),
+               costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs)
+               + costs.score_estimate(d, len(spec["shifts"])),
+               (d, m, tuning_budget(design, d, m, b)))
+
+
+def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
+    """Cost of a final run before its settings are known (sized without a kind's search options)."""
+    n_in, n_out = _sizes(d)
+    units = fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"]).units
+    return costs.train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
+
+
+def export_job(design: StudyDesign, final: Job) -> Job:
+    d, m, b = final.spec["dataset"], final.spec["model"], final.spec["budget"]
+    spec = {"dataset": d, "model": m, "budget": b, "checkpoint": final.spec["checkpoint"],
+            "bundle": bundle_path(d, m, b), "name": f"{d}-{m}-b{b}", "formats": list(design.formats),
+            "graphs": list(design.graphs), "schemes": list(design.schemes)}
+    return Job(f"export {d}/{m}-b{b}", "export", spec, [f"{spec['bundle']}/manifest.json"],
+               fingerprint("export", ENGINE_VERSION, final.fingerprint, spec),
+               costs.export_estimate(design.formats, design.graphs, design.schemes), (d, m, b), [final.key])
+
+
+def bench_job(design: StudyDesign, export: Job) -> Job:
+    d, m, b = export.spec["dataset"], export.spec["model"], export.spec["budget"]
+    spec = {"dataset": d, "model": m, "budget": b, "bundle": export.spec["bundle"],
+            "results": results_path(d, m, b), "bench": dict(design.bench)}
+    return Job(f"bench {d}/{m}-b{b}", "bench", spec, [spec["results"]],
+               fingerprint("bench", ENGINE_VERSION, export.fingerprint, spec),
+               costs.bench_estimate(design.formats, design.graphs, design.schemes), (d, m, b), [export.key])
+
+
+def sizing(design: StudyDesign) -> list[dict]:
+    """Every (dataset, model, budget)'s size with the search's middle options, for the report (the
+    final runs' own sizes are in their records)."""
+    rows = []
+    for d in design.datasets:
+        n_in, n_out = _sizes(d)
+        for m in design.models:
+            for b in design.budgets:
+                f = fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"])
+                rows.append({"dataset": d, "kind": m, "budget": b, "units": f.units,
+                             "params_active": f.params_active, "params_total": f.params_total,
+                             "within": f.within, "reason": f.reason})
+    return rows
