@@ -37,6 +37,8 @@ def study(
     tune_budget: Optional[str] = typer.Option(None, "--tune-budget", help="budget tuning runs at and is reused "
                                               "from, or 'each' to tune at every budget"),
     max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="maximum training epochs"),
+    batch_size: Optional[list[str]] = typer.Option(None, "--batch-size", help="mini-batch size, N for every "
+                                                   "dataset or DATASET=N (repeatable)"),
     patience: Optional[int] = typer.Option(None, "--patience", help="epochs without a lower validation loss "
                                            "before stopping"),
     max_run_seconds: Optional[float] = typer.Option(None, "--max-run-seconds", help="defer cells whose runs are "
@@ -83,6 +85,8 @@ def study(
         changes["aug_budgets"] = () if aug_budgets.strip() == "all" else _ints(aug_budgets, "--aug-budgets")
     if export_datasets:
         changes["export_datasets"] = () if export_datasets.strip() == "all" else _csv(export_datasets)
+    if batch_size:
+        changes["batch_sizes"] = _batch_sizes(batch_size, design)
     if tune_budget:
         changes["tune_budget"] = None if tune_budget.strip() == "each" else _ints(tune_budget, "--tune-budget")[0]
     if max_run_seconds is not None:
@@ -111,6 +115,23 @@ def study(
 
         fail(f"{len(result.failed)} job(s) failed (first: {result.failed[0][0]}: {result.failed[0][1]}); "
              f"see {folder / 'study.json'} -- run the same command again to retry them")
+
+
+def _batch_sizes(values: list[str], design) -> dict:
+    sizes = dict(design.batch_sizes)
+    for v in values:
+        name, _, n = v.rpartition("=")
+        try:
+            size = int(n)
+        except ValueError:
+            raise ValueError(f"--batch-size takes N or DATASET=N, got {v!r}") from None
+        if size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {v!r}")
+        if name:
+            sizes[name.strip()] = size
+        else:
+            sizes = {d: size for d in {*sizes, *design.datasets}}
+    return sizes
 
 
 def _cores() -> int:

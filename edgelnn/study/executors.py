@@ -188,17 +188,15 @@ class DaskExecutor:
         return {job.key for fut, job in self._futures.items() if fut.key in keys}
 
     def poll(self, timeout: float = POLL_SECONDS) -> list[tuple]:
-        from distributed import wait
-
         if not self._futures:
             return []
-        self._check_scheduler()
-        try:
-            done, _ = wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            return []
-        except OSError as exc:
-            raise SchedulerLost(self._lost_message(exc)) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_scheduler()
+            done = [f for f in self._futures if f.done()]
+            if done or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         out = []
         for fut in done:
             job = self._futures.pop(fut)
