@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run it.
+# (The study tests start a real Dask scheduler and workers on 127.0.0.1: the study extra.)
 # System packages: OpenSSH (the remote-bench tests start a real sshd on 127.0.0.1), Chromium
 # (the HTML report is checked in a real headless browser), debootstrap + qemu-user-static (arm64 check). Python: a venv with torch 2.13.0 (CPU).
 set -euo pipefail
@@ -24,6 +25,6 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned to the CPU build 2.13.0: anything else pulls a multi-GB CUDA build.
-.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[tflite,dev]"
+.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[tflite,study,dev]"
 # pytest exits 5 when no test ran: that fails this script too.
 exec .venv/bin/python -m pytest "$@"

@@ -33,6 +33,8 @@ def study(
     arms: Optional[str] = typer.Option(None, "--arms", help="training arms: plain,time-aug"),
     aug_budgets: Optional[str] = typer.Option(None, "--aug-budgets", help="budgets the time-aug arm runs at "
                                               "('all' for every budget)"),
+    aug_datasets: Optional[str] = typer.Option(None, "--aug-datasets", help="datasets the time-aug arm runs on "
+                                               "('all' for every one)"),
     trials: Optional[int] = typer.Option(None, "--trials", help="tuning trials per model (the same for all)"),
     tune_budget: Optional[str] = typer.Option(None, "--tune-budget", help="budget tuning runs at and is reused "
                                               "from, or 'each' to tune at every budget"),
@@ -83,6 +85,8 @@ def study(
     }
     if aug_budgets:
         changes["aug_budgets"] = () if aug_budgets.strip() == "all" else _ints(aug_budgets, "--aug-budgets")
+    if aug_datasets:
+        changes["aug_datasets"] = () if aug_datasets.strip() == "all" else _csv(aug_datasets)
     if export_datasets:
         changes["export_datasets"] = () if export_datasets.strip() == "all" else _csv(export_datasets)
     if batch_size:

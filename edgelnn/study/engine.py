@@ -382,9 +382,11 @@ class _Engine:
                 par += plan.final_estimate(self.design, d, m, b)
         from . import costs
 
-        exported = sum(1 for j in self.jobs.values() if j.kind == "export")
-        par += (len(self.export_cells) - exported) * costs.export_estimate(
-            self.design.formats, self.design.graphs, self.design.schemes)
+        exported = {(j.spec["dataset"], j.spec["model"], j.spec["budget"]) for j in self.jobs.values()
+                    if j.kind == "export"}
+        par += sum(costs.export_estimate(self.design.formats, self.design.graphs, self.design.schemes, m,
+                                         plan.final_units(self.design, d, m, b))
+                   for d, m, b in self.export_cells if (d, m, b) not in exported)
         benched = sum(1 for j in self.jobs.values() if j.kind == "bench" and self.status.get(j.key) == "done")
         ser += (len(self.export_cells) - benched) * costs.bench_estimate(
             self.design.formats, self.design.graphs, self.design.schemes)
@@ -411,9 +413,11 @@ def notes(design: StudyDesign) -> list[str]:
     deferred = plan.deferred_cells(design)
     tb = (f"tuned at budget {design.tune_budget:,} and the chosen settings reused at every budget"
           if design.tune_budget is not None else "tuned at every budget")
-    aug = ("at every budget" if not design.aug_budgets else
-           f"at budget{'s' if len(design.aug_budgets) > 1 else ''} "
-           f"{', '.join(f'{b:,}' for b in design.aug_budgets)} only, with the plain arm's tuned settings")
+    aug = (("at every budget" if not design.aug_budgets else
+            f"at budget{'s' if len(design.aug_budgets) > 1 else ''} {', '.join(f'{b:,}' for b in design.aug_budgets)}")
+           + (f" of {', '.join(design.aug_datasets)} only (the regularly sampled datasets; irregular-sine's "
+              "training data is irregular already)" if design.aug_datasets else "")
+           + ", with the plain arm's tuned settings")
     lines = [
         f"**Equal tuning.** {search.describe(list(design.models), design.trials)} Each trial trains with "
         f"seed {design.tune_seed} for at most {design.max_epochs} epochs with early stopping after "

@@ -93,7 +93,7 @@ class DaskExecutor:
         n = workers or os.cpu_count() or 1
         try:
             cluster = cluster_cls(n_workers=n, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0" if _has_bokeh() else None,
+                                  dashboard_address=":0",
                                   silence_logs=logging.ERROR)
             client = client_cls(cluster, set_as_default=False)
         except Exception as exc:  # noqa: BLE001 - e.g. no free port, cannot spawn processes
@@ -157,6 +157,8 @@ class DaskExecutor:
         try:
             info = self.client.scheduler_info()
             if "dashboard" not in (info.get("services") or {}):
+                return None
+            if self.cluster is not None and not _has_bokeh():  # distributed serves a "needs bokeh" page
                 return None
             return self.client.dashboard_link
         except Exception:  # noqa: BLE001

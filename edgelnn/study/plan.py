@@ -130,7 +130,7 @@ def choose(trials: list) -> dict:
 def final_keys(design: StudyDesign) -> list[tuple]:
     """(dataset, model, budget, arm, seed) of every final run the design runs, in its order."""
     return [(d, m, b, arm, s) for d in design.datasets for m in design.models for arm in design.arms
-            for b in design.arm_budgets(arm) if cell_runs(design, d, m, b) for s in range(design.seeds)]
+            for b in design.arm_budgets(arm, d) if cell_runs(design, d, m, b) for s in range(design.seeds)]
 
 
 def deferred_cells(design: StudyDesign) -> list[dict]:
@@ -150,11 +150,15 @@ def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, 
                (d, m, tuning_budget(design, d, m, b)))
 
 
-def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
-    """Cost of a final run before its settings are known (sized without a kind's search options)."""
+def final_units(design: StudyDesign, d: str, m: str, b: int) -> int:
+    """Units of (d, m, b) with the search's middle options (the size before tuning has chosen)."""
     n_in, n_out = _sizes(d)
-    units = fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"]).units
-    return costs.train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
+    return fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"]).units
+
+
+def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
+    """Cost of a final run before its settings are known."""
+    return costs.train_estimate(d, m, b, final_units(design, d, m, b), design.batch_size(d), design.max_epochs)
 
 
 def export_job(design: StudyDesign, final: Job) -> Job:
@@ -164,7 +168,8 @@ def export_job(design: StudyDesign, final: Job) -> Job:
             "graphs": list(design.graphs), "schemes": list(design.schemes)}
     return Job(f"export {d}/{m}-b{b}", "export", spec, [f"{spec['bundle']}/manifest.json"],
                fingerprint("export", ENGINE_VERSION, final.fingerprint, spec),
-               costs.export_estimate(design.formats, design.graphs, design.schemes), (d, m, b), [final.key])
+               costs.export_estimate(design.formats, design.graphs, design.schemes, m, final.spec["units"]),
+               (d, m, b), [final.key])
 
 
 def bench_job(design: StudyDesign, export: Job) -> Job:

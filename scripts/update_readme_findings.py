@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Put a study's generated findings into README.md, between the study-findings markers.
+
+    python scripts/update_readme_findings.py export/study            # rewrite README.md
+    python scripts/update_readme_findings.py export/study --check    # exit 1 if README differs
+
+The text between ``<!-- study-findings:start -->`` and ``<!-- study-findings:end -->`` is
+replaced by ``<study>/report/findings.md`` -- the report's own generated text, never edited by
+hand -- preceded by one line saying which study run produced it. Nothing else in the README changes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+START, END = "<!-- study-findings:start -->", "<!-- study-findings:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def provenance(study: Path) -> str:
+    """One line: the run that produced the findings (from study.json), or just the folder."""
+    try:
+        state = json.loads((study / "study.json").read_text(encoding="utf-8"))
+        runs = [r for r in state.get("invocations", []) if r.get("status") == "finished"]
+        last = runs[-1]
+        total = sum(float(r.get("seconds") or 0) for r in state.get("invocations", []))
+        quick = " (quick look)" if state.get("design", {}).get("quick") else ""
+        return (f"*Generated from the report of `edgelnn study`{quick}, finished {last.get('finished', '?')} on "
+                f"{last.get('executor', '?')}; {total / 60:.0f} min of study time in all.*")
+    except (OSError, ValueError, IndexError, KeyError, AttributeError):
+        return f"*Generated from the report in `{study}`.*"
+
+
+def updated(readme: str, findings: str, line: str) -> str:
+    if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
+        raise ValueError(f"README must hold one {START} ... {END} pair")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{line}\n\n{findings.strip()}\n{END}{tail}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("study", type=Path, help="study folder (holds report/findings.md)")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the README is not up to date")
+    args = ap.parse_args(argv)
+    findings = args.study / "report" / "findings.md"
+    try:
+        text = findings.read_text(encoding="utf-8")
+        readme = args.readme.read_text(encoding="utf-8")
+        new = updated(readme, text, provenance(args.study))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.check:
+        if new != readme:
+            print(f"error: {args.readme} does not hold the findings of {findings}", file=sys.stderr)
+            return 1
+        return 0
+    if new != readme:
+        args.readme.write_text(new, encoding="utf-8")
+    print(f"{args.readme}: findings from {findings}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
