@@ -33,7 +33,14 @@ EXPECTED_EPOCHS_BY_DATASET = {"irregular-sine": 150}
 EXPORT_SECONDS = {"onnx": 1.5, "tflite": 7.0}   # per artifact (format x graph x scheme)
 EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "cfc-ncp": lambda units: 1.5}
 BENCH_SECONDS = 1.5                              # per artifact and runtime
-SCORE_SECONDS_PER_SPLIT = 0.05                   # PyTorch scoring of one shifted test split
+# Scoring a final model on the test split and its shift suite (PyTorch, batches of 256): per
+# batch-step overhead by kind, plus LTC's dense synapses -- measured 4.5, 32 and 91 CPU s for
+# LTC-17/39/86 on italypowerdemand's 1,029 test items (x 10.5 lengths of the suite), <= 2 s else.
+SCORE_BATCH_STEP = {"ltc": 1.5e-3, "cfc-ncp": 0.9e-3, "cfc": 0.35e-3}
+SCORE_LTC_SAMPLE_STEP = 8.1e-8                   # x units**2
+SUITE_LENGTHS = 10.5                             # clean + noise x4 + drop x3 + rate 0.5 + rate 2 (x L)
+HORIZON_LENGTHS = 6.0                            # horizon 2 and 4, where the dataset has one
+JOB_OVERHEAD = 1.0                               # data loading, checkpoint, record (CPU s per job)
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,19 @@ def train_estimate(dataset: str, kind: str, budget: int, units: int, batch: int,
                    epochs: int | None = None) -> float:
     """Estimated CPU seconds of one training run (tuning trial or final run)."""
     e = min(max_epochs, epochs or EXPECTED_EPOCHS_BY_DATASET.get(dataset, EXPECTED_EPOCHS))
-    return e * epoch_seconds(dataset, kind, units, batch)
+    return JOB_OVERHEAD + e * epoch_seconds(dataset, kind, units, batch)
 
 
-def score_estimate(dataset: str, n_shifts: int) -> float:
-    return SCORE_SECONDS_PER_SPLIT * (1 + n_shifts) * max(1.0, data_shape(dataset).length / 24)
+def score_estimate(dataset: str, kind: str, units: int) -> float:
+    """Estimated CPU seconds of scoring a final model on the test split and the shift suite."""
+    from ..data import get_info, horizon_supported
+
+    n, length = get_info(dataset).n_test, data_shape(dataset).length
+    steps = length * (SUITE_LENGTHS + (HORIZON_LENGTHS if horizon_supported(dataset) else 0.0))
+    cost = SCORE_BATCH_STEP.get(kind, 0.3e-3) * steps * math.ceil(n / 256)
+    if kind == "ltc":
+        cost += SCORE_LTC_SAMPLE_STEP * n * steps * units ** 2
+    return cost
 
 
 def _artifacts(formats, graphs, schemes) -> dict[str, int]:
@@ -132,7 +147,8 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                 n_tune = design.trials if b in {plan.tuning_budget(design, d, m, x) for x in design.budgets} else 0
                 cell = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
                 by_cell[(d, m, b)] = cell
-                tune += n_tune * est
+                units = plan.final_units(design, d, m, b)
+                tune += n_tune * (est - score_estimate(d, m, units))
                 final += n_final * est
                 longest = max(longest, est)
                 if design.export and d in (design.export_datasets or design.datasets):

@@ -146,7 +146,7 @@ def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, 
                [record_path(d, m, b, arm, seed), checkpoint_path(d, m, b, arm, seed)],
                fingerprint("final", ENGINE_VERSION, spec),
                costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs)
-               + costs.score_estimate(d, len(spec["shifts"])),
+               + costs.score_estimate(d, m, spec["units"]),
                (d, m, tuning_budget(design, d, m, b)))
 
 
@@ -157,8 +157,10 @@ def final_units(design: StudyDesign, d: str, m: str, b: int) -> int:
 
 
 def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
-    """Cost of a final run before its settings are known."""
-    return costs.train_estimate(d, m, b, final_units(design, d, m, b), design.batch_size(d), design.max_epochs)
+    """Cost of a final run (training and scoring) before its settings are known."""
+    units = final_units(design, d, m, b)
+    return (costs.train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
+            + costs.score_estimate(d, m, units))
 
 
 def export_job(design: StudyDesign, final: Job) -> Job:

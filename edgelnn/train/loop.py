@@ -103,6 +103,14 @@ def _val_loss(model, split, loss_fn) -> float:
     return float(loss_fn(torch.from_numpy(last), torch.from_numpy(split.y)))
 
 
+def _val_scores(model, ds, loss_fn) -> tuple[float, float]:
+    """Validation metric and loss from one pass over the validation split (the same numbers as
+    ``evaluate`` and ``_val_loss``, at half the cost: a study spends ~10 % of training on it)."""
+    last = metrics.last_valid(predict_steps(model, ds.val), ds.val.lengths)
+    metric = metrics.score(last, ds.val.y, ds.task, ds.target_std)
+    return metric, float(loss_fn(torch.from_numpy(last), torch.from_numpy(ds.val.y)))
+
+
 def train(config: TrainConfig, out: str | Path | None = None, progress: ProgressFn | None = None,
           dataset=None):
     """Train one model; returns (model, TrainResult). Saves a checkpoint when ``out`` is given."""
@@ -191,8 +199,7 @@ def _train(config: TrainConfig, progress, ds):
             total += loss.item() * len(idx)
         schedule.step()
         train_loss = total / len(order)
-        val = evaluate(model, ds.val, ds)
-        val_loss = _val_loss(model, ds.val, loss_fn)
+        val, val_loss = _val_scores(model, ds, loss_fn)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         f"val_{metric}": val})
         if progress:
