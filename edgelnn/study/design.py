@@ -146,11 +146,14 @@ def default_design() -> StudyDesign:
 
 def quick_design() -> StudyDesign:
     """`edgelnn study --quick`: a first look in <= 5 minutes -- two datasets (one irregularly
-    sampled), two budgets, two seeds, one trial (the search's middle learning rate), 20 epochs,
-    the plain arm, ONNX only; cells over 20 CPU s a run deferred. No verdicts."""
+    sampled), two budgets, two seeds, one trial (the search's middle learning rate), 15 epochs,
+    the plain arm, ONNX only; cells over 20 CPU s a run deferred (LTC beyond 250 parameters on
+    italypowerdemand, on irregular-sine at all). No verdicts."""
     return StudyDesign(datasets=("italypowerdemand", "irregular-sine"), budgets=(250, 1000), seeds=2,
                        arms=("plain",), aug_budgets=(), aug_datasets=(), trials=1, tune_budget=250,
-                       max_epochs=20, patience=5, max_run_seconds=20.0, formats=("onnx",),
+                       max_epochs=15, patience=5, max_run_seconds=20.0, formats=("onnx",),
+                       # 15 full-batch epochs are 15 optimizer steps: too few for a first look
+                       batch_sizes={**BATCH_SIZES, "irregular-sine": 128},
                        schemes=("fp32", "int8-dynamic"), bench={**BENCH, "max_eval_sequences": 100}, quick=True)
 
 
