@@ -23,7 +23,7 @@ CLI = [sys.executable, "-c", "from edgelnn.cli import main; main()"]
 # arms, two tuning trials, two epochs; the chosen points of one dataset exported (ONNX fp32).
 TINY = ["study", "--datasets", "italypowerdemand,irregular-sine", "--models", "cfc,gru", "--budgets", "250,1000",
         "--seeds", "2", "--trials", "2", "--arms", "plain,time-aug", "--max-epochs", "2", "--patience", "2",
-        "--export-datasets", "italypowerdemand", "--formats", "onnx", "--schemes", "fp32",
+        "--aug-datasets", "all", "--export-datasets", "italypowerdemand", "--formats", "onnx", "--schemes", "fp32",
         "--max-run-seconds", "0"]
 N_JOBS = 8 + 24 + 4 + 4   # trials, final runs (16 plain + 8 time-aug), exports, benches
 VOLATILE = {"worker", "seconds", "train_seconds", "train_peak_mb"}  # where and how fast: may differ
@@ -176,6 +176,10 @@ def test_plan_prints_the_estimate_and_runs_nothing(tmp_path):
     proc = cli("study", "--plan", "--out", tmp_path / "s", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "estimated wall time on" in proc.stdout and not (tmp_path / "s").exists()
+    assert "deferred" in proc.stdout  # the default defers LTC's costliest cells
+    everything = cli("study", "--plan", "--max-run-seconds", "0", "--tune-budget", "each", timeout=120)
+    assert everything.returncode == 0 and "deferred" not in everything.stdout
+    assert "'tune_budget': None" in everything.stdout and "'max_run_seconds': None" in everything.stdout
 
 
 # -- tiny studies, end to end -------------------------------------------------------------------------

@@ -91,11 +91,12 @@ def study(
         changes["export_datasets"] = () if export_datasets.strip() == "all" else _csv(export_datasets)
     if batch_size:
         changes["batch_sizes"] = _batch_sizes(batch_size, design)
-    if tune_budget:
-        changes["tune_budget"] = None if tune_budget.strip() == "each" else _ints(tune_budget, "--tune-budget")[0]
-    if max_run_seconds is not None:
-        changes["max_run_seconds"] = None if max_run_seconds <= 0 else max_run_seconds
     design = design.replace(**{k: v for k, v in changes.items() if v is not None})
+    if tune_budget:  # None is a value here: tune at every budget / defer nothing
+        design = design.replace(tune_budget=None if tune_budget.strip() == "each"
+                                else _ints(tune_budget, "--tune-budget")[0])
+    if max_run_seconds is not None:
+        design = design.replace(max_run_seconds=None if max_run_seconds <= 0 else max_run_seconds)
     if full_bench:
         design = design.replace(bench={})
     folder = out or Path("export/study-quick" if quick else "export/study")
