@@ -209,7 +209,7 @@ def _train(config: TrainConfig, progress, ds):
     model.eval()
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
-                      "val_fraction": config.val_fraction, "augment": config.augment}
+                     "augment": config.augment}
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
