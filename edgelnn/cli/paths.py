@@ -14,7 +14,7 @@ def _writable_parent(path: Path, option: str) -> None:
     parent = path.absolute().parent
     existing = next((p for p in [parent, *parent.parents] if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise OutputError(f"{option} {path}: {existing} is a file, not a folder")
+        raise OutputError(f"{option} {path}: cannot write there ({existing} is a file, not a folder)")
     probe_dir = parent if parent.is_dir() else existing
     if probe_dir is None:
         return
