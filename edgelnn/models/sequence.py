@@ -13,6 +13,24 @@ from .cells import StepCell
 from .registry import get_kind
 
 TASKS = ("classification", "regression")
+# What each model option may be (the zoo's options, see MODELS[...].defaults).
+OPTION_CHOICES = {"mode": ("default", "pure", "no_gate"), "wiring": ("ncp", "fc")}
+OPTION_MIN_INT = {"backbone_units": 1, "backbone_layers": 1, "ode_unfolds": 1, "wiring_seed": 0,
+                  "motor_neurons": 1}
+OPTION_FRACTION = ("backbone_dropout", "sparsity")
+
+
+def _check_options(kind: str, options: dict) -> None:
+    for key, value in options.items():
+        if key in OPTION_CHOICES and value not in OPTION_CHOICES[key]:
+            raise InputError(f"option {key} of {kind!r} must be one of "
+                             f"{', '.join(OPTION_CHOICES[key])}, got {value!r}")
+        if key in OPTION_MIN_INT and not (key == "motor_neurons" and value is None):
+            checks.integer(value, f"option {key}", OPTION_MIN_INT[key])
+        if key in OPTION_FRACTION:
+            v = checks.number(value, f"option {key}", minimum=0.0)
+            if v >= 1.0:
+                raise InputError(f"option {key} must be in [0, 1), got {v}")
 
 
 def _check_values(x: torch.Tensor, dt: torch.Tensor, where: str) -> None:
@@ -35,8 +53,15 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.config = copy.deepcopy(config)
         kind = get_kind(config["kind"])
-        self.cell: StepCell = kind.cell(config["input_size"], config["output_size"],
-                                        config["units"], **config.get("options", {}))
+        try:
+            self.cell: StepCell = kind.cell(config["input_size"], config["output_size"],
+                                            config["units"], **config.get("options", {}))
+        except InputError:
+            raise
+        except (ValueError, TypeError, AssertionError) as exc:  # ncps wirings refuse some sizes
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"cannot build {config['kind']} with {config['units']} units and "
+                             f"options {config.get('options', {})}: {why}") from None
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -148,6 +173,7 @@ def create(kind: str, input_size: int, output_size: int, units: int = 32, *,
                 checks.number(v, name)
     if norm_std is not None and any(float(v) <= 0 for v in norm_std):
         raise InputError("norm_std values must be > 0")
+    _check_options(kind, options)
     merged = {**spec.defaults, **options}
     config = {
         "kind": kind, "input_size": int(input_size), "output_size": int(output_size),

@@ -188,6 +188,10 @@ def read_manifest(path: str | Path) -> dict:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise BundleError(f"{manifest_path} has schema_version {manifest.get('schema_version')!r}; "
                           f"this edgelnn reads version {SCHEMA_VERSION}")
+    for key in ("artifacts", "rejected", "unsupported"):
+        if not isinstance(manifest.get(key, []), list) or \
+                not all(isinstance(e, dict) for e in manifest.get(key, [])):
+            raise BundleError(f"{manifest_path}: {key} must be a list of objects")
     try:
         [int(s["size"]) for s in manifest["tensors"]["step"]["state"]]
         for a in manifest.get("artifacts", []):

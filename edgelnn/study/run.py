@@ -61,9 +61,9 @@ def resolve_units(config: StudyConfig) -> dict[str, int]:
 
     for m in config.models:
         get_kind(m)  # unknown names fail before any work
+    info = get_info(config.dataset)
     if config.param_budget is None:
         return {m: config.units for m in config.models}
-    info = get_info(config.dataset)
     return {m: units_for_budget(m, info.input_size, info.output_size, config.param_budget).units
             for m in config.models}
 
