@@ -354,7 +354,7 @@ CLI_CASES = [
     Case("targets-pip-editable", ["targets", "show", "targets/bad.toml"], "pip requirement",
          setup=profile('[pip]\nnumpy = "-e ."\n')),
     Case("targets-pip-url", ["targets", "show", "targets/bad.toml"], "pip requirement",
-         setup=profile('[pip]\nonnxruntime = "https://example.invalid/x.whl"\n')),
+         setup=profile('[pip]\nonnxruntime = "git+https://example.invalid/ort.git"\n')),
     Case("targets-unknown-key", ["targets", "show", "targets/bad.toml"], "unknown key", setup=profile("colour = 1\n")),
     Case("targets-check-unknown", ["targets", "check", "vax"], "unknown target"),
     Case("targets-check-bad-host", ["targets", "check", "rpi5", "--host", "-oProxyCommand=x"], "--host"),

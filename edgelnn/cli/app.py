@@ -80,6 +80,20 @@ def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
             "(the base package runs, benchmarks and reports bundles without it)")
 
 
+def require_extra(extra: str, *modules: str) -> None:
+    """Fail in one line, before any work, when ``modules`` (default: the extra's) are missing.
+    Commands need not call it: a missing module of an extra is mapped the same way by run_app."""
+    import importlib.util
+
+    from ..errors import MissingExtraError
+
+    wanted = modules or tuple(m for m, e in EXTRA_OF.items() if e == extra)
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"this command needs {', '.join(missing)}, which is not installed: "
+                                f"pip install 'edgelnn[{extra}]'")
+
+
 def _click_exceptions():
     """The exception classes of every click that typer may use: typer >= 0.25 ships its own
     copy (``typer._click``), whose classes are not click's."""

@@ -55,8 +55,9 @@ SSH_OPTIONS = {name.lower(): name for name in (
     "PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "RekeyLimit", "ServerAliveCountMax",
     "ServerAliveInterval", "TCPKeepAlive", "ControlMaster", "ControlPersist")}
 SSH_OPTION_VALUE = re.compile(r"^[A-Za-z0-9@._:,+\[\]%-]+$")
-# A [pip] value is one requirement: name[extras] and version specifiers, never an option, a
-# path or a URL (pip would run whatever it names).
+# A [pip] value is one requirement: name[extras] and version specifiers, or the path or https
+# URL of one wheel file (Jetson's onnxruntime-gpu); never a pip option.
+PIP_WHEEL = re.compile(r"^(/|~/|https://)[^\s'\"]+\.whl$")
 PIP_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?"
                              r"(\s*(===|==|>=|<=|~=|!=|<|>)\s*[A-Za-z0-9.*+!_-]+"
                              r"(\s*,\s*(===|==|>=|<=|~=|!=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?"
@@ -324,9 +325,10 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     pcheck.unknown(RUNTIMES + ("numpy",))
     for key in pip:
         value = pcheck.get(key, str)
-        if not PIP_REQUIREMENT.match(value.strip()):
-            pcheck.fail(key, f"must be one pip requirement such as \"onnxruntime>=1.20\" (no "
-                        f"option, path or URL), got {value!r}")
+        if value.strip().startswith("-") or not (PIP_REQUIREMENT.match(value.strip())
+                                                 or PIP_WHEEL.match(value.strip())):
+            pcheck.fail(key, f"must be one pip requirement such as \"onnxruntime>=1.20\" or the "
+                        f"path of a .whl file (never a pip option), got {value!r}")
 
     return Profile(
         name=name, description=top.get("description", str, ""), arch=arch,

@@ -83,7 +83,7 @@ if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
         fail "msg $BASE -m venv $VENV failed (Debian/Ubuntu: sudo apt-get install -y python3-venv)" 96
 fi
 echo "[device] pip install $*" >&2
-"$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off "$@" >&2 ||
+"$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -- "$@" >&2 ||
     fail "msg pip install $* failed in $VENV (see the pip output above)" 97
 '''
 
