@@ -3,7 +3,8 @@
 - **Tables never cut an identifier.** Columns made with ``ident=True`` (names of models,
   datasets, targets, artifacts, files) are as wide as their longest value; only text columns
   (descriptions, reasons) wrap. Piped output is rendered at the table's natural width (one line
-  per row, whatever ``COLUMNS`` says); a terminal too narrow for the identifiers gets lines
+  per row up to 160 columns, whatever ``COLUMNS`` says; wider tables wrap their text columns);
+  a terminal too narrow for the identifiers gets lines
   longer than the terminal (it wraps them) rather than a cut name.
 - **JSON on request.** Every command that shows data takes ``--json`` (:data:`JsonOption`) and
   then prints one JSON document on stdout (:func:`print_json`) and nothing else there:
@@ -27,6 +28,7 @@ from rich.text import Text
 console = Console()
 err_console = Console(stderr=True)
 
+PIPE_WIDTH = 160          # piped tables: as wide as their rows, up to this; never cut names
 JsonOption = typer.Option(False, "--json", help="print JSON on stdout instead of tables")
 
 
@@ -107,13 +109,16 @@ def _fix_ident_widths(t: Table, target: Console) -> None:
 
 def show(renderable, target: Console | None = None) -> None:
     """Print a table (or any renderable) without cutting identifiers: piped output at the
-    natural width, terminals at their width unless the identifiers need more."""
+    natural width (up to PIPE_WIDTH, then text columns wrap), terminals at their width unless
+    the identifiers need more."""
     target = target or console
     if isinstance(renderable, Table):
         _fix_ident_widths(renderable, target)
     measure = Measurement.get(target, target.options.update(max_width=10_000), renderable)
-    width = target.width if target.is_terminal else max(measure.maximum, 20)
-    width = max(width, measure.minimum)
+    if target.is_terminal:
+        width = max(target.width, measure.minimum)
+    else:        # logs and pipes: one line per row up to PIPE_WIDTH, then text columns wrap
+        width = max(min(measure.maximum, PIPE_WIDTH), measure.minimum)
     if width == target.width:
         target.print(renderable, crop=False)
         return
