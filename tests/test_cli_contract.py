@@ -303,3 +303,47 @@ def test_export_where_nothing_passes_keeps_the_old_bundle(tmp_path, export_check
     assert "rejected" in proc.stdout                       # the table says why
     assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+# -- the interrupt mechanism other commands reuse (edgelnn.interrupt) --------------------------
+def test_interrupt_runs_stoppers_then_cleanups_and_removes_temporary_folders(tmp_path):
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, signal, subprocess, sys, time
+        from pathlib import Path
+        from edgelnn import interrupt
+        interrupt.install()
+        root = Path({str(tmp_path)!r})
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            with interrupt.cleanup(lambda: (root / "cleaned").write_text(str(child.poll()))):
+                with interrupt.stopper(child.kill), interrupt.temporary_folder(root, ".work-") as d:
+                    (d / "partial").write_text("half a result")
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    child.wait()
+                    time.sleep(30)
+        except KeyboardInterrupt:
+            interrupt.exit_interrupted()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr.strip() == "error: interrupted", proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cleaned"]     # the folder is gone
+    assert (tmp_path / "cleaned").read_text() == str(-signal.SIGKILL)     # the stopper killed the child first
+
+
+def test_an_old_checkpoint_loads_with_one_warning_line(tmp_path):
+    import torch
+
+    from edgelnn import models
+
+    models.create("gru", 6, 4, units=4).save(tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    del payload["checksum"]
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match="no checksum"):
+        models.load(tmp_path / "old.pt")
+    proc = edgelnn("info", tmp_path / "old.pt")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning:") and "no checksum" in lines[0], proc.stderr

@@ -36,8 +36,11 @@ def _base_requirements() -> list[str]:
 def wheel(tmp_path_factory) -> Path:
     """A wheel of this source tree (what `pip install edgelnn` installs)."""
     out = tmp_path_factory.mktemp("wheel")
+    src = out / "src"          # a clean copy: no stale build/ of an earlier tree in the wheel
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".pytest_cache", "build", "dist", "__pycache__", "*.egg-info", "runs"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                           "--disable-pip-version-check", "-w", str(out), str(ROOT)],
+                           "--disable-pip-version-check", "-w", str(out), str(src)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return next(out.glob("edgelnn-*.whl"))
