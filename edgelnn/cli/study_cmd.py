@@ -1,14 +1,13 @@
 """``edgelnn study``: the LNN-vs-RNN study (tune, train, export, bench, report) on Dask, resumable."""
 from __future__ import annotations
 
-import contextlib
-import signal
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .app import app, console, quiet_native_stderr
+from .app import app, quiet_native_stderr, require_extra
+from .output import console, fail
 
 
 def _csv(value: str) -> list[str]:
@@ -108,7 +107,10 @@ def study(
                   f"{', '.join(design.datasets)}; budgets {', '.join(f'{b:,}' for b in design.budgets)}; "
                   f"{design.seeds} seed(s); arms {', '.join(design.arms)}; {design.trials} tuning trial(s) "
                   f"-> {folder}", highlight=False, soft_wrap=True)
-    with _StudyProgress() as bars, _sigterm_interrupts(), quiet_native_stderr():
+    require_extra("train")
+    if workers != 0:
+        require_extra("study", "distributed")
+    with _StudyProgress() as bars, quiet_native_stderr():  # Ctrl-C / SIGTERM: edgelnn.interrupt (exit 130)
         result = run_study(design, folder, scheduler=scheduler, workers=workers, fresh=fresh, progress=bars)
     from .report_cmd import print_study_report
 
@@ -116,8 +118,6 @@ def study(
     console.print(f"study finished in {_minutes(result.seconds)} on {result.executor} ({result.ran} job(s) run, "
                   f"{result.resumed} resumed)", highlight=False, soft_wrap=True)
     if result.failed:
-        from .app import fail
-
         fail(f"{len(result.failed)} job(s) failed (first: {result.failed[0][0]}: {result.failed[0][1]}); "
              f"see {folder / 'study.json'} -- run the same command again to retry them")
 
@@ -171,23 +171,6 @@ def _print_plan(design, est) -> None:
     console.print(f"estimated wall time on {est.workers} worker(s): {est.wall / 60:.0f} min "
                   f"(= (tuning + final + export) / {est.workers} + longest job x {1 - 1 / est.workers:g} "
                   f"+ bench + start and report)", highlight=False)
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM ends the study like Ctrl-C: workers stopped, temporary files removed, exit 130."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _StudyProgress:

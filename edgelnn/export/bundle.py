@@ -21,7 +21,8 @@ from .. import metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
-from .errors import ExportError, UnknownNameError
+from ..schema import plain_name
+from .errors import ExportError, NothingPassedError, UnknownNameError
 from .formats import FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
 from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
@@ -206,16 +207,20 @@ def _shift_variants(ds) -> list[tuple[str, str, float, object]]:
 
 
 # -- one artifact ------------------------------------------------------------------------------
-def _footprint(path: Path, entry: dict) -> dict | None:
-    """Model-scale memory and compute read from the file (edgelnn.export.footprint); None for a
-    format without a reader. A reader error leaves the figures out, with the reason."""
-    from .footprint import footprint
+def _footprint(path: Path, entry: dict) -> dict:
+    """Model-scale memory and compute read from the file (edgelnn.export.footprint). A format
+    without a reader gets the same keys with only file_bytes filled; a reader error leaves the
+    figures out, with the reason. Microcontroller figures of the entry (``mcu``) join them."""
+    from .footprint import Footprint, footprint
 
     try:
         fp = footprint(path, entry["format"], entry["graph"], list(entry["io"]["inputs"][2:]))
+        out = (fp or Footprint(None, None, None, None, None, path.stat().st_size, None)).to_dict()
     except Exception as exc:  # noqa: BLE001 - the artifact passed its gate; only the figures are missing
-        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
-    return None if fp is None else fp.to_dict()
+        out = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
+    if entry.get("mcu"):
+        out["mcu"] = entry["mcu"]
+    return out
 
 
 def _seq_compute_from_step(artifacts: list[dict]) -> None:
@@ -376,6 +381,8 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     """
     start = time.perf_counter()
     out = Path(out)
+    if name is not None:
+        plain_name(name, "--name", UnknownNameError)
     explicit = formats is not None
     per_format = dict(graphs) if isinstance(graphs, dict) else None
     if per_format and set(per_format) - set(FORMATS):
@@ -397,6 +404,7 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     model, ds = _load(checkpoint)
     created = _check_out(out)
     name = name or out.name
+    plain_name(name, "bundle name (--name, default the --out folder's name)", UnknownNameError)
     task = ds.task
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -444,14 +452,20 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
             "notes": notes,
         })
         mf.write(tmp, manifest)
+        report = ExportReport(str(out), name, str(checkpoint), model.kind, ds.name,
+                              metrics.metric_name(task), mf._f(reference), settings["name"],
+                              round(time.perf_counter() - start, 2), run.results, notes)
+        if not run.artifacts:       # never replace a bundle with one that holds nothing usable
+            kept = (f"the bundle in {out} was left as it was" if (out / mf.MANIFEST).is_file()
+                    else "no bundle was written")
+            raise NothingPassedError(f"no artifact passed the parity gate ({len(run.results)} tried; "
+                                     f"see the table for why); {kept}", report)
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_created(created, out)
         raise
-    return ExportReport(str(out), name, str(checkpoint), model.kind, ds.name, metrics.metric_name(task),
-                        mf._f(reference), settings["name"], round(time.perf_counter() - start, 2),
-                        run.results, notes)
+    return report
 
 
 def _replace(tmp: Path, out: Path) -> None:

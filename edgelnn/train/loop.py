@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import checks
 from .. import data as data_mod
 from .. import metrics
+from ..errors import InputError, NumericError
 from ..models import create
 from .augment import augment_rng, get_augment
 from .memory import PeakMemory
@@ -37,6 +39,16 @@ class TrainConfig:
     threads: int = 1
     # None, or a name of edgelnn.train.augment.AUGMENTS ("time": random drop / resample per batch)
     augment: str | None = None
+
+    def __post_init__(self):
+        for name in ("units", "epochs", "batch_size", "patience", "threads"):
+            checks.positive_int(getattr(self, name), name)
+        checks.integer(self.seed, "seed", 0)
+        checks.positive_number(self.lr, "lr")
+        frac = checks.number(self.val_fraction, "val_fraction", minimum=0.0)
+        if frac >= 1.0:
+            raise InputError(f"val_fraction must be < 1, got {frac}")
+        get_augment(self.augment)  # an unknown name fails here, before any work
 
 
 @dataclass
@@ -199,6 +211,9 @@ def _train(config: TrainConfig, progress, ds):
             total += loss.item() * len(idx)
         schedule.step()
         train_loss = total / len(order)
+        if not np.isfinite(train_loss):
+            raise NumericError(f"training diverged: the loss is {train_loss} in epoch {epoch}; "
+                               f"lower the learning rate (--lr, now {config.lr})")
         val, val_loss = _val_scores(model, ds, loss_fn)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         f"val_{metric}": val})
@@ -216,7 +231,7 @@ def _train(config: TrainConfig, progress, ds):
     model.eval()
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
-                      "val_fraction": config.val_fraction, "augment": config.augment}
+                     "augment": config.augment}
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
