@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from .app import app, quiet_native_stderr, require_extra
+from ..errors import InputError
 from .output import console, fail
 
 
@@ -18,7 +19,7 @@ def _ints(value: str, option: str) -> list[int]:
     try:
         return [int(v) for v in _csv(value)]
     except ValueError:
-        raise ValueError(f"{option} takes comma-separated whole numbers, got {value!r}") from None
+        raise InputError(f"{option} takes comma-separated whole numbers, got {value!r}") from None
 
 
 @app.command()
@@ -129,9 +130,9 @@ def _batch_sizes(values: list[str], design) -> dict:
         try:
             size = int(n)
         except ValueError:
-            raise ValueError(f"--batch-size takes N or DATASET=N, got {v!r}") from None
+            raise InputError(f"--batch-size takes N or DATASET=N, got {v!r}") from None
         if size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {v!r}")
+            raise InputError(f"--batch-size must be >= 1, got {v!r}")
         if name:
             sizes[name.strip()] = size
         else:

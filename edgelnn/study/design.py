@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .records import ARMS
 
 DEFAULT_DATASETS = ("italypowerdemand", "japanesevowels", "irregular-sine")
@@ -69,18 +70,18 @@ class StudyDesign:
         object.__setattr__(self, "budgets", tuple(int(b) for b in self.budgets))
         object.__setattr__(self, "aug_budgets", tuple(int(b) for b in self.aug_budgets))
         if not self.datasets or not self.models or not self.budgets or not self.arms:
-            raise ValueError("a study needs at least one dataset, model, budget and arm")
+            raise InputError("a study needs at least one dataset, model, budget and arm")
         for name in ("datasets", "models", "budgets", "arms"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"--{name} lists a value twice: {', '.join(map(str, values))}")
+                raise InputError(f"--{name} lists a value twice: {', '.join(map(str, values))}")
         bad = [a for a in self.arms if a not in ARMS]
         if bad:
-            raise ValueError(f"unknown arm {bad[0]!r}; known: {', '.join(ARMS)}")
+            raise InputError(f"unknown arm {bad[0]!r}; known: {', '.join(ARMS)}")
         if min(self.budgets) < 10:
-            raise ValueError(f"a parameter budget must be >= 10, got {min(self.budgets)}")
+            raise InputError(f"a parameter budget must be >= 10, got {min(self.budgets)}")
         if self.seeds < 1 or self.trials < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("--seeds, --trials, --max-epochs and --patience must be >= 1")
+            raise InputError("--seeds, --trials, --max-epochs and --patience must be >= 1")
         if self.tune_budget is not None and self.tune_budget not in self.budgets:
             object.__setattr__(self, "tune_budget", _middle(self.budgets))
         if any(d not in self.datasets for d in self.aug_datasets):

@@ -58,6 +58,7 @@ def run_train(spec: dict) -> dict:
     import torch
 
     from ..data import load, shift_suite, shifted_test
+    from ..errors import NumericError
     from ..metrics import score_from_items
     from ..models import get_kind
     from ..train import TrainConfig, train
@@ -72,13 +73,24 @@ def run_train(spec: dict) -> dict:
                       seed=spec["seed"], patience=spec["patience"], options=dict(spec["options"]),
                       augment="time" if spec["arm"] == "time-aug" else None)
     files = {}
-    with scratch() as tmp:
-        ckpt = tmp / Path(spec["checkpoint"]).name if final else None  # same name: same bytes
-        model, result = train(cfg, ckpt, dataset=ds)
-        if final:
-            files[spec["checkpoint"]] = ckpt.read_bytes()
     hparams = {"lr": spec["lr"], **spec["search"], "options": dict(spec["options"]),
                "max_epochs": spec["max_epochs"], "patience": spec["patience"], "batch_size": spec["batch_size"]}
+    with scratch() as tmp:
+        ckpt = tmp / Path(spec["checkpoint"]).name if final else None  # same name: same bytes
+        try:
+            model, result = train(cfg, ckpt, dataset=ds)
+        except NumericError:
+            if final:
+                raise  # a final run that diverges is a failed job, reported as such
+            # a trial that diverges is a result of the search: its settings are never chosen
+            record = rec.TrialRecord(
+                dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
+                hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
+                val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
+                seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True)
+            return _payload(record, files, start_cpu, start_wall)
+        if final:
+            files[spec["checkpoint"]] = ckpt.read_bytes()
     if not final:
         record = rec.TrialRecord(
             dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],

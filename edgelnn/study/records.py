@@ -45,6 +45,7 @@ class TrialRecord:
     epochs_run: int
     seconds: float
     worker: str = ""
+    diverged: bool = False   # training diverged (NaN/inf loss): val_loss is inf, never chosen
 
 
 @dataclass

@@ -134,10 +134,13 @@ def tuning_blocks(data: StudyData) -> list:
     dorder = {d: i for i, d in enumerate(data.datasets)}
     for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (dorder.get(kv[0][0], 99),
                                                                       order.get(kv[0][1], 99), kv[0][2])):
-        best = max(ts, key=lambda t: t.val_metric if _hib(data, ds) else -t.val_metric)
+        # the engine's rule (edgelnn.study.plan.choose): lowest validation loss, ties to the earlier trial
+        best = min(sorted(ts, key=lambda t: t.trial),
+                   key=lambda t: t.val_loss if t.val_loss is not None and t.val_loss == t.val_loss else float("inf"))
         chosen = next((r.hparams for r in data.runs if r.dataset == ds and r.model == model and r.budget == b
                        and r.arm == "plain"), None)
-        rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts), f"{best.val_metric:.4f} (trial {best.trial})",
+        rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts),
+                     f"loss {best.val_loss:.4f}, {best.val_metric:.4f} (trial {best.trial})",
                      json.dumps(chosen, sort_keys=True) if chosen is not None else "(reused / not run)",
                      f"{sum(t.seconds for t in ts):.0f}"])
     text = (f"**Tuning** on validation data only: {sum(len(v) for v in groups.values())} trials over "
@@ -147,7 +150,7 @@ def tuning_blocks(data: StudyData) -> list:
             + " Budgets without trials reuse the settings tuned at another budget of the same model "
               "(the chosen settings column shows what each final model used).")
     return [Text(text), Table("tuning", ["dataset", "model", "budget", "trials", "search (values tried)",
-                                         "best validation", "chosen settings (final runs)", "tuning s"], rows)]
+                                         "chosen trial (validation)", "chosen settings (final runs)", "tuning s"], rows)]
 
 
 def _hib(data: StudyData, ds: str) -> bool:

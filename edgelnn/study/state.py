@@ -14,13 +14,15 @@ import os
 import shutil
 from pathlib import Path
 
+from ..errors import InputError
+
 STATE_FILE = "study.json"
 SCHEMA = "edgelnn-study"
 SCHEMA_VERSION = 2
 TMP_MARK = ".tmp"  # every temporary file or folder the engine writes has this in its name
 
 
-class StudyStateError(ValueError):
+class StudyStateError(InputError):
     """study.json cannot be read; the message says how to start afresh."""
 
 
