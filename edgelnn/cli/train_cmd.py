@@ -52,19 +52,23 @@ def train(
     seed: int = typer.Option(0, help="seed for weights, validation split and batches"),
     threads: int = typer.Option(1, help="torch threads (one is fastest for these small cells)"),
     option: list[str] = typer.Option([], "--option", "-o", help="model option KEY=VALUE, e.g. mode=pure"),
+    augment: Optional[str] = typer.Option(None, help="training augmentation: 'time' = random drop / "
+                                          "sampling-rate change of each batch (true dt kept)"),
     out: Path = typer.Option(..., "--out", help="checkpoint file to write, e.g. runs/cfc.pt"),
 ):
     """Train a model on a dataset (CPU) and write a checkpoint."""
     from ..data import load as load_dataset
     from ..models import get_kind
     from ..train import TrainConfig, train as run_training
+    from ..train.augment import get_augment
 
     get_kind(model)  # fail on an unknown name before loading anything
+    get_augment(augment)
     _check_writable(out)
     ds = load_dataset(dataset, seed=seed)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
-                         options=_parse_options(option))
+                         options=_parse_options(option), augment=augment)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task(f"train {model} on {dataset}", total=epochs, status="")
@@ -75,8 +79,9 @@ def train(
         _, result = run_training(config, out, progress=progress, dataset=ds)
     unit = "" if result.metric == "accuracy" else " (original units)"
     console.print(f"[green]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
-                  f"params: {result.params}  best epoch: {result.best_epoch}/{result.epochs_run}  "
-                  f"time: {result.seconds:.1f}s")
+                  f"params: {result.params_active} active / {result.params} total  "
+                  f"best epoch: {result.best_epoch}/{result.epochs_run}  time: {result.seconds:.1f}s"
+                  + (f"  peak memory: {result.peak_mb:.1f} MB" if result.peak_mb is not None else ""))
     console.print(f"checkpoint: {out}")
 
 
@@ -85,13 +90,14 @@ def models():
     """List the model kinds of the zoo."""
     from ..models import MODELS, create
 
-    table = Table(title="models")
-    for col in ("name", "family", "params @32 units (6 in, 4 out)", "description", "options"):
+    table = Table(title="models (params at 32 units, 6 in, 4 out; active = masked synapses excluded)")
+    for col in ("name", "family", "active params", "total params", "description", "options"):
         table.add_column(col)
     for name, kind in MODELS.items():
-        params = create(name, 6, 4, units=32).param_count()
+        model = create(name, 6, 4, units=32)
         opts = ", ".join(f"{k}={v}" for k, v in kind.defaults.items())
-        table.add_row(name, kind.family, str(params), kind.description, opts)
+        table.add_row(name, kind.family, str(model.active_param_count()), str(model.param_count()),
+                      kind.description, opts)
     console.print(table)
 
 
@@ -127,7 +133,8 @@ def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `e
     for key in ("kind", "input_size", "output_size", "units", "options", "task", "dataset",
                 "label_names", "seed"):
         table.add_row(key, str(cfg.get(key)))
-    table.add_row("params", str(model.param_count()))
+    table.add_row("params (active)", str(model.active_param_count()))
+    table.add_row("params (total)", str(model.param_count()))
     table.add_row("state", ", ".join(f"{n}[{s}]" for n, s in model.state_spec))
     for key, value in model.metrics.items():
         table.add_row(f"metric: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
+from ..metrics import SHIFT_RENAMES
 from .base import Runner
 
 SCHEMA = "edgelnn-bundle"
@@ -126,7 +127,8 @@ class Bundle:
                 raise BundleError(f"{self.path.name}/eval.npz lacks {', '.join(missing)}")
             shifts.append(EvalSplit(key, data[f"{key}_x"].astype(np.float32),
                                     data[f"{key}_dt"].astype(np.float32),
-                                    data[f"{key}_lengths"].astype(np.int64), s.get("shift"),
+                                    data[f"{key}_lengths"].astype(np.int64),
+                                    SHIFT_RENAMES.get(s.get("shift"), s.get("shift")),  # "length": old bundles
                                     s.get("level"), s.get("reference")))
         metric = info.get("metric") or self.dataset.get("metric") or \
             {"classification": "accuracy"}.get(self.task, "rmse")
