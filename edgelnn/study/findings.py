@@ -314,11 +314,14 @@ def memory_block(foot: list[dict], a: Analysis, liquid: list[str], rnn: list[str
         rows = [f for f in foot if f["dataset"] == ds and f["budget"] == b and f["status"] == "passed"]
         ref = [f for f in rows if f["format"] == "onnx" and f["graph"] == "step" and f["scheme"] == "fp32"]
         macs = {f["model"]: f["macs_per_step"] for f in ref if f["macs_per_step"] is not None}
+        elem = {f["model"]: f["elementwise_per_step"] for f in ref if f.get("elementwise_per_step") is not None}
         state = {f["model"]: f["state_bytes"] for f in ref if f["state_bytes"] is not None}
         weights = {f["model"]: f["weight_bytes"] for f in ref if f["weight_bytes"] is not None}
         if macs:
             lines.append(f"- On {ds} at budget {b:,} (ONNX fp32 step graph, counted from the exported graph): "
-                         f"MACs per step {_list(list(macs.items()), lambda v: f'{int(v):,}')}; state bytes "
+                         f"MACs per step {_list(list(macs.items()), lambda v: f'{int(v):,}')}; "
+                         + (f"elementwise ops per step {_list(list(elem.items()), lambda v: f'{int(v):,}')}; "
+                            if elem else "") + "state bytes "
                          f"{_list(list(state.items()), lambda v: f'{int(v):,}')}; weight bytes "
                          f"{_list(list(weights.items()), lambda v: f'{int(v):,}')}."
                          + _family_fact(macs, liquid, rnn, "MACs per step"))

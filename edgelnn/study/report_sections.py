@@ -75,7 +75,8 @@ def design_section(data: StudyData, a: Analysis) -> Section:
             task, sizes, note = "?", "?", "not a registered dataset"
         ds_rows.append([ds, task, cells[0].metric, sizes, str(cells[0].test_series().n_items),
                         f"{a.ref_budget[ds]:,}", note])
-    blocks = [Text(f"Models: liquid {join(data.liquid())}; RNN {join(data.rnn())}. Seeds: "
+    notes = [Text(n) for n in (data.design.get("notes") or []) if isinstance(n, str) and n.strip()]
+    blocks = notes + [Text(f"Models: liquid {join(data.liquid())}; RNN {join(data.rnn())}. Seeds: "
                    f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
                    "resample of samples while training). Reference budget = the budget of the robustness "
                    "and time-augmentation comparisons (the time-aug arm's budget, else the middle one)."),
@@ -319,7 +320,7 @@ def cross_section(a: Analysis, images: dict) -> Section:
 
 
 FOOT_COLUMNS = ["dataset", "model", "budget", "artifact", "runtime", "status", "weight elements",
-                "weight bytes", "state bytes", "MACs / step", "file bytes", "structure bytes",
+                "weight bytes", "state bytes", "MACs / step", "elementwise / step", "file bytes", "structure bytes",
                 "MCU flash / RAM / stack", "p50 µs/step", "runtime RSS MB (runtime's cost)", "accuracy"]
 
 
@@ -333,6 +334,7 @@ def footprint_rows(data: StudyData) -> list[dict]:
                     "runtime": r.runtime, "target": r.target, "status": r.status,
                     "weight_elements": f.get("weight_elements"), "weight_bytes": f.get("weight_bytes"),
                     "state_bytes": f.get("state_bytes"), "macs_per_step": f.get("macs_per_step"),
+                    "elementwise_per_step": f.get("elementwise_per_step"),
                     "file_bytes": f.get("file_bytes", r.size_bytes), "structure_bytes": f.get("structure_bytes"),
                     "mcu_flash_bytes": mcu.get("flash_bytes"), "mcu_ram_bytes": mcu.get("ram_bytes"),
                     "mcu_stack_bytes": mcu.get("stack_bytes"), "p50_us_per_step": r.step_p50_us,
@@ -351,7 +353,8 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
                f"{intn(f['mcu_flash_bytes'])} / {intn(f['mcu_ram_bytes'])} / {intn(f['mcu_stack_bytes'])}")
         rows.append([f["dataset"], f["model"], intn(f["budget"]), f"{f['format']} {f['graph']} {f['scheme']}",
                      f["runtime"] or "–", f["status"], intn(f["weight_elements"]), intn(f["weight_bytes"]),
-                     intn(f["state_bytes"]), intn(f["macs_per_step"]), intn(f["file_bytes"]),
+                     intn(f["state_bytes"]), intn(f["macs_per_step"]), intn(f["elementwise_per_step"]),
+                     intn(f["file_bytes"]),
                      intn(f["structure_bytes"]), mcu, num(f["p50_us_per_step"], 1), num(f["runtime_rss_mb"], 2),
                      num(f["accuracy"], 4)])
     lat = []
@@ -369,7 +372,9 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
     return Section("Memory and speed at the model's scale", [
         Text("Per exported artifact of the chosen point (seed 0, plain arm) of each (dataset, model, budget). "
              "Weight bytes = weight elements × bits; state bytes = the recurrent state carried between steps; "
-             "MACs per step counted from the exported step graph; file bytes split into weights and structure "
+             "MACs per step counted from the exported step graph's matrix products (compare within one format: "
+             "the formats express some layers differently), elementwise ops per step from its other arithmetic "
+             "(where LTC's synapse and ODE arithmetic lives); file bytes split into weights and structure "
              "(graph, metadata). MCU flash / RAM / stack from the C backend where present. *Runtime RSS* is the "
              "resident memory the runtime adds when it loads and runs the model: mostly the runtime's own cost, "
              "not the model's."),
