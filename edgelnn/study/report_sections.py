@@ -76,7 +76,7 @@ def design_section(data: StudyData, a: Analysis) -> Section:
         ds_rows.append([ds, task, cells[0].metric, sizes, str(cells[0].test_series().n_items),
                         f"{a.ref_budget[ds]:,}", note])
     notes = [Text(n) for n in (data.design.get("notes") or []) if isinstance(n, str) and n.strip()]
-    blocks = notes + [Text(f"Models: liquid {join(data.liquid())}; RNN {join(data.rnn())}. Seeds: "
+    blocks = notes + [Text(f"Models: liquid {join(data.liquid()) or 'none'}; RNN {join(data.rnn()) or 'none'}. Seeds: "
                    f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
                    "resample of samples while training). Reference budget = the budget of the robustness "
                    "and time-augmentation comparisons (the time-aug arm's budget, else the middle one)."),
@@ -134,11 +134,18 @@ def tuning_blocks(data: StudyData) -> list:
     dorder = {d: i for i, d in enumerate(data.datasets)}
     for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (dorder.get(kv[0][0], 99),
                                                                       order.get(kv[0][1], 99), kv[0][2])):
-        best = max(ts, key=lambda t: t.val_metric if _hib(data, ds) else -t.val_metric)
-        chosen = next((r.hparams for r in data.runs if r.dataset == ds and r.model == model and r.budget == b
-                       and r.arm == "plain"), None)
-        rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts), f"{best.val_metric:.4f} (trial {best.trial})",
-                     json.dumps(chosen, sort_keys=True) if chosen is not None else "(reused / not run)",
+        best = min(ts, key=lambda t: t.val_loss)  # the engine keeps the lowest validation loss
+        used = [r for r in data.runs if r.dataset == ds and r.model == model and r.arm == "plain"]
+        settings = {json.dumps(r.hparams, sort_keys=True) for r in used}
+        same_b = {json.dumps(r.hparams, sort_keys=True) for r in used if r.budget == b}
+        if same_b:
+            chosen = "; ".join(sorted(same_b))
+        elif len(settings) == 1:
+            chosen = f"{next(iter(settings))} (used at every budget)"
+        else:
+            chosen = "; ".join(sorted(settings)) or "(no final run yet)"
+        rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts),
+                     f"trial {best.trial}: loss {best.val_loss:.4f}, {best.val_metric:.4f}", chosen,
                      f"{sum(t.seconds for t in ts):.0f}"])
     text = (f"**Tuning** on validation data only: {sum(len(v) for v in groups.values())} trials over "
             f"{len(groups)} (dataset, model, budget) groups; "
@@ -147,14 +154,8 @@ def tuning_blocks(data: StudyData) -> list:
             + " Budgets without trials reuse the settings tuned at another budget of the same model "
               "(the chosen settings column shows what each final model used).")
     return [Text(text), Table("tuning", ["dataset", "model", "budget", "trials", "search (values tried)",
-                                         "best validation", "chosen settings (final runs)", "tuning s"], rows)]
-
-
-def _hib(data: StudyData, ds: str) -> bool:
-    try:
-        return data.metric(ds) != "rmse"
-    except StopIteration:
-        return True
+                                         "chosen trial (validation)", "chosen settings (final runs)",
+                                         "tuning s"], rows)]
 
 
 def competence_section(a: Analysis) -> Section:
