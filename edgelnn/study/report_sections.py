@@ -364,7 +364,7 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
         if f["status"] == "passed" and f["p50_us_per_step"] is not None:
             groups.setdefault((f["target"], f["runtime"], f["format"], f["graph"], f["scheme"], f["dataset"],
                                f["budget"]), []).append(f)
-    for key, fs in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+    for key, fs in sorted(groups.items(), key=lambda kv: (tuple(str(v) for v in kv[0][:6]), kv[0][6] or 0)):
         fastest = min(f["p50_us_per_step"] for f in fs)
         for f in sorted(fs, key=lambda f: f["p50_us_per_step"]):
             lat.append([key[0], f"{key[1]} {key[2]} {key[3]} {key[4]}", key[5], intn(key[6]), f["model"],
