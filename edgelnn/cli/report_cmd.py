@@ -6,7 +6,24 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, quiet_native_stderr
+from .app import app, quiet_native_stderr
+from .output import JsonOption, console, print_json
+from .paths import check_output_folder
+
+
+def _is_report_folder(path: Path) -> bool:
+    return (path / "report.md").is_file() or (path / "report.html").is_file()
+
+
+def _report_json(files) -> dict:
+    def row(r):
+        return None if r is None else {"bundle": r.bundle, "artifact": r.artifact, "format": r.format,
+                                       "graph": r.graph, "scheme": r.scheme, "runtime": r.runtime,
+                                       "target": r.target}
+    return {"out": str(files.out), "markdown": str(files.markdown), "html": str(files.html),
+            "csv": str(files.csv), "plots": [str(p) for p in files.plots], "rows": len(files.rows),
+            "recommendations": [{"target": rec.target, "model": rec.model or None, "pick": row(rec.row),
+                                 "reason": rec.reason} for rec in files.recommendations]}
 
 
 def _print_report(files) -> None:
@@ -20,17 +37,25 @@ def _print_report(files) -> None:
     console.print(f"        {files.csv}", highlight=False, soft_wrap=True)
 
 
-def _study_report(folder: Path, out: Optional[Path], quick: bool) -> None:
+def _study_report(folder: Path, out: Optional[Path], quick: bool, as_json: bool = False) -> None:
     """A study folder (records/, tuning/, results/) -> the study report with its verdicts."""
     from ..study.report import build_study_report
 
+    out = out or folder / "report"
+    check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
     files = build_study_report(folder, out, quick=quick)
     a = files.analysis
     verdicts = sum(c.verdict in ("liquid better", "RNN better") for c in a.claims)
+    if as_json:
+        print_json({"out": str(files.out), "files": [str(f) for f in files.files], "comparisons": len(a.claims),
+                    "family_size": a.family_size, "verdicts": verdicts, "cannot_carry": a.cannot_carry,
+                    "problems": files.problems})
+        return
     console.print(f"{len(a.claims)} comparisons, {a.family_size} in the Holm family, {verdicts} verdict(s)"
                   + (f"; {' '.join(a.cannot_carry)}" if a.cannot_carry else ""), highlight=False)
     for path in (files.html, files.markdown, files.findings, files.summary):
-        console.print(f"report: {path}" if path == files.html else f"        {path}", highlight=False, soft_wrap=True)
+        console.print(f"report: {path}" if path == files.html else f"        {path}", highlight=False,
+                      soft_wrap=True)
 
 
 @app.command()
@@ -46,17 +71,25 @@ def report(
                                      help="per-layer analysis of int8 artifacts"),
     title: Optional[str] = typer.Option(None, help="report title"),
     quick: bool = typer.Option(False, "--quick", help="study folder: a quick look, no verdicts"),
+    as_json: bool = JsonOption,
 ):
     """Write report.md, a self-contained report.html and results.csv from benchmark results; given a
     study folder, the study report (verdicts, curves, competence gate, findings.md, summary.json)."""
+    from .. import checks
     from ..report import build_report
 
     if len(results) == 1 and results[0].is_dir():
-        _study_report(results[0], out, quick)
+        _study_report(results[0], out, quick, as_json)
         return
-    files = build_report(results, out or Path("export/report"), budget=budget, bundles=bundles,
-                         sensitivity=sensitivity, title=title)
-    _print_report(files)
+    out = out or Path("export/report")
+    checks.number(budget, "--budget", minimum=0.0)
+    check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
+    files = build_report(results, out, budget=budget, bundles=bundles, sensitivity=sensitivity,
+                         title=title)
+    if as_json:
+        print_json(_report_json(files))
+    else:
+        _print_report(files)
 
 
 def _csv(value: str) -> list[str]:

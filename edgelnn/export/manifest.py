@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics
+from ..schema import BUNDLE_SCHEMA as SCHEMA  # noqa: F401 - one declaration, edgelnn/schema.py
+from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION  # noqa: F401
+from ..schema import CALIBRATION, EVAL, GOLDEN, MANIFEST  # noqa: F401
 from .specs import tensor_specs
 
-SCHEMA = "edgelnn-bundle"
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-GOLDEN = "golden.npz"
-EVAL = "eval.npz"
-CALIBRATION = "calibration.npz"
 # The shift variants stored in eval.npz: the dataset's standard suite, edgelnn.data.shift_suite.
-
 
 from ..runtime.integrity import sha256_file as sha256  # noqa: E402,F401 - one hasher for export and devices
 
