@@ -287,3 +287,15 @@ def test_a_poor_model_is_not_called_robust(tmp_path):
     assert claim(files.analysis, "robustness", "ltc", "gru", shift="noise").assessable
     assert "**cfc** loses less" not in files.findings_text
     assert "a model with little accuracy has little to lose" in files.findings_text
+
+
+def test_nan_scores_leave_the_cell_out_and_say_so(tmp_path):
+    write_synthetic_study(tmp_path, models=("cfc", "ltc", "gru"), **ONE)
+    path = tmp_path / "records" / "irregular-sine" / "ltc-b1000-plain-s2.json"
+    r = rec.read(path)
+    r.test_scores[3] = float("nan")
+    rec.write(r, path)
+    files = build_study_report(tmp_path)
+    assert any("ltc-b1000-plain-s2: NaN or infinite" in p for p in files.problems)
+    assert not [c for c in files.analysis.claims if c.liquid == "ltc"]
+    assert claim(files.analysis, "accuracy", "cfc", "gru").seeds == 5

@@ -7,6 +7,7 @@ skipped silently.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -142,6 +143,11 @@ def _check_cell(cell: Cell, problems: list[str]) -> bool:
     for r in cell.runs:
         if len(r.test_scores) == 0:
             problems.append(f"{r.key}: no per-item test scores; cell left out")
+            return False
+        shifted = [v for levels in r.shifts.values() for v in levels.values()]
+        if not all(math.isfinite(x) for x in r.test_scores) or \
+                not all(math.isfinite(x) for v in shifted for x in v.scores):
+            problems.append(f"{r.key}: NaN or infinite per-item scores; cell left out")
             return False
         mean = sum(r.test_scores) / len(r.test_scores)
         from_scores = mean ** 0.5 if r.metric == "rmse" else mean
