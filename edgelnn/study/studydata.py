@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from . import records as rec
 from .records import RunRecord, TrialRecord
 from .stats import Series
@@ -161,7 +162,7 @@ def load_study(folder: str | Path) -> StudyData:
     """Every record, trial and bench row of a study folder (paths relative to it)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such study folder")
+        raise InputError(f"{folder}: no such study folder")
     problems: list[str] = []
     design: dict = {}
     state = folder / "study.json"
