@@ -165,6 +165,7 @@ def test_gru_d_decays_its_hidden_state_with_elapsed_time():
         far = cell.rnn_cell(torch.cat([x, torch.full((1, 1), 1e4)], 1), torch.zeros(1, 6))
         _, h_far = model.step(x, torch.tensor([1e4]), (h,))
         assert torch.allclose(h_far[0], far, atol=1e-6)
-        _, h_now = model.step(x, torch.tensor([0.0]), (h,))
-        assert torch.allclose(h_now[0], cell.rnn_cell(torch.cat([x, torch.zeros(1, 1)], 1), h), atol=1e-6)
+        # dt = 0 through the cell itself: the public step refuses dt <= 0 (input validation)
+        _, h_now = cell(x, torch.zeros(1, 1), h)
+        assert torch.allclose(h_now, cell.rnn_cell(torch.cat([x, torch.zeros(1, 1)], 1), h), atol=1e-6)
     assert model.active_param_count() == create("gru", 2, 2, units=6).param_count() + 2 * 6

@@ -165,8 +165,10 @@ def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `e
         return
     t = table(str(checkpoint), [Col("key", ident=True), "value"], show_header=False)
     for key in ("kind", "input_size", "output_size", "units", "options", "task", "dataset",
-                "label_names", "seed", "params", "params_active"):
+                "label_names", "seed"):
         t.add_row(key, str(data[key]))
+    t.add_row("params (active)", str(data["params_active"]))
+    t.add_row("params (total)", str(data["params"]))
     t.add_row("state", ", ".join(f"{s['name']}[{s['size']}]" for s in data["state"]))
     for key, value in model.metrics.items():
         t.add_row(f"metric: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
