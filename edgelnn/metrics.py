@@ -5,8 +5,6 @@ import numpy as np
 
 METRICS = {"classification": "accuracy", "regression": "rmse"}
 HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}
-# Shift names used before a rename (bundles and result rows keep them): read as the new name.
-SHIFT_RENAMES = {"length": "sampling-rate"}
 
 
 def metric_name(task: str) -> str:

@@ -70,8 +70,8 @@ def train(
     from ..train.augment import get_augment
 
     get_kind(model)  # fail on an unknown name before loading anything
-    get_augment(augment)
     get_info(dataset)
+    get_augment(augment)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
                          options=_parse_options(option), augment=augment)
@@ -111,9 +111,8 @@ def models(as_json: bool = JsonOption):
     if as_json:
         print_json(rows)
         return
-    t = table("models (active = masked synapses excluded)",
-              [Col("name", ident=True), Col("family", ident=True),
-               Col("active params @32 units (6 in, 4 out)", justify="right"),
+    t = table("models (params at 32 units, 6 in, 4 out; active = masked synapses excluded)",
+              [Col("name", ident=True), Col("family", ident=True), Col("active params", justify="right"),
                Col("total params", justify="right"), "description", "options"])
     for r in rows:
         t.add_row(r["name"], r["family"], str(r["params_active_32_units_6_in_4_out"]),

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import SHIFT_RENAMES
+from ..schema import SHIFT_RENAMES
 from .prepare import valid_mask
 from .types import Split
 

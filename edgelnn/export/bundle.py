@@ -207,16 +207,20 @@ def _shift_variants(ds) -> list[tuple[str, str, float, object]]:
 
 
 # -- one artifact ------------------------------------------------------------------------------
-def _footprint(path: Path, entry: dict) -> dict | None:
-    """Model-scale memory and compute read from the file (edgelnn.export.footprint); None for a
-    format without a reader. A reader error leaves the figures out, with the reason."""
-    from .footprint import footprint
+def _footprint(path: Path, entry: dict) -> dict:
+    """Model-scale memory and compute read from the file (edgelnn.export.footprint). A format
+    without a reader gets the same keys with only file_bytes filled; a reader error leaves the
+    figures out, with the reason. Microcontroller figures of the entry (``mcu``) join them."""
+    from .footprint import Footprint, footprint
 
     try:
         fp = footprint(path, entry["format"], entry["graph"], list(entry["io"]["inputs"][2:]))
+        out = (fp or Footprint(None, None, None, None, None, path.stat().st_size, None)).to_dict()
     except Exception as exc:  # noqa: BLE001 - the artifact passed its gate; only the figures are missing
-        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
-    return None if fp is None else fp.to_dict()
+        out = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
+    if entry.get("mcu"):
+        out["mcu"] = entry["mcu"]
+    return out
 
 
 def _seq_compute_from_step(artifacts: list[dict]) -> None:

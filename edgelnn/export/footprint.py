@@ -54,13 +54,13 @@ REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 class Footprint:
     """The ``footprint`` of one manifest artifact entry (and of its bench rows)."""
 
-    weight_elements: int
-    weight_bytes: int
-    state_bytes: int
+    weight_elements: int | None          # None: a format this module has no reader for
+    weight_bytes: int | None
+    state_bytes: int | None
     macs_per_step: int | None
     elementwise_per_step: int | None
     file_bytes: int
-    structure_bytes: int
+    structure_bytes: int | None
     weights_by_dtype: dict = field(default_factory=dict)   # stored dtype -> elements
 
     def to_dict(self) -> dict:

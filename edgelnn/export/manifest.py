@@ -15,6 +15,7 @@ from .specs import tensor_specs
 
 # The shift variants stored in eval.npz: the dataset's standard suite, edgelnn.data.shift_suite.
 
+
 from ..runtime.integrity import sha256_file as sha256  # noqa: E402,F401 - one hasher for export and devices
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EdgeLNNError, UnsafePathError
-from ..metrics import SHIFT_RENAMES
 from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
 from ..schema import ROW_REQUIRED as REQUIRED
+from ..schema import SHIFT_RENAMES
 from ..schema import STATUS_LABELS as STATUSES  # status -> (group, label shown in reports)
 from ..schema import plain_name
 EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
-from ..metrics import SHIFT_RENAMES
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import MANIFEST, check_sha256, manifest_files
+from ..schema import MANIFEST, SHIFT_RENAMES, check_sha256, manifest_files
 from .base import Runner
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.shifts import change_sampling_rate, drop_samples
 from ..data.types import Split
+from ..errors import InputError
 
 P_DROP = 0.5
 DROP_MAX = 0.6
@@ -22,7 +23,7 @@ P_RATE = 0.5
 RATE_RANGE = (0.5, 2.0)
 
 
-class UnknownAugmentError(ValueError):
+class UnknownAugmentError(InputError):
     """An ``augment`` name not in AUGMENTS."""
 
 

@@ -48,6 +48,7 @@ class TrainConfig:
         frac = checks.number(self.val_fraction, "val_fraction", minimum=0.0)
         if frac >= 1.0:
             raise InputError(f"val_fraction must be < 1, got {frac}")
+        get_augment(self.augment)  # an unknown name fails here, before any work
 
 
 @dataclass
@@ -223,7 +224,7 @@ def _train(config: TrainConfig, progress, ds):
     model.eval()
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
-                      "val_fraction": config.val_fraction, "augment": config.augment}
+                     "augment": config.augment}
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
