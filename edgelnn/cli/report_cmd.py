@@ -44,18 +44,23 @@ def _study_report(folder: Path, out: Optional[Path], quick: bool, as_json: bool 
     out = out or folder / "report"
     check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
     files = build_study_report(folder, out, quick=quick)
+    if as_json:
+        a = files.analysis
+        print_json({"out": str(files.out), "files": [str(f) for f in files.files], "comparisons": len(a.claims),
+                    "family_size": a.family_size, "cannot_carry": a.cannot_carry, "problems": files.problems,
+                    "verdicts": sum(c.verdict in ("liquid better", "RNN better") for c in a.claims)})
+        return
+    print_study_report(files)
+
+
+def print_study_report(files) -> None:
+    """The study report's headline and its files (also printed by `edgelnn study`)."""
     a = files.analysis
     verdicts = sum(c.verdict in ("liquid better", "RNN better") for c in a.claims)
-    if as_json:
-        print_json({"out": str(files.out), "files": [str(f) for f in files.files], "comparisons": len(a.claims),
-                    "family_size": a.family_size, "verdicts": verdicts, "cannot_carry": a.cannot_carry,
-                    "problems": files.problems})
-        return
     console.print(f"{len(a.claims)} comparisons, {a.family_size} in the Holm family, {verdicts} verdict(s)"
                   + (f"; {' '.join(a.cannot_carry)}" if a.cannot_carry else ""), highlight=False)
     for path in (files.html, files.markdown, files.findings, files.summary):
-        console.print(f"report: {path}" if path == files.html else f"        {path}", highlight=False,
-                      soft_wrap=True)
+        console.print(f"report: {path}" if path == files.html else f"        {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
