@@ -88,7 +88,8 @@ def write_synthetic_study(folder: str | Path, *, datasets=("italypowerdemand", "
                 if bench:
                     _write_bench(folder, ds, model, b, accuracy(ds, model, b, "plain"))
     design = {"datasets": list(datasets), "models": list(models), "budgets": list(budgets), "seeds": seeds,
-              "arms": list(arms), "quick": quick}
+              "arms": list(arms), "quick": quick,
+              "notes": ["**Equal tuning.** Synthetic study: no training ran (tests/study_fixtures.py)."]}
     (folder / "study.json").write_text(json.dumps({"design": design, "jobs": {}}))
     return folder
 
@@ -107,7 +108,8 @@ def _write_bench(folder: Path, ds: str, model: str, budget: int, acc: float) -> 
                 "per_sample_us": 10.0 + macs / 500, "size_bytes": wb + 6000, "params": budget,
                 "accuracy": acc, "accuracy_fp32": acc, "model_rss_mb": 10.5, "peak_rss_mb": 60.0,
                 "footprint": {"weight_elements": budget, "weight_bytes": wb, "state_bytes": 4 * 16,
-                              "macs_per_step": macs, "file_bytes": wb + 6000, "structure_bytes": 6000}})
+                              "macs_per_step": macs, "elementwise_per_step": budget // 4 * (8 if model == "ltc" else 1),
+                              "file_bytes": wb + 6000, "structure_bytes": 6000}})
     rows.append({**rows[0], "artifact": f"{model}.c", "format": "c", "runtime": "qemu-cortex-m4",
                  "target": "mps2-an386", "latency_us": None, "per_sample_us": None, "model_rss_mb": None,
                  "footprint": {**rows[0]["footprint"], "mcu": {"flash_bytes": 9000 + budget * 4,

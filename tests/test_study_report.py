@@ -287,3 +287,29 @@ def test_a_poor_model_is_not_called_robust(tmp_path):
     assert claim(files.analysis, "robustness", "ltc", "gru", shift="noise").assessable
     assert "**cfc** loses less" not in files.findings_text
     assert "a model with little accuracy has little to lose" in files.findings_text
+
+
+def test_nan_scores_leave_the_cell_out_and_say_so(tmp_path):
+    write_synthetic_study(tmp_path, models=("cfc", "ltc", "gru"), **ONE)
+    path = tmp_path / "records" / "irregular-sine" / "ltc-b1000-plain-s2.json"
+    r = rec.read(path)
+    r.test_scores[3] = float("nan")
+    rec.write(r, path)
+    files = build_study_report(tmp_path)
+    assert any("ltc-b1000-plain-s2: NaN or infinite" in p for p in files.problems)
+    assert not [c for c in files.analysis.claims if c.liquid == "ltc"]
+    assert claim(files.analysis, "accuracy", "cfc", "gru").seeds == 5
+
+
+def test_the_study_report_needs_no_torch(tmp_path):
+    """The report runs where the base package is installed (no torch): a fresh process that builds
+    it must not import torch."""
+    import subprocess
+    import sys
+
+    folder = write_synthetic_study(tmp_path / "study", models=("cfc", "gru"), **ONE)
+    code = ("import sys; from edgelnn.study.report import build_study_report; "
+            f"build_study_report({str(folder)!r}); print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -41,6 +41,8 @@ def _study_report(folder: Path, out: Optional[Path], quick: bool, as_json: bool 
     """A study folder (records/, tuning/, results/) -> the study report with its verdicts."""
     from ..study.report import build_study_report
 
+    out = out or folder / "report"
+    check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
     files = build_study_report(folder, out, quick=quick)
     if as_json:
         print_json(study_report_json(files))
@@ -51,7 +53,9 @@ def _study_report(folder: Path, out: Optional[Path], quick: bool, as_json: bool 
 def study_report_json(files) -> dict:
     a = files.analysis
     return {"out": str(files.out), "markdown": str(files.markdown), "html": str(files.html),
-            "findings": str(files.findings), "summary": str(files.summary), "comparisons": len(a.claims),
+            "findings": str(files.findings), "summary": str(files.summary),
+            "files": [str(f) for f in files.files], "comparisons": len(a.claims),
+            "family_size": a.family_size,
             "verdicts": sum(c.verdict in ("liquid better", "RNN better") for c in a.claims),
             "cannot_carry": list(a.cannot_carry), "problems": list(files.problems)}
 

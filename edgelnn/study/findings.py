@@ -169,7 +169,7 @@ def question_block(a: Analysis, question: str, title: str, test: str, liquid: li
         lines.append(f"- {_where(won[0], budgets or None)}: {subj} {verb} {target} ({_evidence(won)}).")
     counts = {v: sum(c.verdict == v for c in cs) for v in (LIQUID_BETTER, RNN_BETTER, INCONCLUSIVE,
                                                            NOT_ASSESSABLE, NO_VERDICT)}
-    tail = (f"- Of {len(cs)} comparisons ({test}): {counts[LIQUID_BETTER]} liquid better, "
+    tail = (f"- Of {len(cs)} comparison{'s' if len(cs) != 1 else ''} ({test}): {counts[LIQUID_BETTER]} liquid better, "
             f"{counts[RNN_BETTER]} RNN better, {counts[INCONCLUSIVE]} inconclusive, "
             f"{counts[NOT_ASSESSABLE]} not assessable (competence gate), {counts[NO_VERDICT]} without a verdict.")
     return f"**{title}**\n\n" + "\n".join(lines + [tail])
@@ -264,13 +264,15 @@ def _short_where(c: Claim) -> str:
 def findings_markdown(a: Analysis, design: dict, extra: list[str] | None = None) -> str:
     """The findings: design, what cannot be carried, competence, verdicts, facts."""
     liquid, rnn = design["liquid"], design["rnn"]
-    head = (f"{len(design['datasets'])} datasets ({join(design['datasets'])}); liquid models "
+    n_ds = len(design['datasets'])
+    family = (f"with Holm's correction over the {a.family_size} claims of the family at alpha = {a.alpha:g}"
+              if a.family_size else "; no claim of this run can carry a verdict (see below)")
+    head = (f"{n_ds} dataset{'s' if n_ds != 1 else ''} ({join(design['datasets'])}); liquid models "
             f"{join(liquid)}; RNN models {join(rnn)}; budgets {join([f'{b:,}' for b in design['budgets']])} "
             f"active parameters; {design['seeds']} seeds; arms {join(design['arms'])}. Verdicts come from a "
             f"paired bootstrap over seeds × test items (t interval from the seed and item variance "
             f"components, {a.smooth_boot:,} resamples each; budget reach: crossed bootstrap, {a.n_boot:,} "
-            f"resamples) with Holm's correction over the {a.family_size} claims of the family at alpha = "
-            f"{a.alpha:g}.")
+            f"resamples){' ' if a.family_size else ''}{family}.")
     blocks = [head]
     if a.cannot_carry:
         blocks.append("**What this run cannot carry.** " + " ".join(a.cannot_carry))
@@ -299,10 +301,12 @@ def _family_fact(values: dict[str, float], liquid: list[str], rnn: list[str], wh
         return ""
     lmin, lmax = min(values[m] for m in liquid), max(values[m] for m in liquid)
     rmin, rmax = min(values[m] for m in rnn), max(values[m] for m in rnn)
+    subject = f"Every liquid model ({join(liquid)}) needs" if len(liquid) > 1 else f"{liquid[0]} needs"
+    obj = f"every RNN ({join(rnn)})" if len(rnn) > 1 else rnn[0]
     if lmax < rmin:
-        return f" Every liquid model ({join(liquid)}) needs fewer {what} than every RNN ({join(rnn)})."
+        return f" {subject} fewer {what} than {obj}."
     if lmin > rmax:
-        return f" Every liquid model ({join(liquid)}) needs more {what} than every RNN ({join(rnn)})."
+        return f" {subject} more {what} than {obj}."
     return ""
 
 
@@ -314,11 +318,14 @@ def memory_block(foot: list[dict], a: Analysis, liquid: list[str], rnn: list[str
         rows = [f for f in foot if f["dataset"] == ds and f["budget"] == b and f["status"] == "passed"]
         ref = [f for f in rows if f["format"] == "onnx" and f["graph"] == "step" and f["scheme"] == "fp32"]
         macs = {f["model"]: f["macs_per_step"] for f in ref if f["macs_per_step"] is not None}
+        elem = {f["model"]: f["elementwise_per_step"] for f in ref if f.get("elementwise_per_step") is not None}
         state = {f["model"]: f["state_bytes"] for f in ref if f["state_bytes"] is not None}
         weights = {f["model"]: f["weight_bytes"] for f in ref if f["weight_bytes"] is not None}
         if macs:
             lines.append(f"- On {ds} at budget {b:,} (ONNX fp32 step graph, counted from the exported graph): "
-                         f"MACs per step {_list(list(macs.items()), lambda v: f'{int(v):,}')}; state bytes "
+                         f"MACs per step {_list(list(macs.items()), lambda v: f'{int(v):,}')}; "
+                         + (f"elementwise ops per step {_list(list(elem.items()), lambda v: f'{int(v):,}')}; "
+                            if elem else "") + "state bytes "
                          f"{_list(list(state.items()), lambda v: f'{int(v):,}')}; weight bytes "
                          f"{_list(list(weights.items()), lambda v: f'{int(v):,}')}."
                          + _family_fact(macs, liquid, rnn, "MACs per step"))
@@ -356,9 +363,9 @@ def training_block(cells, a: Analysis) -> str:
         if not secs:
             continue
         line = (f"- On {ds} at budget {b:,} (plain arm, mean over seeds): training time per run "
-                f"{_list(secs, lambda v: f'{v:.0f} s')}")
+                f"{_list(secs, lambda v: f'{v:.3g} s')}")
         if peaks:
-            line += f"; training peak memory {_list(peaks, lambda v: f'{v:.0f} MB')}"
+            line += f"; training peak memory {_list(peaks, lambda v: f'{v:.3g} MB')}"
         lines.append(line + ".")
     if not lines:
         return ""
@@ -378,6 +385,8 @@ def cross_block(a: Analysis) -> str:
                          f"{a.alpha:g} (uncorrected, exploratory): "
                          + "; ".join(f"{w['liquid']} vs {w['rnn']} (p = {fmt_p(w['p'])}, {join(w['datasets'])})"
                                      for w in sig) + ".")
+        elif n == 0:
+            lines.append("- No cross-dataset test: no liquid-vs-RNN pair is assessable on any dataset.")
         else:
             pmin = min(w["p_min"] for w in ws)
             lines.append(f"- No liquid-vs-RNN pair differs across datasets by an exact Wilcoxon signed-rank test "

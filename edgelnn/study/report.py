@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..report.doc import Section, Text, render_html, render_md
 from . import report_plots as plots
 from . import report_sections as sec
@@ -111,7 +112,7 @@ def build_study_report(folder: str | Path, out: str | Path | None = None, *, qui
     if design is not None:
         data.design = dict(design)
     if not data.cells:
-        raise ValueError(f"{folder}: no usable final-run records under records/ "
+        raise InputError(f"{folder}: no usable final-run records under records/ "
                          + (f"({len(data.problems)} unreadable)" if data.problems else "(none found)"))
     quick = quick or bool(data.design.get("quick"))
     out = Path(out) if out is not None else folder / "report"

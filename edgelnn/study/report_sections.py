@@ -75,7 +75,8 @@ def design_section(data: StudyData, a: Analysis) -> Section:
             task, sizes, note = "?", "?", "not a registered dataset"
         ds_rows.append([ds, task, cells[0].metric, sizes, str(cells[0].test_series().n_items),
                         f"{a.ref_budget[ds]:,}", note])
-    blocks = [Text(f"Models: liquid {join(data.liquid())}; RNN {join(data.rnn())}. Seeds: "
+    notes = [Text(n) for n in (data.design.get("notes") or []) if isinstance(n, str) and n.strip()]
+    blocks = notes + [Text(f"Models: liquid {join(data.liquid()) or 'none'}; RNN {join(data.rnn()) or 'none'}. Seeds: "
                    f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
                    "resample of samples while training). Reference budget = the budget of the robustness "
                    "and time-augmentation comparisons (the time-aug arm's budget, else the middle one)."),
@@ -134,14 +135,21 @@ def tuning_blocks(data: StudyData) -> list:
     dorder = {d: i for i, d in enumerate(data.datasets)}
     for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (dorder.get(kv[0][0], 99),
                                                                       order.get(kv[0][1], 99), kv[0][2])):
-        # the engine's rule (edgelnn.study.plan.choose): lowest validation loss, ties to the earlier trial
+        # the engine's rule (edgelnn.study.plan.choose): lowest validation loss, ties to the earlier
+        # trial; a diverged trial (loss inf or NaN) is never kept
         best = min(sorted(ts, key=lambda t: t.trial),
                    key=lambda t: t.val_loss if t.val_loss is not None and t.val_loss == t.val_loss else float("inf"))
-        chosen = next((r.hparams for r in data.runs if r.dataset == ds and r.model == model and r.budget == b
-                       and r.arm == "plain"), None)
+        used = [r for r in data.runs if r.dataset == ds and r.model == model and r.arm == "plain"]
+        settings = {json.dumps(r.hparams, sort_keys=True) for r in used}
+        same_b = {json.dumps(r.hparams, sort_keys=True) for r in used if r.budget == b}
+        if same_b:
+            chosen = "; ".join(sorted(same_b))
+        elif len(settings) == 1:
+            chosen = f"{next(iter(settings))} (used at every budget)"
+        else:
+            chosen = "; ".join(sorted(settings)) or "(no final run yet)"
         rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts),
-                     f"loss {best.val_loss:.4f}, {best.val_metric:.4f} (trial {best.trial})",
-                     json.dumps(chosen, sort_keys=True) if chosen is not None else "(reused / not run)",
+                     f"trial {best.trial}: loss {best.val_loss:.4f}, {best.val_metric:.4f}", chosen,
                      f"{sum(t.seconds for t in ts):.0f}"])
     text = (f"**Tuning** on validation data only: {sum(len(v) for v in groups.values())} trials over "
             f"{len(groups)} (dataset, model, budget) groups; "
@@ -150,14 +158,8 @@ def tuning_blocks(data: StudyData) -> list:
             + " Budgets without trials reuse the settings tuned at another budget of the same model "
               "(the chosen settings column shows what each final model used).")
     return [Text(text), Table("tuning", ["dataset", "model", "budget", "trials", "search (values tried)",
-                                         "chosen trial (validation)", "chosen settings (final runs)", "tuning s"], rows)]
-
-
-def _hib(data: StudyData, ds: str) -> bool:
-    try:
-        return data.metric(ds) != "rmse"
-    except StopIteration:
-        return True
+                                         "chosen trial (validation)", "chosen settings (final runs)",
+                                         "tuning s"], rows)]
 
 
 def competence_section(a: Analysis) -> Section:
@@ -323,7 +325,7 @@ def cross_section(a: Analysis, images: dict) -> Section:
 
 
 FOOT_COLUMNS = ["dataset", "model", "budget", "artifact", "runtime", "status", "weight elements",
-                "weight bytes", "state bytes", "MACs / step", "file bytes", "structure bytes",
+                "weight bytes", "state bytes", "MACs / step", "elementwise / step", "file bytes", "structure bytes",
                 "MCU flash / RAM / stack", "p50 µs/step", "runtime RSS MB (runtime's cost)", "accuracy"]
 
 
@@ -337,6 +339,7 @@ def footprint_rows(data: StudyData) -> list[dict]:
                     "runtime": r.runtime, "target": r.target, "status": r.status,
                     "weight_elements": f.get("weight_elements"), "weight_bytes": f.get("weight_bytes"),
                     "state_bytes": f.get("state_bytes"), "macs_per_step": f.get("macs_per_step"),
+                    "elementwise_per_step": f.get("elementwise_per_step"),
                     "file_bytes": f.get("file_bytes", r.size_bytes), "structure_bytes": f.get("structure_bytes"),
                     "mcu_flash_bytes": mcu.get("flash_bytes"), "mcu_ram_bytes": mcu.get("ram_bytes"),
                     "mcu_stack_bytes": mcu.get("stack_bytes"), "p50_us_per_step": r.step_p50_us,
@@ -355,7 +358,8 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
                f"{intn(f['mcu_flash_bytes'])} / {intn(f['mcu_ram_bytes'])} / {intn(f['mcu_stack_bytes'])}")
         rows.append([f["dataset"], f["model"], intn(f["budget"]), f"{f['format']} {f['graph']} {f['scheme']}",
                      f["runtime"] or "–", f["status"], intn(f["weight_elements"]), intn(f["weight_bytes"]),
-                     intn(f["state_bytes"]), intn(f["macs_per_step"]), intn(f["file_bytes"]),
+                     intn(f["state_bytes"]), intn(f["macs_per_step"]), intn(f["elementwise_per_step"]),
+                     intn(f["file_bytes"]),
                      intn(f["structure_bytes"]), mcu, num(f["p50_us_per_step"], 1), num(f["runtime_rss_mb"], 2),
                      num(f["accuracy"], 4)])
     lat = []
@@ -364,7 +368,7 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
         if f["status"] == "passed" and f["p50_us_per_step"] is not None:
             groups.setdefault((f["target"], f["runtime"], f["format"], f["graph"], f["scheme"], f["dataset"],
                                f["budget"]), []).append(f)
-    for key, fs in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+    for key, fs in sorted(groups.items(), key=lambda kv: (tuple(str(v) for v in kv[0][:6]), kv[0][6] or 0)):
         fastest = min(f["p50_us_per_step"] for f in fs)
         for f in sorted(fs, key=lambda f: f["p50_us_per_step"]):
             lat.append([key[0], f"{key[1]} {key[2]} {key[3]} {key[4]}", key[5], intn(key[6]), f["model"],
@@ -373,7 +377,9 @@ def memory_section(data: StudyData, foot: list[dict]) -> Section:
     return Section("Memory and speed at the model's scale", [
         Text("Per exported artifact of the chosen point (seed 0, plain arm) of each (dataset, model, budget). "
              "Weight bytes = weight elements × bits; state bytes = the recurrent state carried between steps; "
-             "MACs per step counted from the exported step graph; file bytes split into weights and structure "
+             "MACs per step counted from the exported step graph's matrix products (compare within one format: "
+             "the formats express some layers differently), elementwise ops per step from its other arithmetic "
+             "(where LTC's synapse and ODE arithmetic lives); file bytes split into weights and structure "
              "(graph, metadata). MCU flash / RAM / stack from the C backend where present. *Runtime RSS* is the "
              "resident memory the runtime adds when it loads and runs the model: mostly the runtime's own cost, "
              "not the model's."),

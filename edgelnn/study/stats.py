@@ -9,10 +9,10 @@
   rescaled to unbiasedness: S/(S-1), N/(N-1)), and nu the Welch-Satterthwaite degrees of
   freedom (about S-1 when the seed spread dominates). Why not the plain percentile interval of
   the crossed bootstrap: with 5 seeds it treats the seed spread as known; in a simulation with
-  unstable training (seed std ~5 points) it covered 0.895 instead of 0.95, the t(nu) interval
-  0.948. Summing both one-way parts counts the seed x item interaction twice: the interval is
-  conservative when items, not seeds, dominate. p: two-sided from t(nu) (exact to any size,
-  as Holm needs).
+  unstable training (seed std ~5 points) it covered 0.897 instead of 0.95, the t(nu) interval
+  0.955 (``benchmarks/study_coverage.py``). Summing both one-way parts counts the seed x item
+  interaction twice: the interval is conservative when items, not seeds, dominate. p:
+  two-sided from t(nu) (exact to any size, as Holm needs).
   A discrete statistic (the budget at which a curve reaches the best) uses the crossed
   bootstrap (seeds and items drawn together): percentile interval, and p by CI inversion,
   ``2 * min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (B + 1)``.

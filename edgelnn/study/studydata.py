@@ -7,11 +7,13 @@ skipped silently.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from . import records as rec
 from .records import RunRecord, TrialRecord
 from .stats import Series
@@ -143,6 +145,11 @@ def _check_cell(cell: Cell, problems: list[str]) -> bool:
         if len(r.test_scores) == 0:
             problems.append(f"{r.key}: no per-item test scores; cell left out")
             return False
+        shifted = [v for levels in r.shifts.values() for v in levels.values()]
+        if not all(math.isfinite(x) for x in r.test_scores) or \
+                not all(math.isfinite(x) for v in shifted for x in v.scores):
+            problems.append(f"{r.key}: NaN or infinite per-item scores; cell left out")
+            return False
         mean = sum(r.test_scores) / len(r.test_scores)
         from_scores = mean ** 0.5 if r.metric == "rmse" else mean
         if abs(from_scores - r.test_metric) > 1e-6 + 1e-4 * abs(r.test_metric):
@@ -155,7 +162,7 @@ def load_study(folder: str | Path) -> StudyData:
     """Every record, trial and bench row of a study folder (paths relative to it)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such study folder")
+        raise InputError(f"{folder}: no such study folder")
     problems: list[str] = []
     design: dict = {}
     state = folder / "study.json"

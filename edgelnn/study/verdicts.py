@@ -107,6 +107,9 @@ class Claim:
 
 @dataclass
 class CurvePoint:
+    """mean: the metric over all seeds' items pooled (RMSE: root of the pooled mean squared error,
+    as the tests use it); std: spread of the per-seed metric."""
+
     budget: int
     params_active: float
     params_total: float
@@ -228,7 +231,7 @@ def curves_of(data: StudyData) -> list[Curve]:
                     vals = [float(np.sqrt(np.mean(r.test_scores))) if c.metric == "rmse"
                             else float(np.mean(r.test_scores)) for r in c.runs]
                     pts.append(CurvePoint(b, c.mean("params_active"), c.mean("params_total"),
-                                          c.mean("units"), statistics.fmean(vals),
+                                          c.mean("units"), cell_value(c),
                                           statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals)))
                 if pts:
                     out.append(Curve(ds, model, data.families[model], arm, data.metric(ds), pts))
