@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import checks
+from .. import checks, interrupt
 from .. import data as data_mod
 from .. import metrics
 from ..errors import InputError, NumericError
@@ -199,6 +199,7 @@ def _train(config: TrainConfig, progress, ds):
         order = torch.randperm(len(ds.train), generator=gen)
         total = 0.0
         for i in range(0, len(order), config.batch_size):
+            interrupt.check()          # an interrupt Python dropped (e.g. during an import) still stops
             idx = order[i:i + config.batch_size]
             xb, dtb, yb, lb = _batch(train_tensors, idx, augment, aug_rng)
             out_last = _last(model(xb, dtb), lb)
