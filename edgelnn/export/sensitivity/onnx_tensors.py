@@ -1,4 +1,4 @@
-"""ONNX side of the sensitivity analysis: every node output exposed, both models on the same
+"""ONNX side of the sensitivity analysis (``edgelnn.export.sensitivity``): every node output exposed, both models on the same
 inputs (fp32 state, teacher-forced), per-tensor errors matched by tensor name.
 
 QDQ models keep the fp32 tensor names and add ``<name>_DequantizeLinear_Output`` (what consumers
@@ -15,7 +15,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from .labels import Node, label_nodes, weight_label
-from .sensitivity import TensorError, added_at_ops, compare
+from .core import TensorError, added_at_ops, compare
 
 DQ_SUFFIX = "_DequantizeLinear_Output"
 
@@ -78,7 +78,8 @@ def _weights(ref: onnx.ModelProto, q: onnx.ModelProto) -> list[TensorError]:
                 continue
             stems.remove(stem)
             sqnr, rel, mx = max((compare(w, d) for d in options), key=lambda e: e[0])
-            out.append(TensorError(init.name, weight_label(init.name), "weight", "weight", sqnr, rel, mx))
+            out.append(TensorError(init.name, weight_label(init.name), "weight", "weight", sqnr, rel, mx,
+                                   tensor=init.name))
             break
     return out
 
@@ -125,7 +126,7 @@ def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: s
     errors = {t: compare(np.concatenate(acc_ref[t]), np.concatenate(acc_q[t]))
               for t in pairs if acc_ref[t]}
     added = added_at_ops(errors, inputs_of)
-    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t])
+    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t], t)
                for t in errors]
     tensors += _weights(ref, q)
     out_sqnr = compare(np.concatenate(y_ref), np.concatenate(y_q))[0] if y_ref else None
