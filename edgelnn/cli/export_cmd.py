@@ -66,8 +66,8 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder (default export/<checkpoint name>)"),
     format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite (repeat; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
-                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static "
-                                         "(repeat; default: all that apply)"),
+                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
+                                         "auto (repeat; default: all that apply except auto)"),
     graph: list[str] = typer.Option([], "--graph", help="step, seq (repeat; default both)"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target profile (targets/<name>.toml): "
                                          "default schemes and int8 settings; default: this host"),
@@ -77,6 +77,12 @@ def export(
     name: Optional[str] = typer.Option(None, help="bundle name used in file names (default: folder name)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the export report as JSON"),
     strict: bool = typer.Option(False, help="exit 1 when any artifact was rejected or failed"),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", metavar="POINTS",
+                                             help="--quant auto: task-metric points the artifact may lose "
+                                                  "on the parity data (default 1)"),
+    max_error: Optional[float] = typer.Option(None, "--max-error", metavar="REL",
+                                              help="--quant auto: max error / output range (default: the "
+                                                   "int8-static bound, 0.2)"),
 ):
     """Export a checkpoint to ONNX/TFLite (quantized too); every artifact is checked against PyTorch."""
     from ..errors import EdgeLNNError
@@ -95,7 +101,8 @@ def export(
             with quiet_native_stderr():
                 report = export_bundle(checkpoint, out, formats=format or None, schemes=quant or None,
                                        target=target, tolerances=tolerance or None, progress=progress,
-                                       graphs=graph or GRAPHS, name=name)
+                                       graphs=graph or GRAPHS, name=name, max_drop=max_drop,
+                                       max_error=max_error)
         except (EdgeLNNError, ValueError, OSError) as exc:
             bar.stop()
             fail(str(exc) or type(exc).__name__)  # fail() escapes markup: edgelnn[tflite] survives
@@ -103,6 +110,8 @@ def export(
     console.print(LEGEND)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
+    for line, ok in auto_lines(report):
+        console.print(f"[{'green' if ok else 'bold red'}]{escape(line)}[/]", soft_wrap=True)
     if json_out:
         json_out.write_text(report.to_json() + "\n")
     n_ok = len(report.passed)
@@ -113,6 +122,42 @@ def export(
                   + f"  ({report.seconds:.1f}s)")
     if n_ok == 0 or (strict and n_bad):
         raise SystemExit(1)
+
+
+def auto_lines(report) -> list[tuple[str, bool]]:
+    """One line per format searched by --quant auto: what it chose, or that it found nothing."""
+    import json
+
+    from ..export.mixed import AUTO
+
+    lines = []
+    try:
+        manifest = json.loads((Path(report.bundle) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    blocks = {(e["format"], e.get("graph")): e for e in manifest.get("artifacts", []) + manifest.get("rejected", [])
+              if e.get("scheme") == AUTO}
+    for r in report.results:
+        if r.scheme != AUTO or r.graph != "step" or r.status == "unsupported":
+            continue
+        auto = blocks.get((r.format, r.graph), {}).get("auto") or {}
+        budget = auto.get("budget") or {}
+        what = (f"max drop {budget.get('max_drop', 1):g} points, max error "
+                f"{'the gate bound' if budget.get('max_error') is None else format(budget['max_error'], 'g')}")
+        searched = f"{len(auto.get('trace', []))} candidates in {auto.get('seconds', r.seconds):.1f}s"
+        if r.status == "passed":
+            kept = auto.get("kept", [])
+            counts = ", ".join(f"{sum(k['precision'] == p for k in kept)} {p}" for p in ("int16", "float")
+                               if any(k["precision"] == p for k in kept)) or "all int8"
+            lines.append((f"auto ({r.format}): {counts} of {auto.get('units', '?')} ops, "
+                          f"{auto.get('weight_ratio', float('nan')):.2f} of fp32 weight bytes, err/range "
+                          f"{_fmt(r.rel_range)} ({what}); {searched}", True))
+        elif r.status == "rejected":
+            lines.append((f"auto ({r.format}): no quantized artifact meets the budget ({what}); the bundle "
+                          f"keeps fp32; {searched}", False))
+        else:
+            lines.append((f"auto ({r.format}): the search failed: {r.reason}; the bundle keeps fp32", False))
+    return lines
 
 
 @app.command("inspect")

@@ -28,6 +28,7 @@ class TensorError:
     max_abs: float
     added: float | None = None  # relative RMS error added at this op (activations)
     tensor: str = ""  # the full tensor name in the file (``name`` may be shortened for reading)
+    added_peak: float | None = None  # peak error / the tensor's range, added at this op (activations)
 
 
 def compare(ref: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
@@ -48,3 +49,16 @@ def added_at_ops(errors: dict[str, tuple[float, float, float]],
         ins = [errors[i][1] for i in inputs_of.get(name, []) if i in errors]
         added[name] = max(0.0, rel - max(ins, default=0.0)) if math.isfinite(rel) else math.inf
     return added
+
+
+def span(ref: np.ndarray) -> float:
+    return float(np.max(ref) - np.min(ref)) if ref.size else 0.0
+
+
+def peak_added_at_ops(errors: dict[str, tuple[float, float, float]], spans: dict[str, float],
+                      inputs_of: dict[str, list[str]]) -> dict[str, float]:
+    """Like ``added_at_ops`` for the peak error relative to each tensor's range (what the parity
+    gate bounds): a clipped range shows here at full size while it hardly moves an RMS."""
+    peak = {n: (0.0, (e[2] / spans[n]) if spans.get(n) else (0.0 if e[2] == 0 else math.inf), e[2])
+            for n, e in errors.items()}
+    return added_at_ops(peak, inputs_of)

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from .labels import Node, label_nodes, weight_label
-from .core import TensorError, added_at_ops, compare
+from .core import TensorError, added_at_ops, compare, peak_added_at_ops, span
 
 DQ_SUFFIX = "_DequantizeLinear_Output"
 
@@ -125,8 +125,10 @@ def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: s
             steps += 1
     errors = {t: compare(np.concatenate(acc_ref[t]), np.concatenate(acc_q[t]))
               for t in pairs if acc_ref[t]}
+    spans = {t: span(np.concatenate(acc_ref[t])) for t in errors}
     added = added_at_ops(errors, inputs_of)
-    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t], t)
+    peak = peak_added_at_ops(errors, spans, inputs_of)
+    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t], t, peak[t])
                for t in errors]
     tensors += _weights(ref, q)
     out_sqnr = compare(np.concatenate(y_ref), np.concatenate(y_q))[0] if y_ref else None
