@@ -130,10 +130,10 @@ def render(rows: list[dict], meta: dict) -> str:
               and abs(min(0.0, r.get("test_delta_points", -1e9))) <= TARGET_DROP
               and (r["search_seconds"] or 1e9) <= TARGET_SECONDS)
         units = f"{r['kept']['int16']} / {r['kept']['float']} of {r['units']}" if r["units"] else "–"
-        gate = None if r["gate_metric_delta"] is None else -r["gate_metric_delta"] * 100
+        gate = None if r["gate_metric_delta"] is None else (-r["gate_metric_delta"] * 100 or 0.0)
         lines.append(f"| {r['model']} | {r['dataset']} | {r['format']} | {f(r['reference'], '.3f')} | {int8} | {auto} | "
                      f"{units} | {f(r['weight_ratio'])} | {f(r['rel_range'], '.3g')} | {f(gate, '+.1f')} | "
-                     f"{f(r.get('test_delta_points'), '+.1f')} | {r['candidates']} | "
+                     f"{f(None if r.get('test_delta_points') is None else round(r['test_delta_points'], 1) or 0.0, '+.1f')} | {r['candidates']} | "
                      f"{f(r['search_seconds'], '.1f')} ({f(r['search_cpu_seconds'], '.1f')}) | {'yes' if ok else '**no**'} |")
     lines += ["", "Why each auto artifact won (from the manifest's `auto.why`):", ""]
     lines += [f"- {r['model']} / {r['dataset']} / {r['format']}: {r['why'] or r['auto_reason']}" for r in rows]

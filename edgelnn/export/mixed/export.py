@@ -50,6 +50,7 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
 
     folder = Path(tempfile.mkdtemp(prefix=f".auto-{fmt.name}-", dir=run.tmp))
     planner = None
+    cpu = time.process_time()
     try:
         run.tick(f"{fmt.name} {graph} {AUTO}: calibrating")
         options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else {}
@@ -65,6 +66,8 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
     finally:
         if planner is not None:
             planner.close()
+    # the search's time includes the planner's preparation (pre-processing, calibration)
+    result.seconds, result.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     block = result.to_manifest()
     if result.path is not None:
         path = run.tmp / f"{run.name}.{graph}.{AUTO}{fmt.suffix}"
