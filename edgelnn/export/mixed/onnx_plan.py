@@ -43,6 +43,7 @@ def _widened(lo: float, hi: float, factor: float) -> tuple[float, float]:
 class OnnxPlanner:
     format = "onnx"
     suffix = ".onnx"
+    int16_weight_bits = 8       # only activation tensors are overridden: weights stay int8
 
     def __init__(self, fp32_path, calibration, *, reduce_range: bool | None = None, kind: str = "",
                  io: dict | None = None):

@@ -68,6 +68,8 @@ class Planner(Protocol):
     format registers its planner in ``edgelnn.export.mixed.PLANNERS``)."""
 
     format: str
+    suffix: str                 # file extension of its artifacts
+    int16_weight_bits: int      # bits the int16 level stores an op's constants in (8: unchanged)
 
     def units(self) -> list[Unit]:
         """Every op the plan can set, in graph order."""

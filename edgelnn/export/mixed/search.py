@@ -10,8 +10,9 @@ callable (the bundle's parity gate: real runtime, whole rollouts vs PyTorch). St
    passes, bisect on k for the fewest int16 ops that pass.
 3. all-int16 fails -> rank again on the all-int16 artifact and move the top k to float
    (bisect on k the same way), as long as the weight bytes stay below fp32's.
-4. refine: walk the best plan's raised units once (the heaviest float weights first, then the
-   least sensitive int16 ops), lowering each one rung; keep a change when it still passes.
+4. refine: walk the best plan's raised units that hold weights once (the heaviest float
+   weights first, then int16 ops whose format stores their constants wider than int8, least
+   sensitive first), lowering each one rung; keep a change when it still passes.
 Every candidate goes through the gate; the answer is the smallest passing one by (weight
 bytes, file bytes, float ops, int16 ops). Bisection assumes more precision never hurts; when
 that is not so, the cost is a larger answer, never a wrong one (each candidate was gated).
@@ -258,12 +259,11 @@ def _float_phase(s: _Search, top: Candidate, units: list[Unit]) -> None:
     ranked = s.ranking(top, units)
     order = [n for n, _ in ranked]
     weights = {u.name: u.weights for u in units}
-    # the longest prefix whose float weights keep the artifact below fp32 (a 4-byte weight in
-    # float vs 1 byte at int8: at most ~3/4 of the int8 weight elements may go float)
-    budget = sum(weights.values()) * 0.75
+    # the longest prefix that leaves some weights integer (all of them float = the fp32 artifact)
+    total = sum(weights.values())
     hi, spent = 0, 0
     for n in order:
-        if spent + weights[n] > budget:
+        if total and spent + weights[n] >= total:
             break
         spent += weights[n]
         hi += 1
@@ -282,7 +282,11 @@ def _refine(s: _Search, units: list[Unit], budget: int) -> None:
     lower = {"float": "int16", "int16": "int8"}
     current = s.best()
     plan = Plan(current.precisions)
-    options = sorted(plan.raised().items(),
+    # only a change that can save weight bytes is worth a candidate: float weights, and int16
+    # ops whose format stores their constants wider than int8 (``int16_weight_bits``)
+    wide16 = getattr(s.planner, "int16_weight_bits", 8) > 8
+    options = sorted(((u, lvl) for u, lvl in plan.raised().items()
+                      if weights.get(u, 0) and (lvl == "float" or wide16)),
                      key=lambda kv: (kv[1] != "float", -weights.get(kv[0], 0), score.get(kv[0], 0.0), kv[0]))
     for unit, level in options[:budget]:
         if not s.room:

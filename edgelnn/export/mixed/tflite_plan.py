@@ -36,6 +36,7 @@ def _has_data(model, tensor) -> bool:
 class TFLitePlanner:
     format = "tflite"
     suffix = ".tflite"
+    int16_weight_bits = 16      # a16w8 stores the constant operands of elementwise ops as int16
 
     def __init__(self, fp32_path, calibration, *, kind: str = "", io: dict | None = None, **_):
         from ai_edge_litert.tools import flatbuffer_utils
