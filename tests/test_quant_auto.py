@@ -233,3 +233,35 @@ def test_search_logic_on_a_toy_ladder(tmp_path):
     # nothing below fp32's weight bytes can pass: no answer, every candidate recorded
     r = _toy_search(tmp_path / "c", [50.0, 50.0], [10, 10], 0.1)
     assert r.best is None and r.path is None and len(r.candidates) >= 2 and "no candidate" in r.why
+
+
+def test_report_shows_the_frontier_and_can_recommend_auto(int8_fails, tmp_path):
+    """Result rows of the bundle (hand-made, as in test_report) + the real manifest: the report
+    lists every candidate, marks the frontier and the chosen one, and the rule may pick auto."""
+    from test_report import make_row
+
+    from edgelnn.report import build_report
+
+    path, _ = int8_fails
+    m = _manifest(path)
+    rows = []
+    for a in m["artifacts"]:
+        rows.append(make_row(bundle=path.name, model="lstm", fmt=a["format"], scheme=a["scheme"], size=a["bytes"],
+                             acc=0.95, fp32=0.95, artifact=a["file"]))
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    files = build_report([results], tmp_path / "report", bundles=[path.parent], sensitivity=False)
+    md = files.markdown.read_text()
+    assert "## Mixed-precision search (--quant auto)" in md
+    assert (tmp_path / "report" / "plots" / "auto_frontier.png").stat().st_size > 1000
+    html = files.html.read_text()
+    assert 'id="auto-searches"' in html
+    for fmt in AVAILABLE:
+        block = _entry(m, fmt, "auto", ("artifacts",))["auto"]
+        assert block["why"] in md
+        table = f'id="auto-{path.name}-{fmt}"'
+        assert table in html
+        section = html.split(table, 1)[1].split("</table>", 1)[0]
+        assert section.count("<tr") == len(block["trace"]) + 1 and "chosen" in section and "front" in section
+    picks = [r for r in files.recommendations if r.model == "lstm" and r.row is not None]
+    assert picks and all(p.row.scheme == "auto" for p in picks), [(p.row.scheme, p.reason) for p in picks]
