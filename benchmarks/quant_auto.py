@@ -7,7 +7,7 @@ point, the int8-static error bound) for ONNX and TFLite through the real exporte
 scores the auto artifact on the test split through its runtime, and writes the table
 model x format x dataset to benchmarks/quant_auto.md (raw figures: --work/quant_auto.json).
 
-    .venv/bin/python benchmarks/quant_auto.py --work /tmp/edgelnn-quant-auto --reuse
+    .venv/bin/python benchmarks/quant_auto.py --work /tmp/edgelnn-quant-auto --reuse --readme README.md
 
 Search time is the search's own (calibration, candidates, gate runs; not fp32 conversion), as
 wall and CPU seconds: on a shared machine the CPU figure is the one to compare.
@@ -141,6 +141,35 @@ def render(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- quant-auto:start -->", "<!-- quant-auto:end -->"
+
+
+def summary(rows: list[dict], meta: dict) -> str:
+    """The condensed table for the README section between START and END."""
+    f = lambda v, spec=".2f": "–" if v is None else format(v, spec)  # noqa: E731
+    lines = ["| model | dataset | format | full int8 (err/range) | auto: int16 / float ops | weight × fp32 "
+             "| err/range | Δ test acc. (pts) | search s (CPU s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        int8 = ("✅" if r["int8_status"] == "passed" else "❌") + f" {f(r['int8_rel_range'], '.2f')}"
+        ops = f"{r['kept']['int16']} / {r['kept']['float']} of {r['units']}" if r["auto_status"] == "passed" \
+            else f"❌ {r['auto_status']}"
+        delta = r.get("test_delta_points")
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['format']} | {int8} | {ops} | {f(r['weight_ratio'])} | "
+                     f"{f(r['rel_range'], '.3f')} | {f(None if delta is None else round(delta, 1) or 0.0, '+.1f')} | "
+                     f"{f(r['search_seconds'], '.0f')} ({f(r['search_cpu_seconds'], '.0f')}) |")
+    lines += ["", f"{meta['date']}, {meta['cpu']}, load average {meta['load']} (shared machine)."]
+    return "\n".join(lines)
+
+
+def _readme(path: Path, rows: list[dict], meta: dict) -> None:
+    text = path.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{path} has no {START} ... {END} section")
+    section = f"{START}\n{summary(rows, meta)}\n{END}"
+    path.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S))
+    print(f"updated {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/edgelnn-quant-auto"))
@@ -154,12 +183,15 @@ def main() -> None:
     parser.add_argument("--max-drop", type=float, default=1.0)
     parser.add_argument("--write", type=Path, default=ROOT / "benchmarks" / "quant_auto.md")
     parser.add_argument("--render-only", action="store_true", help="re-render from --work/quant_auto.json")
+    parser.add_argument("--readme", type=Path, default=None, help="also replace the marked section of this file")
     args = parser.parse_args()
     args.formats = [s for s in args.formats.split(",") if s]
     if args.render_only:
         saved = json.loads((args.work / "quant_auto.json").read_text())
         args.write.write_text(render(saved["rows"], saved["meta"]))
         print(f"wrote {args.write}")
+        if args.readme:
+            _readme(args.readme, saved["rows"], saved["meta"])
         return
     from importlib.metadata import version
 
@@ -180,6 +212,8 @@ def main() -> None:
     (args.work / "quant_auto.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     args.write.write_text(render(rows, meta))
     print(f"wrote {args.write}")
+    if args.readme:
+        _readme(args.readme, rows, meta)
 
 
 if __name__ == "__main__":
