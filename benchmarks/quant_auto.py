@@ -113,8 +113,8 @@ def render(rows: list[dict], meta: dict) -> str:
              f"Measured by `benchmarks/quant_auto.py` on {meta['date']}: {meta['cpu']}, load average "
              f"{meta['load']} at the start (a shared machine: compare CPU seconds), {meta['tools']}.",
              "Budget: `--max-drop 1` (task-metric points on the parity data), error bound = the int8-static "
-             "gate's (0.2 of the output range). Weight ratio = weight bytes (constant tensors' elements x "
-             "bits) of the auto artifact / the fp32 artifact's. Δ test = accuracy of the auto artifact on the "
+             "gate's (0.2 of the output range). Weight ratio = weight bytes (stored constants incl. "
+             "quantization parameters, elements x bits) of the auto artifact / the fp32 artifact's. Δ test = accuracy of the auto artifact on the "
              "test split through its runtime minus PyTorch fp32's, in points. Search = calibration + every "
              "candidate's quantization and parity run.", "",
              f"Targets: passes within {TARGET_DROP:g} point, weight ratio <= {TARGET_RATIO}, search <= "

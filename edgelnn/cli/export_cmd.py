@@ -124,39 +124,46 @@ def export(
         raise SystemExit(1)
 
 
+def auto_line(entry: dict, passed: bool) -> str:
+    """One line on a --quant auto entry of a manifest: what it chose, or that nothing passed."""
+    auto = entry.get("auto") or {}
+    budget = auto.get("budget") or {}
+    what = (f"max drop {budget.get('max_drop', 1):g} points, max error "
+            f"{'the gate bound' if budget.get('max_error') is None else format(budget['max_error'], 'g')}")
+    searched = f"{len(auto.get('trace', []))} candidates in {auto.get('seconds') or 0:.1f}s"
+    if not passed:
+        return (f"auto ({entry.get('format')}): no quantized artifact meets the budget ({what}); the bundle "
+                f"keeps fp32; {searched}")
+    kept = auto.get("kept", [])
+    counts = ", ".join(f"{sum(k['precision'] == p for k in kept)} {p}" for p in ("int16", "float")
+                       if any(k["precision"] == p for k in kept)) or "all int8"
+    ratio = auto.get("weight_ratio")
+    return (f"auto ({entry.get('format')}): {counts} of {auto.get('units', '?')} ops, "
+            f"{'?' if ratio is None else format(ratio, '.2f')} of fp32 weight bytes, err/range "
+            f"{_fmt((entry.get('parity') or {}).get('rel_range'))} ({what}); {searched}")
+
+
 def auto_lines(report) -> list[tuple[str, bool]]:
-    """One line per format searched by --quant auto: what it chose, or that it found nothing."""
+    """One line per format searched by --quant auto in this export (green: chosen; red: none)."""
     import json
 
     from ..export.mixed import AUTO
 
-    lines = []
     try:
         manifest = json.loads((Path(report.bundle) / "manifest.json").read_text())
     except (OSError, ValueError):
         manifest = {}
-    blocks = {(e["format"], e.get("graph")): e for e in manifest.get("artifacts", []) + manifest.get("rejected", [])
-              if e.get("scheme") == AUTO}
+    entries = {(e["format"], e.get("graph")): (e, e in manifest.get("artifacts", []))
+               for e in manifest.get("artifacts", []) + manifest.get("rejected", []) if e.get("scheme") == AUTO}
+    lines = []
     for r in report.results:
         if r.scheme != AUTO or r.graph != "step" or r.status == "unsupported":
             continue
-        auto = blocks.get((r.format, r.graph), {}).get("auto") or {}
-        budget = auto.get("budget") or {}
-        what = (f"max drop {budget.get('max_drop', 1):g} points, max error "
-                f"{'the gate bound' if budget.get('max_error') is None else format(budget['max_error'], 'g')}")
-        searched = f"{len(auto.get('trace', []))} candidates in {auto.get('seconds', r.seconds):.1f}s"
-        if r.status == "passed":
-            kept = auto.get("kept", [])
-            counts = ", ".join(f"{sum(k['precision'] == p for k in kept)} {p}" for p in ("int16", "float")
-                               if any(k["precision"] == p for k in kept)) or "all int8"
-            lines.append((f"auto ({r.format}): {counts} of {auto.get('units', '?')} ops, "
-                          f"{auto.get('weight_ratio', float('nan')):.2f} of fp32 weight bytes, err/range "
-                          f"{_fmt(r.rel_range)} ({what}); {searched}", True))
-        elif r.status == "rejected":
-            lines.append((f"auto ({r.format}): no quantized artifact meets the budget ({what}); the bundle "
-                          f"keeps fp32; {searched}", False))
-        else:
+        if r.status == "failed":
             lines.append((f"auto ({r.format}): the search failed: {r.reason}; the bundle keeps fp32", False))
+        elif (r.format, r.graph) in entries:
+            entry, kept = entries[(r.format, r.graph)]
+            lines.append((auto_line(entry, kept), kept))
     return lines
 
 
@@ -198,6 +205,9 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
                       _fmt(par.get("metric_delta"), "+.3f"), _fmt(a.get("golden", {}).get("tolerance")),
                       "[green]ok[/]" if ok else "[bold red]MISMATCH[/]")
     _print(table)
+    for entry in (e for e in m["artifacts"] + m.get("rejected", []) if e.get("scheme") == "auto" and e.get("auto")):
+        ok = entry in m["artifacts"]
+        console.print(f"[{'green' if ok else 'bold red'}]{escape(auto_line(entry, ok))}[/]", soft_wrap=True)
     if m.get("rejected"):
         rej = Table(title="rejected (not in the bundle)")
         for col in ("format", "graph", "scheme", "status", "reason"):

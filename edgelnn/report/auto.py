@@ -122,7 +122,7 @@ def auto_section(searches: list[AutoSearch]) -> Section | None:
     blocks = [Text(
         "Each `--quant auto` search, per bundle and format: every candidate the search built and put "
         "through the parity gate (int16 / float = ops kept above int8; all others int8), its weight bytes "
-        "(constant tensors' elements × bits) against the fp32 artifact's, and its gate figures. "
+        "(stored constants, quantization parameters included, elements × bits) against the fp32 artifact's, and its gate figures. "
         "**front** = on the size / error frontier (no other candidate has fewer weight bytes *and* less "
         "error); **chosen** = the smallest candidate that passed within the budget.")]
     png = frontier_plot(searches)

@@ -81,8 +81,8 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
         run.rejected.append({"format": fmt.name, "graph": graph, "scheme": AUTO, "status": "rejected",
                              "reason": reason, "auto": block})
         run.results.append(ArtifactResult(
-            fmt.name, graph, AUTO, "rejected", None, None, None, None,
-            best.max_abs if best else None, best.rel_range if best else None, None,
-            best.metric_delta if best else None, "", reason, round(time.perf_counter() - started, 2)))
+            fmt.name, graph, AUTO, "rejected", max_abs=best.max_abs if best else None,
+            rel_range=best.rel_range if best else None, metric_delta=best.metric_delta if best else None,
+            reason=reason, seconds=round(time.perf_counter() - started, 2)))
     shutil.rmtree(folder, ignore_errors=True)
     run.advance(f"{fmt.name} {graph} {AUTO}: {run.results[-1].status}")
