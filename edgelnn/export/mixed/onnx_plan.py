@@ -60,6 +60,9 @@ class OnnxPlanner:
         with _quiet():
             quant_pre_process(str(self.fp32_path), str(self.pre), skip_symbolic_shape=False)
         proto = onnx.load(str(self.pre))
+        from ..sensitivity.onnx_tensors import node_labels
+
+        labels = node_labels(proto, kind)
         inits = {i.name: int(np.prod(i.dims)) if len(i.dims) else 1 for i in proto.graph.initializer}
         quantizable = set(QDQRegistry) | set(QLinearOpsRegistry)
         self.input_names = [i.name for i in proto.graph.input if i.name not in inits]
@@ -71,7 +74,7 @@ class OnnxPlanner:
                 continue
             name = node.name or node.output[0]
             weights = sum(inits[i] for i in node.input if i in inits and inits[i] >= 16)
-            self._units.append(Unit(name, node.op_type, "", weights))
+            self._units.append(Unit(name, node.op_type, labels.get(node.output[0], ""), weights))
             self._tensors[name] = [t for t in [*node.input, *node.output] if t and t not in inits]
             for o in node.output:
                 self._unit_of_output[o] = name

@@ -97,6 +97,7 @@ class SearchResult:
     quantized: bool = False
     why: str = ""
     ranking: list[tuple[str, float]] = field(default_factory=list)  # unit, error added (full int8)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
 
@@ -130,7 +131,7 @@ class SearchResult:
             "chosen": self.chosen, "why": self.why,
             "sensitivity": [{"op": n, "label": units[n].label if n in units else "", "error_added": _r(s)}
                             for n, s in self.ranking[:10]],
-            "trace": [c.to_dict() for c in self.candidates],
+            "trace": [c.to_dict() for c in self.candidates], "notes": list(self.notes),
             "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
         }
 
@@ -151,9 +152,10 @@ class _Search:
         self.progress, self.max_candidates = progress, max_candidates
         self.candidates: list[Candidate] = []
         self.paths: dict[int, Path] = {}
-        self.notes: dict[int, dict] = {}
+        self.infos: dict[int, dict] = {}        # build() results per candidate
         self.tried: dict[tuple, Candidate] = {}
         self.scores: dict[str, float] = {}     # the latest ranking's error per unit
+        self.messages: list[str] = []         # what the manifest's auto.notes says
 
     @property
     def room(self) -> bool:
@@ -180,7 +182,7 @@ class _Search:
             cand.metric_delta, cand.reason = figures.get("metric_delta"), figures.get("reason")
             if cand.passed and self.fp32_weight_bytes and cand.weight_bytes >= self.fp32_weight_bytes:
                 cand.passed, cand.reason = False, "not smaller than fp32 (weight bytes)"
-            self.paths[cand.index], self.notes[cand.index] = path, info
+            self.paths[cand.index], self.infos[cand.index] = path, info
         except Exception as exc:  # noqa: BLE001 - a quantizer/runtime error fails this candidate only
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             cand.reason = f"{type(exc).__name__}: {text}"[:300]
@@ -201,8 +203,12 @@ class _Search:
         if path is not None and path.exists():
             try:
                 scores = self.planner.sensitivity(path, self.seqs)
-            except Exception:  # noqa: BLE001 - no ranking is no reason to stop: graph order
-                scores = {}
+            except Exception as exc:  # noqa: BLE001 - no ranking is no reason to stop: graph order
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self.messages.append(f"sensitivity of candidate {cand.index} failed ({type(exc).__name__}: "
+                                  f"{text[:160]}); ops taken in graph order")
+        elif self.planner is not None:
+            self.messages.append(f"candidate {cand.index} has no file to rank ops on; ops taken in graph order")
         order = sorted(units, key=lambda u: -scores.get(u.name, -1.0))
         self.scores = {u.name: scores.get(u.name, 0.0) for u in units}
         return [(u.name, scores.get(u.name, 0.0)) for u in order]
@@ -246,9 +252,9 @@ def search(planner: Planner, gate: Gate, budget: Budget, tolerance: Tolerance, f
     best = s.best()
     if best is not None:
         result.chosen, result.path = best.index, s.paths[best.index]
-        info = s.notes.get(best.index, {})
+        info = s.infos.get(best.index, {})
         result.note, result.quantized = info.get("note", ""), bool(info.get("quantized", True))
-    result.candidates, result.why = s.candidates, why
+    result.candidates, result.why, result.notes = s.candidates, why, s.messages
     result.seconds, result.cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
     return result
 

@@ -2,8 +2,11 @@
 
 - int8: the ``int8-static`` recipe (a8w8, per-tensor weights, true min/max ranges);
 - int16: that op's scope (its output tensor names, as ai-edge-quantizer matches them) gets
-  a16w8 with per-channel weights, as ``int16x8-static`` does, and its activation tensors
-  ``INT16_HEADROOM`` x the calibrated range;
+  a16w8 and its activation tensors ``INT16_HEADROOM`` x the calibrated range. Weights stay
+  per-tensor, as at int8: per-channel parameters (``int16x8-static``'s choice) cost a float32
+  scale and an int64 zero point per output channel, which at these sizes outweighs the gain
+  (LSTM-32 on BasicMotions, all ops int16: per-channel err/range 0.13 at 0.62 of fp32's weight
+  bytes, per-tensor 0.18 at 0.34; CfC-NCP 0.12 at 0.57 vs 0.023 at 0.35);
 - float: ``NO_QUANTIZE`` for that op's scope.
 Calibration (true min/max of every tensor over the rollouts) runs once; each candidate only
 re-quantizes. ai-edge-quantizer 0.10 mis-wires graph outputs when neighbouring ops differ in
@@ -38,7 +41,8 @@ class TFLitePlanner:
     suffix = ".tflite"
     int16_weight_bits = 16      # a16w8 stores the constant operands of elementwise ops as int16
 
-    def __init__(self, fp32_path, calibration, *, kind: str = "", io: dict | None = None, **_):
+    def __init__(self, fp32_path, calibration, *, kind: str = "", io: dict | None = None,
+                 int16_channelwise: bool = False, **_):
         from ai_edge_litert.tools import flatbuffer_utils
         from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
 
@@ -46,6 +50,7 @@ class TFLitePlanner:
         from ..tflite.quantization import _calibration_feeds, _static, calibrate
 
         self.fp32_path, self.kind, self.io = Path(fp32_path), kind, io
+        self.int16_channelwise = int16_channelwise
         model = flatbuffer_utils.read_model(str(self.fp32_path))
         graph = model.subgraphs[0]
         self._units: list[Unit] = []
@@ -109,7 +114,7 @@ class TFLitePlanner:
         quantized, what = _judge(spec, census(out_path)) if not plan.count("int16") else \
             (census(out_path).weight_fraction("int8", "int16") >= 0.5, "")
         note = (f"{RECIPES['int8-static'].description}, min/max ranges over {self._seen}; mixed precision: "
-                f"{plan.describe()}" + (f" (int16 ops: a16w8 per-channel, {INT16_HEADROOM:g}x calibrated range)"
+                f"{plan.describe()}" + (f" (int16 ops: a16w8, {INT16_HEADROOM:g}x calibrated range)"
                                         if plan.count("int16") else "")
                 + (f"; {what}" if what else
                    f"; {census(out_path).weight_fraction('int8', 'int16'):.0%} of weight elements int8/int16"))
@@ -148,7 +153,8 @@ class TFLitePlanner:
             if level == "int16":
                 manager.add_static_config(regex=regex, operation_name=op_name, activation_num_bits=16,
                                           weight_num_bits=8,
-                                          weight_granularity=qtyping.QuantGranularity.CHANNELWISE)
+                                          weight_granularity=qtyping.QuantGranularity.CHANNELWISE
+                                          if self.int16_channelwise else qtyping.QuantGranularity.TENSORWISE)
             else:
                 manager.add_quantization_config(regex, op_name, None, algorithm_manager.AlgorithmName.NO_QUANTIZE)
         return manager.get_quantization_recipe()

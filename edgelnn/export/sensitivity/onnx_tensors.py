@@ -84,15 +84,21 @@ def _weights(ref: onnx.ModelProto, q: onnx.ModelProto) -> list[TensorError]:
     return out
 
 
+def node_labels(proto: onnx.ModelProto, kind: str) -> dict[str, str]:
+    """Readable label of each node, keyed by its first output."""
+    nodes = [n for n in proto.graph.node if n.op_type not in ("Constant",) and n.output]
+    inits = {i.name for i in proto.graph.initializer}
+    described = [Node(n.op_type, n.output[0], _scopes(n), [i for i in n.input if i in inits])
+                 for n in nodes]
+    return dict(zip([n.output[0] for n in nodes], label_nodes(kind, described)))
+
+
 def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: str):
     """-> (tensor errors, output SQNR, steps) for a step-graph pair."""
     ref, q = onnx.load(str(ref_path)), onnx.load(str(q_path))
     nodes = [n for n in ref.graph.node if n.op_type not in ("Constant",)]
     outs = [n.output[0] for n in nodes if n.output]
-    inits = {i.name for i in ref.graph.initializer}
-    described = [Node(n.op_type, n.output[0], _scopes(n), [i for i in n.input if i in inits])
-                 for n in nodes]
-    labels = dict(zip(outs, label_nodes(kind, described)))
+    labels = node_labels(ref, kind)
     ops = {n.output[0]: n.op_type for n in nodes}
     inputs_of = {n.output[0]: list(n.input) for n in nodes}
     q_names = {o for n in q.graph.node for o in n.output}
