@@ -5,7 +5,9 @@ Layout: ``plan.py`` (units, plans, the ``Planner`` protocol a format implements)
 ``search.py`` (the format-agnostic search and its ``Budget``), ``onnx_plan.py`` and
 ``tflite_plan.py`` (the planners), ``export.py`` (the bundle step that runs it).
 A format takes part by registering ``"module:Class"`` in ``PLANNERS`` (keyed by the format's
-name) and a module-level ``available() -> str | None``.
+name) and a module-level ``available() -> str | None``. The bundle constructs it as
+``Class(fp32_step_artifact, calibration, kind=..., io=..., workdir=..., **format options)``
+(ONNX also gets ``reduce_range``) and then only uses the ``Planner`` protocol.
 """
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
     try:
         run.tick(f"{fmt.name} {graph} {AUTO}: calibrating")
         options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else {}
-        planner = cls(source, calib, kind=run.model.kind, io=io, **options)
+        planner = cls(source, calib, kind=run.model.kind, io=io, workdir=folder, **options)
         result = search(planner, gate, budget, tolerance, planner.weight_bytes(source), folder, _seqs(ref),
                         progress=lambda m: run.tick(f"{fmt.name} {graph} {AUTO}: {m}"))
     except Exception as exc:  # noqa: BLE001 - like a quantizer error: reported, the export goes on

@@ -46,7 +46,7 @@ class OnnxPlanner:
     int16_weight_bits = 8       # only activation tensors are overridden: weights stay int8
 
     def __init__(self, fp32_path, calibration, *, reduce_range: bool | None = None, kind: str = "",
-                 io: dict | None = None):
+                 io: dict | None = None, workdir=None):
         import onnx
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -54,7 +54,7 @@ class OnnxPlanner:
         self.fp32_path, self.calibration, self.kind = Path(fp32_path), calibration, kind
         self.settings = int8_settings(reduce_range)
         self.io = io
-        self._tmp = Path(tempfile.mkdtemp(prefix="edgelnn-auto-onnx-"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="edgelnn-auto-onnx-", dir=workdir))
         self.pre = self._tmp / "pre.onnx"
         self.cache = self._tmp / "calibration.json"
         with _quiet():

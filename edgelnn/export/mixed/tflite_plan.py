@@ -42,7 +42,7 @@ class TFLitePlanner:
     int16_weight_bits = 16      # a16w8 stores the constant operands of elementwise ops as int16
 
     def __init__(self, fp32_path, calibration, *, kind: str = "", io: dict | None = None,
-                 int16_channelwise: bool = False, **_):
+                 int16_channelwise: bool = False, workdir=None, **_):
         from ai_edge_litert.tools import flatbuffer_utils
         from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
 
