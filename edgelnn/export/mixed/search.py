@@ -12,7 +12,8 @@ callable (the bundle's parity gate: real runtime, whole rollouts vs PyTorch). St
    (bisect on k the same way), as long as the weight bytes stay below fp32's.
 4. refine: walk the best plan's raised units that hold weights once (the heaviest float
    weights first, then int16 ops whose format stores their constants wider than int8, least
-   sensitive first), lowering each one rung; keep a change when it still passes.
+   sensitive first), lowering each one rung; keep a change when it still passes; stop after
+   three lowerings in a row that saved no weight bytes.
 Every candidate goes through the gate; the answer is the smallest passing one by (weight
 bytes, file bytes, float ops, int16 ops). Bisection assumes more precision never hurts; when
 that is not so, the cost is a larger answer, never a wrong one (each candidate was gated).
@@ -31,6 +32,7 @@ from .plan import Plan, Planner, Unit
 
 MAX_CANDIDATES = 24
 REFINE_CANDIDATES = 6
+REFINE_MISSES = 3        # the refinement stops after this many lowerings in a row saved nothing
 
 
 @dataclass(frozen=True)
@@ -294,12 +296,16 @@ def _refine(s: _Search, units: list[Unit], budget: int) -> None:
     options = sorted(((u, lvl) for u, lvl in plan.raised().items()
                       if weights.get(u, 0) and (lvl == "float" or wide16)),
                      key=lambda kv: (kv[1] != "float", -weights.get(kv[0], 0), score.get(kv[0], 0.0), kv[0]))
+    misses = 0
     for unit, level in options[:budget]:
-        if not s.room:
+        if not s.room or misses >= REFINE_MISSES:
             return
         cand = s.attempt(plan.with_levels([unit], lower[level]), f"refine: {unit} {level} -> {lower[level]}")
         if cand.passed and cand.weight_bytes <= current.weight_bytes:
+            misses = 0 if cand.weight_bytes < current.weight_bytes else misses + 1
             current, plan = cand, Plan(cand.precisions)
+        else:
+            misses += 1
 
 
 def _why(s: _Search, first: Candidate) -> str:
