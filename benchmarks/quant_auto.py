@@ -118,7 +118,9 @@ def render(rows: list[dict], meta: dict) -> str:
              "test split through its runtime minus PyTorch fp32's, in points. Search = calibration + every "
              "candidate's quantization and parity run.", "",
              f"Targets: passes within {TARGET_DROP:g} point, weight ratio <= {TARGET_RATIO}, search <= "
-             f"{TARGET_SECONDS:g} s.", "",
+             f"{TARGET_SECONDS:g} s. The search waits on nothing but the CPU (its runtimes use one thread), so on an idle "
+             "machine its wall time is about its CPU seconds; *meets targets* checks those (wall seconds "
+             "here include waiting for the other jobs on this shared machine).", "",
              "| model | dataset | format | fp32 test acc. | full int8 | auto | int16 / float ops | weight ratio "
              "| err/range | Δ gate (pts) | Δ test (pts) | candidates | search s (CPU s) | meets targets |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -128,7 +130,7 @@ def render(rows: list[dict], meta: dict) -> str:
         auto = "✅ passed" if r["auto_status"] == "passed" else f"❌ {r['auto_status']}"
         ok = (r["auto_status"] == "passed" and r["weight_ratio"] is not None and r["weight_ratio"] <= TARGET_RATIO
               and abs(min(0.0, r.get("test_delta_points", -1e9))) <= TARGET_DROP
-              and (r["search_seconds"] or 1e9) <= TARGET_SECONDS)
+              and (r["search_cpu_seconds"] or 1e9) <= TARGET_SECONDS)
         units = f"{r['kept']['int16']} / {r['kept']['float']} of {r['units']}" if r["units"] else "–"
         gate = None if r["gate_metric_delta"] is None else (-r["gate_metric_delta"] * 100 or 0.0)
         lines.append(f"| {r['model']} | {r['dataset']} | {r['format']} | {f(r['reference'], '.3f')} | {int8} | {auto} | "
