@@ -40,7 +40,9 @@ class Plan:
     def __post_init__(self):
         bad = {u: p for u, p in self.levels.items() if p not in LEVELS}
         if bad:
-            raise ValueError(f"unknown precision(s) {bad}; use {', '.join(LEVELS)}")
+            from ...errors import InputError
+
+            raise InputError(f"unknown precision(s) {bad}; use {', '.join(LEVELS)}")
 
     def level(self, unit: str) -> str:
         return self.levels.get(unit, "int8")

@@ -44,10 +44,12 @@ class Budget:
     max_error: float | None = None
 
     def __post_init__(self):
+        from ...errors import InputError
+
         if not self.max_drop >= 0:
-            raise ValueError(f"--max-drop must be >= 0 points, got {self.max_drop}")
+            raise InputError(f"--max-drop must be >= 0 points, got {self.max_drop}")
         if self.max_error is not None and not self.max_error >= 0:
-            raise ValueError(f"--max-error must be >= 0, got {self.max_error}")
+            raise InputError(f"--max-error must be >= 0, got {self.max_error}")
 
     def tolerance(self, gate: Tolerance) -> Tolerance:
         """The gate's bounds, tightened by the budget (never loosened)."""
