@@ -6,12 +6,13 @@ figures; the frontier = candidates no other candidate beats on both weight bytes
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import EdgeLNNError
+from ..runtime.bundle import read_manifest
 from .doc import Image, Section, Table, Text
 from .plots import _colors, _png, pareto, plt
 from .rows import Row
@@ -56,8 +57,8 @@ def collect(rows: list[Row], find: Callable[[str], Path | None]) -> list[AutoSea
         if folder is None:
             continue
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
+            manifest = read_manifest(folder)
+        except (EdgeLNNError, OSError, ValueError):
             continue
         kept = manifest.get("artifacts", [])
         for entry in kept + manifest.get("rejected", []):
