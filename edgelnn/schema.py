@@ -40,6 +40,10 @@ ROW_NON_NULL = ("schema", "schema_version", "bundle", "status")
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
+# Shift names bundles (manifest evaluation.shifts) and rows (shifts[].shift) used before a rename:
+# read as the new name.
+SHIFT_RENAMES = {"length": "sampling-rate"}
+
 
 # -- containment -------------------------------------------------------------------------------
 def plain_name(value, what: str, error=UnsafePathError) -> str:

@@ -21,7 +21,7 @@ from edgelnn.export.manifest import sha256
 from edgelnn.export.mixed.plan import Plan, Unit
 from edgelnn.export.mixed.search import Budget, search
 from edgelnn.export.validate import Tolerance
-from edgelnn.export.weight_bytes import weight_bytes
+from edgelnn.export.footprint import weight_bytes
 
 AVAILABLE = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
 TIGHT = 0.05                 # full int8 misses this error bound; int16 with headroom meets it

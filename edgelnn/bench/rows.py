@@ -41,6 +41,7 @@ class ResultRow:
     size_bytes: int | None = None
     size_ratio: float | None = None
     params: int | None = None
+    params_active: int | None = None      # masked synapses excluded
     metric: str | None = None
     accuracy: float | None = None
     accuracy_fp32: float | None = None
@@ -50,6 +51,10 @@ class ResultRow:
     eval_sequences: int | None = None
     shifts: list[dict] = field(default_factory=list)
     parity_max_abs: float | None = None
+    # the model's own memory and compute, read from the artifact at export (export/footprint.py):
+    # weight_elements, weight_bytes, state_bytes, macs_per_step, elementwise_per_step, file_bytes,
+    # structure_bytes, weights_by_dtype; None for bundles exported before it existed
+    footprint: dict | None = None
     edgelnn_version: str | None = None
     env: dict = field(default_factory=dict)
     timestamp: str | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..onnx.quantize import QUANTIZED_FRACTION, STATIC_CALIBRATION_STEPS, _quiet, int8_settings
-from ..weight_bytes import weight_bytes
+from ..footprint import weight_bytes
 from .plan import INT16_HEADROOM, Plan, Unit
 
 

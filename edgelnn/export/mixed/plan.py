@@ -85,7 +85,7 @@ class Planner(Protocol):
         replay of ``seqs`` = [(x[T, C], dt[T])]); {} when the format cannot say."""
 
     def weight_bytes(self, path: Path) -> int:
-        """Weight bytes of an artifact of this format (``edgelnn.export.weight_bytes``)."""
+        """Weight bytes of an artifact of this format (``edgelnn.export.footprint.weight_bytes``)."""
 
     def close(self) -> None:
         """Remove temporary files."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weight_bytes import weight_bytes
+from ..footprint import weight_bytes
 from .plan import INT16_HEADROOM, Plan, Unit
 
 
