@@ -63,6 +63,7 @@ def test_auto_passes_where_full_int8_fails(fmt, int8_fails):
     fp32 = _entry(m, fmt, "fp32", ("artifacts",))
     assert block["fp32_weight_bytes"] == weight_bytes(path / fp32["file"], fmt)
     assert block["weight_bytes"] == weight_bytes(f, fmt) < block["fp32_weight_bytes"]
+    assert auto["footprint"]["weight_bytes"] == block["weight_bytes"]  # one definition: footprint's
     assert auto["quantized"] is True
     # the ops kept above int8 are listed, and they are the chosen plan's
     assert block["kept"], block
