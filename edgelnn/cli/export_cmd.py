@@ -66,8 +66,8 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder (default export/<checkpoint name>)"),
     format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite (repeat; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
-                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static "
-                                         "(repeat; default: all that apply)"),
+                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
+                                         "auto (repeat; default: all that apply except auto)"),
     graph: list[str] = typer.Option([], "--graph", help="step, seq (repeat; default both)"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target profile (targets/<name>.toml): "
                                          "default schemes and int8 settings; default: this host"),
@@ -80,6 +80,12 @@ def export(
                                                help="also write the export report to this JSON file"),
     as_json: bool = JsonOption,
     strict: bool = typer.Option(False, help="exit 1 when any artifact was rejected or failed"),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", metavar="POINTS",
+                                             help="--quant auto: task-metric points the artifact may lose "
+                                                  "on the parity data (default 1)"),
+    max_error: Optional[float] = typer.Option(None, "--max-error", metavar="REL",
+                                              help="--quant auto: max error / output range (default: the "
+                                                   "int8-static bound, 0.2)"),
 ):
     """Export a checkpoint to ONNX/TFLite (quantized too); every artifact is checked against PyTorch."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -102,7 +108,8 @@ def export(
             with quiet_native_stderr():
                 report = export_bundle(checkpoint, out, formats=format or None, schemes=quant or None,
                                        target=target, tolerances=tolerance or None, progress=progress,
-                                       graphs=graph or GRAPHS, name=name)
+                                       graphs=graph or GRAPHS, name=name, max_drop=max_drop,
+                                       max_error=max_error)
             failure = None
         except NothingPassedError as exc:
             report, failure = exc.report, exc
@@ -117,6 +124,9 @@ def export(
         console.print(LEGEND)
         for line in report.notes:
             note(line)
+    for line, ok in auto_lines(report):   # one line per --quant auto search (stderr under --json)
+        progress_console(as_json).print(f"[{'green' if ok else 'bold red'}]{escape(line)}[/]",
+                                        highlight=False, soft_wrap=True)
     if failure is not None:
         fail(str(failure))
     n_ok = len(report.passed)
@@ -128,6 +138,47 @@ def export(
                       + f"  ({report.seconds:.1f}s)")
     if strict and n_bad:
         fail(f"--strict: {n_bad} artifact(s) rejected or failed (see the table)")
+
+
+def auto_line(entry: dict, passed: bool) -> str:
+    """One line on a --quant auto entry of a manifest: what it chose, or that nothing passed."""
+    auto = entry.get("auto") or {}
+    budget = auto.get("budget") or {}
+    what = (f"max drop {budget.get('max_drop', 1):g} points, max error "
+            f"{'the gate bound' if budget.get('max_error') is None else format(budget['max_error'], 'g')}")
+    searched = f"{len(auto.get('trace', []))} candidates in {auto.get('seconds') or 0:.1f}s"
+    if not passed:
+        return (f"auto ({entry.get('format')}): no quantized artifact meets the budget ({what}); the bundle "
+                f"keeps fp32; {searched}")
+    kept = auto.get("kept", [])
+    counts = ", ".join(f"{sum(k['precision'] == p for k in kept)} {p}" for p in ("int16", "float")
+                       if any(k["precision"] == p for k in kept)) or "all int8"
+    ratio = auto.get("weight_ratio")
+    return (f"auto ({entry.get('format')}): {counts} of {auto.get('units', '?')} ops, "
+            f"{'?' if ratio is None else format(ratio, '.2f')} of fp32 weight bytes, err/range "
+            f"{_fmt((entry.get('parity') or {}).get('rel_range'))} ({what}); {searched}")
+
+
+def auto_lines(report) -> list[tuple[str, bool]]:
+    """One line per format searched by --quant auto in this export (green: chosen; red: none)."""
+    from ..export.mixed import AUTO
+
+    try:
+        manifest = json.loads((Path(report.bundle) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    entries = {(e["format"], e.get("graph")): (e, e in manifest.get("artifacts", []))
+               for e in manifest.get("artifacts", []) + manifest.get("rejected", []) if e.get("scheme") == AUTO}
+    lines = []
+    for r in report.results:
+        if r.scheme != AUTO or r.graph != "step" or r.status == "unsupported":
+            continue
+        if r.status == "failed":
+            lines.append((f"auto ({r.format}): the search failed: {r.reason}; the bundle keeps fp32", False))
+        elif (r.format, r.graph) in entries:
+            entry, kept = entries[(r.format, r.graph)]
+            lines.append((auto_line(entry, kept), kept))
+    return lines
 
 
 @app.command("inspect")
@@ -178,6 +229,10 @@ def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:
                   _fmt(a.get("golden", {}).get("tolerance")),
                   "[green]ok[/]" if ok else "[bold red]MISMATCH[/]")
     show(t)
+    for entry in (e for e in m["artifacts"] + m.get("rejected", []) if e.get("scheme") == "auto" and e.get("auto")):
+        ok = entry in m["artifacts"]
+        console.print(f"[{'green' if ok else 'bold red'}]{escape(auto_line(entry, ok))}[/]", highlight=False,
+                      soft_wrap=True)
     if m.get("rejected"):
         rej = table("rejected (not in the bundle)", [Col("format", ident=True), Col("graph", ident=True),
                                                       Col("scheme", ident=True), Col("status", ident=True),

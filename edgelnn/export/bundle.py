@@ -23,7 +23,7 @@ from . import manifest as mf
 from .calibration import CalibrationData
 from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError
-from .formats import FORMATS, GRAPHS, Format, resolve
+from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
 from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
 
@@ -250,8 +250,10 @@ def _golden(path, entry, sizes, golden: Reference, scheme: str) -> dict:
 class _Run:
     """State of one export: paths, data, results."""
 
-    def __init__(self, name, tmp: Path, model, ds, tolerances, settings, progress: Progress | None, total: int):
+    def __init__(self, name, tmp: Path, model, ds, tolerances, settings, progress: Progress | None, total: int,
+                 budget=None):
         self.name, self.tmp, self.model, self.ds = name, tmp, model, ds
+        self.budget = budget
         self.tolerances, self.settings = tolerances, settings
         self.sizes = [size for _, size in model.state_spec]
         self.progress, self.total, self.done = progress, total, 0
@@ -278,15 +280,17 @@ class _Run:
         self.results.append(ArtifactResult(fmt, graph, scheme, "failed", reason=reason, seconds=round(seconds, 2)))
 
     def gate(self, fmt: Format, graph: str, scheme: str, path: Path, info: dict, chunk, fp32_bytes,
-             ref: Reference, golden: Reference, started: float) -> None:
-        """Validate the written file; keep it (artifacts) or delete it (rejected)."""
+             ref: Reference, golden: Reference, started: float, *, tolerance: Tolerance | None = None,
+             extra: dict | None = None) -> None:
+        """Validate the written file; keep it (artifacts) or delete it (rejected).
+        ``tolerance``: instead of the scheme's; ``extra``: more manifest fields (``auto``)."""
         entry = {"file": path.name, "format": fmt.name, "graph": graph, "scheme": scheme,
                  "chunk": chunk if fmt.seq_chunk and graph == "seq" else None,
                  "sha256": mf.sha256(path), "bytes": path.stat().st_size,
                  "size_ratio": round(path.stat().st_size / (fp32_bytes or path.stat().st_size), 4),
                  "quantized": bool(info.get("quantized", False)), "note": info.get("note", ""),
                  "io": info["io"]}
-        tol = self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
+        tol = tolerance or self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
         try:
             parity = compare(run_artifact(path, entry, self.sizes, ref.x, ref.dt, ref.lengths), ref, tol)
             entry["parity"] = {k: v for k, v in parity.items() if k != "reason"}
@@ -296,6 +300,7 @@ class _Run:
             parity = {"passed": False, "reason": f"does not run in {fmt.runtime}: {exc}"}
             entry["parity"] = {"passed": False}
         entry["tools"] = fmt.tool_versions()
+        entry.update(extra or {})
         result = ArtifactResult(fmt.name, graph, scheme, "passed" if parity["passed"] else "rejected",
                                 path.name, entry["bytes"], entry["size_ratio"], entry["quantized"],
                                 parity.get("max_abs"), parity.get("rel_range"), parity.get("metric"),
@@ -340,6 +345,10 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
         for scheme in schemes:
             if scheme == "fp32":
                 continue
+            if scheme == AUTO:  # the mixed-precision search (edgelnn.export.mixed)
+                from .mixed.export import export_auto
+                export_auto(run, fmt, graph, source, calib, ref, golden, chunk, fp32_bytes, info["io"], run.budget)
+                continue
             if scheme not in fmt.schemes:  # another format's scheme: nothing to report here
                 continue
             if scheme not in fmt.schemes_for(graph):
@@ -368,7 +377,8 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
                   schemes: Sequence[str] | None = None, target: str | None = None,
                   tolerances=None, progress: Progress | None = None,
                   graphs: Sequence[str] | dict[str, Sequence[str]] = GRAPHS,
-                  name: str | None = None) -> ExportReport:
+                  name: str | None = None, max_drop: float | None = None,
+                  max_error: float | None = None) -> ExportReport:
     """Export ``checkpoint`` into the bundle folder ``out`` and return what happened.
 
     formats: None = every registered format; a format whose extra is missing is then skipped
@@ -377,6 +387,8 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     tolerances: overrides of ``DEFAULT_TOLERANCES`` (dict or ["scheme=value", ...]).
     graphs: "step" and/or "seq", or per format, e.g. {"onnx": ["step", "seq"], "tflite": ["step"]}.
     progress: called as ``progress(done, total, message)``.
+    max_drop, max_error: the budget of the ``auto`` scheme (``edgelnn.export.mixed``): task-metric
+      points (default 1) and max error / output range (default: the int8-static gate's bound).
     Raises a one-line EdgeLNNError/ValueError for bad input before any file is written.
     """
     start = time.perf_counter()
@@ -392,6 +404,7 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     chosen, picked, settings = _plan(formats, schemes, all_graphs, target)
     graphs_of = {f.name: list(per_format.get(f.name, ()) if per_format else all_graphs) for f in chosen}
     tols = parse_tolerances(tolerances)
+    budget = _budget(picked, max_drop, max_error)
     skipped: dict[str, str] = {}
     for fmt in chosen:
         why = fmt.available()
@@ -408,8 +421,9 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     task = ds.task
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        total = 1 + sum(len([s for s in picked if s in f.schemes_for(g)]) for f in usable for g in graphs_of[f.name])
-        run = _Run(name, tmp, model, ds, tols, settings, progress, total)
+        total = 1 + sum(len([s for s in picked if s in f.schemes_for(g) or (s == AUTO and g == "step")])
+                        for f in usable for g in graphs_of[f.name])
+        run = _Run(name, tmp, model, ds, tols, settings, progress, total, budget)
         run.tick("calibration, parity and evaluation data")
         calib, calib_idx = _calibration(model, ds)
         calib.save(tmp / mf.CALIBRATION)
@@ -466,6 +480,17 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
         _remove_created(created, out)
         raise
     return report
+
+
+def _budget(picked: list[str], max_drop: float | None, max_error: float | None):
+    """The ``auto`` scheme's budget; asking for one without ``auto`` is a usage error."""
+    if AUTO not in picked:
+        if max_drop is not None or max_error is not None:
+            raise UnknownNameError("--max-drop and --max-error are the budget of --quant auto; add --quant auto")
+        return None
+    from .mixed.search import Budget
+
+    return Budget(1.0 if max_drop is None else float(max_drop), None if max_error is None else float(max_error))
 
 
 def _replace(tmp: Path, out: Path) -> None:

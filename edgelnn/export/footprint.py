@@ -229,7 +229,8 @@ def _tflite_weights(model) -> tuple[dict[str, int], dict[str, int]]:
             q = tensor.quantization
             scales = 0 if q is None or q.scale is None else len(q.scale)
             zeros = 0 if q is None or q.zeroPoint is None else len(q.zeroPoint)
-            if dtype in _VALUE_TYPES or (dtype == "int32" and scales):
+            # int32 / int64 with quantization parameters: the biases of int8 / a16w8 ops
+            if dtype in _VALUE_TYPES or (dtype in ("int32", "int64") and scales):
                 shape = tensor.shape if tensor.shape is not None else []
                 by_dtype[dtype] = by_dtype.get(dtype, 0) + _numel(shape)
                 if scales or zeros:  # float32 scales, int64 zero points (the flatbuffer's types)
@@ -301,6 +302,21 @@ def _assemble(path: Path, by_dtype: dict, extra: dict, state_bytes: int, compute
 
 
 READERS = {"onnx": onnx_footprint, "tflite": tflite_footprint}
+
+
+def weight_bytes(path, fmt: str) -> int | None:
+    """``Footprint.weight_bytes`` alone (no run for the compute figures): what ``--quant auto``
+    ranks its candidates by. None for a format without a reader here."""
+    path = Path(path)
+    if fmt == "onnx":
+        import onnx
+
+        by_dtype, extra = _onnx_weights(onnx.load(str(path))), {}
+    elif fmt == "tflite":
+        by_dtype, extra = _tflite_weights(_tflite_model(path))
+    else:
+        return None
+    return sum(_nbytes(n, t) for t, n in by_dtype.items()) + sum(_nbytes(n, t) for t, n in extra.items())
 
 
 def footprint(path, fmt: str, graph: str, state_inputs: list[str]) -> Footprint | None:

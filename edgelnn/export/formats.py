@@ -58,6 +58,7 @@ FORMATS: dict[str, Format] = {
                      ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert"), "litert"),
 }
 GRAPHS = ("step", "seq")
+AUTO = "auto"  # not a scheme of its own: the mixed-precision search (edgelnn.export.mixed)
 
 
 def all_schemes() -> list[str]:
@@ -84,8 +85,14 @@ def resolve(formats, schemes, graphs=GRAPHS) -> tuple[list[Format], list[str]]:
         return chosen, list(dict.fromkeys(s for f in chosen for s in f.schemes))
     schemes = list(dict.fromkeys(schemes))
     for s in schemes:
+        if s == AUTO:
+            from .mixed import PLANNERS
+            if not any(f.name in PLANNERS for f in chosen):
+                raise UnknownNameError(f"--quant auto: none of {', '.join(f.name for f in chosen)} has a "
+                                       f"mixed-precision search (formats with one: {', '.join(PLANNERS)})")
+            continue
         if s not in all_schemes():
-            raise UnknownNameError(f"unknown scheme {s!r}; known schemes: {', '.join(all_schemes())}")
+            raise UnknownNameError(f"unknown scheme {s!r}; known schemes: {', '.join(all_schemes())}, {AUTO}")
         if not any(s in f.schemes for f in chosen):
             offered = "; ".join(f"{f.name}: {', '.join(f.schemes)}" for f in chosen)
             raise UnknownNameError(f"scheme {s!r} is not offered by {', '.join(f.name for f in chosen)} ({offered})")

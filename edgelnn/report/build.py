@@ -8,6 +8,8 @@ from pathlib import Path
 from ..errors import InputError
 from . import plots
 from .claims import Claim, check_claims
+from .auto import auto_section
+from .auto import collect as collect_auto
 from .doc import Image, Section, Text, render_html, render_md
 from .recommend import Recommendation, recommend
 from .rows import Row, load_results
@@ -121,8 +123,13 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
              if v and k != "robustness"]
     if not is_study and images["robustness"]:
         trade.append(Image("plots/robustness.png", images["robustness"], "robustness curves"))
-    sections += [plots_section(trade), results_section(rows), sensitivity_section(sens, detail),
-                 environment_section(rows)]
+    sections += [plots_section(trade), results_section(rows), sensitivity_section(sens, detail)]
+    searches = collect_auto(rows, lambda name: find_bundle(name, rows, [Path(b) for b in bundles or []]))
+    auto = auto_section(searches)
+    if auto is not None:
+        sections.append(auto)
+        images["auto_frontier"] = next((b.png for b in auto.blocks if isinstance(b, Image)), None)
+    sections.append(environment_section(rows))
     title = title or f"edgelnn report: {dataset}"
 
     written = []

@@ -1,5 +1,7 @@
 """Per-layer quantization sensitivity: which tensors of an int8 artifact carry the error.
 
+The per-tensor engine lives in ``edgelnn.export.sensitivity`` (``--quant auto`` uses it too);
+this module finds the artifacts of a bundle, rebuilds rejected ones and collects the result.
 Method (both formats): replay golden sequences through the fp32 artifact and the quantized one
 with every intermediate tensor exposed. Both get the *same* inputs and the fp32 model's state
 at every step (teacher forcing), so a tensor's error is the error this step's quantization adds,
@@ -13,29 +15,17 @@ Torch-free: numpy, onnx + onnxruntime, ai_edge_litert.
 """
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..export.sensitivity.core import TensorError, added_at_ops, compare  # noqa: F401 - re-exported
 from ..runtime.integrity import sha256_file
 
 MAX_SEQUENCES = 4
 MAX_STEPS = 64
-
-
-@dataclass
-class TensorError:
-    name: str
-    label: str  # readable layer name, e.g. "time gate time_a" or "ODE unfold 3"
-    op: str
-    kind: str  # "activation" or "weight"
-    sqnr_db: float
-    rel_err: float
-    max_abs: float
-    added: float | None = None  # relative RMS error added at this op (activations)
 
 
 @dataclass
@@ -57,16 +47,6 @@ class Sensitivity:
         if kind == "activation":
             return sorted(ts, key=lambda t: (-(t.added or 0.0), t.sqnr_db))[:n]
         return sorted(ts, key=lambda t: t.sqnr_db)[:n]
-
-
-def compare(ref: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
-    """(SQNR dB, relative RMS error, max abs error); SQNR is +inf for identical tensors."""
-    ref = ref.astype(np.float64).ravel()
-    err = q.astype(np.float64).ravel() - ref
-    p_sig, p_err = float(np.mean(ref ** 2)), float(np.mean(err ** 2))
-    sqnr = math.inf if p_err == 0 else (10 * math.log10(p_sig / p_err) if p_sig > 0 else -math.inf)
-    rel = math.sqrt(p_err / p_sig) if p_sig > 0 else (0.0 if p_err == 0 else math.inf)
-    return sqnr, rel, float(np.max(np.abs(err))) if err.size else 0.0
 
 
 def golden_inputs(bundle: Path, max_sequences: int = MAX_SEQUENCES, max_steps: int = MAX_STEPS):
@@ -134,28 +114,16 @@ def analyse(bundle: str | Path, artifact: str, rebuild_rejected: bool = True) ->
         result.reference = ref["file"]
         kind = manifest.get("model", {}).get("kind", "")
         seqs = golden_inputs(bundle)
-        if result.format == "onnx":
-            from .sensitivity_onnx import analyse_onnx as run
-        elif result.format == "tflite":
-            from .sensitivity_tflite import analyse_tflite as run
-        else:
+        from ..export.sensitivity import ANALYSERS, analyse_pair
+
+        if result.format not in ANALYSERS:
             raise ValueError(f"no sensitivity analysis for format {result.format!r}")
         with tempfile.TemporaryDirectory(prefix="edgelnn-sens-") as tmp:
             path = bundle / artifact
             if entry is rejected:
                 path, result.note = rebuild(bundle, manifest, entry, ref, Path(tmp))
-            result.tensors, result.output_sqnr_db, result.steps = run(
-                bundle / ref["file"], path, ref, entry, seqs, kind)
+            result.tensors, result.output_sqnr_db, result.steps = analyse_pair(
+                result.format, bundle / ref["file"], path, ref, entry, seqs, kind)
     except Exception as exc:  # noqa: BLE001 - a report must not die on one artifact
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     return result
-
-
-def added_at_ops(errors: dict[str, tuple[float, float, float]],
-                 inputs_of: dict[str, list[str]]) -> dict[str, float]:
-    """Relative error added at each op: its output's minus the largest of its compared inputs'."""
-    added = {}
-    for name, (_, rel, _) in errors.items():
-        ins = [errors[i][1] for i in inputs_of.get(name, []) if i in errors]
-        added[name] = max(0.0, rel - max(ins, default=0.0)) if math.isfinite(rel) else math.inf
-    return added

@@ -1,4 +1,4 @@
-"""ONNX side of the sensitivity analysis: every node output exposed, both models on the same
+"""ONNX side of the sensitivity analysis (``edgelnn.export.sensitivity``): every node output exposed, both models on the same
 inputs (fp32 state, teacher-forced), per-tensor errors matched by tensor name.
 
 QDQ models keep the fp32 tensor names and add ``<name>_DequantizeLinear_Output`` (what consumers
@@ -15,7 +15,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from .labels import Node, label_nodes, weight_label
-from .sensitivity import TensorError, added_at_ops, compare
+from .core import TensorError, added_at_ops, compare, peak_added_at_ops, span
 
 DQ_SUFFIX = "_DequantizeLinear_Output"
 
@@ -78,9 +78,19 @@ def _weights(ref: onnx.ModelProto, q: onnx.ModelProto) -> list[TensorError]:
                 continue
             stems.remove(stem)
             sqnr, rel, mx = max((compare(w, d) for d in options), key=lambda e: e[0])
-            out.append(TensorError(init.name, weight_label(init.name), "weight", "weight", sqnr, rel, mx))
+            out.append(TensorError(init.name, weight_label(init.name), "weight", "weight", sqnr, rel, mx,
+                                   tensor=init.name))
             break
     return out
+
+
+def node_labels(proto: onnx.ModelProto, kind: str) -> dict[str, str]:
+    """Readable label of each node, keyed by its first output."""
+    nodes = [n for n in proto.graph.node if n.op_type not in ("Constant",) and n.output]
+    inits = {i.name for i in proto.graph.initializer}
+    described = [Node(n.op_type, n.output[0], _scopes(n), [i for i in n.input if i in inits])
+                 for n in nodes]
+    return dict(zip([n.output[0] for n in nodes], label_nodes(kind, described)))
 
 
 def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: str):
@@ -88,10 +98,7 @@ def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: s
     ref, q = onnx.load(str(ref_path)), onnx.load(str(q_path))
     nodes = [n for n in ref.graph.node if n.op_type not in ("Constant",)]
     outs = [n.output[0] for n in nodes if n.output]
-    inits = {i.name for i in ref.graph.initializer}
-    described = [Node(n.op_type, n.output[0], _scopes(n), [i for i in n.input if i in inits])
-                 for n in nodes]
-    labels = dict(zip(outs, label_nodes(kind, described)))
+    labels = node_labels(ref, kind)
     ops = {n.output[0]: n.op_type for n in nodes}
     inputs_of = {n.output[0]: list(n.input) for n in nodes}
     q_names = {o for n in q.graph.node for o in n.output}
@@ -124,8 +131,10 @@ def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: s
             steps += 1
     errors = {t: compare(np.concatenate(acc_ref[t]), np.concatenate(acc_q[t]))
               for t in pairs if acc_ref[t]}
+    spans = {t: span(np.concatenate(acc_ref[t])) for t in errors}
     added = added_at_ops(errors, inputs_of)
-    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t])
+    peak = peak_added_at_ops(errors, spans, inputs_of)
+    tensors = [TensorError(t, labels.get(t, ""), ops.get(t, ""), "activation", *errors[t], added[t], t, peak[t])
                for t in errors]
     tensors += _weights(ref, q)
     out_sqnr = compare(np.concatenate(y_ref), np.concatenate(y_q))[0] if y_ref else None

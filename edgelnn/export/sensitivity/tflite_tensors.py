@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .labels import CFC_MODULES, NCP_LAYERS, RNN_PARAMS
-from .sensitivity import TensorError, added_at_ops, compare
+from .core import TensorError, added_at_ops, compare, peak_added_at_ops, span
 
 
 def _interpreter(path):
@@ -139,10 +139,11 @@ def analyse_tflite(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind:
     errors = {n: compare(np.concatenate(acc_r[n]), np.concatenate(acc_q[n])) for n in common if acc_r[n]}
     act = {n: e for n, e in errors.items() if n in produced}
     added = added_at_ops(act, inputs_of)
+    peak = peak_added_at_ops(act, {n: span(np.concatenate(acc_r[n])) for n in act}, inputs_of)
     input_names = {d["name"] for d in r_in}
-    tensors = [TensorError(short_name(n), label(n, ops.get(n, "")), ops.get(n, ""), "activation", *e, added[n])
+    tensors = [TensorError(short_name(n), label(n, ops.get(n, "")), ops.get(n, ""), "activation", *e, added[n], n, peak[n])
                for n, e in act.items() if n not in input_names]
-    tensors += [TensorError(short_name(n), label(n), "weight", "weight", *e) for n, e in errors.items()
+    tensors += [TensorError(short_name(n), label(n), "weight", "weight", *e, tensor=n) for n, e in errors.items()
                 if n not in produced and n not in input_names and np.isfinite(e[0])]
     out_sqnr = compare(np.concatenate(y_r), np.concatenate(y_q))[0] if y_r else None
     return tensors, out_sqnr, steps
