@@ -152,20 +152,20 @@ def _minutes(seconds: float) -> str:
 
 def _print_plan(design, est) -> None:
     """The design and the arithmetic of its run time, cell by cell (docs/study-design.md)."""
-    from rich.table import Column, Table
-
     from ..study import plan
+    from .output import Col, show
+    from .output import table as make_table
 
     console.print(f"design: {design.to_dict()}", highlight=False, soft_wrap=True)
-    table = Table(*(Column(h, overflow="fold") for h in ("dataset", "model", "budget", "units", "CPU s / run",
-                                                          "runs", "CPU min")), title="cells")
+    table = make_table("cells", [Col("dataset", ident=True), Col("model", ident=True), "budget", "units",
+                                 "CPU s / run", "runs", "CPU min"])
     for (d, m, b), cell in est.by_cell.items():
         table.add_row(d, m, f"{b:,}", str(plan.final_units(design, d, m, b)), f"{cell['run_seconds']:.0f}",
                       str(cell["runs"]), f"{cell['runs'] * cell['run_seconds'] / 60:.1f}")
     for c in plan.deferred_cells(design):
         table.add_row(c["dataset"], c["model"], f"{c['budget']:,}", str(plan.final_units(design, c["dataset"],
                       c["model"], c["budget"])), f"{c['run_seconds']:.0f}", "deferred", "–")
-    console.print(table)
+    show(table)
     console.print(f"estimated CPU minutes: tuning {est.tune / 60:.1f}, final runs {est.final / 60:.1f}, "
                   f"export {est.export / 60:.1f}, bench {est.bench / 60:.1f} (serial); longest job "
                   f"{est.longest_job / 60:.1f} min", highlight=False)
