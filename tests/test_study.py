@@ -182,6 +182,24 @@ def test_plan_prints_the_estimate_and_runs_nothing(tmp_path):
     assert "'tune_budget': None" in everything.stdout and "'max_run_seconds': None" in everything.stdout
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_study_exits_130_and_keeps_what_finished(tmp_path, sig):
+    out = tmp_path / "s"
+    proc = subprocess.Popen([*CLI, *TINY, "--workers", "0", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "tuning").glob("*/*.json")):          # one job finished
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "error: interrupted" and "Traceback" not in stderr, stderr
+    state = json.loads((out / "study.json").read_text())        # intact: the next run resumes from it
+    assert state["jobs"]                                          # the finished jobs are recorded
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
 # -- tiny studies, end to end -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
@@ -214,9 +232,12 @@ def test_tiny_study_through_the_cli(reference):
     assert len(state["jobs"]) == N_JOBS and state["invocations"][-1]["status"] == "finished"
     # resume: nothing is redone, nothing changes
     before = {p: p.stat().st_mtime_ns for p in (out / "checkpoints").rglob("*.pt")}
-    again = cli(*TINY, "--workers", "0", "--out", out)
+    again = cli(*TINY, "--workers", "0", "--out", out, "--json")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"0 job(s) run, {N_JOBS} resumed" in again.stdout.replace("\n", " ")
+    summary = json.loads(again.stdout)       # --json: one document on stdout, progress on stderr
+    assert (summary["ran"], summary["resumed"], summary["failed"]) == (0, N_JOBS, [])
+    assert summary["report"]["comparisons"] >= 1 and Path(summary["report"]["markdown"]).is_file()
+    assert f"0 job(s) run, {N_JOBS} resumed" in again.stderr.replace("\n", " ")
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 

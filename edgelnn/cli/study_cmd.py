@@ -8,7 +8,7 @@ import typer
 
 from .app import app, quiet_native_stderr, require_extra
 from ..errors import InputError
-from .output import console, fail
+from .output import JsonOption, console, fail, print_json, progress_console
 
 
 def _csv(value: str) -> list[str]:
@@ -61,6 +61,7 @@ def study(
     fresh: bool = typer.Option(False, "--fresh", help="ignore study.json and redo every job"),
     out: Optional[Path] = typer.Option(None, "--out", help="study folder (default export/study, "
                                        "export/study-quick with --quick)"),
+    as_json: bool = JsonOption,
 ):
     """Liquid networks vs RNNs at matched parameter budgets, equally tuned, over datasets, seeds and
     training arms; the chosen points exported and benchmarked; a report with verdicts. Resumable.
@@ -101,22 +102,33 @@ def study(
         design = design.replace(bench={})
     folder = out or Path("export/study-quick" if quick else "export/study")
     if plan_only:
-        _print_plan(design, plan_time(design, workers=workers or _cores()))
+        est = plan_time(design, workers=workers or _cores())
+        if as_json:
+            print_json(_plan_json(design, est))
+        else:
+            _print_plan(design, est)
         return
     design.check_names()
-    console.print(f"study{' (quick look)' if design.quick else ''}: {', '.join(design.models)} on "
+    out_console = progress_console(as_json)   # stdout carries the JSON: progress goes to stderr
+    out_console.print(f"study{' (quick look)' if design.quick else ''}: {', '.join(design.models)} on "
                   f"{', '.join(design.datasets)}; budgets {', '.join(f'{b:,}' for b in design.budgets)}; "
                   f"{design.seeds} seed(s); arms {', '.join(design.arms)}; {design.trials} tuning trial(s) "
                   f"-> {folder}", highlight=False, soft_wrap=True)
     require_extra("train")
     if workers != 0:
         require_extra("study", "distributed")
-    with _StudyProgress() as bars, quiet_native_stderr():  # Ctrl-C / SIGTERM: edgelnn.interrupt (exit 130)
+    with _StudyProgress(out_console) as bars, quiet_native_stderr():  # Ctrl-C / SIGTERM: exit 130
         result = run_study(design, folder, scheduler=scheduler, workers=workers, fresh=fresh, progress=bars)
-    from .report_cmd import print_study_report
+    from .report_cmd import print_study_report, study_report_json
 
-    print_study_report(result.report)
-    console.print(f"study finished in {_minutes(result.seconds)} on {result.executor} ({result.ran} job(s) run, "
+    if as_json:
+        print_json({"folder": str(folder), "design": design.to_dict(), "executor": result.executor,
+                    "seconds": round(result.seconds, 1), "ran": result.ran, "resumed": result.resumed,
+                    "failed": [{"job": j, "error": e} for j, e in result.failed],
+                    "report": study_report_json(result.report)})
+    else:
+        print_study_report(result.report)
+    out_console.print(f"study finished in {_minutes(result.seconds)} on {result.executor} ({result.ran} job(s) run, "
                   f"{result.resumed} resumed)", highlight=False, soft_wrap=True)
     if result.failed:
         fail(f"{len(result.failed)} job(s) failed (first: {result.failed[0][0]}: {result.failed[0][1]}); "
@@ -174,14 +186,28 @@ def _print_plan(design, est) -> None:
                   f"+ bench + start and report)", highlight=False)
 
 
+def _plan_json(design, est) -> dict:
+    from ..study import plan
+
+    cells = [{"dataset": d, "model": m, "budget": b, "units": plan.final_units(design, d, m, b),
+              "cpu_seconds_per_run": round(cell["run_seconds"], 1), "runs": cell["runs"]}
+             for (d, m, b), cell in est.by_cell.items()]
+    deferred = [{"dataset": c["dataset"], "model": c["model"], "budget": c["budget"],
+                 "cpu_seconds_per_run": round(c["run_seconds"], 1)} for c in plan.deferred_cells(design)]
+    return {"design": design.to_dict(), "cells": cells, "deferred": deferred, "workers": est.workers,
+            "cpu_minutes": {"tuning": round(est.tune / 60, 1), "final": round(est.final / 60, 1),
+                            "export": round(est.export / 60, 1), "bench": round(est.bench / 60, 1)},
+            "estimated_wall_minutes": round(est.wall / 60, 1)}
+
+
 class _StudyProgress:
     """One rich progress bar: jobs done of all, running / queued / waiting, and the ETA."""
 
-    def __init__(self):
+    def __init__(self, target=None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=target or console)
         self.task = self.bars.add_task("study", total=None, status="starting")
 
     def __enter__(self):
