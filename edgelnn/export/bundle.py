@@ -255,6 +255,7 @@ class _Run:
                  "size_ratio": round(path.stat().st_size / (fp32_bytes or path.stat().st_size), 4),
                  "quantized": bool(info.get("quantized", False)), "note": info.get("note", ""),
                  "io": info["io"]}
+        entry.update(info.get("manifest") or {})      # format-specific facts (C: prefix, header, mcu)
         tol = self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
         try:
             parity = compare(run_artifact(path, entry, self.sizes, ref.x, ref.dt, ref.lengths), ref, tol)
@@ -281,6 +282,11 @@ class _Run:
 def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, chunk) -> None:
     module = fmt.load()
     for graph in graphs:
+        if graph not in fmt.graphs:
+            for scheme in schemes:
+                if scheme in fmt.schemes:
+                    run.unsupported_entry(fmt.name, graph, scheme, fmt.graph_note or f"no {graph} graph")
+            continue
         fp32 = run.tmp / f"{run.name}.{graph}.fp32{fmt.suffix}"
         started = time.perf_counter()
         run.tick(f"{fmt.name} {graph} fp32: converting")
@@ -317,7 +323,8 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
             path = run.tmp / f"{run.name}.{graph}.{scheme}{fmt.suffix}"
             run.tick(f"{fmt.name} {graph} {scheme}: quantizing")
             try:
-                options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else {}
+                options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else \
+                    ({"model": run.model} if fmt.name == "c" else {})
                 qinfo = module.quantize(source, scheme, calib, path, **options)
             except Exception as exc:  # noqa: BLE001
                 path.unlink(missing_ok=True)
@@ -373,7 +380,8 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     task = ds.task
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        total = 1 + sum(len([s for s in picked if s in f.schemes_for(g)]) for f in usable for g in graphs_of[f.name])
+        total = 1 + sum(len([s for s in picked if s in f.schemes_for(g)]) for f in usable
+                        for g in graphs_of[f.name] if g in f.graphs)
         run = _Run(name, tmp, model, ds, tols, settings, progress, total)
         run.tick("calibration, parity and evaluation data")
         calib, calib_idx = _calibration(model, ds)

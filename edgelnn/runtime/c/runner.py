@@ -1,0 +1,191 @@
+"""The ``c`` runtime: a generated C artifact compiled by the system C compiler into a shared
+library (cached by sha256) and called through ctypes.
+
+A small shim compiled with the artifact checks inputs in C (x finite, dt finite and > 0)
+before calling ``<prefix>_step`` / ``<prefix>_run``, so ``Runner.step`` keeps its input
+checks without Python-side scans. ``invoke`` returns views of the runner's own buffers
+(valid until the next call); the state stays in C-visible memory between calls.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import BundleError
+from ..base import Runner
+from ..integrity import verify_sha256
+from .toolchain import CompileError, build_shared
+
+PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+SHIM = """/* edgelnn c runtime shim: input checks in C, then the artifact's own API. */
+#include <math.h>
+#include "{header}"
+
+int {p}_edgelnn_sizes(int *out)
+{{
+    out[0] = {P}_INPUT_SIZE;
+    out[1] = {P}_OUTPUT_SIZE;
+    out[2] = {P}_STATE_SIZE;
+    return 3;
+}}
+
+static int {p}_edgelnn_bad(const float *x, const float *dt, int n)
+{{
+    int i;
+    for (i = 0; i < n; i++)
+        if (!(dt[i] > 0.0f) || !isfinite(dt[i])) return 2;
+    for (i = 0; i < n * {P}_INPUT_SIZE; i++)
+        if (!isfinite(x[i])) return 1;
+    return 0;
+}}
+
+int {p}_edgelnn_step(const float *x, float dt, float *state, float *y)
+{{
+    int bad = {p}_edgelnn_bad(x, &dt, 1);
+    if (bad) return bad;
+    {p}_step(x, dt, state, y);
+    return 0;
+}}
+
+int {p}_edgelnn_run(const float *x, const float *dt, int n, float *state, float *y)
+{{
+    int bad = {p}_edgelnn_bad(x, dt, n);
+    if (bad) return bad;
+    {p}_run(x, dt, n, state, y);
+    return 0;
+}}
+"""
+
+VOIDP, FLOAT, INT = ctypes.c_void_p, ctypes.c_float, ctypes.c_int
+
+
+def artifact_sources(path: Path, artifact: dict) -> tuple[str, dict[str, str]]:
+    """(prefix, {file: text}) of a C artifact and its header, the header's sha256 checked."""
+    prefix = str(artifact.get("c_prefix") or "")
+    if not PREFIX_RE.match(prefix):
+        raise BundleError(f"artifact {path.name}: manifest has no valid c_prefix ({prefix!r})")
+    header = None
+    for extra in artifact.get("extra_files") or []:
+        if str(extra.get("file", "")).endswith(".h"):
+            header = path.parent / Path(extra["file"]).name
+            if not header.is_file():
+                raise BundleError(f"artifact {path.name}: header {header.name} is missing")
+            if extra.get("sha256"):
+                verify_sha256(header, extra["sha256"])
+    if header is None:
+        header = path.with_suffix(".h")
+        if not header.is_file():
+            raise BundleError(f"artifact {path.name}: header {header.name} is missing")
+    sources = {path.name: path.read_text(), header.name: header.read_text(),
+               "edgelnn_shim.c": SHIM.format(p=prefix, P=prefix.upper(), header=header.name)}
+    return prefix, sources
+
+
+class CRunner(Runner):
+    format = "c"
+    runtime = "c"
+
+    def __init__(self, path, artifact: dict, state_sizes: list[int], *, threads: int | None = 1,
+                 native: bool = True):
+        path = Path(path)
+        prefix, sources = artifact_sources(path, artifact)
+        try:
+            lib_path, self.build = build_shared(sources, [path.name, "edgelnn_shim.c"], native=native)
+        except CompileError as exc:
+            raise BundleError(f"artifact {path.name} does not compile: {exc}") from None
+        self.runtime_version = self.build["compiler"]
+        lib = ctypes.CDLL(str(lib_path))
+        self._lib = lib
+        sizes = (ctypes.c_int * 3)()
+        getattr(lib, f"{prefix}_edgelnn_sizes")(sizes)
+        n_in, n_out, n_state = int(sizes[0]), int(sizes[1]), int(sizes[2])
+        if n_state != sum(int(s) for s in state_sizes):
+            raise BundleError(f"artifact {path.name}: state size {n_state} but the manifest's state "
+                              f"tensors add up to {sum(state_sizes)}")
+        self.prefix = prefix
+        self._cstep = getattr(lib, f"{prefix}_edgelnn_step")
+        self._cstep.argtypes, self._cstep.restype = [VOIDP, FLOAT, VOIDP, VOIDP], INT
+        self._crun = getattr(lib, f"{prefix}_edgelnn_run")
+        self._crun.argtypes, self._crun.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], INT
+        self.raw_step = getattr(lib, f"{prefix}_step")      # the artifact's own entry points
+        self.raw_step.argtypes, self.raw_step.restype = [VOIDP, FLOAT, VOIDP, VOIDP], None
+        self.raw_run = getattr(lib, f"{prefix}_run")
+        self.raw_run.argtypes, self.raw_run.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], None
+        self._x = np.zeros(n_in, np.float32)
+        self._x2 = self._x.reshape(1, n_in)
+        self._s = np.zeros(n_state, np.float32)
+        self._y = np.zeros(n_out, np.float32)
+        self._y2 = self._y.reshape(1, n_out)
+        bounds = np.cumsum([0, *[int(s) for s in state_sizes]])
+        self._views = [self._s[a:b].reshape(1, -1) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._xp, self._sp, self._yp = (VOIDP(a.ctypes.data) for a in (self._x, self._s, self._y))
+        super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
+                         output_size=n_out)
+        self.providers_used = []
+
+    # -- the raw call ----------------------------------------------------------------------
+    def _load_state(self, states) -> None:
+        for view, s in zip(self._views, states):
+            if s is not view:
+                view[...] = s
+
+    def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        self._x2[...] = feeds[0]
+        self._load_state(feeds[2:])
+        rc = self._cstep(self._xp, float(np.asarray(feeds[1]).reshape(-1)[0]), self._sp, self._yp)
+        if rc:
+            self._raise(rc)
+        return [self._y2, *self._views]
+
+    def _raise(self, rc: int):
+        if rc == 1:
+            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+        raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+                         "previous sample)")
+
+    # -- the public API, checks in C -----------------------------------------------------------
+    def reset(self) -> None:
+        self._ended = False
+        self._s[...] = 0.0
+        self._state = self._views
+
+    def step(self, x, dt: float) -> np.ndarray:
+        """One sample -> y (O,). Inputs are checked in C before the state changes."""
+        try:
+            if x.size != self.input_size:
+                raise ValueError
+            self._x2[...] = x
+        except (AttributeError, ValueError, TypeError):
+            self._x[...] = self._step_x(x).reshape(-1)
+        if dt.__class__ is not float:
+            dt = self._step_dt(dt)
+        if self._state is not self._views:
+            self._load_state(self._state)
+            self._state = self._views
+        rc = self._cstep(self._xp, dt, self._sp, self._yp)
+        if rc:
+            self._raise(rc)
+        return self._y.copy()
+
+    def _run_steps(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
+        """A whole sequence in one ``<prefix>_run`` call."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        dt = np.ascontiguousarray(dt, dtype=np.float32)
+        y = np.empty((len(x), self.output_size), dtype=np.float32)
+        if self._state is not self._views:
+            self._load_state(self._state)
+            self._state = self._views
+        rc = self._crun(x.ctypes.data, dt.ctypes.data, len(x), self._sp, y.ctypes.data)
+        if rc:
+            self._raise(rc)
+        return y
+
+    def close(self) -> None:
+        self._lib = None
+
+    def describe(self) -> dict:
+        return {**super().describe(), "build": {k: v for k, v in self.build.items() if k != "cache"}}
