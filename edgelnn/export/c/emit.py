@@ -30,6 +30,13 @@ HELPERS_OF = {"Sigmoid": ("tanh", "sigmoid"), "Tanh": ("tanh",)}
 USES_LIBM = {"Exp", "Log", "Sqrt", "Softplus", "Pow"}
 
 
+def _digest(a) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(a.tobytes() + str(a.dtype).encode() + str(a.shape).encode()).hexdigest()
+
+
 def flt(v: float) -> str:
     """A float32 as a C literal that reads back exactly."""
     v = float(np.float32(v))
@@ -105,16 +112,20 @@ class FloatEmitter:
 
     # -- weights ---------------------------------------------------------------------------
     def matrix(self, name: str, k: MatVec) -> Stored:
-        key = ("m", name)
+        w = np.asarray(self.prog.consts[name], np.float32).reshape(k.n, k.k)
+        key = ("m", self.precision.get(name, "fp32"), k.sparse, w.shape, _digest(w))
         if key not in self.stored:
-            w = np.asarray(self.prog.consts[name], np.float32).reshape(k.n, k.k)
             st = store_matrix(w, self.precision.get(name, "fp32"), sparse=k.sparse)
             self._emit_stored(st, name)
             self.stored[key] = st
         return self.stored[key]
 
     def loop_const(self, name: str, values: np.ndarray, active, outer: int, channel_axis_ok: bool) -> Stored:
-        key = ("l", name, None if active is None else active.tobytes())
+        """A constant read in a loop; identical constants (an unrolled solver repeats its
+        parameters) are stored once."""
+        values = np.asarray(values, np.float32)
+        key = ("l", self.precision.get(name, "fp32"), values.shape, _digest(values),
+               None if active is None else _digest(active), outer, channel_axis_ok)
         if key not in self.stored:
             st = store_loop_const(values, self.precision.get(name, "fp32"), active, outer, channel_axis_ok)
             self._emit_stored(st, name)
@@ -269,108 +280,115 @@ class FloatEmitter:
         flat = " + ".join(f"{coord[d]} * {istride[d]}" if istride[d] != 1 else coord[d]
                           for d in range(len(I)) if I[d] != 1) or "0"
         identity = "o" if not R else flat
+        outer_shape = tuple(I[d] for d in O)
         sparse = k.active is not None
-        member_out = {m.outputs[0]: m for m in k.nodes}
-        inner_dep: dict[str, bool] = {}
         local: dict[str, str] = {}
-        outer_lines, inner_lines, stores_outer, stores_inner = [], [], [], []
+        level: dict[str, str] = {}          # "outer" | "inner" | "epi"
+        pre, inner, epi = [], [], []
+        stores = {"outer": [], "inner": [], "epi": []}
         accs = []
 
-        def index_of(shape) -> tuple[str, bool]:
-            s = strip(shape)
-            al = (1,) * (len(I) - len(s)) + s
-            if len(al) != len(I):
-                raise UnsupportedError(f"cannot broadcast {shape} into the loop {I}")
-            if al == tuple(I):
-                return identity, bool(R)
+        def index_in(shape, dims_shape, dims, default_identity) -> tuple[str, bool]:
+            s_ = strip(shape)
+            al = (1,) * (len(dims_shape) - len(s_)) + s_
+            if len(al) != len(dims_shape):
+                raise UnsupportedError(f"cannot broadcast {shape} into the loop {dims_shape}")
+            if al == tuple(dims_shape):
+                return default_identity, any(d in R for d in dims)
             st, terms, dep = 1, [], False
-            for d in reversed(range(len(I))):
-                if al[d] != 1:
+            for pos in reversed(range(len(dims_shape))):
+                d = dims[pos]
+                if al[pos] != 1:
                     terms.append(coord[d] if st == 1 else f"{coord[d]} * {st}")
                     dep = dep or d in R
-                st *= al[d]
+                st *= al[pos]
             return (" + ".join(reversed(terms)) or "0"), dep
 
         def to_or(arr) -> np.ndarray:
             """(outer, inner) matrix of a loop-shaped array: outer dims first."""
             return np.transpose(np.broadcast_to(np.asarray(arr).reshape(I), I), O + R).reshape(on, rn)
 
-        def operand(name: str) -> tuple[str, bool]:
+        def operand(name: str, at_epi: bool) -> tuple[str, str]:
             if name in local:
-                return local[name], inner_dep[name]
+                return local[name], level[name]
             if name in g.consts:
                 v = np.asarray(g.consts[name], np.float32)
                 if v.size == 1:
-                    return flt(v.reshape(-1)[0]), False
+                    return flt(v.reshape(-1)[0]), "outer"
+                if at_epi:
+                    idx, _ = index_in(v.shape, outer_shape, O, "o")
+                    st = self.loop_const(name, v.reshape(-1), None, 1, False)
+                    return st.read(idx, "0"), "epi"
                 full = v.size == numel(I)
                 if sparse and full:
+                    vals = to_or(v)[to_or(k.active)]
+                    if vals.size and np.all(vals == vals[0]):      # e.g. a wiring mask: all 1 where active
+                        return flt(vals[0]), "outer"
                     st = self.loop_const(name, to_or(v), to_or(k.active), on, True)
-                    return st.read("kk", "o"), True
+                    return st.read("kk", "o"), "inner"
                 if full and R:
                     st = self.loop_const(name, to_or(v), None, on, True)
-                    return st.read(f"o * {rn} + r", "o"), True
-                idx, dep = index_of(v.shape)
+                    return st.read(f"o * {rn} + r", "o"), "inner"
+                idx, dep = index_in(v.shape, I, list(range(len(I))), identity)
                 st = self.loop_const(name, v.reshape(-1), None, 1, False)
-                return st.read(idx, "0"), dep
-            idx, dep = index_of(g.shapes[name])
-            return self.at(name, idx), dep
+                return st.read(idx, "0"), ("inner" if dep else "outer")
+            if at_epi:
+                idx, _ = index_in(g.shapes[name], outer_shape, O, "o")
+                return self.at(name, idx), "epi"
+            idx, dep = index_in(g.shapes[name], I, list(range(len(I))), identity)
+            return self.at(name, idx), ("inner" if dep else "outer")
 
+        rank = {"outer": 0, "inner": 1, "epi": 2}
         for m in k.nodes:
-            kind = OPS[m.op].kind
-            if kind == "reduce":
-                src, dep = operand(m.inputs[0])
+            out = m.outputs[0]
+            if OPS[m.op].kind == "reduce":
+                src, _ = operand(m.inputs[0], False)
                 a = f"a{len(accs)}"
                 init = "-3.402823466e+38f" if m.op == "ReduceMax" else "0.0f"
                 upd = (f"{a} = {src} > {a} ? {src} : {a};" if m.op == "ReduceMax" else f"{a} += {src};")
-                fin = f" * {flt(1.0 / rn)}" if m.op == "ReduceMean" else ""
-                accs.append((a, init, upd, m.outputs[0], fin))
+                fin = f"({a} * {flt(1.0 / rn)})" if m.op == "ReduceMean" else a
+                accs.append((a, init, upd))
+                local[out], level[out] = fin, "epi"
+                if out in k.outputs:
+                    stores["epi"].append(f"{self.at(out, 'o')} = {fin};")
                 continue
-            args, dep = [], False
+            at_epi = out in k.epilogue
+            args, lv = [], "epi" if at_epi else "outer"
             for i in m.inputs:
                 if not i:
                     continue
-                e, d = operand(i)
+                e, l_ = operand(i, at_epi)
                 args.append(e)
-                dep = dep or d
-            expr = self._expr(m, args)
+                if rank[l_] > rank[lv]:
+                    lv = l_
             v = f"v{len(local)}"
-            line = f"float {v} = {expr};"
-            local[m.outputs[0]] = v
-            inner_dep[m.outputs[0]] = dep
-            (inner_lines if dep else outer_lines).append(line)
-            if m.outputs[0] in k.outputs:
-                idx = identity if not R else flat
-                st = f"{self.at(m.outputs[0], idx)} = {v};"
-                (stores_inner if dep else stores_outer).append(st)
+            local[out], level[out] = v, lv
+            {"outer": pre, "inner": inner, "epi": epi}[lv].append(f"float {v} = {self._expr(m, args)};")
+            if out in k.outputs:
+                idx = "o" if lv == "epi" or not R else flat
+                stores[lv].append(f"{self.at(out, idx)} = {v};")
         self.loop_vars.add("o")
         if R:
             self.loop_vars.add("r")
-        head = f"    /* {', '.join(m.op for m in k.nodes)} -> {', '.join(k.outputs)} */"
-        lines = [head, "    {"]
+        lines = [f"    /* {', '.join(m.op for m in k.nodes)} -> {', '.join(k.outputs)} */", "    {"]
         if sparse:
-            st = self._active_encoding(k, on, rn)
+            enc = self._active_encoding(k, on, rn)
             lines.append("        int kk = 0;")
+        b = "            "
         lines.append(f"        for (o = 0; o < {on}; o++) {{")
-        body = "            "
-        lines += [body + ln for ln in outer_lines]
-        for a, init, _, _, _ in accs:
-            lines.append(f"{body}float {a} = {init};")
-        if R:
-            if sparse:
-                lines += self._sparse_inner(st, inner_lines + [u for _, _, u, _, _ in accs] + stores_inner)
-            else:
-                lines.append(f"{body}for (r = 0; r < {rn}; r++) {{")
-                lines += [body + "    " + ln for ln in inner_lines + [u for _, _, u, _, _ in accs] + stores_inner]
-                lines.append(body + "}")
+        lines += [b + ln for ln in pre]
+        lines += [f"{b}float {a} = {init};" for a, init, _ in accs]
+        body = inner + [u for _, _, u in accs] + stores["inner"]
+        if R and sparse:
+            lines += self._sparse_inner(enc, body)
+        elif R:
+            lines.append(f"{b}for (r = 0; r < {rn}; r++) {{")
+            lines += [b + "    " + ln for ln in body]
+            lines.append(b + "}")
         else:
-            lines += [body + ln for ln in inner_lines]
-        for a, _, _, out, fin in accs:
-            lines.append(f"{body}{self.at(out, 'o')} = {a}{fin};")
-        lines += [body + ln for ln in stores_outer]
-        if not R:
-            lines += [body + ln for ln in stores_inner]
-        lines.append("        }")
-        lines.append("    }")
+            lines += [b + ln for ln in body]
+        lines += [b + ln for ln in epi + stores["outer"] + stores["epi"]]
+        lines += ["        }", "    }"]
         return lines
 
     def _active_encoding(self, k: Fused, on: int, rn: int):

@@ -43,6 +43,7 @@ class Fused:
     inputs: list[str] = field(default_factory=list)     # run-time values read
     consts: list[str] = field(default_factory=list)     # constant tensors read (non-scalar)
     active: np.ndarray | None = None  # bool over iter_shape: entries visited (sparse loop)
+    epilogue: set = field(default_factory=set)   # outputs of members run once per output after the sum
     kind: str = "fused"
 
 
@@ -190,6 +191,11 @@ class _Group:
     def __init__(self, iter_shape, axes, reduce):
         self.iter_shape, self.axes, self.reduce = iter_shape, axes, reduce
         self.members: list[Node] = []
+        self.epilogue: set[int] = set()     # ids of members computed after the reduction
+
+    @property
+    def outer_shape(self) -> tuple:
+        return tuple(d for i, d in enumerate(self.iter_shape) if i not in self.axes)
 
 
 def _descendants(g: Graph) -> dict[int, set[int]]:
@@ -264,9 +270,46 @@ def fuse(g: Graph) -> tuple[list[_Group], dict[int, _Group]]:
             groups.append(joined)
         joined.members.append(n)
         group_of[id(n)] = joined
+    _merge_epilogues(g, groups, group_of, cons, desc, order)
     for grp in groups:
         grp.members.sort(key=lambda m: order[id(m)])
     return groups, group_of
+
+
+def _merge_epilogues(g: Graph, groups, group_of, cons, desc, order) -> None:
+    """A reduction loop absorbs the element-wise loop that consumes all its results over the
+    reduction's output space: those ops run once per output, after the sum, and the sums are
+    never stored (LTC: the ODE update after each synapse sum)."""
+    prod = g.producer()
+    for grp in [x for x in groups if x.reduce]:
+        outs = [m.outputs[0] for m in grp.members if OPS[m.op].kind == "reduce"]
+        users = {id(u): u for o in outs for u in cons.get(o, [])}
+        if not users or any(o in g.outputs for o in outs):
+            continue
+        targets = {id(group_of.get(uid)) for uid in users}
+        if len(targets) != 1 or None in [group_of.get(uid) for uid in users]:
+            continue
+        epi = group_of[next(iter(users))]
+        if epi.reduce or epi.epilogue or epi.iter_shape != grp.outer_shape or epi is grp:
+            continue
+        mine = {order[id(m)] for m in grp.members}
+        below = set().union(*(desc[i] for i in mine))
+        members = {id(m) for m in epi.members}
+        ok = True
+        for m in epi.members:
+            for i in m.inputs:
+                p = prod.get(i)
+                if p is None or id(p) in members or id(p) in {id(x) for x in grp.members}:
+                    continue
+                if order[id(p)] in below:      # computed from this loop's results outside: a cycle
+                    ok = False
+        if not ok:
+            continue
+        for m in epi.members:
+            group_of[id(m)] = grp
+            grp.epilogue.add(id(m))
+        grp.members += epi.members
+        groups.remove(epi)
 
 
 def _reduce_axes(g: Graph, n: Node) -> tuple:
@@ -302,7 +345,7 @@ def _zero_sets(g: Graph, grp: _Group) -> dict[str, np.ndarray]:
         return none
 
     for m in grp.members:
-        if OPS[m.op].kind == "reduce":
+        if OPS[m.op].kind == "reduce" or id(m) in grp.epilogue:
             continue
         ins = [z(i) for i in m.inputs if i]
         if m.op == "Mul":
@@ -432,7 +475,7 @@ def _fused_kernel(g: Graph, grp: _Group, cons) -> Fused:
     for m in grp.members:
         o = m.outputs[0]
         outside = [u for u in cons.get(o, []) if id(u) not in members]
-        if OPS[m.op].kind == "reduce" or outside or o in g.outputs:
+        if outside or o in g.outputs:
             outputs.append(o)
         for i in m.inputs:
             if not i or i in produced:
@@ -444,7 +487,8 @@ def _fused_kernel(g: Graph, grp: _Group, cons) -> Fused:
                     consts.append(i)
             elif i not in inputs:
                 inputs.append(i)
-    k = Fused(list(grp.members), grp.iter_shape, grp.axes, outputs, inputs, consts)
+    k = Fused(list(grp.members), grp.iter_shape, grp.axes, outputs, inputs, consts,
+              epilogue={m.outputs[0] for m in grp.members if id(m) in grp.epilogue})
     if grp.reduce and not any(m.op == "ReduceMax" for m in grp.members):
         zs = _zero_sets(g, grp)
         reduced = [m.inputs[0] for m in grp.members if OPS[m.op].kind == "reduce"]
@@ -452,8 +496,8 @@ def _fused_kernel(g: Graph, grp: _Group, cons) -> Fused:
         for r in reduced:
             zero &= zs.get(r, np.zeros(grp.iter_shape, dtype=bool))
         # outputs computed inside the loop (not reductions) need every entry
-        elementwise_out = [o for o in outputs if o not in {m.outputs[0] for m in grp.members
-                                                            if OPS[m.op].kind == "reduce"}]
+        elementwise_out = [o for o in outputs if o not in k.epilogue and o not in
+                           {m.outputs[0] for m in grp.members if OPS[m.op].kind == "reduce"}]
         active = ~zero
         if not elementwise_out and active.mean() <= SPARSE_DENSITY:
             k.active = active
@@ -539,8 +583,9 @@ def _plan(g: Graph, kernels: list, alias: dict, sizes: dict[str, int]) -> Progra
         # the other outputs must not be placed in this state slot while it is still read
         if ok:
             locs[o] = Loc("state", offsets[s])
-    # temporaries: first fit over live ranges
-    live: list[tuple[int, int, int, int]] = []      # (start, end, offset, size)
+    # temporaries: first fit over live ranges; an output may take the place of an input that
+    # dies in the same kernel when it is read at the very index written (read before write)
+    live: list[tuple[int, int, int, int, str]] = []      # (start, end, offset, size, value)
     arena = 0
     for k in kernels:
         t = index[id(k)]
@@ -551,8 +596,18 @@ def _plan(g: Graph, kernels: list, alias: dict, sizes: dict[str, int]) -> Progra
             if o in out_names:
                 last = len(kernels) + 1
             size = sizes[o]
-            off = _first_fit(live, t, last, size)
-            live.append((t, last, off, size))
+            off = None
+            for c in _inplace_candidates(k, g, alias, sizes, size):
+                entry = next((e for e in live if e[4] == c), None)
+                if entry is None or entry[1] != t or any(r > t for r, _ in reads.get(c, [])):
+                    continue
+                others = [e for e in live if e is not entry]
+                if _free(others, t, last, entry[2], size):
+                    off = entry[2]
+                    break
+            if off is None:
+                off = _first_fit(live, t, last, size)
+            live.append((t, last, off, size, o))
             locs[o] = Loc("tmp", off)
             arena = max(arena, off + size)
     for name, (base, off) in alias.items():
@@ -580,8 +635,28 @@ def _order_copies(copies, locs, offsets):
     return sorted(copies, key=lambda c: not reads_state(c))
 
 
+def _inplace_candidates(k, g: Graph, alias: dict, sizes: dict, size: int) -> list[str]:
+    """Inputs whose buffer the kernel's output may reuse (same size, read at the written index)."""
+    if isinstance(k, MatVec):
+        return [k.addend] if k.addend and k.addend not in alias and sizes.get(k.addend) == size else []
+    if isinstance(k, Fused) and not k.reduce_axes:
+        out = []
+        for i in k.inputs:
+            if i in alias or sizes.get(i) != size or strip(g.shapes[i]) != k.iter_shape:
+                continue
+            if any(_resolve(alias, j, 0)[0] == i and j != i for j in k.inputs):
+                continue                               # also read through a view: not in place
+            out.append(i)
+        return out
+    return []
+
+
+def _free(live, start, end, off, size) -> bool:
+    return all(e < start or s > end or o + sz <= off or off + size <= o for s, e, o, sz, *_ in live)
+
+
 def _first_fit(live, start, end, size) -> int:
-    busy = sorted((off, off + sz) for s, e, off, sz in live if not (e < start or s > end))
+    busy = sorted((off, off + sz) for s, e, off, sz, *_ in live if not (e < start or s > end))
     off = 0
     for a, b in busy:
         if off + size <= a:
