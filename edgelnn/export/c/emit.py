@@ -259,6 +259,22 @@ class FloatEmitter:
         self.helpers[name] = f"{head}{sig})\n{{\n{body}}}\n"
         return name
 
+    # -- hooks the fixed-point emitter overrides --------------------------------------------
+    vtype = "float"
+
+    def scalar(self, name: str, value: float) -> str:
+        return flt(value)
+
+    def reduction(self, m, a: str, src: str, rn: int) -> tuple[str, str, str]:
+        """(declaration, per-entry update, final value) of one reduction's accumulator."""
+        if m.op == "ReduceMax":
+            return f"float {a} = -3.402823466e+38f;", f"{a} = {src} > {a} ? {src} : {a};", a
+        fin = f"({a} * {flt(1.0 / rn)})" if m.op == "ReduceMean" else a
+        return f"float {a} = 0.0f;", f"{a} += {src};", fin
+
+    def store(self, name: str, idx: str, value: str) -> str:
+        return f"{self.at(name, idx)} = {value};"
+
     # -- fused loops -------------------------------------------------------------------------
     def fused(self, k: Fused) -> list[str]:
         g = self.prog.graph
@@ -314,7 +330,7 @@ class FloatEmitter:
             if name in g.consts:
                 v = np.asarray(g.consts[name], np.float32)
                 if v.size == 1:
-                    return flt(v.reshape(-1)[0]), "outer"
+                    return self.scalar(name, float(v.reshape(-1)[0])), "outer"
                 if at_epi:
                     idx, _ = index_in(v.shape, outer_shape, O, "o")
                     st = self.loop_const(name, v.reshape(-1), None, 1, False)
@@ -323,7 +339,7 @@ class FloatEmitter:
                 if sparse and full:
                     vals = to_or(v)[to_or(k.active)]
                     if vals.size and np.all(vals == vals[0]):      # e.g. a wiring mask: all 1 where active
-                        return flt(vals[0]), "outer"
+                        return self.scalar(name, float(vals[0])), "outer"
                     st = self.loop_const(name, to_or(v), to_or(k.active), on, True)
                     return st.read("kk", "o"), "inner"
                 if full and R:
@@ -344,13 +360,11 @@ class FloatEmitter:
             if OPS[m.op].kind == "reduce":
                 src, _ = operand(m.inputs[0], False)
                 a = f"a{len(accs)}"
-                init = "-3.402823466e+38f" if m.op == "ReduceMax" else "0.0f"
-                upd = (f"{a} = {src} > {a} ? {src} : {a};" if m.op == "ReduceMax" else f"{a} += {src};")
-                fin = f"({a} * {flt(1.0 / rn)})" if m.op == "ReduceMean" else a
+                init, upd, fin = self.reduction(m, a, src, rn)
                 accs.append((a, init, upd))
                 local[out], level[out] = fin, "epi"
                 if out in k.outputs:
-                    stores["epi"].append(f"{self.at(out, 'o')} = {fin};")
+                    stores["epi"].append(self.store(out, "o", fin))
                 continue
             at_epi = out in k.epilogue
             args, lv = [], "epi" if at_epi else "outer"
@@ -363,10 +377,10 @@ class FloatEmitter:
                     lv = l_
             v = f"v{len(local)}"
             local[out], level[out] = v, lv
-            {"outer": pre, "inner": inner, "epi": epi}[lv].append(f"float {v} = {self._expr(m, args)};")
+            {"outer": pre, "inner": inner, "epi": epi}[lv].append(f"{self.vtype} {v} = {self._expr(m, args)};")
             if out in k.outputs:
                 idx = "o" if lv == "epi" or not R else flat
-                stores[lv].append(f"{self.at(out, idx)} = {v};")
+                stores[lv].append(self.store(out, idx, v))
         self.loop_vars.add("o")
         if R:
             self.loop_vars.add("r")
@@ -377,7 +391,7 @@ class FloatEmitter:
         b = "            "
         lines.append(f"        for (o = 0; o < {on}; o++) {{")
         lines += [b + ln for ln in pre]
-        lines += [f"{b}float {a} = {init};" for a, init, _ in accs]
+        lines += [f"{b}{init}" for a, init, _ in accs]
         body = inner + [u for _, _, u in accs] + stores["inner"]
         if R and sparse:
             lines += self._sparse_inner(enc, body)

@@ -17,7 +17,10 @@ from . import cmath
 from .emit import FloatEmitter
 from .ir import Graph
 from .lower import lower
+from ..errors import ConversionError
 from .schemes import CScheme
+
+CALIBRATION_STEPS = 1000     # calibration steps the fixed-point ranges are taken over
 
 
 @dataclass
@@ -58,12 +61,17 @@ def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", hea
     """
     g = copy.deepcopy(graph)
     prog = lower(g)
-    plan = scheme.plan(prog.consts)
+    plan = scheme.plan(prog.consts, prog.matrices)
     plan.update(precision or {})
     if scheme.compute == "fixed":
-        from .fixed import FixedEmitter
+        from .fixed import FixedEmitter, value_ranges
 
-        emitter = FixedEmitter(prog, prefix, plan, banner(prefix, scheme, kind), calibration)
+        if calibration is None:
+            raise ConversionError(f"scheme {scheme.name} needs calibration data (value ranges)")
+        feeds = calibration.step_feeds(limit=CALIBRATION_STEPS) if hasattr(calibration, "step_feeds") \
+            else calibration
+        ranges = value_ranges(graph, feeds)
+        emitter = FixedEmitter(prog, prefix, plan, banner(prefix, scheme, kind), ranges)
     else:
         emitter = FloatEmitter(prog, prefix, plan, banner(prefix, scheme, kind))
     out = emitter.emit(header_name or f"{prefix}.h")

@@ -111,6 +111,12 @@ class Program:
     output_size: int
     state_size: int
     consts: dict[str, np.ndarray]
+    alias: dict = field(default_factory=dict)          # view value -> (base value, offset)
+
+    @property
+    def matrices(self) -> set[str]:
+        """Constants used as matrix-vector weights."""
+        return {k.weight for k in self.kernels if isinstance(k, MatVec)}
 
 
 def numel(shape) -> int:
@@ -624,7 +630,7 @@ def _plan(g: Graph, kernels: list, alias: dict, sizes: dict[str, int]) -> Progra
             copies.append(Copy(o, dest, sizes[o]))
     kernels = kernels + _order_copies(copies, locs, offsets)
     return Program(g, kernels, locs, arena, sizes, offsets, sizes["x"], sizes[y_name],
-                   sum(sizes[s] for s in state_names), g.consts)
+                   sum(sizes[s] for s in state_names), g.consts, dict(alias))
 
 
 def _order_copies(copies, locs, offsets):

@@ -16,30 +16,34 @@ import numpy as np
 class CScheme:
     name: str
     compute: str              # "float" (FPU) or "fixed" (integers only, float API wrappers)
-    matrix: str               # precision of constant matrices (>= 2 non-unit dims)
+    matrix: str               # precision of matrix-vector weights
+    loop_matrix: str          # precision of other constant matrices (read element-wise in loops)
     vector: str               # precision of constant vectors (biases, per-neuron constants)
     description: str
 
-    def plan(self, consts: dict[str, np.ndarray]) -> dict[str, str]:
-        """Default precision of each constant: matrices ``matrix``, vectors ``vector``;
-        scalars always stay literals."""
+    def plan(self, consts: dict[str, np.ndarray], matrices: set[str] = frozenset()) -> dict[str, str]:
+        """Default precision of each constant: matrix-vector weights ``matrix``, other
+        matrices ``loop_matrix``, vectors ``vector``; scalars always stay literals."""
         out = {}
         for name, value in consts.items():
             v = np.asarray(value)
             if v.size <= 1 or v.dtype.kind not in "f":
                 continue
             dims = [d for d in v.shape if d != 1]
-            out[name] = self.matrix if len(dims) >= 2 else self.vector
+            if name in matrices:
+                out[name] = self.matrix
+            else:
+                out[name] = self.loop_matrix if len(dims) >= 2 else self.vector
         return out
 
 
 SCHEMES: dict[str, CScheme] = {
-    "fp32": CScheme("fp32", "float", "fp32", "fp32",
+    "fp32": CScheme("fp32", "float", "fp32", "fp32", "fp32",
                     "float32 weights and arithmetic"),
-    "int8-weight": CScheme("int8-weight", "float", "int8", "fp32",
+    "int8-weight": CScheme("int8-weight", "float", "int8", "int8", "fp32",
                            "int8 weight matrices (per-channel scales where a channel holds >= 32 "
                            "values, else per tensor), float32 arithmetic: for cores with an FPU"),
-    "int16-fixed": CScheme("int16-fixed", "fixed", "int8", "int16",
+    "int16-fixed": CScheme("int16-fixed", "fixed", "int8", "int16", "int16",
                            "integer only: int16 activations and state (power-of-two scales from "
                            "calibration), int8 weight matrices, int32 accumulation, table-driven "
                            "sigmoid/tanh; float entry points convert at the edges"),

@@ -65,6 +65,7 @@ class Figures:
     stack_note: str = ""
     cflags: list = field(default_factory=list)
     toolchain: str = ""
+    integer_api: dict | None = None   # int16-fixed: the <p>_step_q API alone (flash, stack, state)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +139,20 @@ int main(void)
     {p}_reset(st);
     {p}_step(xs, 1.0f, st, ys);
     {p}_run(xs, dts, 2, st, ys);
+    edgelnn_sink = ys[0];
+    return 0;
+}}
+"""
+
+SIZE_Q_MAIN = r"""#include "{header}"
+/* the integer API only: what an FPU-less core links */
+static int16_t st[{P}_STATE_SIZE], xs[2 * {P}_INPUT_SIZE], dts[2], ys[2 * {P}_OUTPUT_SIZE];
+volatile int16_t edgelnn_sink;
+int main(void)
+{{
+    {p}_reset_q(st);
+    {p}_step_q(xs, 1, st, ys);
+    {p}_run_q(xs, dts, 2, st, ys);
     edgelnn_sink = ys[0];
     return 0;
 }}
@@ -325,8 +340,20 @@ def figures(c_file, header, prefix: str, core: Core) -> Figures:
         fs, ts, rs, rams, _ = _flash_ram(with_stub)
         stack, by_entry, note = worst_stack(b, prefix, b.dir / "with.elf")
         state = _state_floats(header, P) * 4
-        return Figures(core.name, fa - fs + stub_only, ta - ts + stub_only, ra - rs, rama - rams, stack,
-                       state, by_entry, note, [*b.flags], compiler_version(b.cc))
+        fig = Figures(core.name, fa - fs + stub_only, ta - ts + stub_only, ra - rs, rama - rams, stack,
+                      state, by_entry, note, [*b.flags], compiler_version(b.cc))
+        if f"{prefix}_step_q" in header.read_text():
+            # the integer API: int16 state; prove that no float code is reachable from it
+            (b.dir / "size_q.c").write_text(SIZE_Q_MAIN.format(header=header.name, p=prefix, P=P))
+            qmain = b.compile(b.dir / "size_q.c", "size_q.o")
+            elf = b.link([start, qmain, art], "q.elf")
+            _, q_entry, _ = worst_stack(b, prefix, elf)
+            free, why = float_free(b, elf, f"{prefix}_step_q")
+            fig.integer_api = {"state_bytes": state // 2, "stack_bytes": max(q_entry.get("step_q", 0),
+                                                                             q_entry.get("run_q", 0)),
+                               "flash_bytes": _flash_ram(b.sections(elf))[0] - fs + stub_only,
+                               "float_free": free, "float_note": why}
+        return fig
 
 
 def _object_text(b: _Build, obj: Path) -> int:
@@ -446,8 +473,46 @@ def worst_stack(b: _Build, prefix: str, elf: Path) -> tuple[int, dict, str]:
             return 0
         return frame + max((depth(c, path + (fn,)) for c in callees), default=0)
 
-    by_entry = {e: depth(f"{prefix}_{e}", ()) for e in ("reset", "step", "run")}
-    return max(by_entry.values()), by_entry, "; ".join(sorted(notes))
+    entries = [e for e in ("reset", "step", "run", "reset_q", "step_q", "run_q")
+               if f"{prefix}_{e}" in su or f"{prefix}_{e}" in elf_funcs]
+    by_entry = {e: depth(f"{prefix}_{e}", ()) for e in entries}
+    common = [by_entry[e] for e in ("reset", "step", "run") if e in by_entry]
+    return max(common or [0]), by_entry, "; ".join(sorted(notes))
+
+
+FLOAT_ROUTINES = re.compile(r"^(__aeabi_[fd]|__aeabi_[iul]\w*2[fd]|__(add|sub|mul|div|neg|cmp|eq|ne|lt|le|gt|ge|unord)[sd]f|"
+                            r"__fix\w*[sd]f|__float\w*[sd]f|__extendsfdf|__truncdfsf|expf?$|logf?$|tanhf?$|sqrtf?$)")
+VFP_INSN = re.compile(r"\bv(add|sub|mul|div|fma|fms|nmul|cvt|mov|ldr|str|cmp|abs|neg|sqrt)\.f(32|64)\b")
+
+
+def float_free(b: _Build, elf: Path, entry: str) -> tuple[bool, str]:
+    """Does ``entry`` reach any float code (soft-float routine, libm, or a VFP instruction)?"""
+    objdump = shutil.which("arm-none-eabi-objdump") or "arm-none-eabi-objdump"
+    text = run([objdump, "-d", "--no-show-raw-insn", str(elf)], timeout=120).stdout
+    bodies: dict[str, list[str]] = {}
+    name = None
+    for line in text.splitlines():
+        m = re.match(r"^[0-9a-f]+ <([^>]+)>:", line)
+        if m:
+            name = m.group(1)
+            bodies[name] = []
+        elif name and ":" in line:
+            bodies[name].append(line.split(":", 1)[1])
+    seen, todo = set(), [entry]
+    while todo:
+        fn = todo.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        if FLOAT_ROUTINES.match(fn):
+            return False, f"calls {fn}"
+        for ins in bodies.get(fn, []):
+            if VFP_INSN.search(ins):
+                return False, f"{fn} has a float instruction"
+            c = _CALL.search(ins)
+            if c:
+                todo.append(c.group(2))
+    return True, ""
 
 
 # -- golden check on the emulator ---------------------------------------------------------------
