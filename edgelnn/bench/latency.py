@@ -114,3 +114,24 @@ def measure_latency(runner: Runner, golden: Golden, settings: BenchSettings
         samples = time_calls(runner.invoke, feeds, settings, carry=_carry_state)
     runner.reset()
     return LatencyStats.from_ns(samples, settings), chunk
+
+
+def measure_run_latency(runner: Runner, golden: Golden, settings: BenchSettings
+                        ) -> tuple[LatencyStats, int] | None:
+    """A step artifact whose runtime runs a whole chunk in one call (``runner.invoke_run``,
+    the c runtime's ``<prefix>_run``): time that call over ``settings.run_chunk`` samples
+    (the golden sequence repeated), state carried. None when the runtime has no such call."""
+    invoke_run = getattr(runner, "invoke_run", None)
+    if invoke_run is None or runner.graph != "step":
+        return None
+    chunk = max(1, int(settings.run_chunk))
+    length = int(golden.lengths[0])
+    reps = -(-chunk // length)
+    xs = np.ascontiguousarray(np.tile(golden.x[0, :length], (reps, 1))[:chunk], dtype=np.float32)
+    dts = np.ascontiguousarray(np.tile(golden.dt[0, :length], reps)[:chunk], dtype=np.float32)
+    out = np.empty((chunk, runner.output_size), dtype=np.float32)
+    runner.reset()
+    with pinned(settings.cpu_affinity):
+        samples = time_calls(lambda f: invoke_run(*f), [[xs, dts, out]], settings)
+    runner.reset()
+    return LatencyStats.from_ns(samples, settings), chunk

@@ -50,6 +50,17 @@ class ResultRow:
     eval_sequences: int | None = None
     shifts: list[dict] = field(default_factory=list)
     parity_max_abs: float | None = None
+    # sequence mode of a step artifact whose runtime runs whole chunks natively (c: <p>_run)
+    run_chunk: int | None = None
+    run_latency_us: dict | None = None
+    run_per_sample_us: float | None = None
+    # microcontroller figures: mcu = the manifest's {core: figures} of a C artifact; the flat
+    # fields are the target core's on microcontroller targets (flash = text + rodata + data image)
+    mcu: dict | None = None
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None          # static RAM (data + bss)
+    stack_bytes: int | None = None        # worst-case stack (-fstack-usage along the call chain)
+    state_bytes: int | None = None
     edgelnn_version: str | None = None
     env: dict = field(default_factory=dict)
     timestamp: str | None = None
@@ -106,7 +117,7 @@ def check_row(row: dict) -> list[str]:
             problems.append("latency percentiles out of order")
         if not row.get("golden_ok"):
             problems.append("passed without golden_ok")
-    elif row.get("latency_us") is not None:
+    elif row.get("latency_us") is not None or row.get("run_latency_us") is not None:
         problems.append("latency reported for a row that did not pass")
     if row.get("status") != "passed" and not row.get("error"):
         problems.append("non-passed row without error")

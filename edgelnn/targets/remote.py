@@ -294,6 +294,11 @@ def bench_remote(bundle: str | Path, target: str | Profile, host: str | None = N
     authentication, host key, python/numpy/runtime missing, disk)."""
     bundle = Path(bundle)
     profile = resolve(target, host)
+    if profile.is_mcu:             # a microcontroller: emulated golden check + flash/RAM rows
+        from ..bench.mcu import bench_mcu
+
+        return bench_mcu(bundle, profile, artifacts=artifacts, settings=settings,
+                         progress=_say(progress, profile.name) if progress else None)
     if not profile.is_remote:
         return bench_local(bundle, profile, artifacts=artifacts, threads=threads,
                            runtimes=runtimes, providers=providers, settings=settings,

@@ -123,6 +123,7 @@ class CRunner(Runner):
         bounds = np.cumsum([0, *[int(s) for s in state_sizes]])
         self._views = [self._s[a:b].reshape(1, -1) for a, b in zip(bounds[:-1], bounds[1:])]
         self._xp, self._sp, self._yp = (VOIDP(a.ctypes.data) for a in (self._x, self._s, self._y))
+        self._last_run = None
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
                          output_size=n_out)
         self.providers_used = []
@@ -183,6 +184,21 @@ class CRunner(Runner):
         if rc:
             self._raise(rc)
         return y
+
+    def invoke_run(self, x: np.ndarray, dt: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The raw sequence call: ``<prefix>_run`` over len(x) samples into ``out`` (float32,
+        C-contiguous, prepared by the caller), continuing from the runner's state."""
+        if self._state is not self._views:
+            self._load_state(self._state)
+            self._state = self._views
+        last = self._last_run
+        if last is None or last[0] is not x or last[1] is not dt or last[2] is not out:
+            last = self._last_run = (x, dt, out, VOIDP(x.ctypes.data), VOIDP(dt.ctypes.data),
+                                     VOIDP(out.ctypes.data), len(x))
+        rc = self._crun(last[3], last[4], last[6], self._sp, last[5])
+        if rc:
+            self._raise(rc)
+        return out
 
     def close(self) -> None:
         self._lib = None
