@@ -51,6 +51,18 @@ int {p}_edgelnn_step(const float *x, float dt, float *state, float *y)
     return 0;
 }}
 
+/* One checked step through a context: one pointer argument is the cheapest call ctypes makes.
+   in[0..INPUT_SIZE) = x, in[INPUT_SIZE] = dt. */
+typedef struct {{ const float *in; float *state; float *y; }} {p}_edgelnn_ctx;
+
+int {p}_edgelnn_step1(const {p}_edgelnn_ctx *c)
+{{
+    int bad = {p}_edgelnn_bad(c->in, c->in + {P}_INPUT_SIZE, 1);
+    if (bad) return bad;
+    {p}_step(c->in, c->in[{P}_INPUT_SIZE], c->state, c->y);
+    return 0;
+}}
+
 int {p}_edgelnn_run(const float *x, const float *dt, int n, float *state, float *y)
 {{
     int bad = {p}_edgelnn_bad(x, dt, n);
@@ -61,6 +73,10 @@ int {p}_edgelnn_run(const float *x, const float *dt, int n, float *state, float 
 """
 
 VOIDP, FLOAT, INT = ctypes.c_void_p, ctypes.c_float, ctypes.c_int
+
+
+class _Ctx(ctypes.Structure):
+    _fields_ = [("inp", VOIDP), ("state", VOIDP), ("y", VOIDP)]
 
 
 def artifact_sources(path: Path, artifact: dict) -> tuple[str, dict[str, str]]:
@@ -115,14 +131,20 @@ class CRunner(Runner):
         self.raw_step.argtypes, self.raw_step.restype = [VOIDP, FLOAT, VOIDP, VOIDP], None
         self.raw_run = getattr(lib, f"{prefix}_run")
         self.raw_run.argtypes, self.raw_run.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], None
-        self._x = np.zeros(n_in, np.float32)
+        self._step1 = getattr(lib, f"{prefix}_edgelnn_step1")
+        self._step1.argtypes, self._step1.restype = [VOIDP], INT
+        self._in = np.zeros(n_in + 1, np.float32)        # x then dt
+        self._x = self._in[:n_in]
         self._x2 = self._x.reshape(1, n_in)
+        self._xv = {1: self._x, 2: self._x2}
         self._s = np.zeros(n_state, np.float32)
         self._y = np.zeros(n_out, np.float32)
         self._y2 = self._y.reshape(1, n_out)
         bounds = np.cumsum([0, *[int(s) for s in state_sizes]])
         self._views = [self._s[a:b].reshape(1, -1) for a, b in zip(bounds[:-1], bounds[1:])]
         self._xp, self._sp, self._yp = (VOIDP(a.ctypes.data) for a in (self._x, self._s, self._y))
+        self._ctx = _Ctx(self._in.ctypes.data, self._s.ctypes.data, self._y.ctypes.data)
+        self._ctxp = VOIDP(ctypes.addressof(self._ctx))
         self._last_run = None
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
                          output_size=n_out)
@@ -136,8 +158,12 @@ class CRunner(Runner):
 
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         self._x2[...] = feeds[0]
-        self._load_state(feeds[2:])
-        rc = self._cstep(self._xp, float(np.asarray(feeds[1]).reshape(-1)[0]), self._sp, self._yp)
+        dt = feeds[1]
+        self._in[-1] = dt if dt.__class__ is float else np.asarray(dt, np.float32).reshape(-1)[0]
+        states = feeds[2:]
+        if states[0] is not self._views[0] or len(states) > 1:
+            self._load_state(states)
+        rc = self._step1(self._ctxp)
         if rc:
             self._raise(rc)
         return [self._y2, *self._views]
@@ -159,15 +185,14 @@ class CRunner(Runner):
         try:
             if x.size != self.input_size:
                 raise ValueError
-            self._x2[...] = x
-        except (AttributeError, ValueError, TypeError):
-            self._x[...] = self._step_x(x).reshape(-1)
-        if dt.__class__ is not float:
-            dt = self._step_dt(dt)
+            self._xv[x.ndim][...] = x
+        except (AttributeError, ValueError, TypeError, KeyError):
+            self._x[...] = self._step_x(x).reshape(-1)      # any other form, checked in Python
+        self._in[-1] = dt if dt.__class__ is float else self._step_dt(dt)
         if self._state is not self._views:
             self._load_state(self._state)
             self._state = self._views
-        rc = self._cstep(self._xp, dt, self._sp, self._yp)
+        rc = self._step1(self._ctxp)
         if rc:
             self._raise(rc)
         return self._y.copy()
