@@ -46,10 +46,13 @@ def render_table(rows: list[dict]):
     several = len({r.get("target") for r in rows}) > 1
     if several:
         table.add_column("target")
-    for col, justify in (("artifact", "left"), ("scheme", "left"), ("runtime", "left"),
-                         ("status", "left"), ("golden", "center"), ("p50 µs", "right"),
-                         ("p99 µs", "right"), ("µs/sample", "right"), ("peak MB", "right"),
-                         (metric, "right"), ("Δ fp32", "right")):
+    mcu = any(r.get("flash_bytes") is not None for r in rows)
+    cols = [("artifact", "left"), ("scheme", "left"), ("runtime", "left"), ("status", "left"),
+            ("golden", "center"), ("p50 µs", "right"), ("p99 µs", "right"), ("µs/sample", "right"),
+            ("peak MB", "right")]
+    cols += [("flash KiB", "right"), ("RAM B", "right")] if mcu else []
+    cols += [(metric, "right"), ("Δ fp32", "right")]
+    for col, justify in cols:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         lat = r.get("latency_us") or {}
@@ -58,8 +61,11 @@ def render_table(rows: list[dict]):
                       r.get("scheme") or "-", r.get("runtime") or "-",
                       STATUS_LABEL.get(r["status"], r["status"]), golden,
                       _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
-                      _fmt(r.get("peak_rss_mb")), _fmt(r.get("accuracy"), ".3f"),
-                      _fmt(r.get("accuracy_delta"), "+.3f"))
+                      _fmt(r.get("peak_rss_mb")),
+                      *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
+                         _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "state_bytes"))
+                              if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
+                      _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
     return table
 
 
@@ -75,7 +81,7 @@ def bench(
     threads: Optional[int] = typer.Option(None, help="runtime threads (default: the target's; "
                                           "0: the runtime's default)"),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
-                                                help="onnxruntime, litert, tflite-runtime (repeatable)"),
+                                                help="onnxruntime, litert, tflite-runtime, c (repeatable)"),
     providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
     warmup: int = typer.Option(50, help="untimed calls before timing"),
     min_runs: int = typer.Option(500, help="timed calls, at least"),

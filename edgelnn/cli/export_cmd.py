@@ -64,10 +64,10 @@ def _result_table(report) -> Table:
 def export(
     checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder (default export/<checkpoint name>)"),
-    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite (repeat; default: all available)"),
+    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite, c (repeat; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
-                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static "
-                                         "(repeat; default: all that apply)"),
+                                    help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
+                                         "int16-fixed (repeat; default: all that apply)"),
     graph: list[str] = typer.Option([], "--graph", help="step, seq (repeat; default both)"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target profile (targets/<name>.toml): "
                                          "default schemes and int8 settings; default: this host"),
@@ -78,7 +78,7 @@ def export(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the export report as JSON"),
     strict: bool = typer.Option(False, help="exit 1 when any artifact was rejected or failed"),
 ):
-    """Export a checkpoint to ONNX/TFLite (quantized too); every artifact is checked against PyTorch."""
+    """Export a checkpoint to ONNX/TFLite/C (quantized too); every artifact is checked against PyTorch."""
     from ..errors import EdgeLNNError
     from ..export import export_bundle
     from ..export.formats import GRAPHS
@@ -161,6 +161,18 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
             rej.add_row(r["format"], r["graph"], r["scheme"], f"[red]{r.get('status', 'rejected')}[/]",
                         escape(r.get("reason") or ""))
         _print(rej)
+    mcu = [(a, core, f) for a in m["artifacts"] for core, f in sorted((a.get("mcu") or {}).items())]
+    if mcu:
+        t = Table(title="microcontroller figures (arm-none-eabi-gcc)")
+        for col in ("artifact", "core", "flash B", "static RAM B", "stack B", "state B", "integer API"):
+            t.add_column(col)
+        for a, core, f in mcu:
+            q = f.get("integer_api")
+            qtxt = (f"flash {q['flash_bytes']}, stack {q['stack_bytes']}, state {q['state_bytes']}"
+                    + ("" if q.get("float_free") else " [red](reaches float code)[/]")) if q else ""
+            t.add_row(a["file"], core, str(f["flash_bytes"]), str(f["ram_static_bytes"]), str(f["stack_bytes"]),
+                      str(f["state_bytes"]), qtxt)
+        _print(t)
     if m.get("unsupported"):
         uns = Table(title="unsupported")
         for col in ("format", "graph", "scheme", "reason"):

@@ -21,7 +21,7 @@ from .. import metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
-from .errors import ExportError, UnknownNameError
+from .errors import ExportError, UnknownNameError, UnsupportedError
 from .formats import FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
 from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
@@ -140,6 +140,19 @@ def _remove_created(created: Path | None, out: Path) -> None:
 
 def _plan(formats, schemes, graphs, target) -> tuple[list[Format], list[str], dict]:
     settings = target_settings(target)
+    if settings["mcu"]:            # a microcontroller runs C artifacts only, with figures
+        bad = [f for f in formats or () if f not in settings["formats"]]
+        if bad:
+            raise UnknownNameError(f"format {bad[0]} does not run on {settings['name']} (a microcontroller: "
+                                   f"{', '.join(settings['formats'])} only)")
+        formats = formats or settings["formats"]
+        from ..runtime.c.toolchain import require_cross
+
+        for name in formats:
+            why = FORMATS[name].available()
+            if why is not None:
+                raise RuntimeMissingError(why)
+        require_cross()            # RuntimeMissingError: one line naming the Debian packages
     chosen, picked = resolve(formats, schemes, graphs)
     if schemes is None and settings["schemes"]:
         picked = [s for s in picked if s in settings["schemes"] or s == "fp32"]
@@ -292,6 +305,11 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
         run.tick(f"{fmt.name} {graph} fp32: converting")
         try:
             info = module.convert(run.model, graph, fp32, chunk=chunk)
+        except UnsupportedError as exc:        # this kind/graph cannot be produced: say why
+            for scheme in ["fp32"] + [s for s in schemes if s != "fp32" and s in fmt.schemes_for(graph)]:
+                run.unsupported_entry(fmt.name, graph, scheme, str(exc))
+                run.advance(f"{fmt.name} {graph} {scheme}: unsupported")
+            continue
         except Exception as exc:  # noqa: BLE001 - keep going with the other formats/graphs
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
             run.failed_entry(fmt.name, graph, "fp32", reason, time.perf_counter() - started)

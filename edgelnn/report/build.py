@@ -10,7 +10,8 @@ from .claims import Claim, check_claims
 from .doc import Image, Section, Text, render_html, render_md
 from .recommend import Recommendation, recommend
 from .rows import Row, load_results
-from .sections import (environment_section, overview_text, plots_section, recommendation_section,
+from .mcu import mcu_figures
+from .sections import (environment_section, mcu_section, overview_text, plots_section, recommendation_section,
                        results_section, sensitivity_section, study_sections)
 from .sensitivity import Sensitivity, analyse
 from .summary import ModelSummary, summarize
@@ -33,7 +34,8 @@ class ReportFiles:
 CSV_FIELDS = ["bundle", "model", "dataset", "artifact", "format", "graph", "scheme", "runtime",
               "runtime_version", "provider", "threads", "target", "on_target", "status", "status_label",
               "error", "params", "size_bytes", "size_ratio", "p50_us", "p99_us", "step_p50_us",
-              "step_p99_us", "chunk", "peak_rss_mb", "model_rss_mb", "metric", "accuracy",
+              "step_p99_us", "chunk", "run_per_sample_us", "peak_rss_mb", "model_rss_mb", "flash_bytes",
+              "ram_bytes", "stack_bytes", "state_bytes", "metric", "accuracy",
               "accuracy_fp32", "reference", "reference_kind", "accuracy_delta", "drop", "agreement", "parity_max_abs", "golden_ok",
               "golden_max_abs", "golden_tolerance", "recommended"]
 
@@ -120,8 +122,9 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
              if v and k != "robustness"]
     if not is_study and images["robustness"]:
         trade.append(Image("plots/robustness.png", images["robustness"], "robustness curves"))
-    sections += [plots_section(trade), results_section(rows), sensitivity_section(sens, detail),
-                 environment_section(rows)]
+    mcu = mcu_section(mcu_figures(sorted(rows, key=lambda r: r.flash_bytes is None)))
+    sections += [plots_section(trade)] + ([mcu] if mcu else []) + [
+        results_section(rows), sensitivity_section(sens, detail), environment_section(rows)]
     title = title or f"edgelnn report: {dataset}"
 
     written = []

@@ -36,8 +36,9 @@ def _step_graph(model, out_path: Path) -> Graph:
         return load(path, io, sizes)
 
 
-def convert(model, graph: str, out_path, chunk: int | None = None) -> dict:
-    """fp32 C artifact of ``model``'s step graph at ``out_path`` (<name>.step.fp32.c)."""
+def convert(model, graph: str, out_path, chunk: int | None = None, *, mcu: bool = True) -> dict:
+    """fp32 C artifact of ``model``'s step graph at ``out_path`` (<name>.step.fp32.c).
+    ``mcu`` False skips the microcontroller figures (they need the cross compiler)."""
     from . import NO_SEQ
 
     if graph != "step":
@@ -45,11 +46,11 @@ def convert(model, graph: str, out_path, chunk: int | None = None) -> dict:
     out_path = Path(out_path)
     g = _step_graph(model, out_path)
     _GRAPHS[str(out_path)] = (g, model.kind)
-    return write(g, out_path, "fp32", model.kind)
+    return write(g, out_path, "fp32", model.kind, mcu=mcu)
 
 
 def quantize(fp32_path, scheme: str, calibration, out_path, *, model=None,
-             precision: dict[str, str] | None = None) -> dict:
+             precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
     """``scheme`` artifact from the step graph behind ``fp32_path`` (or ``model``)."""
     key = str(Path(fp32_path))
     if key not in _GRAPHS:
@@ -57,7 +58,7 @@ def quantize(fp32_path, scheme: str, calibration, out_path, *, model=None,
             raise ConversionError(f"{Path(fp32_path).name}: the step graph is not loaded; pass model=")
         _GRAPHS[key] = (_step_graph(model, Path(fp32_path)), model.kind)
     g, kind = _GRAPHS[key]
-    return write(g, Path(out_path), scheme, kind, calibration=calibration, precision=precision)
+    return write(g, Path(out_path), scheme, kind, calibration=calibration, precision=precision, mcu=mcu)
 
 
 def bundle_name(out_path: Path, scheme: str) -> str:
@@ -66,8 +67,8 @@ def bundle_name(out_path: Path, scheme: str) -> str:
 
 
 def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
-          precision: dict[str, str] | None = None) -> dict:
-    from ...runtime.c import mcu
+          precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
+    from ...runtime.c import mcu as mcu_build
     from ...runtime.integrity import sha256_file
 
     sch = get(scheme)
@@ -78,7 +79,7 @@ def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
     out_path.write_text(gen.source)
     header.write_text(gen.header)
     strict_compile(out_path)
-    figures, why = mcu.figures_for_scheme(out_path, header, prefix, scheme)
+    figures, why = mcu_build.figures_for_scheme(out_path, header, prefix, scheme) if mcu else ({}, None)
     int8 = sum(1 for v in gen.precision.values() if v == "int8")
     total = len(gen.precision)
     note = (f"C99, prefix {prefix}; {gen.stats['kernels']} kernels "

@@ -68,6 +68,7 @@ class FloatEmitter:
                       "int8_tensors": 0, "fp32_tensors": 0}
         self._n = 0
         self.loop_vars: set[str] = set()
+        self.block_macro = False
 
     # -- names and places ----------------------------------------------------------------
     def fresh(self, what: str) -> str:
@@ -209,7 +210,33 @@ class FloatEmitter:
         w = "(float)wj[i]" if q else "wj[i]"
         fin = "        acc *= s[j * ss];\n" if q else ""
         head = f"static void {name}("
-        if st.encoding == "dense":
+        if st.encoding == "dense_t":         # float, column-major, outputs in register blocks
+            P = p.upper()
+            sig = "const float *w, const float *b, const float *add, const float *x, float *y, int n, int k"
+            body = f"""    int j0, i, t;
+    for (j0 = 0; j0 < n; j0 += {P}_MV_BLOCK) {{
+        float acc[{P}_MV_BLOCK];
+        const int m = n - j0 < {P}_MV_BLOCK ? n - j0 : {P}_MV_BLOCK;
+        const float *wc = w + j0;
+        for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] = 0.0f;
+        if (m == {P}_MV_BLOCK) {{
+            for (i = 0; i < k; i++) {{
+                const float xi = x[i];
+                const float *wi = wc + (long)i * n;
+                for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
+            }}
+        }} else {{
+            for (i = 0; i < k; i++) {{
+                const float xi = x[i];
+                const float *wi = wc + (long)i * n;
+                for (t = 0; t < m; t++) acc[t] += wi[t] * xi;
+            }}
+        }}
+        for (t = 0; t < m; t++) y[j0 + t] = acc[t] + (b ? b[j0 + t] : 0.0f) + (add ? add[j0 + t] : 0.0f);
+    }}
+"""
+            self.block_macro = True
+        elif st.encoding == "dense":
             sig = f"const {wt} *w{sargs}, const float *b, const float *add, const float *x, float *y, int n, int k"
             body = f"""    int j, i;
     for (j = 0; j < n; j++) {{
@@ -504,8 +531,13 @@ class FloatEmitter:
                     "#include <math.h>" if self.libm else None, f'#include "{header_name}"']
         order = [h for h in self.helpers if h.endswith(("_tanh",))] + \
                 [h for h in self.helpers if not h.endswith(("_tanh",))]
+        block = (f"/* Outputs a dense matrix-vector product keeps in registers at once: each output still sums\n"
+                 f"   its terms in the same order, so the block size never changes a result. */\n"
+                 f"#ifndef {P}_MV_BLOCK\n#if defined(__arm__) && !defined(__aarch64__)\n"
+                 f"#define {P}_MV_BLOCK 8     /* 32-bit Arm (Cortex-M): little stack, no float SIMD */\n"
+                 f"#else\n#define {P}_MV_BLOCK 64\n#endif\n#endif\n") if self.block_macro else ""
         source = "\n".join([
-            self.banner, *[i for i in includes if i], "",
+            self.banner, *[i for i in includes if i], "", block,
             *self.arrays, *[self.helpers[h] for h in order], core,
             f"void {p}_reset(float *state)\n{{\n    int i;\n    for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0.0f;\n}}\n",
             f"void {p}_run(const float *x, const float *dt, int n, float *state, float *y)\n{{\n"

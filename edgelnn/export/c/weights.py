@@ -39,8 +39,12 @@ class Encoding:
                    + (0 if self.counts is None else self.counts.size * size[self.count_ctype]))
 
 
+INDEX_SLACK = 1.25     # index lists (no wasted iterations) unless they cost this much more than a bitmask
+
+
 def encode_active(active: np.ndarray) -> Encoding:
-    """The cheaper of a bitmask and per-row index lists for a boolean (rows, cols) matrix."""
+    """Per-row index lists, or a bitmask when the lists would cost more than INDEX_SLACK x its
+    bytes (flash is what the sparse form is for; lists iterate only active entries)."""
     rows, cols = active.shape
     rb = (cols + 7) // 8
     bitmask_bytes = rows * rb
@@ -48,7 +52,7 @@ def encode_active(active: np.ndarray) -> Encoding:
     cnt_t = "unsigned char" if counts.max(initial=0) < 256 else "unsigned short"
     idx_t = "unsigned char" if cols <= 256 else "unsigned short"
     index_bytes = rows * (1 if cnt_t == "unsigned char" else 2) + int(active.sum()) * (1 if idx_t == "unsigned char" else 2)
-    if index_bytes <= bitmask_bytes:
+    if index_bytes <= INDEX_SLACK * bitmask_bytes:
         idx = np.concatenate([np.nonzero(r)[0] for r in active]) if rows else np.zeros(0, int)
         return Encoding("index", idx.astype(np.int64), idx_t, counts.astype(np.int64), cnt_t, rb)
     bits = np.zeros((rows, rb * 8), dtype=np.uint8)
@@ -161,15 +165,20 @@ def _store(rows: list[np.ndarray], precision: str, enc: Encoding, channel_ok: bo
 
 
 def store_matrix(w: np.ndarray, precision: str, sparse: bool) -> Stored:
-    """A (N, K) matrix-vector weight; rows are output channels."""
+    """A (N, K) matrix-vector weight; rows are output channels. Dense float matrices are stored
+    column-major ("dense_t": the inner loop runs over outputs, which vectorizes without
+    reassociation); quantized ones row-major (a dot product per output: what an MCU does best)."""
     if sparse:
         active = w != 0
         enc = encode_active(active)
         rows = [w[j][active[j]] for j in range(w.shape[0])]
-    else:
-        enc = Encoding("dense")
-        rows = [w[j] for j in range(w.shape[0])]
-    return _store(rows, precision, enc, True)
+        return _store(rows, precision, enc, True)
+    rows = [w[j] for j in range(w.shape[0])]
+    st = _store(rows, precision, Encoding("dense"), True)
+    if precision == "fp32":
+        st.data = np.ascontiguousarray(w.T, dtype=np.float32).reshape(-1)
+        st.enc = Encoding("dense_t")
+    return st
 
 
 def store_loop_const(values: np.ndarray, precision: str, active: np.ndarray | None, outer: int,

@@ -159,7 +159,8 @@ class CRunner(Runner):
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         self._x2[...] = feeds[0]
         dt = feeds[1]
-        self._in[-1] = dt if dt.__class__ is float else np.asarray(dt, np.float32).reshape(-1)[0]
+        self._in[-1] = dt.item() if dt.__class__ is np.ndarray and dt.size == 1 else \
+            np.asarray(dt, np.float32).reshape(-1)[0]
         states = feeds[2:]
         if states[0] is not self._views[0] or len(states) > 1:
             self._load_state(states)
