@@ -371,7 +371,22 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     graphs: "step" and/or "seq", or per format, e.g. {"onnx": ["step", "seq"], "tflite": ["step"]}.
     progress: called as ``progress(done, total, message)``.
     Raises a one-line EdgeLNNError/ValueError for bad input before any file is written.
+    The PyTorch reference runs on one thread (as training does): small batches, and on a busy
+    machine two threads spin-wait on each other (12x slower measured on a loaded 2-core VM).
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _export_bundle(checkpoint, out, formats=formats, schemes=schemes, target=target,
+                              tolerances=tolerances, progress=progress, graphs=graphs, name=name)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, progress, graphs,
+                   name) -> ExportReport:
     start = time.perf_counter()
     out = Path(out)
     explicit = formats is not None
