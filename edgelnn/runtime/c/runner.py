@@ -148,7 +148,7 @@ class CRunner(Runner):
         self._last_run = None
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
                          output_size=n_out)
-        self.providers_used = []
+        self.providers_used = ["CPU"]
 
     # -- the raw call ----------------------------------------------------------------------
     def _load_state(self, states) -> None:
