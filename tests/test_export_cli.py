@@ -91,7 +91,7 @@ def test_export_then_inspect(monkeypatch, capsys, export_checkpoint, tmp_path):
     out = tmp_path / "cfc-basicmotions"
     code, o, e = _cli(monkeypatch, capsys, "export", export_checkpoint("cfc"), "--out", out, "--format", "onnx",
                       "--quant", "fp32", "--quant", "int8-dynamic", "--graph", "step",
-                      "--json", tmp_path / "report.json")
+                      "--report-json", tmp_path / "report.json")
     assert code == 0, e
     assert "passed" in o and "int8-dynamic" in o and "artifact(s) in" in o
     assert (tmp_path / "report.json").is_file()

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ..runtime import available_runtimes
-from ..targets.probe import cpu_model, memory_mb  # stdlib-only: also what a device probe reads
+from ..probe import cpu_model, memory_mb  # stdlib-only: also what a device probe reads
 
 
 def fingerprint() -> dict:

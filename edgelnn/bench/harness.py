@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..errors import EdgeLNNError
+from ..errors import EdgeLNNError, InputError
 from ..runtime import Bundle, load_bundle, resolve_runtime
 from ..runtime.runners import RUNTIMES
 from .accuracy import evaluate, last_outputs
@@ -197,7 +197,7 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
     bundle = load_bundle(bundle_path)
     for r in runtimes or []:     # a named runtime that is not installed gives failed rows
         if r not in RUNTIMES:
-            raise ValueError(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
+            raise InputError(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
     entries = [bundle.artifact(a) for a in artifacts] if artifacts else bundle.artifacts
     ctx = _Context(bundle, target, on_target, device)
     rows: list[ResultRow] = []

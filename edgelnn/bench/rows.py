@@ -5,9 +5,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-SCHEMA = "edgelnn-result"
-SCHEMA_VERSION = 1
-STATUSES = ("passed", "golden_failed", "rejected", "unsupported", "failed")
+from ..schema import RESULT_SCHEMA as SCHEMA
+from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
+from ..schema import STATUSES
 
 
 @dataclass
@@ -79,13 +79,24 @@ ROW_FIELDS = tuple(f.name for f in fields(ResultRow))
 
 
 def append_rows(path: str | Path, rows: list[dict]) -> Path:
-    """Append rows as JSON lines (one object per line); creates parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        for row in rows:
-            fh.write(json.dumps(_finite(row), allow_nan=False) + "\n")
-    return path
+    """Append rows as JSON lines (one object per line), each line whole: a full disk leaves the
+    rows before it and no partial line (OutputError says how many). Creates parent folders."""
+    from ..files import append_jsonl
+
+    append_jsonl(path, [_finite(row) for row in rows])
+    return Path(path)
+
+
+def results_file_problem(path: str | Path) -> str | None:
+    """Why an existing file must not get result rows appended (None: empty, or edgelnn rows)."""
+    from ..files import jsonl_problem
+
+    def ours(obj: dict) -> str | None:
+        if obj.get("schema") != SCHEMA:
+            return f"is not an edgelnn result row (schema {obj.get('schema')!r})"
+        return None
+
+    return jsonl_problem(path, ours)
 
 
 def _finite(value):

@@ -1,7 +1,10 @@
 """How a bench run measures: the settings printed beside every number they shaped."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+from ..errors import InputError
 
 
 @dataclass
@@ -23,8 +26,20 @@ class BenchSettings:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.warmup < 0 or self.min_runs < 1 or self.min_seconds < 0:
-            raise ValueError("bench settings need warmup >= 0, min_runs >= 1, min_seconds >= 0")
+        checks = [("warmup", self.warmup, 0), ("min_runs", self.min_runs, 1)]
+        checks += [("seq_chunk", self.seq_chunk, 1)] if self.seq_chunk is not None else []
+        checks += [("max_eval_sequences", self.max_eval_sequences, 1)] \
+            if self.max_eval_sequences is not None else []
+        for name, value, least in checks:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"bench setting {name} must be an integer >= {least}, got {value!r}")
+        if not (isinstance(self.min_seconds, (int, float)) and math.isfinite(self.min_seconds)
+                and self.min_seconds >= 0):
+            raise InputError(f"bench setting min_seconds must be a finite number >= 0, "
+                             f"got {self.min_seconds!r}")
+        for cpu in self.cpu_affinity or []:
+            if isinstance(cpu, bool) or not isinstance(cpu, int) or cpu < 0:
+                raise InputError(f"bench setting cpu_affinity lists {cpu!r}; cores are integers >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,7 +6,9 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, fail
+from .app import app
+from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
+from .paths import check_output_file
 
 
 def bench_on_target(targets: list[str], bundle: Path, hosts: list[str] | None = None,
@@ -37,36 +39,48 @@ STATUS_LABEL = {"passed": "[green]passed[/]", "golden_failed": "[red]golden fail
 
 
 def render_table(rows: list[dict]):
-    from rich import box
-    from rich.table import Table
+    from rich.markup import escape
 
     bundle = rows[0]["bundle"] if rows else ""
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-    table = Table(title=f"edgelnn bench: {bundle}", box=box.SIMPLE_HEAD, pad_edge=False)
     several = len({r.get("target") for r in rows}) > 1
-    if several:
-        table.add_column("target")
-    mcu = any(r.get("flash_bytes") is not None for r in rows)
-    cols = [("artifact", "left"), ("scheme", "left"), ("runtime", "left"), ("status", "left"),
-            ("golden", "center"), ("p50 µs", "right"), ("p99 µs", "right"), ("µs/sample", "right"),
-            ("peak MB", "right")]
-    cols += [("flash KiB", "right"), ("RAM B", "right")] if mcu else []
-    cols += [(metric, "right"), ("Δ fp32", "right")]
-    for col, justify in cols:
-        table.add_column(col, justify=justify, overflow="fold")
+    cols = [Col("target", ident=True)] if several else []
+    mcu = any(r.get("flash_bytes") is not None for r in rows)      # a microcontroller target
+    cols += [Col("artifact", ident=True), Col("scheme", ident=True), Col("runtime", ident=True),
+             Col("status", ident=True), Col("golden", justify="center"), Col("p50 µs", justify="right"),
+             Col("p99 µs", justify="right"), Col("µs/sample", justify="right"),
+             Col("peak MB", justify="right")]
+    cols += [Col("flash KiB", justify="right"), Col("RAM B", justify="right")] if mcu else []
+    cols += [Col(metric, justify="right"), Col("Δ fp32", justify="right")]
+    from rich import box
+
+    t = table(f"edgelnn bench: {bundle}", cols, box=box.SIMPLE_HEAD, pad_edge=False)
     for r in rows:
         lat = r.get("latency_us") or {}
         golden = {True: "[green]ok[/]", False: "[red]FAIL[/]"}.get(r.get("golden_ok"), "-")
-        table.add_row(*([r.get("target") or "-"] if several else []), _short(r),
-                      r.get("scheme") or "-", r.get("runtime") or "-",
-                      STATUS_LABEL.get(r["status"], r["status"]), golden,
-                      _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
-                      _fmt(r.get("peak_rss_mb")),
-                      *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
-                         _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "state_bytes"))
-                              if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
-                      _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
-    return table
+        t.add_row(*([escape(r.get("target") or "-")] if several else []), escape(_short(r)),
+                  r.get("scheme") or "-", r.get("runtime") or "-",
+                  STATUS_LABEL.get(r["status"], r["status"]), golden,
+                  _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
+                  _fmt(r.get("peak_rss_mb")),
+                  *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
+                     _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "state_bytes"))
+                          if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
+                  _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
+    return t
+
+
+def _check_results_file(out: Path) -> None:
+    """--out before any work: a new file, or JSON lines of edgelnn result rows to append to."""
+    from ..bench.rows import results_file_problem
+    from ..errors import OutputError
+
+    check_output_file(out, "--out")
+    if out.is_file():
+        why = results_file_problem(out)
+        if why:
+            raise OutputError(f"--out {out} {why}; result rows are only appended to a results "
+                              "file written by `edgelnn bench` (choose another name)")
 
 
 @app.command()
@@ -78,52 +92,62 @@ def bench(
                                      help="target profile (repeatable: devices in parallel)"),
     host: Optional[list[str]] = typer.Option(None, "--host", help="device address [user@]host[:port] "
                                              "(with several --target: NAME=[user@]host)"),
-    threads: Optional[int] = typer.Option(None, help="runtime threads (default: the target's; "
+    threads: Optional[int] = typer.Option(None, min=0, help="runtime threads (default: the target's; "
                                           "0: the runtime's default)"),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
                                                 help="onnxruntime, litert, tflite-runtime, c (repeatable)"),
     providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
-    warmup: int = typer.Option(50, help="untimed calls before timing"),
-    min_runs: int = typer.Option(500, help="timed calls, at least"),
-    min_seconds: float = typer.Option(1.0, help="timing duration, at least"),
-    seq_chunk: Optional[int] = typer.Option(None, help="steps per call timed for dynamic sequence graphs"),
+    warmup: int = typer.Option(50, min=0, help="untimed calls before timing"),
+    min_runs: int = typer.Option(500, min=1, help="timed calls, at least"),
+    min_seconds: float = typer.Option(1.0, help="timing duration in seconds, at least (finite, >= 0)"),
+    seq_chunk: Optional[int] = typer.Option(None, min=1, help="steps per call timed for dynamic sequence graphs"),
     cpus: Optional[str] = typer.Option(None, help="pin timing to these cores, e.g. 2,3"),
     memory: bool = typer.Option(True, help="measure peak RSS in a fresh process"),
     accuracy: bool = typer.Option(True, help="task metric through the artifact on eval.npz"),
-    eval_limit: Optional[int] = typer.Option(None, help="score only the first N sequences per eval "
+    eval_limit: Optional[int] = typer.Option(None, min=1, help="score only the first N sequences per eval "
                                              "split (quick runs; PyTorch's figures are then omitted)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Golden check, then latency, peak RAM and accuracy of every artifact x runtime."""
     from ..bench import BenchSettings, append_rows
+    from ..errors import InputError
     from ..runtime import RUNTIMES, resolve_runtime
+    from ..runtime.bundle import load_bundle
 
     for name in runtime or []:      # a runtime the user names must be here: say so before any work
         if name not in RUNTIMES:
-            fail(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
+            raise InputError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
         if target == ["host"] and not host:        # remote targets check their own runtimes
             resolve_runtime(RUNTIMES[name].format, name)
-
+    try:
+        cpu_list = [int(c) for c in cpus.split(",")] if cpus else None
+    except ValueError:
+        raise InputError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 2,3") from None
     settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                              seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
-                             max_eval_sequences=eval_limit,
-                             cpu_affinity=[int(c) for c in cpus.split(",")] if cpus else None)
-    with console.status("benchmarking") as status:
+                             max_eval_sequences=eval_limit, cpu_affinity=cpu_list)
+    if out is not None:
+        _check_results_file(out)
+    b = load_bundle(bundle)                       # a bad bundle fails here, before any work
+    for name in artifact or []:
+        b.artifact(name)
+    with progress_console(as_json).status("benchmarking") as status:
         rows = bench_on_target(target, bundle, host, artifacts=artifact or None, threads=threads or None,
                                providers=[p.strip() for p in providers.split(",")] if providers else None,
                                runtimes=runtime or None, settings=settings,
                                progress=lambda msg: status.update(msg))
-    # Piped output is not width-limited: keep one line per row instead of folding to 80.
-    from rich.console import Console
-
-    out_console = console if console.is_terminal else Console(width=140, file=console.file)
-    out_console.print(render_table(rows))
-    for note in dict.fromkeys(f"{r['target']}: {r['provider_note']}" for r in rows
-                              if r.get("provider_note")):
-        out_console.print(f"[yellow]note:[/] {note}", highlight=False)
     if out is not None:
         append_rows(out, rows)
-        console.print(f"appended {len(rows)} rows to {out}")
+    if as_json:
+        print_json(rows)
+    else:
+        show(render_table(rows))
+        for line in dict.fromkeys(f"{r['target']}: {r['provider_note']}" for r in rows
+                                  if r.get("provider_note")):
+            note(line)
+        if out is not None:
+            console.print(f"appended {len(rows)} rows to {out}", highlight=False, soft_wrap=True)
     bad = [r for r in rows if r["status"] in ("failed", "golden_failed")]
     if bad:
         fail(f"{len(bad)} of {len(rows)} rows failed; first: "

@@ -1,16 +1,16 @@
 """``edgelnn export`` (checkpoint -> bundle, every artifact checked) and ``edgelnn inspect``."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .app import app, console, fail, quiet_native_stderr
+from .app import app, quiet_native_stderr
+from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
+from .paths import check_output_file
 
 STYLE = {"passed": "green", "rejected": "bold red", "unsupported": "yellow", "failed": "red"}
 LEGEND = ("[green]passed[/]: parity passed, in the bundle · [bold red]rejected[/]: exported but failed "
@@ -18,25 +18,17 @@ LEGEND = ("[green]passed[/]: parity passed, in the bundle · [bold red]rejected[
           "exporter/quantizer error · [yellow]float[/] in 'quantized': the scheme left the weights in float")
 
 
-def _print(renderable) -> None:
-    """Tables at >= 120 columns when the output is not a terminal (logs, CI, pipes)."""
-    if console.is_terminal or console.width >= 120:
-        console.print(renderable)
-    else:
-        Console(file=console.file, width=120, no_color=console.no_color).print(renderable)
-
-
 def _fmt(value, spec: str = ".2g") -> str:
     return "" if value is None else format(value, spec)
 
 
-def _result_table(report) -> Table:
-    table = Table(title=f"{report.name}: {report.model} on {report.dataset} "
-                        f"(PyTorch fp32 test {report.metric} {_fmt(report.reference, '.4f')})")
-    for col in ("format", "graph", "scheme", "status", "KiB", "ratio", "quant", "max err",
-                "err/range", "Δ" + report.metric[:3]):
-        table.add_column(col)
-    table.add_column("reason", overflow="fold", ratio=1)
+def _result_table(report):
+    t = table(f"{report.name}: {report.model} on {report.dataset} "
+              f"(PyTorch fp32 test {report.metric} {_fmt(report.reference, '.4f')})",
+              [Col("format", ident=True), Col("graph", ident=True), Col("scheme", ident=True),
+               Col("status", ident=True), Col("KiB", justify="right"), Col("ratio", justify="right"),
+               "quant", Col("max err", justify="right"), Col("err/range", justify="right"),
+               Col("Δ" + report.metric[:3], justify="right"), "reason"])
     grouped: dict[tuple, list[str]] = {}
     for r in report.results:  # unsupported rows of one format/graph/reason collapse into one
         if r.status == "unsupported":
@@ -48,16 +40,24 @@ def _result_table(report) -> Table:
             key = (r.format, r.graph, r.reason)
             if key not in shown:
                 shown.add(key)
-                table.add_row(r.format, r.graph, ", ".join(grouped[key]), f"[{style}]unsupported[/]",
-                              *[""] * 6, f"[{style}]{escape(r.reason or '')}[/]")
+                t.add_row(r.format, r.graph, ", ".join(grouped[key]), f"[{style}]unsupported[/]",
+                          *[""] * 6, f"[{style}]{escape(r.reason or '')}[/]")
             continue
         quant = "" if r.quantized is None or r.scheme == "fp32" else ("yes" if r.quantized else "[yellow]float[/]")
-        note = escape(r.reason or "") if r.status != "passed" else ""
-        table.add_row(r.format, r.graph, r.scheme, f"[{style}]{r.status}[/]",
-                      _fmt(r.bytes / 1024 if r.bytes else None, ".1f"), _fmt(r.size_ratio, ".2f"), quant,
-                      _fmt(r.max_abs), _fmt(r.rel_range), _fmt(r.metric_delta, "+.3f"),
-                      f"[{style}]{note}[/]" if note else "")
-    return table
+        reason = escape(r.reason or "") if r.status != "passed" else ""
+        t.add_row(r.format, r.graph, r.scheme, f"[{style}]{r.status}[/]",
+                  _fmt(r.bytes / 1024 if r.bytes else None, ".1f"), _fmt(r.size_ratio, ".2f"), quant,
+                  _fmt(r.max_abs), _fmt(r.rel_range), _fmt(r.metric_delta, "+.3f"),
+                  f"[{style}]{reason}[/]" if reason else "")
+    return t
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 @app.command("export")
@@ -74,18 +74,25 @@ def export(
     tolerance: list[str] = typer.Option([], "--tolerance",
                                         help="parity tolerance override SCHEME=VALUE or SCHEME.BOUND=VALUE, "
                                              "e.g. int8-static=0.2 or int8-static.metric_delta=0.1"),
-    name: Optional[str] = typer.Option(None, help="bundle name used in file names (default: folder name)"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the export report as JSON"),
+    name: Optional[str] = typer.Option(None, help="bundle name used in file names (default: folder name); "
+                                       "a plain name"),
+    report_json: Optional[Path] = typer.Option(None, "--report-json",
+                                               help="also write the export report to this JSON file"),
+    as_json: bool = JsonOption,
     strict: bool = typer.Option(False, help="exit 1 when any artifact was rejected or failed"),
 ):
     """Export a checkpoint to ONNX/TFLite/C (quantized too); every artifact is checked against PyTorch."""
-    from ..errors import EdgeLNNError
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ..export import export_bundle
+    from ..export.errors import NothingPassedError
     from ..export.formats import GRAPHS
 
     out = out or Path("export") / checkpoint.stem
+    if report_json is not None:
+        check_output_file(report_json, "--report-json", keep_if=_is_json, kind="a JSON file")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+                  TimeElapsedColumn(), console=progress_console(as_json), transient=True) as bar:
         task = bar.add_task(f"export {checkpoint.name}", total=None, status="checking inputs")
 
         def progress(done, total, message):
@@ -96,37 +103,57 @@ def export(
                 report = export_bundle(checkpoint, out, formats=format or None, schemes=quant or None,
                                        target=target, tolerances=tolerance or None, progress=progress,
                                        graphs=graph or GRAPHS, name=name)
-        except (EdgeLNNError, ValueError, OSError) as exc:
-            bar.stop()
-            fail(str(exc) or type(exc).__name__)  # fail() escapes markup: edgelnn[tflite] survives
-    _print(_result_table(report))
-    console.print(LEGEND)
-    for note in report.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
-    if json_out:
-        json_out.write_text(report.to_json() + "\n")
+            failure = None
+        except NothingPassedError as exc:
+            report, failure = exc.report, exc
+    if report_json is not None:
+        from ..files import write_text_atomic
+
+        write_text_atomic(report_json, report.to_json() + "\n")
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        show(_result_table(report))
+        console.print(LEGEND)
+        for line in report.notes:
+            note(line)
+    if failure is not None:
+        fail(str(failure))
     n_ok = len(report.passed)
     n_bad = len(report.by_status("rejected")) + len(report.by_status("failed"))
-    colour = "green" if n_bad == 0 else "yellow"
-    console.print(f"[{colour}]{n_ok} artifact(s) in {report.bundle}[/]"
-                  + (f", [bold red]{n_bad} rejected or failed[/]" if n_bad else "")
-                  + f"  ({report.seconds:.1f}s)")
-    if n_ok == 0 or (strict and n_bad):
-        raise SystemExit(1)
+    if not as_json:
+        colour = "green" if n_bad == 0 else "yellow"
+        console.print(f"[{colour}]{n_ok} artifact(s) in {escape(report.bundle)}[/]"
+                      + (f", [bold red]{n_bad} rejected or failed[/]" if n_bad else "")
+                      + f"  ({report.seconds:.1f}s)")
+    if strict and n_bad:
+        fail(f"--strict: {n_bad} artifact(s) rejected or failed (see the table)")
 
 
 @app.command("inspect")
-def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
+def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder"), as_json: bool = JsonOption):
     """Show an export bundle: model, artifacts with parity figures, rejected and unsupported."""
-    from ..errors import BundleError
-    from ..export.manifest import read, sha256
+    from ..runtime.bundle import read_manifest
+    from ..runtime.integrity import sha256_file
 
-    try:
-        m = read(bundle)
-    except BundleError as exc:
-        fail(str(exc))
-    model, ds, ref = m["model"], m["dataset"], m.get("reference", {})
-    head = Table(title=f"bundle {m['name']}", show_header=False)
+    m = read_manifest(bundle)
+    checks = []
+    for a in m["artifacts"]:
+        p = bundle / a["file"]
+        checks.append(p.is_file() and sha256_file(p) == a["sha256"].lower())
+    bad = checks.count(False)
+    if as_json:
+        print_json({"bundle": str(bundle), "manifest": m,
+                    "files_ok": {a["file"]: ok for a, ok in zip(m["artifacts"], checks)}})
+    else:
+        _show_bundle(bundle, m, checks)
+    if bad:
+        fail(f"{bad} artifact file(s) in {bundle} are missing or do not match their sha256")
+
+
+def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:
+    model, ds, ref = m.get("model", {}), m.get("dataset", {}), m.get("reference", {})
+    head = table(f"bundle {m.get('name')}", [Col("key", ident=True), "value"], show_header=False)
     for key, value in (("model", f"{model.get('kind')} · {model.get('units')} units · {model.get('params')} params"),
                        ("dataset", f"{ds.get('name')} ({ds.get('task')})"),
                        ("reference", f"PyTorch fp32 test {ref.get('metric')} {_fmt(ref.get('test'), '.4f')}"),
@@ -135,50 +162,46 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder")):
                        ("state", ", ".join(f"{s['name']}[{s['size']}]" for s in m["tensors"]["step"]["state"])),
                        ("files", f"{m.get('golden_file')}, {m.get('evaluation', {}).get('file')}, "
                                  f"{m.get('calibration', {}).get('file')}")):
-        head.add_row(key, str(value))
-    _print(head)
-    table = Table(title="artifacts (files: <name>.<graph>.<scheme>.<format>)")
-    for col in ("format", "graph", "scheme", "KiB", "ratio", "quant", "max err", "err/range", "Δmetric",
-                "golden tol", "sha256"):
-        table.add_column(col)
-    bad = 0
-    for a in m["artifacts"]:
-        p = bundle / a["file"]
-        ok = p.is_file() and sha256(p) == a["sha256"]
-        bad += not ok
+        head.add_row(key, escape(str(value)))
+    show(head)
+    t = table("artifacts (files: <name>.<graph>.<scheme>.<format>)",
+              [Col("file", ident=True), Col("scheme", ident=True), Col("KiB", justify="right"),
+               Col("ratio", justify="right"), "quant", Col("max err", justify="right"),
+               Col("err/range", justify="right"), Col("Δmetric", justify="right"),
+               Col("golden tol", justify="right"), Col("sha256", ident=True)])
+    for a, ok in zip(m["artifacts"], checks):
         par = a.get("parity", {})
         quant = "" if a["scheme"] == "fp32" else ("yes" if a.get("quantized") else "[yellow]float[/]")
-        table.add_row(a["format"], a["graph"], a["scheme"], _fmt(a["bytes"] / 1024, ".1f"),
-                      _fmt(a.get("size_ratio"), ".2f"), quant, _fmt(par.get("max_abs")), _fmt(par.get("rel_range")),
-                      _fmt(par.get("metric_delta"), "+.3f"), _fmt(a.get("golden", {}).get("tolerance")),
-                      "[green]ok[/]" if ok else "[bold red]MISMATCH[/]")
-    _print(table)
+        t.add_row(escape(a["file"]), a["scheme"], _fmt(a.get("bytes", 0) / 1024, ".1f"),
+                  _fmt(a.get("size_ratio"), ".2f"), quant, _fmt(par.get("max_abs")),
+                  _fmt(par.get("rel_range")), _fmt(par.get("metric_delta"), "+.3f"),
+                  _fmt(a.get("golden", {}).get("tolerance")),
+                  "[green]ok[/]" if ok else "[bold red]MISMATCH[/]")
+    show(t)
     if m.get("rejected"):
-        rej = Table(title="rejected (not in the bundle)")
-        for col in ("format", "graph", "scheme", "status", "reason"):
-            rej.add_column(col, overflow="fold")
+        rej = table("rejected (not in the bundle)", [Col("format", ident=True), Col("graph", ident=True),
+                                                      Col("scheme", ident=True), Col("status", ident=True),
+                                                      "reason"])
         for r in m["rejected"]:
             rej.add_row(r["format"], r["graph"], r["scheme"], f"[red]{r.get('status', 'rejected')}[/]",
                         escape(r.get("reason") or ""))
-        _print(rej)
+        show(rej)
     mcu = [(a, core, f) for a in m["artifacts"] for core, f in sorted((a.get("mcu") or {}).items())]
     if mcu:
-        t = Table(title="microcontroller figures (arm-none-eabi-gcc)")
-        for col in ("artifact", "core", "flash B", "static RAM B", "stack B", "state B", "integer API"):
-            t.add_column(col)
+        t = table("microcontroller figures (arm-none-eabi-gcc)",
+                  [Col("file", ident=True), Col("core", ident=True), Col("flash B", justify="right"),
+                   Col("static RAM B", justify="right"), Col("stack B", justify="right"),
+                   Col("state B", justify="right"), "integer API"])
         for a, core, f in mcu:
             q = f.get("integer_api")
             qtxt = (f"flash {q['flash_bytes']}, stack {q['stack_bytes']}, state {q['state_bytes']}"
                     + ("" if q.get("float_free") else " [red](reaches float code)[/]")) if q else ""
-            t.add_row(a["file"], core, str(f["flash_bytes"]), str(f["ram_static_bytes"]), str(f["stack_bytes"]),
-                      str(f["state_bytes"]), qtxt)
-        _print(t)
+            t.add_row(escape(a["file"]), core, str(f["flash_bytes"]), str(f["ram_static_bytes"]),
+                      str(f["stack_bytes"]), str(f["state_bytes"]), qtxt)
+        show(t)
     if m.get("unsupported"):
-        uns = Table(title="unsupported")
-        for col in ("format", "graph", "scheme", "reason"):
-            uns.add_column(col, overflow="fold")
+        uns = table("unsupported", [Col("format", ident=True), Col("graph", ident=True),
+                                    Col("scheme", ident=True), "reason"])
         for r in m["unsupported"]:
-            uns.add_row(r["format"], r["graph"], r["scheme"], escape(r["reason"]))
-        _print(uns)
-    if bad:
-        fail(f"{bad} artifact file(s) in {bundle} are missing or do not match their sha256")
+            uns.add_row(r["format"], r["graph"], r["scheme"], escape(r.get("reason") or ""))
+        show(uns)

@@ -6,7 +6,24 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, quiet_native_stderr
+from .app import app, quiet_native_stderr
+from .output import JsonOption, console, print_json
+from .paths import check_output_folder
+
+
+def _is_report_folder(path: Path) -> bool:
+    return (path / "report.md").is_file() or (path / "report.html").is_file()
+
+
+def _report_json(files) -> dict:
+    def row(r):
+        return None if r is None else {"bundle": r.bundle, "artifact": r.artifact, "format": r.format,
+                                       "graph": r.graph, "scheme": r.scheme, "runtime": r.runtime,
+                                       "target": r.target}
+    return {"out": str(files.out), "markdown": str(files.markdown), "html": str(files.html),
+            "csv": str(files.csv), "plots": [str(p) for p in files.plots], "rows": len(files.rows),
+            "recommendations": [{"target": rec.target, "model": rec.model or None, "pick": row(rec.row),
+                                 "reason": rec.reason} for rec in files.recommendations]}
 
 
 def _print_report(files) -> None:
@@ -30,13 +47,20 @@ def report(
     sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
                                      help="per-layer analysis of int8 artifacts"),
     title: Optional[str] = typer.Option(None, help="report title"),
+    as_json: bool = JsonOption,
 ):
     """Write report.md, a self-contained report.html and results.csv from benchmark results."""
+    from .. import checks
     from ..report import build_report
 
+    checks.number(budget, "--budget", minimum=0.0)
+    check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
     files = build_report(results, out, budget=budget, bundles=bundles, sensitivity=sensitivity,
                          title=title)
-    _print_report(files)
+    if as_json:
+        print_json(_report_json(files))
+    else:
+        _print_report(files)
 
 
 def _csv(value: str) -> list[str]:

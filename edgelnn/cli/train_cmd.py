@@ -1,137 +1,166 @@
-"""``edgelnn train``, ``edgelnn models``, ``edgelnn datasets``."""
+"""``edgelnn train``, ``edgelnn models``, ``edgelnn datasets``, ``edgelnn info``, ``edgelnn predict``."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .app import app, console
+from ..errors import InputError
+from .app import app
+from .output import Col, JsonOption, console, print_json, progress_console, show, table
+from .paths import check_output_file
 
 
 def _parse_options(pairs: list[str]) -> dict:
     """``--option mode=pure`` -> {"mode": "pure"}; numbers become numbers."""
     options = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option expects KEY=VALUE, got {pair!r}")
         for cast in (int, float):
             try:
                 value = cast(value)
                 break
             except ValueError:
                 continue
-        options[key] = value
+        options[key.strip()] = value
     return options
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an unwritable --out before minutes of training, not after."""
-    import tempfile
-
+def _is_checkpoint(path: Path) -> bool:
+    """A file that starts like a torch zip checkpoint holding our format marker."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".edgelnn-write-test"):
-            pass
-    except OSError as exc:
-        raise OSError(f"cannot write the checkpoint to {out} ({exc.strerror or exc})") from None
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head != b"PK\x03\x04":
+            return False
+        import zipfile
+
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/data.pkl") for n in z.namelist())
+    except (OSError, ValueError, Exception):  # noqa: BLE001 - a damaged zip is not ours
+        return False
 
 
 @app.command()
 def train(
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
     dataset: str = typer.Option(..., "--dataset", "-d", help="dataset: see `edgelnn datasets`"),
-    units: int = typer.Option(32, help="hidden units (neurons for NCP wirings)"),
-    epochs: int = typer.Option(50, help="maximum epochs (early stopping on validation)"),
-    batch_size: int = typer.Option(16, help="mini-batch size"),
-    lr: float = typer.Option(0.01, help="Adam learning rate"),
-    patience: int = typer.Option(10, help="epochs without a lower validation loss before stopping"),
-    seed: int = typer.Option(0, help="seed for weights, validation split and batches"),
-    threads: int = typer.Option(1, help="torch threads (one is fastest for these small cells)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="model option KEY=VALUE, e.g. mode=pure"),
-    out: Path = typer.Option(..., "--out", help="checkpoint file to write, e.g. runs/cfc.pt"),
+    units: int = typer.Option(32, min=1, help="hidden units (neurons for NCP wirings)"),
+    epochs: int = typer.Option(50, min=1, help="maximum epochs (early stopping on validation)"),
+    batch_size: int = typer.Option(16, min=1, help="mini-batch size"),
+    lr: float = typer.Option(0.01, help="Adam learning rate (> 0)"),
+    patience: int = typer.Option(10, min=1, help="epochs without a lower validation loss before stopping"),
+    seed: int = typer.Option(0, min=0, help="seed for weights, validation split and batches"),
+    threads: int = typer.Option(1, min=1, help="torch threads (one is fastest for these small cells)"),
+    option: list[str] = typer.Option([], "--option", help="model option KEY=VALUE, e.g. mode=pure (repeatable)"),
+    out: Path = typer.Option(..., "--out", "-o", help="checkpoint file to write, e.g. runs/cfc.pt"),
+    as_json: bool = JsonOption,
 ):
     """Train a model on a dataset (CPU) and write a checkpoint."""
-    from ..data import load as load_dataset
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..data import get_info, load as load_dataset
     from ..models import get_kind
     from ..train import TrainConfig, train as run_training
 
     get_kind(model)  # fail on an unknown name before loading anything
-    _check_writable(out)
-    ds = load_dataset(dataset, seed=seed)
+    get_info(dataset)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
                          options=_parse_options(option))
+    check_output_file(out, "--out", keep_if=_is_checkpoint, kind="an edgelnn checkpoint")
+    ds = load_dataset(dataset, seed=seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+                  TimeElapsedColumn(), console=progress_console(as_json), transient=as_json) as bar:
         task = bar.add_task(f"train {model} on {dataset}", total=epochs, status="")
 
         def progress(epoch, total, loss, val):
             bar.update(task, completed=epoch, status=f"epoch {epoch} loss {loss:.4f} val {val:.4f}")
 
         _, result = run_training(config, out, progress=progress, dataset=ds)
+    if as_json:
+        print_json(result.to_dict())
+        return
     unit = "" if result.metric == "accuracy" else " (original units)"
     console.print(f"[green]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
                   f"params: {result.params}  best epoch: {result.best_epoch}/{result.epochs_run}  "
                   f"time: {result.seconds:.1f}s")
-    console.print(f"checkpoint: {out}")
+    console.print(f"checkpoint: {out}", highlight=False, soft_wrap=True)
 
 
 @app.command()
-def models():
+def models(as_json: bool = JsonOption):
     """List the model kinds of the zoo."""
     from ..models import MODELS, create
 
-    table = Table(title="models")
-    for col in ("name", "family", "params @32 units (6 in, 4 out)", "description", "options"):
-        table.add_column(col)
+    rows = []
     for name, kind in MODELS.items():
-        params = create(name, 6, 4, units=32).param_count()
-        opts = ", ".join(f"{k}={v}" for k, v in kind.defaults.items())
-        table.add_row(name, kind.family, str(params), kind.description, opts)
-    console.print(table)
+        rows.append({"name": name, "family": kind.family,
+                     "params_32_units_6_in_4_out": create(name, 6, 4, units=32).param_count(),
+                     "description": kind.description, "options": dict(kind.defaults)})
+    if as_json:
+        print_json(rows)
+        return
+    t = table("models", [Col("name", ident=True), Col("family", ident=True),
+                         Col("params @32 units (6 in, 4 out)", justify="right"), "description", "options"])
+    for r in rows:
+        t.add_row(r["name"], r["family"], str(r["params_32_units_6_in_4_out"]), r["description"],
+                  ", ".join(f"{k}={v}" for k, v in r["options"].items()))
+    show(t)
 
 
 @app.command()
-def datasets():
+def datasets(as_json: bool = JsonOption):
     """List the datasets shipped with edgelnn (all offline)."""
     from ..data import DATASETS
 
-    table = Table(title="datasets (train includes the validation part)")
-    for col in ("name", "task", "channels", "classes/outputs", "train", "test", "length", "description"):
-        table.add_column(col)
-    for name, info in DATASETS.items():
-        table.add_row(*[str(v) for v in _dataset_row(name, info)])
-    console.print(table)
-
-
-def _dataset_row(name, info):
-    length = (str(info.min_length) if info.min_length == info.max_length
-              else f"{info.min_length}–{info.max_length}")
-    short = info.description.split(";")[0].split(". ")[0]
-    return (name, info.task, info.input_size, info.output_size, info.n_train, info.n_test, length,
-            short if len(short) <= 60 else short[:57] + "...")
+    rows = [{"name": name, "task": info.task, "channels": info.input_size,
+             "outputs": info.output_size, "train": info.n_train, "test": info.n_test,
+             "min_length": info.min_length, "max_length": info.max_length,
+             "description": info.description, "source": info.source}
+            for name, info in DATASETS.items()]
+    if as_json:
+        print_json(rows)
+        return
+    t = table("datasets (train includes the validation part)",
+              [Col("name", ident=True), Col("task", ident=True), Col("channels", justify="right"),
+               Col("classes/outputs", justify="right"), Col("train", justify="right"),
+               Col("test", justify="right"), Col("length", ident=True), "description"])
+    for r in rows:
+        length = (str(r["min_length"]) if r["min_length"] == r["max_length"]
+                  else f"{r['min_length']}–{r['max_length']}")
+        t.add_row(r["name"], r["task"], str(r["channels"]), str(r["outputs"]), str(r["train"]),
+                  str(r["test"]), length, r["description"].split(";")[0].split(". ")[0])
+    show(t)
 
 
 @app.command()
-def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`")):
+def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
+         as_json: bool = JsonOption):
     """Show what a checkpoint holds: kind, sizes, options, dataset, metrics."""
     from ..models import load
 
     model = load(checkpoint)
-    table = Table(title=str(checkpoint), show_header=False)
     cfg = model.config
+    data = {key: cfg.get(key) for key in ("kind", "input_size", "output_size", "units", "options",
+                                          "task", "dataset", "label_names", "seed")}
+    data.update(params=model.param_count(),
+                state=[{"name": n, "size": s} for n, s in model.state_spec],
+                metrics=dict(model.metrics))
+    if as_json:
+        print_json({"checkpoint": str(checkpoint), **data})
+        return
+    t = table(str(checkpoint), [Col("key", ident=True), "value"], show_header=False)
     for key in ("kind", "input_size", "output_size", "units", "options", "task", "dataset",
-                "label_names", "seed"):
-        table.add_row(key, str(cfg.get(key)))
-    table.add_row("params", str(model.param_count()))
-    table.add_row("state", ", ".join(f"{n}[{s}]" for n, s in model.state_spec))
+                "label_names", "seed", "params"):
+        t.add_row(key, str(data[key]))
+    t.add_row("state", ", ".join(f"{s['name']}[{s['size']}]" for s in data["state"]))
     for key, value in model.metrics.items():
-        table.add_row(f"metric: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
-    console.print(table)
+        t.add_row(f"metric: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
+    show(t)
 
 
 def _read_samples(path: Path):
@@ -141,18 +170,27 @@ def _read_samples(path: Path):
     import numpy as np
 
     if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif path.suffix == ".csv":
-        arr = np.loadtxt(path, delimiter=",", ndmin=2)
-    else:
-        arr = np.asarray(json.loads(path.read_text()), dtype=np.float32)
-    arr = np.asarray(arr, dtype=np.float32)
+        raise InputError(f"input file not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif path.suffix == ".csv":
+            arr = np.loadtxt(path, delimiter=",", ndmin=2)
+        elif path.suffix == ".json":
+            arr = json.loads(path.read_text())
+        else:
+            raise InputError(f"{path}: unknown input format {path.suffix!r}; use .npy, .csv or .json")
+        arr = np.asarray(arr, dtype=np.float32)
+    except InputError:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not a table of numbers ({str(exc).splitlines()[0][:120]})") from None
     if arr.ndim == 1:
         arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InputError(f"{path}: expected samples as (time, channels), got shape {arr.shape}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{path} contains NaN or infinite values")
+        raise InputError(f"{path} contains NaN or infinite values")
     return arr
 
 
@@ -160,29 +198,45 @@ def _read_samples(path: Path):
 def predict(
     checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
     input: Path = typer.Option(..., "--input", "-i", help="raw samples, (time, channels): .npy, .csv or .json"),
-    dt: float = typer.Option(1.0, help="elapsed time between samples"),
+    dt: float = typer.Option(1.0, help="elapsed time between samples (finite, > 0)"),
     normalised: bool = typer.Option(False, help="input is already normalised"),
+    as_json: bool = JsonOption,
 ):
     """Stream a sequence of raw samples through a checkpoint, step by step (PyTorch reference)."""
     import numpy as np
     import torch
 
+    from .. import checks
+    from ..errors import NumericError, ShapeError
     from ..models import load
 
+    checks.positive_number(dt, "--dt")
     model = load(checkpoint)
     samples = _read_samples(input)
+    if samples.shape[1] != model.input_size:
+        raise ShapeError(f"{input} has {samples.shape[1]} channels; the model in {checkpoint.name} "
+                         f"expects {model.input_size}")
     if not normalised:
-        samples = (samples - np.asarray(model.config["norm_mean"], np.float32)[: samples.shape[1]]) / \
-            np.asarray(model.config["norm_std"], np.float32)[: samples.shape[1]]
+        samples = (samples - np.asarray(model.config["norm_mean"], np.float32)) / \
+            np.asarray(model.config["norm_std"], np.float32)
     state = model.initial_state(1)
     with torch.no_grad():
         for row in samples:
             y, state = model.step(torch.from_numpy(np.ascontiguousarray(row[None])), dt, state)
     y = y[0].numpy()
+    if not np.isfinite(y).all():
+        raise NumericError(f"the model's output is NaN or infinite after {len(samples)} steps: "
+                           f"the weights in {checkpoint} (or the input scale) are broken")
+    out = {"steps": len(samples), "task": model.config["task"], "outputs": y.tolist()}
     if model.config["task"] == "classification":
         labels = model.config["label_names"] or [str(i) for i in range(len(y))]
         probs = np.exp(y - y.max()) / np.exp(y - y.max()).sum()
         best = int(np.argmax(y))
-        console.print(f"prediction after {len(samples)} steps: [bold]{labels[best]}[/] (p={probs[best]:.3f})")
+        out.update(label=labels[best], probability=float(probs[best]))
+    if as_json:
+        print_json(out)
+    elif "label" in out:
+        console.print(f"prediction after {out['steps']} steps: [bold]{out['label']}[/] "
+                      f"(p={out['probability']:.3f})")
     else:
-        console.print(f"prediction after {len(samples)} steps: {y.tolist()} (normalised units)")
+        console.print(f"prediction after {out['steps']} steps: {y.tolist()} (normalised units)")

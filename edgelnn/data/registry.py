@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+from ..errors import InputError
 from .loaders import CO2_STRIDE, CO2_WINDOW, load_co2, load_uea
 from .prepare import RawData, build
 from .synthetic import load_irregular_sine
@@ -13,7 +14,7 @@ from .types import Dataset
 UEA = "UEA/UCR time series archive (Bagnall et al. 2018), files from the aeon 1.6.0 wheel (BSD-3-Clause)"
 
 
-class UnknownDatasetError(ValueError):
+class UnknownDatasetError(InputError):
     """Raised by ``load`` for a name not in DATASETS."""
 
 
@@ -80,6 +81,6 @@ def load(name: str, seed: int = 0, val_fraction: float | None = None) -> Dataset
     info = get_info(name)
     frac = info.val_fraction if val_fraction is None else val_fraction
     if not 0.0 <= frac < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {frac}")
+        raise InputError(f"val_fraction must be in [0, 1), got {frac}")
     return build(info.loader(), name=info.name, task=info.task, seed=seed, val_fraction=frac,
                  description=info.description, source=info.source)

@@ -9,11 +9,12 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import InputError
 from .prepare import valid_mask
 from .types import Split
 
 
-class UnknownShiftError(ValueError):
+class UnknownShiftError(InputError):
     """Raised by ``apply_shift`` for a name not in SHIFTS."""
 
 

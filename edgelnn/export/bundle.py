@@ -21,7 +21,8 @@ from .. import metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
-from .errors import ExportError, UnknownNameError, UnsupportedError
+from ..schema import plain_name
+from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
 from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
@@ -389,6 +390,8 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
                    name) -> ExportReport:
     start = time.perf_counter()
     out = Path(out)
+    if name is not None:
+        plain_name(name, "--name", UnknownNameError)
     explicit = formats is not None
     per_format = dict(graphs) if isinstance(graphs, dict) else None
     if per_format and set(per_format) - set(FORMATS):
@@ -410,6 +413,7 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
     model, ds = _load(checkpoint)
     created = _check_out(out)
     name = name or out.name
+    plain_name(name, "bundle name (--name, default the --out folder's name)", UnknownNameError)
     task = ds.task
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -457,14 +461,20 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
             "notes": notes,
         })
         mf.write(tmp, manifest)
+        report = ExportReport(str(out), name, str(checkpoint), model.kind, ds.name,
+                              metrics.metric_name(task), mf._f(reference), settings["name"],
+                              round(time.perf_counter() - start, 2), run.results, notes)
+        if not run.artifacts:       # never replace a bundle with one that holds nothing usable
+            kept = (f"the bundle in {out} was left as it was" if (out / mf.MANIFEST).is_file()
+                    else "no bundle was written")
+            raise NothingPassedError(f"no artifact passed the parity gate ({len(run.results)} tried; "
+                                     f"see the table for why); {kept}", report)
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_created(created, out)
         raise
-    return ExportReport(str(out), name, str(checkpoint), model.kind, ds.name, metrics.metric_name(task),
-                        mf._f(reference), settings["name"], round(time.perf_counter() - start, 2),
-                        run.results, notes)
+    return report
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -3,12 +3,21 @@ from __future__ import annotations
 
 from ..errors import EdgeLNNError, ParityError, RuntimeMissingError
 
-__all__ = ["ConversionError", "ExportError", "ParityError", "RuntimeMissingError", "ShapeError",
-           "UnknownNameError", "UnsupportedError"]
+__all__ = ["ConversionError", "ExportError", "NothingPassedError", "ParityError", "RuntimeMissingError",
+           "ShapeError", "UnknownNameError", "UnsupportedError"]
 
 
 class ExportError(EdgeLNNError):
     """Base of export failures."""
+
+
+class NothingPassedError(ExportError):
+    """No artifact passed the parity gate: no bundle is written and an existing one at ``out``
+    stays as it was. ``report`` holds what was tried and why each failed."""
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
 
 
 class UnknownNameError(ExportError, ValueError):

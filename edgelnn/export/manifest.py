@@ -8,14 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics
+from ..schema import BUNDLE_SCHEMA as SCHEMA  # noqa: F401 - one declaration, edgelnn/schema.py
+from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION  # noqa: F401
+from ..schema import CALIBRATION, EVAL, GOLDEN, MANIFEST  # noqa: F401
 from .specs import tensor_specs
-
-SCHEMA = "edgelnn-bundle"
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-GOLDEN = "golden.npz"
-EVAL = "eval.npz"
-CALIBRATION = "calibration.npz"
 # The shift variants stored in eval.npz (edgelnn.data.shifts.SHIFTS names and levels).
 EVAL_SHIFTS = [("noise", 30.0), ("noise", 20.0), ("noise", 10.0), ("noise", 0.0),
                ("drop", 0.2), ("drop", 0.4), ("drop", 0.6), ("length", 0.5), ("length", 2.0)]

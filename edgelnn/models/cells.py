@@ -13,6 +13,8 @@ from torch import nn
 from ncps.torch import CfCCell, LTCCell, WiredCfCCell
 from ncps.wirings import AutoNCP, FullyConnected
 
+from ..errors import InputError
+
 
 class StepCell(nn.Module):
     """Base class: subclasses set ``state_spec`` = [(name, size), ...]."""
@@ -68,7 +70,7 @@ class LTCStep(StepCell):
         elif wiring == "fc":
             w = FullyConnected(units, motor, erev_init_seed=wiring_seed)
         else:
-            raise ValueError(f"unknown LTC wiring {wiring!r}; use 'ncp' or 'fc'")
+            raise InputError(f"unknown LTC wiring {wiring!r}; use 'ncp' or 'fc'")
         self.rnn_cell = LTCCell(w, input_size, ode_unfolds=ode_unfolds)
         self.head = nn.Linear(motor, output_size)
         self.state_spec = [("h", self.rnn_cell.state_size)]

@@ -1,27 +1,54 @@
-"""Checkpoints: config + state dict, loadable with ``torch.load(weights_only=True)``."""
+"""Checkpoints: config + state dict, loadable with ``torch.load(weights_only=True)``.
+
+Each checkpoint carries a sha256 of its config and tensors (``checksum``): a file whose bytes
+were flipped or edited is refused instead of loading wrong weights. Checkpoints written before
+the checksum existed load with a warning.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import warnings
 from pathlib import Path
 
 import torch
+
+from ..errors import EdgeLNNError
 
 FORMAT = "edgelnn-checkpoint"
 SCHEMA_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """The file is not an edgelnn checkpoint this version can read."""
+class CheckpointError(EdgeLNNError, ValueError):
+    """The file is not an edgelnn checkpoint this version can read, or it was changed."""
+
+
+def checksum(config: dict, state_dict: dict) -> str:
+    """sha256 over the config (canonical JSON) and every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"\0{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def save(model, path) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename (an interrupted
+    save leaves the previous checkpoint as it was and no temporary file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "config": model.config,
-               "metrics": getattr(model, "metrics", {}),
-               "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+               "metrics": getattr(model, "metrics", {}), "state_dict": state,
+               "checksum": {"algorithm": "sha256", "value": checksum(model.config, state)}}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(path):
@@ -39,11 +66,26 @@ def load(path):
     if payload.get("schema_version") != SCHEMA_VERSION:
         raise CheckpointError(f"{path} has checkpoint schema {payload.get('schema_version')!r}; "
                               f"this edgelnn reads schema {SCHEMA_VERSION}")
-    model = SequenceModel(payload["config"])
+    config, state = payload.get("config"), payload.get("state_dict")
+    if not isinstance(config, dict) or not isinstance(state, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is damaged: no config or weights")
+    stored = payload.get("checksum")
+    if stored is None:
+        warnings.warn(f"{path} has no checksum (written by an older edgelnn), so damaged weights "
+                      "cannot be detected; load and save it again to add one", stacklevel=2)
+    elif not isinstance(stored, dict) or stored.get("value") != checksum(config, state):
+        raise CheckpointError(f"{path} was changed or damaged: its weights do not match the "
+                              "checksum written with them; train or copy it again")
     try:
-        model.load_state_dict(payload["state_dict"])
+        model = SequenceModel(config)
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match its config ({str(exc).splitlines()[0]})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, EdgeLNNError):
+            raise CheckpointError(f"{path}: {exc}") from None
+        raise CheckpointError(f"{path} has a damaged config ({type(exc).__name__}: {exc})") from None
     model.metrics = dict(payload.get("metrics", {}))
     model.eval()
     return model

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .cells import CfCStep, GRUStep, LSTMStep, LTCStep, RNNStep, StepCell, WiredCfCStep
 
 
@@ -29,8 +30,8 @@ MODELS: dict[str, ModelKind] = {
 }
 
 
-class UnknownModelError(ValueError):
-    pass
+class UnknownModelError(InputError):
+    """A model kind that is not in MODELS."""
 
 
 def get_kind(name: str) -> ModelKind:

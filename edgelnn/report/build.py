@@ -5,6 +5,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from . import plots
 from .claims import Claim, check_claims
 from .doc import Image, Section, Text, render_html, render_md
@@ -82,10 +83,9 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
                  title: str | None = None, preamble: str = "") -> ReportFiles:
     """Read result rows, write the report folder, return what was written and decided."""
     if budget < 0:
-        raise ValueError(f"--budget must be >= 0 points, got {budget}")
+        raise InputError(f"--budget must be >= 0 points, got {budget}")
     rows = load_results(list(results))
     out = Path(out)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
     per_model, overall = recommend(rows, budget)
     summaries = summarize(rows, budget)
     targets = sorted({s.target for s in summaries})
@@ -128,6 +128,7 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
     title = title or f"edgelnn report: {dataset}"
 
     written = []
+    (out / "plots").mkdir(parents=True, exist_ok=True)
     for name, png in images.items():
         if png:
             path = out / "plots" / f"{name}.png"

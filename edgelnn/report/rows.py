@@ -10,19 +10,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EdgeLNNError
-
-SCHEMA = "edgelnn-result"
-SCHEMA_VERSION = 1
-REQUIRED = ("schema", "schema_version", "bundle", "model", "dataset", "format", "scheme", "status")
-NON_NULL = ("schema", "schema_version", "bundle", "status")  # the others may be null (shown as "?")
-STATUSES = {  # status -> (group, label shown in reports)
-    "passed": ("passed", "passed"),
-    "golden_failed": ("exported-failed", "exported, failed golden check"),
-    "rejected": ("exported-failed", "exported, failed parity check"),
-    "failed": ("failed", "failed to run"),
-    "unsupported": ("failed", "not exported (unsupported)"),
-}
+from ..errors import EdgeLNNError, UnsafePathError
+from ..schema import RESULT_SCHEMA as SCHEMA
+from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
+from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
+from ..schema import ROW_REQUIRED as REQUIRED
+from ..schema import STATUS_LABELS as STATUSES  # status -> (group, label shown in reports)
+from ..schema import plain_name
 EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed
 HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}  # mirrors edgelnn.metrics
 
@@ -167,6 +161,12 @@ def parse_row(obj: dict, where: str) -> Row:
                            f"not supported (this edgelnn reads {SCHEMA!r} version {SCHEMA_VERSION})")
     if obj["status"] not in STATUSES:
         raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
+    try:      # names the report uses to find files: a bundle folder and a file inside it
+        plain_name(str(obj["bundle"]), "bundle")
+        if obj.get("artifact") is not None:
+            plain_name(obj["artifact"], "artifact")
+    except UnsafePathError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
     lat = obj.get("latency_us") or {}
     measured = obj.get("measured_on") or {}
     shifts = [Shift(str(s.get("shift")), float(s.get("level")), _num(s.get("accuracy")),
@@ -219,14 +219,24 @@ def load_results(paths: list[str | Path]) -> list[Row]:
         if not path.is_file():
             raise ResultsError(f"{path}: no such results file")
         count = 0
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ResultsError(f"{path}: not a results file (not UTF-8 text; expected JSON lines "
+                               "from `edgelnn bench --out`)") from None
+        except OSError as exc:
+            raise ResultsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ResultsError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
-            row = parse_row(obj, f"{path}:{lineno}")
+            try:
+                row = parse_row(obj, f"{path}:{lineno}")
+            except (TypeError, ValueError, AttributeError) as exc:   # a field of the wrong type
+                raise ResultsError(f"{path}:{lineno}: malformed row ({exc})") from None
             row.source = str(path)
             rows.append(row)
             count += 1

@@ -13,7 +13,6 @@ Torch-free: numpy, onnx + onnxruntime, ai_edge_litert.
 """
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -96,7 +95,10 @@ def rebuild(bundle: Path, manifest: dict, entry: dict, ref: dict, folder: Path) 
     from ..export.targets import target_settings
 
     fmt = FORMATS[entry["format"]]
-    calib = CalibrationData.load(bundle / manifest.get("calibration", {}).get("file", "calibration.npz"))
+    from ..schema import CALIBRATION, inside
+
+    calib = CalibrationData.load(inside(bundle, (manifest.get("calibration") or {}).get("file") or CALIBRATION,
+                                        "calibration file"))
     options = {"reduce_range": target_settings(manifest.get("target"))["reduce_range"]} if fmt.name == "onnx" else {}
     path = folder / entry["file"]
     fmt.load().quantize(bundle / ref["file"], entry["scheme"], calib, path, **options)
@@ -113,7 +115,9 @@ def analyse(bundle: str | Path, artifact: str, rebuild_rejected: bool = True) ->
     bundle = Path(bundle)
     result = Sensitivity(bundle.name, artifact, "", "", "")
     try:
-        manifest = json.loads((bundle / "manifest.json").read_text())
+        from ..runtime.bundle import read_manifest
+
+        manifest = read_manifest(bundle)   # every file name checked to stay inside the bundle
         entry = next((a for a in manifest.get("artifacts", []) if a.get("file") == artifact), None)
         rejected = next((a for a in manifest.get("rejected", []) if a.get("file") == artifact
                          and a.get("status", "rejected") == "rejected" and a.get("io")), None)

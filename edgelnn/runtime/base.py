@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError, ShapeError
+
 _F32 = np.dtype(np.float32)
 _SMALL = 64          # up to this many inputs a Python-level sum tests finiteness fastest
+
 
 class Runner:
     """Runs one exported artifact at batch 1.
@@ -35,7 +38,7 @@ class Runner:
         self.name = self.path.name
         self.graph: str = artifact.get("graph", "step")
         if self.graph not in ("step", "seq"):
-            raise ValueError(f"artifact {self.name}: unknown graph {self.graph!r} (step or seq)")
+            raise InputError(f"artifact {self.name}: unknown graph {self.graph!r} (step or seq)")
         self.state_sizes = [int(s) for s in state_sizes]
         self.threads = threads
         self.input_size = int(input_size)
@@ -75,7 +78,7 @@ class Runner:
 
     def _check_stream(self) -> None:
         if self._ended:
-            raise ValueError(f"{self.name}: the previous run ended with a partial chunk, "
+            raise InputError(f"{self.name}: the previous run ended with a partial chunk, "
                              "so the state is unknown; call reset() before continuing")
 
     # -- inputs --------------------------------------------------------------------------
@@ -85,13 +88,13 @@ class Runner:
         dt = np.asarray(dt, dtype=np.float32)
         c = self.input_size
         if x.ndim != 2 or x.shape[1] != c:
-            raise ValueError(f"{self.name}: run expects x of shape (T, {c}), got {x.shape}")
+            raise ShapeError(f"{self.name}: run expects x of shape (T, {c}), got {x.shape}")
         if dt.shape != (x.shape[0],):
-            raise ValueError(f"{self.name}: run expects dt of shape ({x.shape[0]},), got {dt.shape}")
+            raise ShapeError(f"{self.name}: run expects dt of shape ({x.shape[0]},), got {dt.shape}")
         if not np.isfinite(x).all():
-            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+            raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
         if not np.isfinite(dt).all() or (dt <= 0).any():
-            raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+            raise InputError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
                              "previous sample)")
         return x, dt
 
@@ -102,15 +105,15 @@ class Runner:
             flat = x if x.ndim == 1 else x.reshape(-1)
             total = sum(flat.tolist()) if self.input_size <= _SMALL else float(flat.dot(flat))
             if not math.isfinite(total) and not np.isfinite(flat).all():
-                raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+                raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
             return x if x.shape == self._x_step_shape else flat.reshape(self._x_step_shape)
         x = np.asarray(x, dtype=np.float32)
         if x.size != self.input_size:
-            raise ValueError(f"{self.name}: step expects x with {self.input_size} values, "
+            raise ShapeError(f"{self.name}: step expects x with {self.input_size} values, "
                              f"got shape {x.shape}")
         flat = x if x.ndim == 1 else x.reshape(-1)
         if not math.isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
-            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+            raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
         return flat.reshape(self._x_step_shape)
 
     def _step_dt(self, dt) -> float:
@@ -119,10 +122,10 @@ class Runner:
         else:
             arr = np.asarray(dt, dtype=np.float64)
             if arr.size != 1:
-                raise ValueError(f"{self.name}: step expects one dt value, got shape {arr.shape}")
+                raise ShapeError(f"{self.name}: step expects one dt value, got shape {arr.shape}")
             d = float(arr.reshape(-1)[0])
         if not 0.0 < d < math.inf:
-            raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+            raise InputError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
                              f"previous sample), got {d}")
         return d
 
@@ -151,7 +154,7 @@ class Runner:
 
     def _step_guard(self) -> None:
         self._check_stream()
-        raise ValueError(f"{self.name}: a fixed-chunk sequence graph (chunk {self.chunk}) "
+        raise InputError(f"{self.name}: a fixed-chunk sequence graph (chunk {self.chunk}) "
                          "cannot run single steps; use the step artifact or run()")
 
     def run(self, x, dt) -> np.ndarray:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
+from ..schema import BUNDLE_SCHEMA as SCHEMA
+from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
+from ..schema import MANIFEST, check_sha256, manifest_files
 from .base import Runner
-
-SCHEMA = "edgelnn-bundle"
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -91,6 +91,11 @@ class Bundle:
         raise BundleError(f"bundle {self.path.name} has no artifact {Path(file).name!r} "
                           f"(artifacts: {known})")
 
+    @property
+    def files(self) -> dict[str, str]:
+        """{role: file name} of the files the manifest names (checked plain names)."""
+        return manifest_files(self.manifest, f"{self.path / MANIFEST}")
+
     def artifact_path(self, entry: dict | str) -> Path:
         return self.path / (entry if isinstance(entry, str) else entry["file"])
 
@@ -106,15 +111,13 @@ class Bundle:
                            expected_sha256=entry.get("sha256") if verify else None)
 
     def golden(self) -> Golden:
-        data = _npz(self.path / self.manifest.get("golden_file", "golden.npz"),
-                    ["x", "dt", "lengths", "y"])
+        data = _npz(self.path / self.files["golden"], ["x", "dt", "lengths", "y"])
         return Golden(data["x"].astype(np.float32), data["dt"].astype(np.float32),
                       data["lengths"].astype(np.int64), data["y"].astype(np.float32))
 
     def evaluation(self) -> Evaluation:
         info = self.manifest.get("evaluation") or {}
-        data = _npz(self.path / info.get("file", "eval.npz"),
-                    ["test_x", "test_dt", "test_lengths", "test_y"])
+        data = _npz(self.path / self.files["eval"], ["test_x", "test_dt", "test_lengths", "test_y"])
         test = EvalSplit("test", data["test_x"].astype(np.float32),
                          data["test_dt"].astype(np.float32), data["test_lengths"].astype(np.int64),
                          reference=info.get("reference", self.manifest.get("reference", {}).get("test")))
@@ -123,15 +126,28 @@ class Bundle:
             key = s["key"]
             missing = [f"{key}_{k}" for k in ("x", "dt", "lengths") if f"{key}_{k}" not in data]
             if missing:
-                raise BundleError(f"{self.path.name}/eval.npz lacks {', '.join(missing)}")
+                raise BundleError(f"{self.path.name}/{self.files['eval']} lacks {', '.join(missing)}")
             shifts.append(EvalSplit(key, data[f"{key}_x"].astype(np.float32),
                                     data[f"{key}_dt"].astype(np.float32),
                                     data[f"{key}_lengths"].astype(np.int64), s.get("shift"),
                                     s.get("level"), s.get("reference")))
         metric = info.get("metric") or self.dataset.get("metric") or \
             {"classification": "accuracy"}.get(self.task, "rmse")
+        if self.task == "classification":
+            _check_labels(data["test_y"], int(self.model.get("output_size") or 0),
+                          f"{self.path.name}/{self.files['eval']}")
         return Evaluation(metric, self.task, data["test_y"],
                           float(self.dataset.get("target_std", 1.0) or 1.0), test, shifts)
+
+
+def _check_labels(y: np.ndarray, classes: int, where: str) -> None:
+    """Class labels must be integers in 0..classes-1: anything else scores as a silent 0."""
+    y = np.asarray(y)
+    if y.size == 0 or classes < 1:
+        return
+    if not np.isfinite(y).all() or (np.round(y) != y).any() or y.min() < 0 or y.max() >= classes:
+        raise BundleError(f"{where}: test_y holds labels outside 0..{classes - 1} (the model has "
+                          f"{classes} outputs); re-export the bundle")
 
 
 def _npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
@@ -158,7 +174,7 @@ def read_manifest(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path} is not a folder (expected an export bundle from `edgelnn export`)")
-    manifest_path = path / "manifest.json"
+    manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"{path} is not an export bundle: no manifest.json")
     try:
@@ -172,10 +188,17 @@ def read_manifest(path: str | Path) -> dict:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise BundleError(f"{manifest_path} has schema_version {manifest.get('schema_version')!r}; "
                           f"this edgelnn reads version {SCHEMA_VERSION}")
+    for key in ("artifacts", "rejected", "unsupported"):
+        if not isinstance(manifest.get(key, []), list) or \
+                not all(isinstance(e, dict) for e in manifest.get(key, [])):
+            raise BundleError(f"{manifest_path}: {key} must be a list of objects")
     try:
         [int(s["size"]) for s in manifest["tensors"]["step"]["state"]]
         for a in manifest.get("artifacts", []):
             a["file"], a["format"], a["graph"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
+    manifest_files(manifest, str(manifest_path))       # every file name stays inside the bundle
+    for a in manifest.get("artifacts", []):
+        check_sha256(a, str(manifest_path))
     return manifest

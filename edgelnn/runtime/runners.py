@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import BundleError, RuntimeMissingError
+from ..errors import BundleError, InputError, RuntimeMissingError
 from .base import Runner
 from .integrity import verify_sha256
 
@@ -124,9 +124,9 @@ def resolve_runtime(fmt: str, runtime: str | None = None) -> str:
     if runtime is not None:
         spec = RUNTIMES.get(runtime)
         if spec is None:
-            raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+            raise InputError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
         if spec.format != fmt:
-            raise ValueError(f"runtime {runtime} runs {spec.format} artifacts, not {fmt}")
+            raise InputError(f"runtime {runtime} runs {spec.format} artifacts, not {fmt}")
         _import(spec)
         return runtime
     candidates = runtimes_for(fmt)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import InputError  # a ValueError that the CLI shows as one line
+
 MAX_UNITS = 512
 
 
@@ -31,7 +33,7 @@ def units_for_budget(kind: str, input_size: int, output_size: int, budget: int) 
     """The units whose parameter count is closest to ``budget`` (counts grow with units)."""
     lo = next((u for u in range(1, 64) if param_count(kind, input_size, output_size, u) is not None), None)
     if lo is None:
-        raise ValueError(f"cannot build {kind!r} for {input_size} inputs / {output_size} outputs")
+        raise InputError(f"cannot build {kind!r} for {input_size} inputs / {output_size} outputs")
     hi = lo
     while hi < MAX_UNITS and (param_count(kind, input_size, output_size, hi) or 0) < budget:
         hi = min(MAX_UNITS, hi * 2)

@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from ..errors import InputError  # a ValueError that the CLI shows as one line
+
 # Short bench settings: enough runs for a stable p50 on a shared 2-core machine, seconds per
 # artifact instead of minutes. BenchSettings defaults (500 runs, 1 s) are for real benchmarks.
 QUICK_BENCH = {"warmup": 10, "min_runs": 100, "min_seconds": 0.1}
@@ -38,11 +40,11 @@ class StudyConfig:
         for name in ("models", "formats", "graphs", "schemes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.models:
-            raise ValueError("a study needs at least one model (--models)")
+            raise InputError("a study needs at least one model (--models)")
         if self.seeds < 1 or self.epochs < 1:
-            raise ValueError("--seeds and --epochs must be >= 1")
+            raise InputError("--seeds and --epochs must be >= 1")
         if self.param_budget is not None and self.param_budget < 10:
-            raise ValueError(f"--param-budget must be a parameter count >= 10, got {self.param_budget}")
+            raise InputError(f"--param-budget must be a parameter count >= 10, got {self.param_budget}")
 
     def replace(self, **changes) -> "StudyConfig":
         return dataclasses.replace(self, **changes)

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError  # a ValueError that the CLI shows as one line
+
 RECORD_SCHEMA = "edgelnn-study-record"
 RECORD_SCHEMA_VERSION = 1
 ARMS = ("plain", "time-aug")  # time-aug: random drop / resample of samples while training
@@ -88,9 +90,9 @@ def to_dict(record) -> dict:
 def from_dict(data: dict):
     """A TrialRecord or RunRecord from its JSON form (ValueError on a foreign or damaged record)."""
     if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA:
-        raise ValueError("not an edgelnn study record")
+        raise InputError("not an edgelnn study record")
     if data.get("schema_version") != RECORD_SCHEMA_VERSION:
-        raise ValueError(f"study record schema version {data.get('schema_version')!r}, "
+        raise InputError(f"study record schema version {data.get('schema_version')!r}, "
                          f"this edgelnn reads {RECORD_SCHEMA_VERSION}")
     body = {k: v for k, v in data.items() if k not in ("schema", "schema_version", "type")}
     kind = data.get("type")
@@ -100,7 +102,7 @@ def from_dict(data: dict):
         body["shifts"] = {name: {level: ShiftScore(**s) for level, s in levels.items()}
                           for name, levels in body.get("shifts", {}).items()}
         return RunRecord(**body)
-    raise ValueError(f"unknown study record type {kind!r}")
+    raise InputError(f"unknown study record type {kind!r}")
 
 
 def write(record, path: str | Path) -> None:
@@ -116,4 +118,4 @@ def read(path: str | Path):
     try:
         return from_dict(json.loads(Path(path).read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{path}: damaged study record ({exc})") from None
+        raise InputError(f"{path}: damaged study record ({exc})") from None

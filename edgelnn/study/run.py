@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import InputError  # a ValueError that the CLI shows as one line
 from .budget import units_for_budget
 from .config import StudyConfig, fingerprint
 from .state import StudyState
@@ -60,9 +61,9 @@ def resolve_units(config: StudyConfig) -> dict[str, int]:
 
     for m in config.models:
         get_kind(m)  # unknown names fail before any work
+    info = get_info(config.dataset)
     if config.param_budget is None:
         return {m: config.units for m in config.models}
-    info = get_info(config.dataset)
     return {m: units_for_budget(m, info.input_size, info.output_size, config.param_budget).units
             for m in config.models}
 
@@ -136,7 +137,7 @@ def run_study(config: StudyConfig, *, fresh: bool = False, log: Log | None = Non
     from ..report import build_report
 
     if config.target != "host":
-        raise ValueError(f"study --target {config.target!r}: only 'host' is supported by the study "
+        raise InputError(f"study --target {config.target!r}: only 'host' is supported by the study "
                          "runner yet; bench the study's bundles on a device with `edgelnn bench`")
     start = time.perf_counter()
     units = resolve_units(config)  # bad model names fail before anything is written

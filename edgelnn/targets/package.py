@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import BundleError
 
 PACKAGE = Path(__file__).resolve().parents[1]           # .../edgelnn
-RUNNER_MODULES = ("__init__.py", "errors.py", "metrics.py")
+RUNNER_MODULES = ("__init__.py", "errors.py", "metrics.py", "schema.py", "probe.py", "files.py", "checks.py")
 RUNNER_PACKAGES = ("runtime", "bench")
 TARGET_MODULES = ("probe.py", "protocol.py", "providers.py", "errors.py", "device_entry.py")
 TARGETS_STUB = '"""Device-side subset of edgelnn.targets (inside the runner zipapp)."""\n'

@@ -47,6 +47,23 @@ ONNX_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExec
 SCHEME_RE = re.compile(r"^(fp32|fp16|bf16|u?int(4|8|16)(x(4|8|16))?(-[a-z0-9]+)*)$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 CONNECTION_KINDS = ("local", "ssh", "emulator")   # emulator: a microcontroller under qemu-system-arm
+# ssh -o options a profile may set: transport tuning only. Anything that runs a program here
+# (ProxyCommand, KnownHostsCommand, LocalCommand, Match exec), changes host-key checking
+# (UserKnownHostsFile, StrictHostKeyChecking, GlobalKnownHostsFile, CheckHostIP...) or batch mode
+# is refused; ProxyJump reaches jump hosts with ssh itself, so it is allowed with host values.
+SSH_OPTIONS = {name.lower(): name for name in (
+    "AddressFamily", "Ciphers", "Compression", "ConnectionAttempts", "ConnectTimeout",
+    "HostKeyAlgorithms", "HostKeyAlias", "IPQoS", "KexAlgorithms", "MACs", "ProxyJump",
+    "PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "RekeyLimit", "ServerAliveCountMax",
+    "ServerAliveInterval", "TCPKeepAlive", "ControlMaster", "ControlPersist")}
+SSH_OPTION_VALUE = re.compile(r"^[A-Za-z0-9@._:,+\[\]%-]+$")
+# A [pip] value is one requirement: name[extras] and version specifiers, or the path or https
+# URL of one wheel file (Jetson's onnxruntime-gpu); never a pip option.
+PIP_WHEEL = re.compile(r"^(/|~/|https://)[^\s'\"]+\.whl$")
+PIP_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?"
+                             r"(\s*(===|==|>=|<=|~=|!=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+                             r"(\s*,\s*(===|==|>=|<=|~=|!=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?"
+                             r"(\s*;\s*[A-Za-z0-9_.\s'\"<>=!~()]+)?$")
 
 
 @dataclass(frozen=True)
@@ -334,15 +351,21 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     ssh_opts = conn.strings("ssh_options", (), nonempty=False,
                             pattern=re.compile(r"^[A-Za-z][A-Za-z0-9]*=\S+$"))
     for opt in ssh_opts:
-        if opt.split("=")[0].lower() in ("stricthostkeychecking", "batchmode", "proxycommand",
-                                          "localcommand", "permitlocalcommand"):
-            conn.fail("ssh_options", f"may not set {opt.split('=')[0]} (edgelnn keeps host key "
-                      "checking and batch mode on; put ProxyJump/ProxyCommand in ~/.ssh/config)")
+        key, _, value = opt.partition("=")
+        if key.lower() not in SSH_OPTIONS:
+            conn.fail("ssh_options", f"may not set {key} (allowed: {', '.join(sorted(SSH_OPTIONS.values()))}; "
+                      "edgelnn keeps host key checking and batch mode on and runs no local "
+                      "command: put anything else in ~/.ssh/config)")
+        if not SSH_OPTION_VALUE.match(value) or value.startswith("-"):
+            conn.fail("ssh_options", f"has a bad value for {key}: {value!r}")
+    known_hosts = conn.get("known_hosts", str, None)
+    if known_hosts is not None and os.path.realpath(os.path.expanduser(known_hosts)) == os.devnull:
+        conn.fail("known_hosts", f"is {known_hosts}: that switches host key checking off")
     connection = Connection(
         kind=kind, host=host, user=user, port=port, python=python, workdir=workdir, venv=venv,
         identity_file=conn.get("identity_file", str, None),
         ssh_config=conn.get("ssh_config", str, None),
-        known_hosts=conn.get("known_hosts", str, None), strict_host_key_checking=strict,
+        known_hosts=known_hosts, strict_host_key_checking=strict,
         connect_timeout=conn.get("connect_timeout", int, 10, minimum=1),
         run_timeout=conn.get("run_timeout", int, 1800, minimum=1), ssh_options=ssh_opts)
     if kind == "local" and host is not None:
@@ -356,7 +379,11 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     pcheck = _Check(source, pip, "pip.")
     pcheck.unknown(RUNTIMES + ("numpy",))
     for key in pip:
-        pcheck.get(key, str)
+        value = pcheck.get(key, str)
+        if value.strip().startswith("-") or not (PIP_REQUIREMENT.match(value.strip())
+                                                 or PIP_WHEEL.match(value.strip())):
+            pcheck.fail(key, f"must be one pip requirement such as \"onnxruntime>=1.20\" or the "
+                        f"path of a .whl file (never a pip option), got {value!r}")
 
     return Profile(
         name=name, description=top.get("description", str, ""), arch=arch,

@@ -42,8 +42,10 @@ PARENT=$(expand "$1"); NEED_KB=$4; LIMIT=$5
 pick_python "$2" "$3"; shift 5
 mkdir -p "$PARENT" 2>/dev/null
 WD=$(mktemp -d "$PARENT/edgelnn.XXXXXXXX" 2>/dev/null) || fail "workdir $PARENT" 93
+CHILD=
 trap 'rm -rf "$WD"' EXIT
-trap 'exit 129' HUP INT TERM
+trap '[ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null; exit 129' HUP INT TERM
+printf '%s\n' "$$" > "$WD/.edgelnn-run.pid"
 printf 'EDGELNN-WORKDIR %s\n' "$WD" >&2
 AVAIL=$(df -Pk "$WD" 2>/dev/null | awk 'NR==2 {print $4}')
 case "$AVAIL" in
@@ -52,11 +54,22 @@ case "$AVAIL" in
 esac
 tar -xf - -C "$WD" 2>/dev/null || fail "copy tar could not unpack the upload in $WD" 95
 cd "$WD" || fail "workdir $WD" 93
-if command -v timeout >/dev/null 2>&1; then timeout "$LIMIT" "$PY" "$@"; else "$PY" "$@"; fi
+# In the background so that the TERM trap (from a stop over a second connection) can end it.
+if command -v timeout >/dev/null 2>&1; then timeout "$LIMIT" "$PY" "$@" & else "$PY" "$@" & fi
+CHILD=$!
+wait "$CHILD"
 '''
 
+# Stop a run that was cut off (Ctrl-C, SIGTERM or a timeout here): TERM its shell (whose trap
+# stops the runner and removes the folder), then make sure the folder is gone.
 CLEANUP_SCRIPT = r'''
-case "$1" in */edgelnn.????????) rm -rf -- "$1" ;; esac
+case "$1" in */edgelnn.????????) ;; *) exit 0 ;; esac
+if [ -f "$1/.edgelnn-run.pid" ]; then
+    PID=$(cat "$1/.edgelnn-run.pid" 2>/dev/null)
+    case "$PID" in ''|*[!0-9]*) ;; *) kill -TERM "$PID" 2>/dev/null ;; esac
+    i=0; while [ -d "$1" ] && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+fi
+rm -rf -- "$1"
 '''
 
 SETUP_SCRIPT = r'''
@@ -70,7 +83,7 @@ if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
         fail "msg $BASE -m venv $VENV failed (Debian/Ubuntu: sudo apt-get install -y python3-venv)" 96
 fi
 echo "[device] pip install $*" >&2
-"$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off "$@" >&2 ||
+"$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -- "$@" >&2 ||
     fail "msg pip install $* failed in $VENV (see the pip output above)" 97
 '''
 
@@ -213,7 +226,7 @@ class Device:
 
     def probe(self) -> dict:
         c = self.profile.connection
-        source = (Path(__file__).with_name("probe.py")).read_bytes()
+        source = (Path(__file__).parents[1] / "probe.py").read_bytes()   # edgelnn/probe.py
         with tempfile.TemporaryFile() as fh:
             fh.write(source)
             fh.seek(0)
@@ -252,7 +265,9 @@ class Device:
                                                   int(timeout), "runner.pyz", *args],
                                      stdin=fh, timeout=timeout + 30, on_stderr=on_line,
                                      check=False)
-                except RemoteTimeoutError as exc:
+                except (RemoteTimeoutError, KeyboardInterrupt) as exc:
+                    if isinstance(exc, KeyboardInterrupt) and progress is not None:
+                        progress("interrupted: stopping the run on the device")
                     self.cleanup(getattr(exc, "workdir", None))
                     raise
         if find_document(r.stdout) is None and r.returncode != 0:
@@ -260,11 +275,13 @@ class Device:
         return parse_result(r.stdout, r.stderr, r.returncode, f"{self.profile.name} ({self.address})")
 
     def cleanup(self, workdir: str | None) -> None:
-        """Best effort: remove a working folder left by a run that was cut off."""
+        """Best effort: stop the run in a working folder that was cut off and remove the folder
+        (over a second connection; the first one is gone)."""
         if workdir and WORKDIR_RE.match(workdir):
             try:
-                self.ssh.run(CLEANUP_SCRIPT, [workdir], timeout=self.profile.connection.connect_timeout + 30)
-            except TargetError:
+                self.ssh.run(CLEANUP_SCRIPT, [workdir],
+                             timeout=self.profile.connection.connect_timeout + 30)
+            except (TargetError, KeyboardInterrupt):
                 pass
 
     def setup(self, requirements: list[str], progress: Progress | None = None) -> None:
@@ -516,7 +533,7 @@ def setup_target(target: str | Profile, host: str | None = None,
                            "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
     if not profile.is_remote:
         raise ProfileError(f"target {profile.name} is local: install the device extras here "
-                           "with pip install 'edgelnn[device]'")
+                           "with pip install edgelnn (the base package is the device package)")
     device = Device(profile)
     say = _say(progress, profile.name)
     say(f"connecting to {device.address}")

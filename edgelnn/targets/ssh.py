@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable
 
+from .. import interrupt
 from .errors import (AuthenticationError, DiskSpaceError, HostKeyError, HostUnreachableError,
                      ProfileError, PythonMissingError, RemoteError, RemoteTimeoutError,
                      TargetError)
@@ -140,7 +141,17 @@ class SSH:
         for t in readers:
             t.start()
         try:
-            proc.wait(timeout=timeout)
+            with interrupt.stopper(proc.kill):      # Ctrl-C: the ssh dies at once, then we unwind
+                proc.wait(timeout=timeout)
+            if interrupt.is_set() and proc.returncode < 0:   # killed by the stopper: a worker thread
+                raise interrupt.Interrupted()
+        except KeyboardInterrupt as exc:
+            proc.kill()
+            proc.wait()
+            for t in readers:
+                t.join(timeout=2)
+            exc.workdir = workdir_from("\n".join(err_lines))   # the caller stops the run there
+            raise
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import checks
 from .. import data as data_mod
 from .. import metrics
+from ..errors import InputError, NumericError
 from ..models import create
 
 ProgressFn = Callable[[int, int, float, float], None]  # epoch, epochs, train_loss, val_metric
@@ -33,6 +35,15 @@ class TrainConfig:
     # Intra-op threads. These cells are tiny (batch 16, tens of units): one thread is fastest,
     # and OpenMP threads spinning against other work cost up to 30x (1.7 s vs 53.7 s measured).
     threads: int = 1
+
+    def __post_init__(self):
+        for name in ("units", "epochs", "batch_size", "patience", "threads"):
+            checks.positive_int(getattr(self, name), name)
+        checks.integer(self.seed, "seed", 0)
+        checks.positive_number(self.lr, "lr")
+        frac = checks.number(self.val_fraction, "val_fraction", minimum=0.0)
+        if frac >= 1.0:
+            raise InputError(f"val_fraction must be < 1, got {frac}")
 
 
 @dataclass
@@ -134,6 +145,9 @@ def _train(config: TrainConfig, out, progress, dataset):
             total += loss.item() * len(idx)
         schedule.step()
         train_loss = total / len(order)
+        if not np.isfinite(train_loss):
+            raise NumericError(f"training diverged: the loss is {train_loss} in epoch {epoch}; "
+                               f"lower the learning rate (--lr, now {config.lr})")
         val = evaluate(model, ds.val, ds)
         val_loss = _val_loss(model, ds.val, loss_fn)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BundleError
+from ...errors import BundleError, InputError
 from ..base import Runner
 from ..integrity import verify_sha256
 from .toolchain import CompileError, build_shared
@@ -171,8 +171,8 @@ class CRunner(Runner):
 
     def _raise(self, rc: int):
         if rc == 1:
-            raise ValueError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
-        raise ValueError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
+            raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+        raise InputError(f"{self.name}: dt must be finite and > 0 (elapsed time since the "
                          "previous sample)")
 
     # -- the public API, checks in C -----------------------------------------------------------
