@@ -160,6 +160,46 @@ def test_strict_c99_with_gcc_and_clang(generated, compiler):
                     assert line.startswith("static const"), line
 
 
+def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_path):
+    """Flat sparse chunks and register blocks (host) vs row-by-row loops (Cortex-M): same terms,
+    same order in the source, so with source-order arithmetic the outputs are bit-identical."""
+    cases = []
+    for kind in ("ltc", "cfc-ncp"):             # 48 units: sparse rows long enough for index lists
+        torch.manual_seed(0)
+        model = models.create(kind, IN, OUT, units=48, seed=0).eval()
+        path = tmp_path / f"{kind}48.step.fp32.c"
+        cases.append((kind, path, build.convert(model, "step", path, mcu=False)))
+    cases.append(("gru", *generated("gru")[1]["fp32"]))
+    for kind, path, info in cases:
+        text = path.read_text()
+        assert ("_FLAT_LOOPS" in text) if kind == "ltc" else ("_MV_BLOCK" in text), kind
+        p = info["manifest"]["c_prefix"]
+        P = p.upper()
+        main = tmp_path / f"{kind}_main.c"
+        main.write_text(f"""#include <stdio.h>
+#include <string.h>
+#include "{path.with_suffix('.h').name}"
+int main(void) {{
+    static float x[40 * {P}_INPUT_SIZE], dt[40], s[{P}_STATE_SIZE], y[40 * {P}_OUTPUT_SIZE];
+    int i; unsigned h = 0;
+    for (i = 0; i < 40 * {P}_INPUT_SIZE; i++) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (i = 0; i < 40; i++) dt[i] = 0.25f + (float)(i % 7) * 0.4f;
+    {p}_reset(s);
+    {p}_run(x, dt, 40, s, y);
+    for (i = 0; i < 40 * {P}_OUTPUT_SIZE; i++) {{ unsigned u; memcpy(&u, &y[i], 4); h = h * 31u + u; }}
+    printf("%08x\\n", h);
+    return 0;
+}}
+""")
+        outs = []
+        for defs in ([], [f"-D{P}_FLAT_LOOPS=0", f"-D{P}_MV_BLOCK=8"]):
+            exe = tmp_path / f"{kind}{len(defs)}"
+            subprocess.run(["gcc", "-std=c99", "-O2", *defs, "-I", str(path.parent), str(main), str(path),
+                            "-o", str(exe), "-lm"], check=True, capture_output=True)
+            outs.append(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
+        assert outs[0] == outs[1], kind
+
+
 def test_public_symbols_are_prefixed_and_internals_static(generated):
     _, files = generated("gru")
     for scheme, (path, info) in files.items():
@@ -260,13 +300,14 @@ def test_unsupported_op_is_named(tmp_path):
                           label_names=ds.label_names, norm_mean=ds.norm_mean, norm_std=ds.norm_std,
                           dataset=ds.name)
         m.save(tmp_path / "sin.pt")
-        rep = export_bundle(tmp_path / "sin.pt", tmp_path / "sin", formats=["c"], schemes=["fp32"],
+        rep = export_bundle(tmp_path / "sin.pt", tmp_path / "sin", formats=["onnx", "c"], schemes=["fp32"],
                             graphs=["step"])
     finally:
         del MODELS["sin-test"]
     c = [r for r in rep.results if r.format == "c"]
     assert [r.status for r in c] == ["unsupported"]
     assert "op Sin" in c[0].reason and "not supported by the C generator" in c[0].reason
+    assert [r.status for r in rep.results if r.format == "onnx"] == ["passed"]   # other formats unaffected
     manifest = json.loads((tmp_path / "sin" / "manifest.json").read_text())
     assert any(u["format"] == "c" and "Sin" in u["reason"] for u in manifest["unsupported"])
 

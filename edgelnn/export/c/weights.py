@@ -39,7 +39,7 @@ class Encoding:
                    + (0 if self.counts is None else self.counts.size * size[self.count_ctype]))
 
 
-INDEX_SLACK = 1.25     # index lists (no wasted iterations) unless they cost this much more than a bitmask
+INDEX_SLACK = 1.5      # index lists (no wasted iterations) unless they cost this much more than a bitmask
 
 
 def encode_active(active: np.ndarray) -> Encoding:
