@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=None)
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--write", type=Path, default=None, help="update the C backend section of this file")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="update the figures between <!-- c-figures:start/end --> in this README")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
 
@@ -223,6 +225,13 @@ def main(argv=None) -> int:
         else:
             new = old.rstrip("\n") + "\n\n" + block
         a.write.write_text(new)
+    if a.readme:
+        text = a.readme.read_text()
+        start, end = "<!-- c-figures:start -->", "<!-- c-figures:end -->"
+        if start in text and end in text:
+            block = readme_block(items, pairs, bundles, facts, a)
+            a.readme.write_text(text[:text.index(start) + len(start)] + "\n" + block
+                                + text[text.index(end):])
     if a.json:
         a.json.write_text(json.dumps({"items": [{"group": i.group, "label": i.label, **i.facts, "per": i.per,
                                                  "best": i.best.to_dict(), "p50_rounds": i.p50s} for i in items],
@@ -257,6 +266,34 @@ def mcu_rows(bundles, facts) -> list[str]:
                                     f"6 KiB = {bound} B: {_met(flash <= bound)}; state + stack {stack + state} B "
                                     f"(<= 2048): {_met(stack + state <= 2048)}.")
     return lines + [""] + verdicts
+
+
+def readme_block(items, pairs, bundles, facts, a) -> str:
+    """The README's figures: best C vs best LiteRT step per kind, and the Cortex-M4 table."""
+    env = fingerprint()
+    out = [f"Measured by `benchmarks/c_backend.py` on {dt_.date.today().isoformat()} ({env['cpu']}, "
+           f"{env['cores']} cores, shared with other jobs: ratios side by side, absolute times to be re-measured "
+           f"on a quiet machine; full tables in [benchmarks/RESULTS.md](benchmarks/RESULTS.md)), {a.units} units, "
+           "1 thread, batch 1:", "",
+           "| model | best LiteRT step µs | best C step µs (ratio) | C run per sample µs (ratio) | "
+           "Cortex-M4 int8-weight flash B | stack + state B | active params |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for g, b in bundles.items():
+        rows = [i for i in items if i.group == g]
+        lite = [i for i in rows if i.facts.get("format") == "tflite"]
+        cstep = [i for i in rows if i.facts.get("format") == "c" and i.facts.get("mode") == "step"]
+        crun = [i for i in rows if i.facts.get("mode") == "run"]
+        int8 = next((e for e in b.artifacts if e["format"] == "c" and e["scheme"] == "int8-weight"), None)
+        fig = (int8 or {}).get("mcu", {}).get("cortex-m4")
+        if not (lite and cstep and crun):
+            continue
+        bl, bc, br = (min(x, key=lambda i: i.per_sample) for x in (lite, cstep, crun))
+        out.append(f"| {g} | {bl.p50:.2f} | {bc.p50:.2f} ({bc.p50 / bl.p50:.2f}) | {br.per_sample:.2f} "
+                   f"({br.per_sample / bl.p50:.2f}) | {fig['flash_bytes'] if fig else '–'} | "
+                   f"{fig['stack_bytes'] + fig['state_bytes'] if fig else '–'} | {facts[g]['active_params']} |")
+    over = ", ".join(f"{rt} {(api.p50 / raw.p50 - 1) * 100:+.0f}%" for rt, raw, api, _ in pairs)
+    out += ["", f"`Runner.step()` over the raw runtime call (CfC-{a.units} fp32): {over}.", ""]
+    return "\n".join(out)
 
 
 def render(items, pairs, bundles, facts, skipped, settings, a, seconds) -> str:

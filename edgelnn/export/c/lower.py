@@ -166,6 +166,34 @@ def _gemm_to_matvec_attrs(g: Graph, n: Node) -> None:
     n.attrs["_w"], n.attrs["_b"], n.attrs["_addend"] = w, bias, addend
 
 
+def rank_one_to_elementwise(g: Graph) -> None:
+    """A matrix-vector product over one input (K = 1, e.g. a decay rate times dt) is an
+    element-wise multiply-add: rewritten so that it fuses with the ops around it."""
+    out = []
+    for n in g.nodes:
+        w = n.attrs.get("_w") if n.op in ("Gemm", "MatMul") else None
+        if w is None or w.shape[1] != 1:
+            out.append(n)
+            continue
+        row, val = f"{n.name}.w_row", n.inputs[0]
+        g.consts[row] = np.asarray(w, np.float32).reshape(1, -1)
+        y = n.outputs[0]
+        shape = g.shapes[y]
+        steps = [("Mul", [val, row])]
+        if n.attrs.get("_b") is not None:
+            g.consts[f"{n.name}.b_row"] = np.asarray(n.attrs["_b"], np.float32).reshape(1, -1)
+            steps.append(("Add", [None, f"{n.name}.b_row"]))
+        if n.attrs.get("_addend"):
+            steps.append(("Add", [None, n.attrs["_addend"]]))
+        prev = None
+        for i, (op, ins) in enumerate(steps):
+            name = y if i == len(steps) - 1 else f"{n.name}.t{i}"
+            g.shapes[name] = shape
+            out.append(Node(op, [prev if x is None else x for x in ins], [name], {}, f"{n.name}.{op.lower()}{i}"))
+            prev = name
+    g.nodes = out
+
+
 def absorb_adds(g: Graph) -> None:
     """Add(MatVec(x), t) -> one MatVec accumulating onto t: no extra buffer or loop
     (LSTM: W_ih x + W_hh h). The matvec moves to the Add's place (both inputs exist there)."""
@@ -384,11 +412,12 @@ def _broadcasts(vshape: tuple, shape: tuple) -> bool:
 # -- lowering ------------------------------------------------------------------------------------
 def lower(g: Graph) -> Program:
     """Kernels, their order and the memory plan of a folded, shaped graph."""
-    sizes = {k: numel(v) for k, v in g.shapes.items()}
     for n in g.nodes:
         if n.op in ("Gemm", "MatMul"):
             _gemm_to_matvec_attrs(g, n)
+    rank_one_to_elementwise(g)
     absorb_adds(g)
+    sizes = {k: numel(v) for k, v in g.shapes.items()}
     groups, group_of = fuse(g)
     cons = g.consumers()
     alias: dict[str, tuple[str, int]] = {}     # view value -> (base value, element offset)
@@ -566,44 +595,52 @@ def _plan(g: Graph, kernels: list, alias: dict, sizes: dict[str, int]) -> Progra
         for i in k.inputs:
             base = _resolve(alias, i, 0)[0]
             reads.setdefault(base, []).append((index[id(k)], i))
-    producer = {o: k for k in kernels for o in _writes(k)}
     copies = []
     y_name = out_names[0]
-    # outputs: y written in place; a state output over its state when safe
-    for o in out_names:
-        if o in alias or o in g.inputs or o in g.consts or o not in producer:
-            continue
-        k = producer[o]
-        t = index[id(k)]
-        if o == y_name:
-            locs[o] = Loc("y")
-            continue
-        s = state_out[o]
-        ok = True
-        for (r, name) in reads.get(s, []):
+    # State slots hold the old state, then (once it is dead) temporaries of the same size read
+    # at the very index they are written, then the new state: every value placed there must be
+    # read for the last time before, or in place in, the kernel that writes the next one.
+    occupants = {s: [s] for s in state_names}
+    final = {s: False for s in state_names}
+
+    def dead_by(v: str, t: int, k) -> bool:
+        for r, name in reads.get(v, []):
             if r < t:
                 continue
             if r == t and _index_is_identity(k, name, g) and _resolve(alias, name, 0)[1] == 0:
                 continue
-            ok = False
-        # the other outputs must not be placed in this state slot while it is still read
-        if ok:
-            locs[o] = Loc("state", offsets[s])
-    # temporaries: first fit over live ranges; an output may take the place of an input that
-    # dies in the same kernel when it is read at the very index written (read before write)
-    live: list[tuple[int, int, int, int, str]] = []      # (start, end, offset, size, value)
+            return False
+        return True
+
+    live: list[tuple[int, int, int, int, str]] = []      # arena: (start, end, offset, size, value)
     arena = 0
     for k in kernels:
         t = index[id(k)]
         for o in _writes(k):
-            if o in locs:
+            if o == y_name:
+                locs[o] = Loc("y")
                 continue
+            if o in state_out:                              # the new state: over the old when safe
+                s = state_out[o]
+                if not final[s] and all(dead_by(v, t, k) for v in occupants[s]):
+                    locs[o] = Loc("state", offsets[s])
+                    occupants[s].append(o)
+                    final[s] = True
+                    continue
             last = max([r for r, _ in reads.get(o, [])] + [t])
             if o in out_names:
                 last = len(kernels) + 1
             size = sizes[o]
             off = None
             for c in _inplace_candidates(k, g, alias, sizes, size):
+                slot = next((s for s in state_names if c in occupants[s]), None)
+                if slot is not None:                        # into a state slot whose value dies here
+                    if (o not in out_names and not final[slot] and sizes[slot] == size
+                            and all(dead_by(v, t, k) for v in occupants[slot])):
+                        locs[o] = Loc("state", offsets[slot])
+                        occupants[slot].append(o)
+                        break
+                    continue
                 entry = next((e for e in live if e[4] == c), None)
                 if entry is None or entry[1] != t or any(r > t for r, _ in reads.get(c, [])):
                     continue
@@ -611,6 +648,8 @@ def _plan(g: Graph, kernels: list, alias: dict, sizes: dict[str, int]) -> Progra
                 if _free(others, t, last, entry[2], size):
                     off = entry[2]
                     break
+            if o in locs:
+                continue
             if off is None:
                 off = _first_fit(live, t, last, size)
             live.append((t, last, off, size, o))
