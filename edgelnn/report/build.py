@@ -66,6 +66,8 @@ def run_sensitivity(rows: list[Row], bundle_dirs: list[Path]) -> list[Sensitivit
     for r in rows:
         if "int8" not in r.scheme or r.graph != "step" or r.status not in ("passed", "golden_failed", "rejected"):
             continue
+        if r.format not in ("onnx", "tflite"):    # the analysis reads ONNX/TFLite graphs
+            continue
         if not r.artifact or (r.bundle, r.artifact) in seen:
             continue
         seen.add((r.bundle, r.artifact))
