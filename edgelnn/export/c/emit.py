@@ -188,7 +188,6 @@ class FloatEmitter:
         bias = "(const float *)0"
         if k.bias is not None:
             bias = self.array("float", self.prog.consts[k.bias], k.bias)
-            self.stats["fp32_tensors"] += 0
         add = self.ptr(k.addend) if k.addend else "(const float *)0"
         helper = self._mv_helper(st)
         args = [st.cname]

@@ -22,9 +22,9 @@ import numpy as np
 from ..errors import UnsupportedError
 from .emit import FloatEmitter, flt, make_header
 from .ir import Graph
-from .lower import Loc, MatVec, Program, numel
+from .lower import MatVec, Program
 from .ops import OPS
-from .weights import Encoding, Stored, encode_active, quantize_rows
+from .weights import Encoding, Stored
 
 TANH_STEPS = 32                       # table entries per unit of input; domain [-8, 8]
 TANH_N = 16 * TANH_STEPS + 1
@@ -324,8 +324,8 @@ static int32_t {p}_qlut(const int16_t *t, int32_t v)
                 f"        if (b) v += b[j];\n"
                 f"        if (add) v += {p}_shv(add[j], add_sh);\n"
                 f"        y[j] = {p}_sat16(v);\n")
-        common = (f"const int32_t *m, int ms, int e, const int32_t *b, const int16_t *add, int add_sh, "
-                  f"const int16_t *x, int16_t *y, int n, int k")
+        common = ("const int32_t *m, int ms, int e, const int32_t *b, const int16_t *add, int add_sh, "
+                  "const int16_t *x, int16_t *y, int n, int k")
         if st.encoding == "dense":
             sig = f"const {wt} *w, {common}"
             body = f"""    int j, i;
@@ -508,4 +508,3 @@ def _digest(a) -> str:
 
 
 __all__ = ["FixedEmitter", "frac_for", "value_ranges"]
-_unused = (Loc, numel)
