@@ -166,6 +166,36 @@ def _gemm_to_matvec_attrs(g: Graph, n: Node) -> None:
     n.attrs["_w"], n.attrs["_b"], n.attrs["_addend"] = w, bias, addend
 
 
+def fold_scaled_offsets(g: Graph) -> None:
+    """k1 * (x - k2) with constant k1, k2 -> k1 * x - (k1 * k2): one multiply-add per element
+    (an LTC synapse's sigmoid argument sigma * (v - mu)), the same number of stored values."""
+    cons, prod = g.consumers(), g.producer()
+    removed, out = set(), []
+    for n in g.nodes:
+        if n.op == "Mul" and len(n.inputs) == 2:
+            for k in (0, 1):
+                k1, sub = n.inputs[k], prod.get(n.inputs[1 - k])
+                if (k1 in g.consts and sub is not None and sub.op == "Sub" and sub.inputs[1] in g.consts
+                        and sub.inputs[0] not in g.consts and len(cons.get(sub.outputs[0], [])) == 1
+                        and np.asarray(g.consts[k1]).dtype.kind == "f"
+                        and np.asarray(g.consts[sub.inputs[1]]).dtype.kind == "f"):
+                    x, k2 = sub.inputs
+                    k12 = f"{n.name}.k1k2"
+                    g.consts[k12] = (np.asarray(g.consts[k1], np.float32) * np.asarray(g.consts[k2], np.float32))
+                    t = f"{n.name}.kx"
+                    g.shapes[t] = g.shapes[n.outputs[0]]
+                    g.shapes[k12] = tuple(np.shape(g.consts[k12]))
+                    removed.add(id(sub))
+                    out += [Node("Mul", [k1, x], [t], {}, f"{n.name}.a"),
+                            Node("Sub", [t, k12], list(n.outputs), {}, f"{n.name}.b")]
+                    break
+            else:
+                out.append(n)
+            continue
+        out.append(n)
+    g.nodes = [n for n in out if id(n) not in removed]
+
+
 def rank_one_to_elementwise(g: Graph) -> None:
     """A matrix-vector product over one input (K = 1, e.g. a decay rate times dt) is an
     element-wise multiply-add: rewritten so that it fuses with the ops around it."""
@@ -416,6 +446,7 @@ def lower(g: Graph) -> Program:
         if n.op in ("Gemm", "MatMul"):
             _gemm_to_matvec_attrs(g, n)
     rank_one_to_elementwise(g)
+    fold_scaled_offsets(g)
     absorb_adds(g)
     sizes = {k: numel(v) for k, v in g.shapes.items()}
     groups, group_of = fuse(g)
