@@ -148,7 +148,10 @@ class CRunner(Runner):
         self._last_run = None
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
                          output_size=n_out)
-        self.providers_used = ["CPU"]
+        # what shaped the numbers: the host build's flags (the compiler is runtime_version)
+        self.providers_used = ["CPU " + " ".join(f for f in self.build["flags"]
+                                                 if f not in ("-shared", "-fPIC", "-dynamiclib")
+                                                 and not f.startswith("-Wl,"))]
 
     # -- the raw call ----------------------------------------------------------------------
     def _load_state(self, states) -> None:
