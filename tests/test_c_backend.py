@@ -368,6 +368,24 @@ def test_emulated_cortex_m4_golden_check_passes(m4_bundles):
 
 
 @needs_cross
+def test_report_shows_flash_and_recommends_for_the_microcontroller(m4_bundles, tmp_path):
+    from edgelnn.bench import BenchSettings, append_rows
+    from edgelnn.report import build_report
+    from edgelnn.targets import bench_targets
+
+    path, _ = m4_bundles["cfc"]
+    rows = bench_targets(path, ["cortex-m4"], settings=BenchSettings(max_eval_sequences=8))
+    append_rows(tmp_path / "r.jsonl", rows)
+    rep = build_report([tmp_path / "r.jsonl"], tmp_path / "report", sensitivity=False, budget=100.0)
+    md = rep.markdown.read_text()
+    assert "Microcontroller footprint" in md and "cortex-m4" in md
+    pick = next(r for r in rep.recommendations if r.target == "cortex-m4" and r.model == "")
+    assert pick.row is not None and pick.row.format == "c"
+    smallest = min((r for r in rows if r["status"] == "passed"), key=lambda r: r["flash_bytes"])
+    assert pick.row.artifact == smallest["artifact"] and "flash" in pick.reason
+
+
+@needs_cross
 def test_one_changed_weight_fails_the_emulated_golden_check(m4_bundles, tmp_path):
     from edgelnn.bench import BenchSettings
     from edgelnn.runtime.integrity import sha256_file
