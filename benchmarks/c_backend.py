@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/c_backend.py [--models cfc,ltc,lstm,gru] [--units 64]
         [--rounds 3] [--min-runs 500] [--min-seconds 0.5] [--work DIR --reuse]
-        [--write benchmarks/RESULTS.md] [--json out.json]
+        [--write benchmarks/RESULTS.md] [--readme README.md] [--json out.json] [--instructions]
 
 For each kind (untrained, 64 units: latency and flash do not depend on weight values) it
 exports one bundle with the TFLite step artifacts (every scheme), the C artifacts (every
@@ -19,12 +19,16 @@ load hits every item alike, 1 thread, batch 1:
   flash <= active parameters x 1 B + 6 KiB, state + worst-case stack <= 2 KiB.
 
 Each timing is the best p50 over ``--rounds`` rounds; golden checks gate every artifact first.
+The text states the machine's load before the run (quiet below a 1-minute load average of 0.5).
+``--instructions`` adds the Runner.step overhead in instructions per call (valgrind callgrind),
+which a busy machine does not disturb.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt_
 import json
+import os
 import sys
 import tempfile
 import time
@@ -42,6 +46,7 @@ from edgelnn.bench.golden import golden_check  # noqa: E402
 from edgelnn.bench.latency import measure_latency, measure_run_latency  # noqa: E402
 from edgelnn.runtime import load_bundle  # noqa: E402
 
+QUIET_LOAD = 0.5      # 1-minute load average below which the machine counts as quiet
 KINDS = {"cfc": "CfC", "ltc": "LTC", "lstm": "LSTM", "gru": "GRU", "cfc-ncp": "CfC-NCP", "rnn": "RNN"}
 MARK_START, MARK_END = "<!-- c-backend:start -->", "<!-- c-backend:end -->"
 
@@ -124,7 +129,66 @@ def c_raw_items(runner, golden, settings):
     return bare, with_io
 
 
+def probe(fmt: str, mode: str, n: int, bundle_path: str) -> None:
+    """Run ``n`` raw runtime calls or ``n`` Runner.step calls (CfC fp32 step): the process the
+    instruction counts below are taken of (valgrind --tool=callgrind), 200 warm-up calls first."""
+    bundle = load_bundle(bundle_path)
+    g = bundle.golden()
+    length = int(g.lengths[0])
+    xs = [g.x[0, t] for t in range(length)]
+    dts = [float(g.dt[0, t]) for t in range(length)]
+    entry = next(a for a in bundle.artifacts if a["format"] == fmt and a["scheme"] == "fp32" and a["graph"] == "step")
+    r = bundle.open(entry)
+    if fmt == "c":
+        f, xp, sp, yp, xb, yb = r.raw_step, r._xp, r._sp, r._yp, r._x, r._y
+
+        def raw(k):
+            xb[...] = xs[k]
+            f(xp, dts[k], sp, yp)
+            return yb.copy()
+    else:
+        feeds, call, carry = raw_call(r, g)
+
+        def raw(k):
+            out = call(feeds[k])
+            carry(feeds[(k + 1) % length], out)
+            return out
+    fn = raw if mode == "raw" else (lambda k: r.step(xs[k], dts[k]))
+    for i in range(200 + n):
+        fn(i % length)
+
+
+def instruction_overheads(bundle_path: Path, runtimes=("onnxruntime", "litert", "c")) -> dict:
+    """Per call instructions of the raw call and of Runner.step, by callgrind (deterministic on a
+    busy machine): the difference of a 200 + 2200-call run and a 200 + 200-call run, / 2000."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("valgrind") is None:
+        return {}
+    fmt_of = {"onnxruntime": "onnx", "litert": "tflite", "c": "c"}
+    out = {}
+    for rt in runtimes:
+        per = {}
+        for mode in ("raw", "api"):
+            counts = []
+            for n in (200, 2200):
+                proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                       sys.executable, __file__, "--probe", fmt_of[rt], mode, str(n), str(bundle_path)],
+                                      capture_output=True, text=True)
+                m = re.search(r"Collected : (\d+)", proc.stderr)
+                counts.append(int(m.group(1)) if m else None)
+            per[mode] = (counts[1] - counts[0]) / 2000 if None not in counts else None
+        out[rt] = per
+    return out
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--probe"]:
+        probe(argv[1], argv[2], int(argv[3]), argv[4])
+        return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="cfc,ltc,lstm,gru")
     p.add_argument("--units", type=int, default=64)
@@ -140,6 +204,8 @@ def main(argv=None) -> int:
     p.add_argument("--readme", type=Path, default=None,
                    help="update the figures between <!-- c-figures:start/end --> in this README")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--instructions", action="store_true",
+                   help="also count instructions per call (valgrind callgrind) for the Runner.step overhead")
     a = p.parse_args(argv)
 
     from edgelnn import data
@@ -150,6 +216,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     dataset = data.load(a.dataset)
     started = time.time()
+    a.load_before = os.getloadavg()[0]      # other jobs on the machine, before this run adds its own
     items: list[Item] = []
     runners, skipped, bundles, facts = [], [], {}, {}
     for kind in a.models.split(","):
@@ -214,7 +281,11 @@ def main(argv=None) -> int:
             item.measure()
     for r in runners:
         r.close()
-    report = render(items, pairs, bundles, facts, skipped, settings, a, time.time() - started)
+    instr = {}
+    if a.instructions:
+        print("[instructions] callgrind, Runner.step vs raw call", file=sys.stderr, flush=True)
+        instr = instruction_overheads(first.path)
+    report = render(items, pairs, bundles, facts, skipped, settings, a, time.time() - started, instr)
     print(report)
     if a.write:
         old = a.write.read_text() if a.write.is_file() else ""
@@ -236,6 +307,15 @@ def main(argv=None) -> int:
                                                  "best": i.best.to_dict(), "p50_rounds": i.p50s} for i in items],
                                       "facts": facts, "env": fingerprint()}, indent=1))
     return 0
+
+
+def machine_load(a) -> str:
+    """How busy the machine was: the 1-minute load average before the run, and what it implies."""
+    cores = os.cpu_count() or 1
+    busy = a.load_before >= QUIET_LOAD
+    return (f"1-minute load average {a.load_before:.2f} on {cores} cores before the run: "
+            + ("shared with other jobs, so ratios are taken side by side and absolute times must be "
+               "re-measured on a quiet machine" if busy else "a quiet machine"))
 
 
 def _met(ok: bool) -> str:
@@ -271,8 +351,7 @@ def readme_block(items, pairs, bundles, facts, a) -> str:
     """The README's figures: best C vs best LiteRT step per kind, and the Cortex-M4 table."""
     env = fingerprint()
     out = [f"Measured by `benchmarks/c_backend.py` on {dt_.date.today().isoformat()} ({env['cpu']}, "
-           f"{env['cores']} cores, shared with other jobs: ratios side by side, absolute times to be re-measured "
-           f"on a quiet machine; full tables in [benchmarks/RESULTS.md](benchmarks/RESULTS.md)), {a.units} units, "
+           f"{env['cores']} cores; {machine_load(a)}; full tables in [benchmarks/RESULTS.md](benchmarks/RESULTS.md)), {a.units} units, "
            "1 thread, batch 1:", "",
            "| model | best LiteRT step µs | best C step µs (ratio) | C run per sample µs (ratio) | "
            "Cortex-M4 int8-weight flash B | stack + state B | active params |",
@@ -295,7 +374,7 @@ def readme_block(items, pairs, bundles, facts, a) -> str:
     return "\n".join(out)
 
 
-def render(items, pairs, bundles, facts, skipped, settings, a, seconds) -> str:
+def render(items, pairs, bundles, facts, skipped, settings, a, seconds, instr=None) -> str:
     env = fingerprint()
     out = ["## C backend (issue 10)", "",
            f"Produced by `benchmarks/c_backend.py --models {a.models} --units {a.units} --rounds {a.rounds}` on "
@@ -304,7 +383,7 @@ def render(items, pairs, bundles, facts, skipped, settings, a, seconds) -> str:
            f"{', '.join(f'{k} {v}' for k, v in env['runtimes'].items())}. Single stream, batch 1, 1 thread; best "
            f"p50 of {a.rounds} interleaved rounds (each: {settings.warmup} warm-up calls, then >= "
            f"{settings.min_runs} calls and >= {settings.min_seconds} s). Untrained {a.units}-unit models on "
-           f"{a.dataset}.", ""]
+           f"{a.dataset}. Machine load: {machine_load(a)}.", ""]
     groups = [g for g in dict.fromkeys(i.group for i in items) if g != "overhead"]
     out += ["### Step and run latency: C vs LiteRT", "",
             "| model | best LiteRT step | µs | best C step | µs | C step / LiteRT | C run per sample µs "
@@ -345,6 +424,17 @@ def render(items, pairs, bundles, facts, skipped, settings, a, seconds) -> str:
         if extra is not None:
             out.append(f"| {runtime} (vs no-copy call) | {extra.p50:.2f} | {api.p50:.2f} | "
                        f"{(api.p50 / extra.p50 - 1) * 100:+.1f}% |")
+    if instr:
+        out += ["", "Instructions per call, counted by valgrind (callgrind) — deterministic, unlike times on a "
+                "shared machine (Python's instructions run at a lower IPC than a runtime's kernels, so this "
+                "is a lower bound of the time overhead):", "",
+                "| runtime | raw call instructions | Runner.step instructions | overhead |", "| --- | ---: | ---: | ---: |"]
+        for rt, per in instr.items():
+            if per.get("raw") and per.get("api"):
+                over = per["api"] / per["raw"] - 1
+                out.append(f"| {rt} | {per['raw']:.0f} | {per['api']:.0f} | {over * 100:+.1f}% |")
+                verdict.append(f"- Runner.step overhead in instructions, {rt}: {over * 100:+.1f}% (target <= +15%): "
+                               f"{_met(over <= 0.15)}.")
     out += ["", "### Microcontroller figures (arm-none-eabi-gcc -Os; from the manifests)", "",
             "Flash = text + rodata (+ data image) the artifact adds to a program, library code it pulls in "
             "included (linked with and without it); static RAM = data + bss it adds; worst-case stack = "
@@ -353,8 +443,7 @@ def render(items, pairs, bundles, facts, skipped, settings, a, seconds) -> str:
             "int16-fixed integer API (`<prefix>_step_q`, int16 state), the one an FPU-less core calls.", ""]
     out += mcu_rows(bundles, facts)
     out += ["", "### Verdict (computed from the figures above)", ""] + verdict
-    out += ["", "The machine was shared with other jobs during this run: ratios are taken side by side, "
-            "but the absolute figures must be re-measured on a quiet machine (command above)."]
+    out += ["", f"Machine load: {machine_load(a)}."]
     if skipped:
         out += ["", "Not timed (failed their golden check here, or rejected at export):", ""]
         out += [f"- {g}: {f}: {why}" for g, f, why in skipped]
