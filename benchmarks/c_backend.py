@@ -45,6 +45,7 @@ from edgelnn.bench import BenchSettings, LatencyStats, fingerprint, time_calls  
 from edgelnn.bench.golden import golden_check  # noqa: E402
 from edgelnn.bench.latency import measure_latency, measure_run_latency  # noqa: E402
 from edgelnn.runtime import load_bundle  # noqa: E402
+from edgelnn.schema import mcu_of  # noqa: E402
 
 QUIET_LOAD = 0.5      # 1-minute load average below which the machine counts as quiet
 KINDS = {"cfc": "CfC", "ltc": "LTC", "lstm": "LSTM", "gru": "GRU", "cfc-ncp": "CfC-NCP", "rnn": "RNN"}
@@ -329,7 +330,7 @@ def mcu_rows(bundles, facts) -> list[str]:
     verdicts = []
     for label, b in bundles.items():
         for e in sorted((e for e in b.artifacts if e["format"] == "c"), key=lambda e: e["scheme"]):
-            for core, f in sorted((e.get("mcu") or {}).items(), key=lambda kv: kv[0] != "cortex-m4"):
+            for core, f in sorted(mcu_of(e).items(), key=lambda kv: kv[0] != "cortex-m4"):
                 q = f.get("integer_api")
                 use = q if (q and core == "cortex-m0plus") else f
                 stack, state = use["stack_bytes"], use["state_bytes"]
@@ -362,7 +363,7 @@ def readme_block(items, pairs, bundles, facts, a) -> str:
         cstep = [i for i in rows if i.facts.get("format") == "c" and i.facts.get("mode") == "step"]
         crun = [i for i in rows if i.facts.get("mode") == "run"]
         int8 = next((e for e in b.artifacts if e["format"] == "c" and e["scheme"] == "int8-weight"), None)
-        fig = (int8 or {}).get("mcu", {}).get("cortex-m4")
+        fig = mcu_of(int8 or {}).get("cortex-m4")
         if not (lite and cstep and crun):
             continue
         bl, bc, br = (min(x, key=lambda i: i.per_sample) for x in (lite, cstep, crun))

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-KINDS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "rnn")
+KINDS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d", "rnn")
 START, END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
 ICON = {"passed": "✅", "rejected": "❌", "unsupported": "—", "failed": "💥"}
 

@@ -14,6 +14,11 @@ Library code uses the context managers (``with stopper(proc.kill): ...``) so the
 registered only while the work it undoes is in flight. A second signal while cleaning up is
 ignored (the cleanups have their own timeouts); a third ends the process at once (exit 130).
 
+Python drops an exception raised where it cannot propagate (a signal landing in an import
+lock's weakref callback prints "Exception ignored in ..." and goes on). So long loops call
+:func:`check` (training checks once a batch), and a second signal that arrives before the
+cleanups started raises again instead of being ignored.
+
 Standard library only; safe to import on devices.
 """
 from __future__ import annotations
@@ -46,11 +51,21 @@ _cleanups: dict[int, Callable[[], object]] = {}
 _next = 0
 _event = threading.Event()
 _signals_seen = 0
+_signame = "SIGINT"
+_cleaning = False
 
 
 def is_set() -> bool:
     """True once an interrupt arrived: worker threads check it to stop early."""
     return _event.is_set()
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if an interrupt arrived (main thread, not yet cleaning up).
+
+    Long loops call this so an interrupt whose exception Python dropped still stops them."""
+    if _event.is_set() and not _cleaning and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_signame)
 
 
 def _register(table: dict, fn: Callable[[], object]) -> int:
@@ -130,16 +145,18 @@ def _run_stoppers() -> None:
 
 
 def _handler(signum, frame) -> None:
-    global _signals_seen
+    global _signals_seen, _signame
     _signals_seen += 1
-    if _signals_seen == 2:
-        return                     # cleaning up: their timeouts bound it
     if _signals_seen > 2:
         os.write(2, b"error: interrupted\n")
         os._exit(EXIT_CODE)
+    if _signals_seen == 2 and _cleaning:
+        return                     # cleaning up: their timeouts bound it
+    # first signal, or a second one while the first's exception was dropped somewhere
+    _signame = signal.Signals(signum).name
     _event.set()
     _run_stoppers()
-    raise Interrupted(signal.Signals(signum).name)
+    raise Interrupted(_signame)
 
 
 def install() -> None:
@@ -153,8 +170,9 @@ def install() -> None:
 
 def reset() -> None:
     """Forget a previous interrupt (tests calling the CLI in-process)."""
-    global _signals_seen
+    global _signals_seen, _cleaning
     _signals_seen = 0
+    _cleaning = False
     _event.clear()
     with _lock:
         _stoppers.clear()
@@ -163,6 +181,8 @@ def reset() -> None:
 
 def exit_interrupted(print_line: Callable[[str], None] | None = None) -> None:
     """Run the cleanups, print ``error: interrupted`` (one line) and exit 130."""
+    global _cleaning
+    _cleaning = True
     problems = run_cleanups()
     line = "interrupted" + (f" (cleanup: {problems[0]})" if problems else "")
     if print_line is not None:

@@ -77,6 +77,24 @@ def test_fp32_artifacts_match_pytorch_accuracy(rows, tiny_bundle):
         assert s["accuracy"] == pytest.approx(s["accuracy_fp32"], abs=0.01)
 
 
+def test_bundle_from_before_the_shift_rename_still_benches(bundle_copy):
+    """Bundles written when "sampling-rate" was called "length" bench as before, under the new name."""
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    renamed = 0
+    for s in manifest["evaluation"]["shifts"]:
+        if s["shift"] == "sampling-rate":
+            s["shift"], renamed = "length", renamed + 1
+    assert renamed
+    path.write_text(json.dumps(manifest))
+    name = f"{bundle_copy.name}.step.fp32.onnx"
+    (row,) = bench_bundle(bundle_copy, artifacts=[name], settings=BenchSettings(
+        latency=False, memory=False, max_eval_sequences=8))
+    assert row["status"] == "passed"
+    names = [s["shift"] for s in row["shifts"]]
+    assert names.count("sampling-rate") == renamed and "length" not in names
+
+
 def test_golden_failure_reports_no_numbers(bundle_copy):
     g = dict(np.load(bundle_copy / "golden.npz"))
     g["y"] = g["y"] + 1.0

@@ -24,6 +24,7 @@ from edgelnn.export.c import build
 from edgelnn.export.c.schemes import SCHEMES
 from edgelnn.export.validate import DEFAULT_TOLERANCES
 from edgelnn.runtime.c.runner import CRunner
+from edgelnn.schema import mcu_of
 
 KINDS = list(models.MODELS)           # every kind of the zoo, including ones added later
 C_SCHEMES = list(SCHEMES)
@@ -336,14 +337,16 @@ def test_export_for_cortex_m4_makes_c_artifacts_with_figures(m4_bundles):
         manifest = json.loads((path / "manifest.json").read_text())
         assert manifest["target"] == "cortex-m4"
         for a in manifest["artifacts"]:
-            fig = a["mcu"]["cortex-m4"]
+            assert "mcu" not in a                                     # one place: the footprint
+            fig = a["footprint"]["mcu"]["cortex-m4"]
+            assert a["footprint"]["file_bytes"] == (path / a["file"]).stat().st_size
             assert a["c_prefix"] and a["extra_files"][0]["file"].endswith(".h")
             assert fig["ram_static_bytes"] == 0                       # no mutable globals
             assert 0 < fig["stack_bytes"] < 4096 and fig["state_bytes"] > 0
             assert fig["flash_bytes"] >= fig["rodata_bytes"] > 0
             assert "-mfpu=fpv4-sp-d16" in fig["cflags"] and "-Os" in fig["cflags"]
         fp32, int8 = (next(a for a in manifest["artifacts"] if a["scheme"] == s) for s in ("fp32", "int8-weight"))
-        assert int8["mcu"]["cortex-m4"]["rodata_bytes"] < 0.5 * fp32["mcu"]["cortex-m4"]["rodata_bytes"]
+        assert mcu_of(int8)["cortex-m4"]["rodata_bytes"] < 0.5 * mcu_of(fp32)["cortex-m4"]["rodata_bytes"]
 
 
 @needs_cross
@@ -359,8 +362,9 @@ def test_emulated_cortex_m4_golden_check_passes(m4_bundles):
             assert check_row(r) == [], r
             assert r["golden_ok"] and r["golden_max_abs"] <= r["golden_tolerance"]
             assert r["latency_us"] is None and r["target"] == "cortex-m4"
-            assert r["flash_bytes"] == r["size_bytes"] and r["stack_bytes"] > 0 and r["state_bytes"] > 0
-            fig = r["mcu"]["cortex-m4"]
+            assert r["flash_bytes"] == r["size_bytes"] and r["stack_bytes"] > 0 and r["mcu_state_bytes"] > 0
+            assert set(r["footprint"]["mcu"]) == {"cortex-m4"}
+            fig = r["footprint"]["mcu"]["cortex-m4"]
             assert 0 < fig["stack_measured_bytes"] <= fig["stack_bytes"]   # static bound holds on the chip
             assert fig["fits"] is True
             assert r["measured_on"]["via"] == "emulator" and "mps2-an386" in r["measured_on"]["device"]

@@ -149,7 +149,7 @@ def test_unknown_names_list_known():
     with pytest.raises(UnknownDatasetError, match="basicmotions.*irregular-sine") as e:
         load("mnist")
     assert isinstance(e.value, ValueError)
-    with pytest.raises(UnknownShiftError, match="noise.*drop.*length") as e:
+    with pytest.raises(UnknownShiftError, match="noise, drop, sampling-rate, horizon") as e:
         apply_shift(get("basicmotions").test, "blur", 1.0)
     assert isinstance(e.value, ValueError)
 
@@ -188,10 +188,10 @@ def test_drop_samples(name, fraction):
 
 
 @pytest.mark.parametrize("factor", [0.5, 2.0])
-def test_change_length(factor):
+def test_change_sampling_rate(factor):
     s = get("japanesevowels").test
     before = s.x.copy()
-    c = apply_shift(s, "length", factor)
+    c = apply_shift(s, "sampling-rate", factor)
     np.testing.assert_array_equal(s.x, before)
     expected = np.maximum(2, np.round(s.lengths * factor))
     np.testing.assert_array_equal(c.lengths, expected)
@@ -205,9 +205,9 @@ def test_change_length(factor):
     assert (c.x[pad] == 0).all() and (c.dt > 0).all()
 
 
-def test_change_length_irregular_time_axis():
+def test_change_sampling_rate_irregular_time_axis():
     s = make_irregular_sine(20, length=40, seed=2)
-    c = apply_shift(s, "length", 2.0)
+    c = apply_shift(s, "sampling-rate", 2.0)
     assert (c.lengths == 80).all()
     np.testing.assert_allclose(c.dt[:, 1:].sum(1), s.dt[:, 1:].astype(np.float64).sum(1), rtol=1e-5)
 
@@ -238,4 +238,9 @@ def test_irregular_sine_needs_dt():
 
 
 def test_shifts_registry():
-    assert list(SHIFTS) == ["noise", "drop", "length"]
+    assert list(SHIFTS) == ["noise", "drop", "sampling-rate", "horizon"]
+    s = make_irregular_sine(10, length=20, seed=2)
+    old = apply_shift(s, "length", 2.0)  # the name before the rename still means the same shift
+    np.testing.assert_array_equal(old.x, apply_shift(s, "sampling-rate", 2.0).x)
+    with pytest.raises(UnknownShiftError, match="shifted_test"):
+        apply_shift(s, "horizon", 2.0)  # built from the dataset, not from a split

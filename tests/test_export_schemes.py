@@ -107,6 +107,8 @@ def test_golden_replays_through_the_runtime_loader(kind, scheme_bundle):
         assert worst <= entry["golden"]["tolerance"], (entry["file"], worst)
         assert worst == pytest.approx(entry["golden"]["max_abs_host"], rel=1e-3, abs=1e-7)
     ev = b.evaluation()
-    assert len(m_shifts := _manifest(path)["evaluation"]["shifts"]) == 9
-    assert {s["shift"] for s in m_shifts} == {"noise", "drop", "length"}
+    from edgelnn.data import shift_suite
+    m_shifts = _manifest(path)["evaluation"]["shifts"]
+    assert [(s["shift"], s["level"]) for s in m_shifts] == shift_suite("basicmotions")
+    assert {s["shift"] for s in m_shifts} == {"noise", "drop", "sampling-rate"}  # no horizon for basicmotions
     assert ev is not None

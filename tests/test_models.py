@@ -75,6 +75,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(kind, tmp_path):
         assert torch.equal(model(x, dt), loaded(x, dt))
     assert loaded.config == model.config
     assert loaded.param_count() == model.param_count() > 0
+    assert loaded.active_param_count() == model.active_param_count() > 0
 
 
 def test_options_and_parameter_counts_differ_by_kind():
@@ -90,7 +91,7 @@ def test_options_and_parameter_counts_differ_by_kind():
 
 
 def test_unknown_kind_lists_known_ones():
-    with pytest.raises(UnknownModelError, match="cfc, cfc-ncp, ltc, lstm, gru, rnn"):
+    with pytest.raises(UnknownModelError, match="cfc, cfc-ncp, ltc, lstm, gru, gru-d, rnn"):
         create("transformer", 5, 3)
 
 
@@ -123,3 +124,47 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
         load(tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_active_parameters_are_exactly_those_that_get_a_gradient(kind):
+    """A masked synapse never reaches the output: the elements with a non-zero gradient over a
+    few random batches are the active ones, for every kind."""
+    torch.manual_seed(1)
+    model = create(kind, 3, 2, units=12)
+    for _ in range(3):
+        x, dt = _irregular(batch=4, steps=6, channels=3, seed=_)
+        model(x, dt).pow(2).sum().backward()
+    with_grad = sum(int((p.grad != 0).sum()) for p in model.parameters() if p.requires_grad)
+    assert with_grad == model.active_param_count()
+    assert model.active_param_count() <= model.param_count()
+
+
+def test_wired_kinds_count_only_the_wired_synapses():
+    ltc = create("ltc", 1, 2, units=16)
+    cell = ltc.cell.rnn_cell
+    assert int(cell.sparsity_mask.sum()) == 28  # LTC-16 on ItalyPowerDemand: 28 of 256 recurrent synapses
+    masked = (4 * int((cell.sparsity_mask == 0).sum()) + 4 * int((cell.sensory_sparsity_mask == 0).sum()))
+    assert ltc.param_count() - ltc.active_param_count() == masked > 0
+    ncp = create("cfc-ncp", 1, 2, units=16)
+    assert ncp.active_param_count() < ncp.param_count()
+    for dense in ("cfc", "lstm", "gru", "gru-d", "rnn"):
+        m = create(dense, 1, 2, units=16)
+        assert m.active_param_count() == m.param_count()
+    fc = create("ltc", 1, 2, units=16, wiring="fc")  # fully connected: nothing masked
+    assert fc.active_param_count() == fc.param_count()
+
+
+def test_gru_d_decays_its_hidden_state_with_elapsed_time():
+    """GRU-D: h is multiplied by exp(-max(0, w*dt + b)) before the GRU update, so after a long
+    gap the update starts from a state near zero; dt -> 0 leaves the state as it is."""
+    model = create("gru-d", 2, 2, units=6).eval()
+    cell = model.cell
+    x, h = torch.randn(1, 2), torch.randn(1, 6)
+    with torch.no_grad():
+        far = cell.rnn_cell(torch.cat([x, torch.full((1, 1), 1e4)], 1), torch.zeros(1, 6))
+        _, h_far = model.step(x, torch.tensor([1e4]), (h,))
+        assert torch.allclose(h_far[0], far, atol=1e-6)
+        _, h_now = model.step(x, torch.tensor([1e-6]), (h,))  # no time elapsed: no decay
+        assert torch.allclose(h_now[0], cell.rnn_cell(torch.cat([x, torch.full((1, 1), 1e-6)], 1), h), atol=1e-6)
+    assert model.active_param_count() == create("gru", 2, 2, units=6).param_count() + 2 * 6

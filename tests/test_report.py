@@ -66,7 +66,10 @@ def known_rows() -> list[dict]:
         make_row(fmt="tflite", graph="seq", scheme="int8-static", status="unsupported", size=None,
                  acc=None, error="seq int8-static not supported by the converter"),
         make_row(graph="seq", status="failed", size=25000, acc=None, error="runtime crashed"),
-        make_row(bundle="lstm-s0", model="lstm", size=30000, p50=20, acc=0.90, fp32=0.90),
+        make_row(bundle="lstm-s0", model="lstm", size=30000, p50=20, acc=0.90, fp32=0.90, params_active=1234,
+                 footprint={"weight_elements": 1234, "weight_bytes": 4936, "state_bytes": 64,
+                            "macs_per_step": 1111, "elementwise_per_step": 300, "file_bytes": 30000,
+                            "structure_bytes": 25064, "weights_by_dtype": {"float32": 1234}}),
         make_row(bundle="lstm-s0", model="lstm", scheme="int8-dynamic", size=9000, p50=15, acc=0.895, fp32=0.90),
     ]
 
@@ -190,3 +193,17 @@ def test_bad_input_is_one_line(tmp_path, case, expected):
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0]
+
+
+def test_model_scale_memory_beside_the_runtimes_rss(report):
+    """The results show the model's own weight bytes, state and MACs from the row's footprint,
+    and call the RSS figures the runtime's cost; rows from older bundles show dashes."""
+    md = report.markdown.read_text()
+    with report.csv.open() as f:
+        rows = {(r["bundle"], r["scheme"], r["graph"], r["format"]): r for r in csv.DictReader(f)}
+    lstm = rows[("lstm-s0", "fp32", "step", "onnx")]
+    assert (lstm["weight_bytes"], lstm["state_bytes"], lstm["macs_per_step"], lstm["params_active"]) == \
+        ("4936", "64", "1111", "1234")
+    assert rows[("cfc-s0", "fp32", "step", "onnx")]["weight_bytes"] == ""
+    assert "weight KiB" in md and "MACs/step" in md and "runtime's cost" in md
+    assert "| 4.8 | 64 | 1111 |" in md.replace("  ", " ")

@@ -20,14 +20,16 @@ def edgelnn(*args, cwd=None):
 def test_train_on_a_real_dataset_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "runs" / "gru.pt"
     proc = edgelnn("train", "--model", "gru", "--dataset", "italypowerdemand", "--units", "8",
-                   "--epochs", "2", "--seed", "0", "--out", out)
+                   "--epochs", "2", "--seed", "0", "--augment", "time", "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "params" in proc.stdout
+    assert f"{load(out).active_param_count()} active" in proc.stdout
     model = load(out)
     assert model.config["dataset"] == "italypowerdemand"
     assert model.config["label_names"] == ["1", "2"]
     assert len(model.config["norm_mean"]) == 1
     assert 0.0 <= model.metrics["test"] <= 1.0
+    assert model.metrics["augment"] == "time"
 
 
 def test_training_is_deterministic_for_a_seed():
@@ -46,10 +48,16 @@ def test_regression_reports_rmse_in_original_units():
 
 
 def test_listing_commands():
+    from edgelnn.models import create
+
     models = edgelnn("models")
     assert models.returncode == 0
-    for kind in ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "rnn"):
+    for kind in ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d", "rnn"):
         assert kind in models.stdout
+    ltc = create("ltc", 6, 4, units=32)
+    line = next(l for l in models.stdout.splitlines() if "│ ltc " in l)
+    cells = [c.strip() for c in line.split("│")]
+    assert str(ltc.active_param_count()) in cells and str(ltc.param_count()) in cells
     datasets = edgelnn("datasets")
     assert datasets.returncode == 0
     for name in ("basicmotions", "japanesevowels", "italypowerdemand", "co2", "irregular-sine"):
@@ -60,6 +68,7 @@ def test_listing_commands():
     (["train", "--model", "transformer", "--dataset", "basicmotions", "--out", "x.pt"], "unknown model 'transformer'"),
     (["train", "--model", "cfc", "--dataset", "mnist", "--out", "x.pt"], "mnist"),
     (["train", "--model", "cfc", "--dataset", "basicmotions", "--option", "colour=red", "--out", "x.pt"], "unknown option"),
+    (["train", "--model", "cfc", "--dataset", "basicmotions", "--augment", "mixup", "--out", "x.pt"], "unknown augment 'mixup'"),
 ])
 def test_bad_names_give_one_clear_line(args, message, tmp_path):
     proc = edgelnn(*args, cwd=tmp_path)
@@ -101,3 +110,41 @@ def test_wrong_shaped_input_to_step_gives_one_clear_line(tmp_path):
     assert proc.returncode != 0
     assert "has 2 channels" in proc.stderr and "expects 3" in proc.stderr   # names both
     assert "Traceback" not in proc.stderr
+
+
+def test_train_result_carries_both_counts_val_loss_and_peak_memory():
+    model, result = train(TrainConfig("ltc", "italypowerdemand", units=12, epochs=2))
+    assert result.params == model.param_count() > result.params_active == model.active_param_count() > 0
+    assert result.val_loss == min(h["val_loss"] for h in result.history)
+    assert result.seconds > 0
+    assert result.peak_mb is None or result.peak_mb >= 0.0
+    d = result.to_dict()
+    assert {"params", "params_active", "val_loss", "peak_mb", "augment", "seconds"} <= set(d)
+
+
+def test_info_shows_active_and_total_parameters(tmp_path):
+    from edgelnn.models import create
+    model = create("cfc-ncp", 3, 2, units=12)
+    model.save(tmp_path / "m.pt")
+    proc = edgelnn("info", tmp_path / "m.pt")
+    assert proc.returncode == 0, proc.stderr
+    rows = {l.split("│")[1].strip(): l.split("│")[2].strip() for l in proc.stdout.splitlines() if l.count("│") >= 3}
+    assert rows["params (active)"] == str(model.active_param_count())
+    assert rows["params (total)"] == str(model.param_count())
+    assert model.active_param_count() < model.param_count()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory is read from /proc")
+def test_training_peak_memory_measures_the_run_not_the_process():
+    """VmHWM reset per run: a bigger model (BPTT over 100 steps) shows more, and the same run
+    gives about the same figure whether it is the process's first or a later one."""
+    from edgelnn import data
+    ds = data.load("basicmotions")
+
+    def peak(units):
+        return train(TrainConfig("lstm", "basicmotions", units=units, epochs=1), dataset=ds)[1].peak_mb
+
+    first, big, again = peak(8), peak(128), peak(8)
+    assert None not in (first, big, again)
+    assert big > 2 * again and big - again > 5.0
+    assert abs(first - again) <= max(2.0, 0.5 * again)

@@ -67,9 +67,10 @@ class _Context:
             format=entry.get("format"), graph=entry.get("graph"), scheme=entry.get("scheme"),
             status=status, target=self.target, measured_on=dict(self.measured_on),
             size_bytes=entry.get("bytes"), size_ratio=entry.get("size_ratio"),
-            params=b.model.get("params"), metric=self._metric(),
+            params=b.model.get("params"), params_active=b.model.get("params_active"),
+            footprint=entry.get("footprint"), metric=self._metric(),
             parity_max_abs=parity.get("max_abs"), edgelnn_version=__version__, env=self.env,
-            timestamp=_now(), chunk=entry.get("chunk"), mcu=entry.get("mcu"))
+            timestamp=_now(), chunk=entry.get("chunk"))
         fields.update(values)
         return ResultRow(**fields)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import EdgeLNNError
 from ..runtime import load_bundle, verify_sha256
+from ..schema import mcu_of
 from .accuracy import evaluate
 from .harness import _Context, _one_line
 from .rows import ResultRow
@@ -34,6 +35,12 @@ def _deployed(fig: dict, fpu: bool) -> dict:
             "state_bytes": fig["state_bytes"], "api": "float (<prefix>_step)"}
 
 
+def _with_core(entry: dict, core: str, info: dict) -> dict:
+    """The row's footprint: the entry's, its ``mcu`` narrowed to the target core's figures as
+    deployed here (API, fits, stack the emulated board used)."""
+    return {**(entry.get("footprint") or {}), "mcu": {core: info}}
+
+
 def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
                    say: Progress) -> ResultRow:
     from ..runtime.c import mcu
@@ -50,14 +57,14 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
             if extra.get("file", "").endswith(".h"):
                 header = path.parent / extra["file"]
                 verify_sha256(header, extra["sha256"])
-        fig = (entry.get("mcu") or {}).get(core.name)
+        fig = mcu_of(entry).get(core.name)
         if fig is None:
             say(f"{name} [{core.name}]: cross-compiling for the figures")
             fig = mcu.figures(path, header, entry["c_prefix"], core).to_dict()
         dep = _deployed(fig, core.fpu)
         base.update(runtime_version=fig.get("toolchain"), flash_bytes=dep["flash_bytes"],
                     ram_bytes=fig["ram_static_bytes"], stack_bytes=dep["stack_bytes"],
-                    state_bytes=dep["state_bytes"], size_bytes=dep["flash_bytes"])
+                    mcu_state_bytes=dep["state_bytes"], size_bytes=dep["flash_bytes"])
         info = {**fig, "deployed_api": dep["api"]}
         if core.flash_kb or core.ram_kb:
             ram = fig["ram_static_bytes"] + dep["stack_bytes"] + dep["state_bytes"]
@@ -68,7 +75,7 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
         tol = float((entry.get("golden") or {})["tolerance"])
         if not core.emulator:
             return ctx.row(entry, "failed", error=f"{profile.name} has no emulator to run the golden check",
-                           mcu={core.name: info}, **base)
+                           footprint=_with_core(entry, core.name, info), **base)
         say(f"{name} [{core.name}]: golden check on qemu-system-arm -M {core.emulator}")
         y, stack_used = mcu.golden_on_emulator(path, header, entry["c_prefix"], core, golden.x, golden.dt,
                                                golden.lengths)
@@ -79,7 +86,7 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
         base.update(golden_ok=worst <= tol, golden_max_abs=worst, golden_tolerance=tol,
                     provider=f"qemu-system-arm -M {core.emulator}")
         if worst > tol:
-            return ctx.row(entry, "golden_failed", mcu={core.name: info},
+            return ctx.row(entry, "golden_failed", footprint=_with_core(entry, core.name, info),
                            error=f"golden check failed on the emulated {core.name}: max |y - golden| "
                                  f"{worst:.3g} > tolerance {tol:.3g}", **base)
         if settings.accuracy:
@@ -92,7 +99,7 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
                         accuracy_delta=acc.accuracy_delta, eval_sequences=acc.sequences,
                         shifts=[{"key": s.key, "shift": s.shift, "level": s.level, "accuracy": s.accuracy,
                                  "accuracy_fp32": s.accuracy_fp32} for s in acc.shifts])
-        return ctx.row(entry, "passed", mcu={core.name: info}, **base)
+        return ctx.row(entry, "passed", footprint=_with_core(entry, core.name, info), **base)
     except (EdgeLNNError, OSError, RuntimeError, KeyError, ValueError) as exc:
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
 

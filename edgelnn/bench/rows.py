@@ -41,6 +41,7 @@ class ResultRow:
     size_bytes: int | None = None
     size_ratio: float | None = None
     params: int | None = None
+    params_active: int | None = None      # masked synapses excluded
     metric: str | None = None
     accuracy: float | None = None
     accuracy_fp32: float | None = None
@@ -54,13 +55,19 @@ class ResultRow:
     run_chunk: int | None = None
     run_latency_us: dict | None = None
     run_per_sample_us: float | None = None
-    # microcontroller figures: mcu = the manifest's {core: figures} of a C artifact; the flat
-    # fields are the target core's on microcontroller targets (flash = text + rodata + data image)
-    mcu: dict | None = None
+    # the model's own memory and compute, read from the artifact at export (export/footprint.py):
+    # weight_elements, weight_bytes, state_bytes, macs_per_step, elementwise_per_step, file_bytes,
+    # structure_bytes, weights_by_dtype; None for bundles exported before it existed. A C
+    # artifact's footprint adds mcu = {core: figures} (cross-compiled flash, RAM, stack, state);
+    # on a microcontroller target that core's entry also says whether it fits and the stack the
+    # emulated board used.
+    footprint: dict | None = None
+    # microcontroller targets only: the target core's figures of the API it calls (flat, for
+    # tables; flash = text + rodata + data image)
     flash_bytes: int | None = None
     ram_bytes: int | None = None          # static RAM (data + bss)
     stack_bytes: int | None = None        # worst-case stack (-fstack-usage along the call chain)
-    state_bytes: int | None = None
+    mcu_state_bytes: int | None = None    # caller-owned state of that API (int16 for the integer API)
     edgelnn_version: str | None = None
     env: dict = field(default_factory=dict)
     timestamp: str | None = None

@@ -64,7 +64,7 @@ def render_table(rows: list[dict]):
                   _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
                   _fmt(r.get("peak_rss_mb")),
                   *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
-                     _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "state_bytes"))
+                     _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "mcu_state_bytes"))
                           if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
                   _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
     return t

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from ..schema import mcu_of
 from .app import app, quiet_native_stderr
 from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
 from .paths import check_output_file
@@ -186,7 +187,7 @@ def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:
             rej.add_row(r["format"], r["graph"], r["scheme"], f"[red]{r.get('status', 'rejected')}[/]",
                         escape(r.get("reason") or ""))
         show(rej)
-    mcu = [(a, core, f) for a in m["artifacts"] for core, f in sorted((a.get("mcu") or {}).items())]
+    mcu = [(a, core, f) for a in m["artifacts"] for core, f in sorted(mcu_of(a).items())]
     if mcu:
         t = table("microcontroller figures (arm-none-eabi-gcc)",
                   [Col("file", ident=True), Col("core", ident=True), Col("flash B", justify="right"),

@@ -56,6 +56,8 @@ def train(
     seed: int = typer.Option(0, min=0, help="seed for weights, validation split and batches"),
     threads: int = typer.Option(1, min=1, help="torch threads (one is fastest for these small cells)"),
     option: list[str] = typer.Option([], "--option", help="model option KEY=VALUE, e.g. mode=pure (repeatable)"),
+    augment: Optional[str] = typer.Option(None, help="training augmentation: 'time' = random drop / "
+                                          "sampling-rate change of each batch (true dt kept)"),
     out: Path = typer.Option(..., "--out", "-o", help="checkpoint file to write, e.g. runs/cfc.pt"),
     as_json: bool = JsonOption,
 ):
@@ -65,12 +67,14 @@ def train(
     from ..data import get_info, load as load_dataset
     from ..models import get_kind
     from ..train import TrainConfig, train as run_training
+    from ..train.augment import get_augment
 
     get_kind(model)  # fail on an unknown name before loading anything
     get_info(dataset)
+    get_augment(augment)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
-                         options=_parse_options(option))
+                         options=_parse_options(option), augment=augment)
     check_output_file(out, "--out", keep_if=_is_checkpoint, kind="an edgelnn checkpoint")
     ds = load_dataset(dataset, seed=seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
@@ -86,8 +90,9 @@ def train(
         return
     unit = "" if result.metric == "accuracy" else " (original units)"
     console.print(f"[green]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
-                  f"params: {result.params}  best epoch: {result.best_epoch}/{result.epochs_run}  "
-                  f"time: {result.seconds:.1f}s")
+                  f"params: {result.params_active} active / {result.params} total  "
+                  f"best epoch: {result.best_epoch}/{result.epochs_run}  time: {result.seconds:.1f}s"
+                  + (f"  peak memory: {result.peak_mb:.1f} MB" if result.peak_mb is not None else ""))
     console.print(f"checkpoint: {out}", highlight=False, soft_wrap=True)
 
 
@@ -98,16 +103,20 @@ def models(as_json: bool = JsonOption):
 
     rows = []
     for name, kind in MODELS.items():
+        model = create(name, 6, 4, units=32)
         rows.append({"name": name, "family": kind.family,
-                     "params_32_units_6_in_4_out": create(name, 6, 4, units=32).param_count(),
+                     "params_32_units_6_in_4_out": model.param_count(),
+                     "params_active_32_units_6_in_4_out": model.active_param_count(),
                      "description": kind.description, "options": dict(kind.defaults)})
     if as_json:
         print_json(rows)
         return
-    t = table("models", [Col("name", ident=True), Col("family", ident=True),
-                         Col("params @32 units (6 in, 4 out)", justify="right"), "description", "options"])
+    t = table("models (params at 32 units, 6 in, 4 out; active = masked synapses excluded)",
+              [Col("name", ident=True), Col("family", ident=True), Col("active params", justify="right"),
+               Col("total params", justify="right"), "description", "options"])
     for r in rows:
-        t.add_row(r["name"], r["family"], str(r["params_32_units_6_in_4_out"]), r["description"],
+        t.add_row(r["name"], r["family"], str(r["params_active_32_units_6_in_4_out"]),
+                  str(r["params_32_units_6_in_4_out"]), r["description"],
                   ", ".join(f"{k}={v}" for k, v in r["options"].items()))
     show(t)
 
@@ -147,7 +156,7 @@ def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `e
     cfg = model.config
     data = {key: cfg.get(key) for key in ("kind", "input_size", "output_size", "units", "options",
                                           "task", "dataset", "label_names", "seed")}
-    data.update(params=model.param_count(),
+    data.update(params=model.param_count(), params_active=model.active_param_count(),
                 state=[{"name": n, "size": s} for n, s in model.state_spec],
                 metrics=dict(model.metrics))
     if as_json:
@@ -155,8 +164,10 @@ def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `e
         return
     t = table(str(checkpoint), [Col("key", ident=True), "value"], show_header=False)
     for key in ("kind", "input_size", "output_size", "units", "options", "task", "dataset",
-                "label_names", "seed", "params"):
+                "label_names", "seed"):
         t.add_row(key, str(data[key]))
+    t.add_row("params (active)", str(data["params_active"]))
+    t.add_row("params (total)", str(data["params"]))
     t.add_row("state", ", ".join(f"{s['name']}[{s['size']}]" for s in data["state"]))
     for key, value in model.metrics.items():
         t.add_row(f"metric: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))

@@ -40,14 +40,28 @@ def read_co2() -> tuple[np.ndarray, np.ndarray]:
     return values, gaps
 
 
-def load_co2() -> RawData:
-    """Next-week forecasting windows split by target index: first 70% train, last 30% test."""
+def _co2_windows(window: int):
     values, gaps = read_co2()
     targets = np.arange(CO2_WINDOW, len(values), CO2_STRIDE)
-    seqs = [values[t - CO2_WINDOW : t, None] for t in targets]
-    dts = [gaps[t - CO2_WINDOW : t] for t in targets]
-    y = values[targets, None].astype(np.float32)
     n_train = int(round((1 - CO2_TEST_FRACTION) * len(targets)))
-    split = pad(seqs, y, dts)
-    return RawData(split.subset(np.arange(n_train)), split.subset(np.arange(n_train, len(targets))),
+    seqs = [values[max(0, t - window) : t, None] for t in targets]
+    dts = [gaps[max(0, t - window) : t] for t in targets]
+    y = values[targets, None].astype(np.float32)
+    return pad(seqs, y, dts), n_train, len(targets)
+
+
+def load_co2() -> RawData:
+    """Next-week forecasting windows split by target index: first 70% train, last 30% test."""
+    split, n_train, n = _co2_windows(CO2_WINDOW)
+    return RawData(split.subset(np.arange(n_train)), split.subset(np.arange(n_train, n)),
                    [], nominal_dt=1.0, chronological=True)
+
+
+def co2_horizon(factor: float):
+    """The test windows stretched to ``factor`` x CO2_WINDOW past weeks, same targets (horizon shift).
+
+    The extra weeks lie before each window (for the first test windows, in the training period:
+    inputs only, the targets stay the test targets)."""
+    window = int(round(CO2_WINDOW * factor))
+    split, n_train, n = _co2_windows(window)
+    return split.subset(np.arange(n_train, n))

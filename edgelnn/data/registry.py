@@ -6,10 +6,10 @@ from functools import partial
 from typing import Callable
 
 from ..errors import InputError
-from .loaders import CO2_STRIDE, CO2_WINDOW, load_co2, load_uea
+from .loaders import CO2_STRIDE, CO2_WINDOW, co2_horizon, load_co2, load_uea
 from .prepare import RawData, build
-from .synthetic import load_irregular_sine
-from .types import Dataset
+from .synthetic import irregular_sine_horizon, load_irregular_sine
+from .types import Dataset, Split
 
 UEA = "UEA/UCR time series archive (Bagnall et al. 2018), files from the aeon 1.6.0 wheel (BSD-3-Clause)"
 
@@ -34,31 +34,41 @@ class DatasetInfo:
     source: str
     loader: Callable[[], RawData]
     val_fraction: float = 0.2  # default share of train carved out as val
+    # horizon(factor) -> the raw test items (same order, same targets) at factor x their length;
+    # None where the data cannot be extended (horizon_note says why).
+    horizon: Callable[[float], Split] | None = None
+    horizon_note: str = ""
 
 
 _INFOS = [
     DatasetInfo("basicmotions", "classification", 6, 4, 40, 40, 100, 100,
                 "Smart-watch 3D accelerometer + 3D gyroscope, 4 activities; 10 s at 10 Hz "
                 "(real dt 0.1 s, stored as nominal dt 1.0).", f"BasicMotions; {UEA}",
-                partial(load_uea, "BasicMotions")),
+                partial(load_uea, "BasicMotions"),
+                horizon_note="each recording is one fixed 10 s session; nothing longer exists"),
     DatasetInfo("japanesevowels", "classification", 12, 9, 270, 370, 7, 29,
                 "12 LPC cepstrum coefficients of 9 male speakers saying /ae/; variable length "
                 "7-29, zero-padded to 29.", f"JapaneseVowels (Kudo, Toyama, Shimbo 1999); {UEA}",
-                partial(load_uea, "JapaneseVowels")),
+                partial(load_uea, "JapaneseVowels"),
+                horizon_note="an utterance has its own length; a longer vowel cannot be made up"),
     DatasetInfo("italypowerdemand", "classification", 1, 2, 67, 1029, 24, 24,
                 "Hourly Italian electricity demand for one day: Oct-Mar (1) vs Apr-Sep (2).",
                 f"ItalyPowerDemand (Keogh et al., UCR archive); {UEA}",
-                partial(load_uea, "ItalyPowerDemand")),
+                partial(load_uea, "ItalyPowerDemand"),
+                horizon_note="a sample is one day of 24 hourly readings; a day has no 25th hour"),
     DatasetInfo("co2", "regression", 1, 1, 761, 326, CO2_WINDOW, CO2_WINDOW,
                 f"Weekly Mauna Loa CO2 1958-2001, missing weeks dropped (dt in weeks, >1 at gaps); "
                 f"{CO2_WINDOW}-sample windows predict the next sample, stride {CO2_STRIDE}; "
                 "chronological: first 70% of windows train (last 15% of those = val), last 30% test.",
                 "Keeling & Whorf 2004 (SIO/CDIAC), public domain; statsmodels 0.15 datasets.co2",
-                load_co2, val_fraction=0.15),
+                load_co2, val_fraction=0.15, horizon=co2_horizon,
+                horizon_note="longer windows (more past weeks) ending at the same test targets"),
     DatasetInfo("irregular-sine", "classification", 2, 3, 600, 300, 64, 64,
                 "Synthetic noisy sin/cos pairs in 3 frequency bands, sampled at irregular times "
                 "(dt mean 1, CV 0.5, partly per-sequence so dt is needed to tell bands apart).",
-                "Synthetic (edgelnn.data.synthetic.make_irregular_sine)", load_irregular_sine),
+                "Synthetic (edgelnn.data.synthetic.make_irregular_sine)", load_irregular_sine,
+                horizon=irregular_sine_horizon,
+                horizon_note="the generator draws the test items (class, frequency, rate) at a longer length"),
 ]
 DATASETS: dict[str, DatasetInfo] = {info.name: info for info in _INFOS}
 

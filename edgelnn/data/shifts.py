@@ -1,15 +1,19 @@
-"""Distribution shifts of a Split (noise, irregular sampling, length) for generalisation studies.
+"""Distribution shifts for generalisation studies: noise, dropped samples, sampling rate, horizon.
 
 Every shift returns new arrays and leaves its input untouched. The nominal dt used for padding is
-read from ``dt[:, 0]`` (a Split's first step always holds the nominal dt).
+read from ``dt[:, 0]`` (a Split's first step always holds the nominal dt). ``suites.py`` gives a
+dataset's standard shift suite and builds its shifted test sets with fixed seeds.
 """
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..errors import InputError
+from ..schema import SHIFT_RENAMES
 from .prepare import valid_mask
 from .types import Split
 
@@ -53,11 +57,13 @@ def drop_samples(split: Split, fraction: float, seed: int = 0) -> Split:
     return Split(x, dt, split.y.copy(), lengths)
 
 
-def change_length(split: Split, factor: float, seed: int = 0) -> Split:
+def change_sampling_rate(split: Split, factor: float, seed: int = 0) -> Split:
     """Resample each sequence to max(2, round(L*factor)) points on a uniform grid over the same span.
 
-    Linear interpolation over the true time axis; the first dt stays nominal and the remaining
-    steps share the original span (time from first to last sample) equally. T = max new length.
+    A sampling-rate change (factor 2 = twice the rate, 0.5 = half): linear interpolation over the
+    true time axis; the first dt stays nominal and the remaining steps share the original span
+    (time from first to last sample) equally. T = max new length. A step-indexed RNN that ignores
+    dt cannot pass this by construction: the same signal arrives in more or fewer steps.
     ``seed`` is unused (deterministic) and kept for the common shift signature.
     """
     new_len = np.maximum(2, np.round(split.lengths * factor)).astype(np.int64)
@@ -74,15 +80,51 @@ def change_length(split: Split, factor: float, seed: int = 0) -> Split:
     return Split(x, dt, split.y.copy(), new_len)
 
 
-SHIFTS: dict[str, Callable[..., Split]] = {
-    "noise": add_noise,  # level = SNR in dB
-    "drop": drop_samples,  # level = fraction of samples dropped
-    "length": change_length,  # level = length factor
-}
+change_length = change_sampling_rate  # the name before "length" became "sampling-rate"
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A test-time distribution shift. ``transform(split, level, seed)`` builds it from the test
+    split; None where it needs the dataset's own source (horizon: longer sequences)."""
+
+    name: str
+    level: str                   # what a level means
+    neutral: float | None        # the level that leaves the data as it is (None: none)
+    description: str
+    transform: Callable[[Split, float, int], Split] | None
+
+
+SHIFTS: dict[str, Shift] = {s.name: s for s in [
+    Shift("noise", "SNR (dB)", None, "additive Gaussian noise at a signal-to-noise ratio", add_noise),
+    Shift("drop", "fraction dropped", 0.0,
+          "a fraction of the samples dropped (irregular sampling; the true dt is kept)", drop_samples),
+    Shift("sampling-rate", "rate factor", 1.0,
+          "resampled at a rate factor over the same time span (more or fewer steps, true dt)",
+          change_sampling_rate),
+    Shift("horizon", "length factor", 1.0,
+          "sequences longer than any seen in training (only where the dataset can provide them)", None),
+]}
+LEGACY_NAMES = SHIFT_RENAMES  # names bundles and result rows used before; read as the new name
+
+
+def canonical(name: str) -> str:
+    """The current name of a shift (``length`` -> ``sampling-rate``)."""
+    return LEGACY_NAMES.get(name, name)
+
+
+def shift_seed(name: str, level: float) -> int:
+    """The fixed seed of a shifted test set: one per (shift, level), never the model's seed, so
+    every model and training seed is scored on the very same shifted items."""
+    return zlib.crc32(f"{canonical(name)}@{float(level):g}".encode())
 
 
 def apply_shift(split: Split, name: str, level: float, seed: int = 0) -> Split:
-    """Apply SHIFTS[name] at ``level``; UnknownShiftError lists the known names."""
+    """Apply SHIFTS[name] at ``level`` to ``split``; UnknownShiftError lists the known names."""
+    name = canonical(name)
     if name not in SHIFTS:
         raise UnknownShiftError(f"unknown shift {name!r}; known: {', '.join(SHIFTS)}")
-    return SHIFTS[name](split, level, seed)
+    if SHIFTS[name].transform is None:
+        raise UnknownShiftError(f"shift {name!r} is built from the dataset, not from a split: "
+                                f"use edgelnn.data.shifted_test(dataset, {name!r}, level)")
+    return SHIFTS[name].transform(split, level, seed)

@@ -44,3 +44,11 @@ def load_irregular_sine() -> RawData:
     """Fixed benchmark instance: 600 train (seed 0) / 300 test (seed 1), irregularity 0.5."""
     names = [f"{f:g} cycles/unit" for f in FREQ_BANDS]
     return RawData(make_irregular_sine(600, seed=0), make_irregular_sine(300, seed=1), names)
+
+
+def irregular_sine_horizon(factor: float) -> Split:
+    """The test items (seed 1) drawn at ``factor`` x 64 steps (horizon shift).
+
+    Same seed, so each item keeps its class, frequency and per-sequence sampling rate (drawn
+    before anything length-dependent); its phase, amplitude, jitter and noise are new draws."""
+    return make_irregular_sine(300, length=int(round(64 * factor)), seed=1)

@@ -211,13 +211,44 @@ def _calibration(model, ds) -> tuple[CalibrationData, set[int]]:
 
 
 def _shift_variants(ds) -> list[tuple[str, str, float, object]]:
-    from ..data import apply_shift
+    """The dataset's standard shift suite (edgelnn.data.shift_suite), each drawn with its fixed
+    seed: the study scores the PyTorch model on these very items."""
+    from ..data import shift_suite, shifted_test
 
-    return [(f"s{i}", shift, level, apply_shift(ds.test, shift, level, seed=i))
-            for i, (shift, level) in enumerate(mf.EVAL_SHIFTS)]
+    return [(f"s{i}", shift, level, shifted_test(ds, shift, level))
+            for i, (shift, level) in enumerate(shift_suite(ds.name))]
 
 
 # -- one artifact ------------------------------------------------------------------------------
+def _footprint(path: Path, entry: dict) -> dict:
+    """Model-scale memory and compute read from the file (edgelnn.export.footprint). A format
+    without a reader gets the same keys with only file_bytes filled; a reader error leaves the
+    figures out, with the reason. Microcontroller figures of the entry (``mcu``) join them."""
+    from .footprint import Footprint, footprint
+
+    try:
+        fp = footprint(path, entry["format"], entry["graph"], list(entry["io"]["inputs"][2:]))
+        out = (fp or Footprint(None, None, None, None, None, path.stat().st_size, None)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - the artifact passed its gate; only the figures are missing
+        out = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
+    mcu = entry.pop("mcu", None)          # C: the one place for them is the footprint
+    if mcu:
+        out["mcu"] = mcu
+    return out
+
+
+def _seq_compute_from_step(artifacts: list[dict]) -> None:
+    """A seq graph runs the step graph's cell: give it the fp32 step graph's per-step compute."""
+    steps = {a["format"]: a for a in artifacts if a["graph"] == "step" and a["scheme"] == "fp32"}
+    for a in artifacts:
+        fp, step = a.get("footprint"), steps.get(a["format"])
+        if a["graph"] == "seq" and fp and "error" not in fp and step and (step.get("footprint") or {}).get(
+                "macs_per_step") is not None:
+            fp["macs_per_step"] = step["footprint"]["macs_per_step"]
+            fp["elementwise_per_step"] = step["footprint"]["elementwise_per_step"]
+            fp["macs_from"] = step["file"]
+
+
 def _golden(path, entry, sizes, golden: Reference, scheme: str) -> dict:
     outputs = run_artifact(path, entry, sizes, golden.x, golden.dt, golden.lengths)
     mask = np.arange(golden.x.shape[1])[None, :] < golden.lengths[:, None]
@@ -287,6 +318,7 @@ class _Run:
                                 round(time.perf_counter() - started, 2))
         self.results.append(result)
         if parity["passed"]:
+            entry["footprint"] = _footprint(path, entry)
             self.artifacts.append(entry)
         else:
             self.rejected.append({**entry, "status": "rejected", "reason": parity["reason"]})
@@ -448,6 +480,7 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
                             run.unsupported_entry(fmt.name, graph, scheme, skipped[fmt.name])
                 continue
             _export_format(run, fmt, graphs_of[fmt.name], picked, calib, ref, golden, chunk)
+        _seq_compute_from_step(run.artifacts)
         manifest = mf.base_manifest(name, model, ds, reference, 
                                     chunk if any(f.seq_chunk and "seq" in graphs_of[f.name] for f in usable) else None)
         manifest.update({

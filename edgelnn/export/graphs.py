@@ -16,6 +16,7 @@ class StepGraph(nn.Module):
         self.cell = model.cell
 
     def forward(self, x, dt, *state):
+        _rebind_param_dicts(self.cell)  # else the ONNX exporter stores LTC's weights once per use
         return tuple(self.cell(x, dt, *state))
 
 

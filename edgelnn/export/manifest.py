@@ -12,9 +12,8 @@ from ..schema import BUNDLE_SCHEMA as SCHEMA  # noqa: F401 - one declaration, ed
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION  # noqa: F401
 from ..schema import CALIBRATION, EVAL, GOLDEN, MANIFEST  # noqa: F401
 from .specs import tensor_specs
-# The shift variants stored in eval.npz (edgelnn.data.shifts.SHIFTS names and levels).
-EVAL_SHIFTS = [("noise", 30.0), ("noise", 20.0), ("noise", 10.0), ("noise", 0.0),
-               ("drop", 0.2), ("drop", 0.4), ("drop", 0.6), ("length", 0.5), ("length", 2.0)]
+
+# The shift variants stored in eval.npz: the dataset's standard suite, edgelnn.data.shift_suite.
 
 
 from ..runtime.integrity import sha256_file as sha256  # noqa: E402,F401 - one hasher for export and devices
@@ -44,7 +43,7 @@ def base_manifest(name: str, model, ds, reference_metric: float, chunk: int | No
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "name": name,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "edgelnn_version": edgelnn_version(),
-        "model": {**model.config, "params": model.param_count()},
+        "model": {**model.config, "params": model.param_count(), "params_active": model.active_param_count()},
         "dataset": dataset_info(ds),
         "normalisation": {"mean": list(model.config["norm_mean"]), "std": list(model.config["norm_std"])},
         "reference": {"metric": metric, "test": _f(reference_metric)},

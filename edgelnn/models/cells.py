@@ -24,6 +24,14 @@ class StepCell(nn.Module):
     def apply_constraints(self) -> None:
         """Hook called after each optimiser step (LTC keeps its conductances positive)."""
 
+    def synapse_masks(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """(parameter, mask) pairs: entries where ``mask == 0`` are cut by a fixed wiring.
+
+        A masked entry never reaches the output and gets no gradient, so it is not an active
+        parameter (dense kinds: none).
+        """
+        return []
+
 
 class CfCStep(StepCell):
     """ncps CfC cell (closed-form continuous time); dt is its native ``ts``."""
@@ -57,6 +65,16 @@ class WiredCfCStep(StepCell):
         out, h = self.rnn_cell(x, h, dt)
         return self.head(out), h
 
+    def synapse_masks(self):
+        # ncps 1.0.1 masks ff1 and ff2 of each layer (``weight * sparsity_mask``); its time_a /
+        # time_b gates read every input of the layer, so they stay dense.
+        pairs = []
+        for layer in self.rnn_cell._layers:
+            pairs.append((layer.ff1.weight, layer.sparsity_mask))
+            if hasattr(layer, "ff2"):  # mode "pure" has no ff2
+                pairs.append((layer.ff2.weight, layer.sparsity_mask))
+        return pairs
+
 
 class LTCStep(StepCell):
     """ncps LTC cell (liquid time-constant ODE, ``ode_unfolds`` fused solver steps)."""
@@ -81,6 +99,15 @@ class LTCStep(StepCell):
 
     def apply_constraints(self) -> None:
         self.rnn_cell.apply_weight_constraints()
+
+    def synapse_masks(self):
+        # ncps 1.0.1: a synapse's conductance w, its sigmoid's mu and sigma and its reversal
+        # potential erev only act through ``w * sigmoid(v; mu, sigma) * mask`` (sensory_* the same
+        # with the sensory mask), so all four are inert where the wiring has no synapse.
+        cell = self.rnn_cell
+        rec, sens = cell.sparsity_mask, cell.sensory_sparsity_mask
+        return ([(getattr(cell, n), rec) for n in ("w", "mu", "sigma", "erev")]
+                + [(getattr(cell, f"sensory_{n}"), sens) for n in ("w", "mu", "sigma", "erev")])
 
 
 class LSTMStep(StepCell):
@@ -122,4 +149,31 @@ class RNNStep(StepCell):
 
     def forward(self, x, dt, h):
         h = self.rnn_cell(torch.cat([x, dt], dim=1), h)
+        return self.head(h), h
+
+
+class GRUDStep(StepCell):
+    """GRU-D-style time-aware GRU: the hidden state decays with the elapsed time before each update.
+
+    After Che et al. 2018 (GRU-D), hidden-state decay only: gamma = exp(-max(0, w * dt + b)) per
+    unit, h <- gamma * h, then a GRU update on [x, dt]. dt is the elapsed time in units of the
+    dataset's nominal sampling interval (every shipped dataset stores it that way), so dt = 1 is
+    a regular step; a long gap pulls the memory towards zero, as a missing stretch of signal should.
+    """
+
+    def __init__(self, input_size, output_size, units):
+        super().__init__()
+        self.decay = nn.Linear(1, units)
+        # Every unit starts decaying slowly (rate w in [0, 0.1] per step, b = 0): with torch's
+        # default init about a quarter of the units get w < 0 and b < 0, where max(0, .) is 0
+        # for every dt > 0 and the decay never receives a gradient.
+        nn.init.uniform_(self.decay.weight, 0.0, 0.1)
+        nn.init.zeros_(self.decay.bias)
+        self.rnn_cell = nn.GRUCell(input_size + 1, units)
+        self.head = nn.Linear(units, output_size)
+        self.state_spec = [("h", units)]
+
+    def forward(self, x, dt, h):
+        gamma = torch.exp(-torch.relu(self.decay(dt)))
+        h = self.rnn_cell(torch.cat([x, dt], dim=1), gamma * h)
         return self.head(h), h

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .cells import CfCStep, GRUStep, LSTMStep, LTCStep, RNNStep, StepCell, WiredCfCStep
+from .cells import CfCStep, GRUDStep, GRUStep, LSTMStep, LTCStep, RNNStep, StepCell, WiredCfCStep
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ MODELS: dict[str, ModelKind] = {
                      {"wiring": "ncp", "sparsity": 0.5, "wiring_seed": 22222, "ode_unfolds": 6}),
     "lstm": ModelKind("lstm", LSTMStep, "rnn", "LSTM baseline (dt as an input feature)"),
     "gru": ModelKind("gru", GRUStep, "rnn", "GRU baseline (dt as an input feature)"),
+    "gru-d": ModelKind("gru-d", GRUDStep, "rnn",
+                       "GRU-D-style GRU: hidden state decays with elapsed time (and dt as a feature)"),
     "rnn": ModelKind("rnn", RNNStep, "rnn", "Elman RNN (tanh) baseline (dt as an input feature)"),
 }
 

@@ -81,8 +81,15 @@ class SequenceModel(nn.Module):
         return list(self.cell.state_spec)
 
     def param_count(self) -> int:
-        """Trainable parameters (fixed wiring masks excluded)."""
+        """Every trainable tensor element (the fixed wiring masks themselves excluded)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def active_param_count(self) -> int:
+        """Trainable elements that can affect the output: ``param_count`` minus the synapses a
+        fixed wiring masks off (NCP-wired CfC, LTC). Models are sized and compared by this."""
+        masked = sum(int(torch.broadcast_to(mask == 0, p.shape).sum())
+                     for p, mask in self.cell.synapse_masks() if p.requires_grad)
+        return self.param_count() - masked
 
     # -- inference -----------------------------------------------------------------------
     def initial_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:

@@ -26,7 +26,8 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NO_DATA = "supported", "not supported", "
 SHIFT_CLAIMS = {
     "noise": "LNNs are more robust to input noise",
     "drop": "LNNs are more robust to irregular sampling (dropped samples)",
-    "length": "LNNs generalize better to other sequence lengths (distribution shift)",
+    "sampling-rate": "LNNs generalize better to another sampling rate (same span, more or fewer steps)",
+    "horizon": "LNNs generalize better to sequences longer than any seen in training",
 }
 COST_CLAIMS = [  # (attribute, claim, unit, scale)
     ("params", "LNNs are more parameter-efficient (as accurate with fewer parameters)", "", 1.0),

@@ -122,8 +122,26 @@ def _rnn_for(kind):
     return label
 
 
+def _gru_d(nodes):
+    """GRU-D: the decay gamma = exp(-relu(w·dt + b)) and gamma ⊙ h come before the GRU update."""
+    labels: list[str | None] = [None] * len(nodes)
+    in_gru = False
+    for i, n in enumerate(nodes):
+        mod = module_of(n)
+        in_gru = in_gru or mod.startswith("weight") or any("rnn_cell" in p for p in n.params)
+        if mod == "decay":
+            labels[i] = "time decay w·dt + b"
+        elif not in_gru and n.op in ("Relu", "Neg", "Exp"):
+            labels[i] = "time decay γ = exp(-max(0, w·dt + b))"
+        elif not in_gru and n.op == "Mul":
+            labels[i] = "decayed state γ⊙h"
+    rest = [n for n, lab in zip(nodes, labels) if lab is None]
+    gru = iter(_rnn_for("gru")(rest))
+    return [lab if lab is not None else next(gru) for lab in labels]
+
+
 LABELLERS = {"cfc": _cfc, "cfc-ncp": _cfc, "ltc": _ltc,
-             "lstm": _rnn_for("lstm"), "gru": _rnn_for("gru"), "rnn": _rnn_for("rnn")}
+             "lstm": _rnn_for("lstm"), "gru": _rnn_for("gru"), "gru-d": _gru_d, "rnn": _rnn_for("rnn")}
 
 
 def weight_label(name: str) -> str:

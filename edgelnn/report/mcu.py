@@ -2,13 +2,16 @@
 
 The one reader the report and the study use for flash / static RAM / worst-case stack / state:
 ``mcu_figures(rows)`` (bench rows, dicts or report ``Row``s) or ``mcu_figures(bundle_path)``
-(a bundle folder or its manifest dict) -> one ``McuFigures`` per (artifact, core).
+(a bundle folder or its manifest dict) -> one ``McuFigures`` per (artifact, core). The figures
+live in each C artifact's ``footprint["mcu"]`` (``edgelnn.schema.mcu_of``).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ..schema import mcu_of
 
 
 @dataclass
@@ -60,14 +63,14 @@ def mcu_figures(source) -> list[McuFigures]:
         out = []
         for e in source.get("artifacts", []):
             if e.get("format") == "c":
-                out += _from_entry(name, model, e, e.get("mcu"))
+                out += _from_entry(name, model, e, mcu_of(e))
         return out
     seen, out = set(), []
     for row in source:                                 # result rows: MCU targets first (fits, measured stack)
         raw = row if isinstance(row, dict) else row.raw
-        if raw.get("format") != "c" or not raw.get("mcu"):
+        if raw.get("format") != "c" or not mcu_of(raw):
             continue
-        for f in _from_entry(raw.get("bundle", ""), raw.get("model", ""), raw, raw["mcu"]):
+        for f in _from_entry(raw.get("bundle", ""), raw.get("model", ""), raw, mcu_of(raw)):
             key = (f.bundle, f.artifact, f.core)
             if key in seen:
                 continue

@@ -15,7 +15,8 @@ MARKERS = {"onnx": "o", "tflite": "s"}
 SHIFT_AXES = {  # shift -> (x label, clean level, log x)
     "noise": ("noise: SNR (dB), lower = more noise", None, False),
     "drop": ("irregular sampling: fraction of samples dropped", 0.0, False),
-    "length": ("sequence length factor (resampled)", 1.0, False),
+    "sampling-rate": ("sampling-rate factor (same span, resampled)", 1.0, False),
+    "horizon": ("horizon: length factor beyond training", 1.0, False),
 }
 
 

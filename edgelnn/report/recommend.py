@@ -70,7 +70,7 @@ def points(value: float | None) -> str:
 
 def _describe(row: Row) -> str:
     if row.flash_bytes is not None:          # a microcontroller target: flash and RAM, no latency
-        ram = f", RAM {row.mcu_ram_bytes} B (stack {row.stack_bytes}, state {row.state_bytes})" \
+        ram = f", RAM {row.mcu_ram_bytes} B (stack {row.stack_bytes}, state {row.mcu_state_bytes})" \
             if row.mcu_ram_bytes is not None else ""
         return f"flash {row.flash_bytes / 1024:.1f} KiB{ram}, drop {points(row.drop)}"
     size = f"{row.size_bytes / 1024:.1f} KiB" if row.size_bytes is not None else "size ?"

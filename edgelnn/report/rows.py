@@ -15,6 +15,7 @@ from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
 from ..schema import ROW_REQUIRED as REQUIRED
+from ..schema import SHIFT_RENAMES
 from ..schema import STATUS_LABELS as STATUSES  # status -> (group, label shown in reports)
 from ..schema import plain_name
 EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed
@@ -64,6 +65,12 @@ class Row:
     size_bytes: int | None = None
     size_ratio: float | None = None
     params: int | None = None
+    params_active: int | None = None
+    # the model's own memory and compute (bench row's ``footprint``; None for older rows)
+    weight_bytes: int | None = None
+    state_bytes: int | None = None
+    macs_per_step: int | None = None
+    elementwise_per_step: int | None = None
     metric: str = "accuracy"
     accuracy: float | None = None
     accuracy_fp32: float | None = None
@@ -77,16 +84,16 @@ class Row:
     flash_bytes: int | None = None           # microcontroller targets: the target core's figures
     ram_bytes: int | None = None
     stack_bytes: int | None = None
-    state_bytes: int | None = None
+    mcu_state_bytes: int | None = None       # state of the API that core calls (int16: integer API)
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def mcu_ram_bytes(self) -> int | None:
         """RAM the model needs on a microcontroller: static + worst-case stack + state."""
-        if self.stack_bytes is None and self.state_bytes is None:
+        if self.stack_bytes is None and self.mcu_state_bytes is None:
             return None
-        return (self.ram_bytes or 0) + (self.stack_bytes or 0) + (self.state_bytes or 0)
+        return (self.ram_bytes or 0) + (self.stack_bytes or 0) + (self.mcu_state_bytes or 0)
 
     @property
     def _status(self) -> tuple[str, str]:
@@ -169,7 +176,8 @@ def parse_row(obj: dict, where: str) -> Row:
         raise ResultsError(f"{where}: {exc}") from None
     lat = obj.get("latency_us") or {}
     measured = obj.get("measured_on") or {}
-    shifts = [Shift(str(s.get("shift")), float(s.get("level")), _num(s.get("accuracy")),
+    fp = obj.get("footprint") if isinstance(obj.get("footprint"), dict) else {}
+    shifts = [Shift(SHIFT_RENAMES.get(str(s.get("shift")), str(s.get("shift"))), float(s.get("level")), _num(s.get("accuracy")),
                     _num(s.get("accuracy_fp32"))) for s in obj.get("shifts") or []
               if isinstance(s, dict) and s.get("shift") is not None and s.get("level") is not None]
     return Row(
@@ -186,7 +194,11 @@ def parse_row(obj: dict, where: str) -> Row:
         per_sample_us=_num(obj.get("per_sample_us")), chunk=_num(obj.get("chunk"), int),
         peak_rss_mb=_num(obj.get("peak_rss_mb")), model_rss_mb=_num(obj.get("model_rss_mb")),
         size_bytes=_num(obj.get("size_bytes"), int), size_ratio=_num(obj.get("size_ratio")),
-        params=_num(obj.get("params"), int), metric=str(obj.get("metric") or "accuracy"),
+        params=_num(obj.get("params"), int), params_active=_num(obj.get("params_active"), int),
+        weight_bytes=_num(fp.get("weight_bytes"), int), state_bytes=_num(fp.get("state_bytes"), int),
+        macs_per_step=_num(fp.get("macs_per_step"), int),
+        elementwise_per_step=_num(fp.get("elementwise_per_step"), int),
+        metric=str(obj.get("metric") or "accuracy"),
         accuracy=_num(obj.get("accuracy")), accuracy_fp32=_num(obj.get("accuracy_fp32")),
         reference=_num(obj.get("accuracy_fp32")),
         agreement=_num(obj.get("agreement")), eval_sequences=_num(obj.get("eval_sequences"), int),
@@ -194,7 +206,7 @@ def parse_row(obj: dict, where: str) -> Row:
         parity_max_abs=_num(obj.get("parity_max_abs")),
         run_per_sample_us=_num(obj.get("run_per_sample_us")), flash_bytes=_num(obj.get("flash_bytes"), int),
         ram_bytes=_num(obj.get("ram_bytes"), int), stack_bytes=_num(obj.get("stack_bytes"), int),
-        state_bytes=_num(obj.get("state_bytes"), int), raw=obj)
+        mcu_state_bytes=_num(obj.get("mcu_state_bytes"), int), raw=obj)
 
 
 def fill_references(rows: list[Row]) -> None:

@@ -42,9 +42,17 @@ STATUS_LEGEND = ("Status legend: **passed** = exported, golden check passed, mea
                  "only a subset was scored; for RMSE a positive Δ is worse.")
 
 RESULT_COLUMNS = ["model", "bundle", "artifact", "runtime", "target", "status", "params",
-                  "size KiB", "× fp32", "p50 µs/step", "p99 µs/step", "p50 µs/call (chunk)",
-                  "peak RAM MB", "model RAM MB", "flash KiB", "MCU RAM B", "metric", "accuracy",
-                  "Δ vs fp32", "agreement", "parity max|err|", "golden max|err| / tol", "reason"]
+                  "active params", "size KiB", "weight KiB", "state B", "MACs/step", "× fp32",
+                  "p50 µs/step", "p99 µs/step", "p50 µs/call (chunk)",
+                  "runtime peak RSS MB", "runtime RSS for the model MB", "flash KiB", "MCU RAM B",
+                  "metric", "accuracy", "Δ vs fp32", "agreement", "parity max|err|",
+                  "golden max|err| / tol", "reason"]
+MEMORY_NOTE = ("*weight KiB*, *state B* and *MACs/step* are the model's own cost, read from the "
+               "artifact (weights as stored, recurrent state, multiply-accumulates of one step's "
+               "matrix products); the *runtime RSS* columns are the runtime's cost: resident memory "
+               "of a process running it, mostly the runtime itself whatever the model. *flash KiB* "
+               "and *MCU RAM B* (static RAM + worst-case stack + state) are a C artifact's on a "
+               "microcontroller target's core.")
 
 
 def results_section(rows: list[Row]) -> Section:
@@ -57,7 +65,10 @@ def results_section(rows: list[Row]) -> Section:
         golden = (f"{num(r.golden_max_abs, 5)} / {num(r.golden_tolerance, 5)}"
                   if r.golden_max_abs is not None else "–")
         body.append([r.model, r.bundle, art(r), r.runtime or "–", r.target, r.status_label,
-                     str(r.params) if r.params is not None else "–", kib(r.size_bytes),
+                     str(r.params) if r.params is not None else "–",
+                     str(r.params_active) if r.params_active is not None else "–", kib(r.size_bytes),
+                     kib(r.weight_bytes), str(r.state_bytes) if r.state_bytes is not None else "–",
+                     str(r.macs_per_step) if r.macs_per_step is not None else "–",
                      num(r.size_ratio, 2), num(r.step_p50_us, 1), num(r.step_p99_us, 1), call,
                      num(r.peak_rss_mb, 1), num(r.model_rss_mb, 1), kib(r.flash_bytes),
                      str(r.mcu_ram_bytes) if r.mcu_ram_bytes is not None else "–", r.metric, num(r.accuracy, 4),
@@ -67,7 +78,7 @@ def results_section(rows: list[Row]) -> Section:
     summary = ", ".join(f"{n} {label}" for label, n in counts.most_common())
     return Section("All results", [
         Text(f"{len(rows)} rows: {summary}. Every artifact × runtime × target is listed, failures "
-             "included.\n\n" + STATUS_LEGEND),
+             "included.\n\n" + STATUS_LEGEND + "\n\n" + MEMORY_NOTE),
         Table("results", RESULT_COLUMNS, body, row_classes=classes, css="nowrap")])
 
 
@@ -126,7 +137,8 @@ def study_sections(summaries: list[ModelSummary], claims_by_target: dict[str, li
                      s.size_bytes.fmt(1, 1 / 1024), s.fp32_size_bytes.fmt(1, 1 / 1024),
                      s.latency_us.fmt(1), s.ram_mb.fmt(2)])
     cols = ["target", "model", "family", "seeds", "params", "PyTorch acc.", "fp32 artifact acc.",
-            "deployed artifact", "deployed acc.", "deployed KiB", "fp32 KiB", "p50 µs/step", "model RAM MB"]
+            "deployed artifact", "deployed acc.", "deployed KiB", "fp32 KiB", "p50 µs/step",
+            "runtime RSS for the model MB (runtime's cost)"]
     robust = []
     for s in summaries:
         for shift, pts in sorted(s.curves.items()):
@@ -140,8 +152,9 @@ def study_sections(summaries: list[ModelSummary], claims_by_target: dict[str, li
               Table("study-models", [cols[i] for i in keep], [[row[i] for i in keep] for row in body]),
               Table("robustness", ["target", "model", "shift", "clean", "level: accuracy", "mean loss (pts)"],
                     robust, caption="Accuracy of the fp32 artifact on shifted test sets: noise = SNR in dB, "
-                                    "drop = fraction of samples removed (irregular sampling), length = "
-                                    "resampling factor.")]
+                                    "drop = fraction of samples removed (irregular sampling), sampling-rate = "
+                                    "rate factor over the same span, horizon = length factor beyond the "
+                                    "training length.")]
     if robustness_png:
         blocks.append(Image("plots/robustness.png", robustness_png, "robustness curves"))
     out.append(Section("Study: models compared", blocks))

@@ -17,7 +17,7 @@ from .rows import HIGHER_IS_BETTER, Row
 
 # Mirrors the ``family`` of edgelnn.models.MODELS (kept here so reports need no torch).
 FAMILY = {"cfc": "liquid", "cfc-ncp": "liquid", "ltc": "liquid",
-          "lstm": "rnn", "gru": "rnn", "rnn": "rnn"}
+          "lstm": "rnn", "gru": "rnn", "gru-d": "rnn", "rnn": "rnn"}
 
 
 @dataclass

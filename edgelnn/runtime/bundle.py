@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import BundleError
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import MANIFEST, check_sha256, manifest_files
+from ..schema import MANIFEST, SHIFT_RENAMES, check_sha256, manifest_files
 from .base import Runner
 
 
@@ -129,7 +129,8 @@ class Bundle:
                 raise BundleError(f"{self.path.name}/{self.files['eval']} lacks {', '.join(missing)}")
             shifts.append(EvalSplit(key, data[f"{key}_x"].astype(np.float32),
                                     data[f"{key}_dt"].astype(np.float32),
-                                    data[f"{key}_lengths"].astype(np.int64), s.get("shift"),
+                                    data[f"{key}_lengths"].astype(np.int64),
+                                    SHIFT_RENAMES.get(s.get("shift"), s.get("shift")),  # "length": old bundles
                                     s.get("level"), s.get("reference")))
         metric = info.get("metric") or self.dataset.get("metric") or \
             {"classification": "accuracy"}.get(self.task, "rmse")

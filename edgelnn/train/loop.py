@@ -11,11 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import checks
+from .. import checks, interrupt
 from .. import data as data_mod
 from .. import metrics
 from ..errors import InputError, NumericError
 from ..models import create
+from .augment import augment_rng, get_augment
+from .memory import PeakMemory
 
 ProgressFn = Callable[[int, int, float, float], None]  # epoch, epochs, train_loss, val_metric
 
@@ -35,6 +37,8 @@ class TrainConfig:
     # Intra-op threads. These cells are tiny (batch 16, tens of units): one thread is fastest,
     # and OpenMP threads spinning against other work cost up to 30x (1.7 s vs 53.7 s measured).
     threads: int = 1
+    # None, or a name of edgelnn.train.augment.AUGMENTS ("time": random drop / resample per batch)
+    augment: str | None = None
 
     def __post_init__(self):
         for name in ("units", "epochs", "batch_size", "patience", "threads"):
@@ -44,6 +48,7 @@ class TrainConfig:
         frac = checks.number(self.val_fraction, "val_fraction", minimum=0.0)
         if frac >= 1.0:
             raise InputError(f"val_fraction must be < 1, got {frac}")
+        get_augment(self.augment)  # an unknown name fails here, before any work
 
 
 @dataclass
@@ -59,7 +64,11 @@ class TrainResult:
     val_metric: float
     best_epoch: int
     epochs_run: int
-    seconds: float
+    seconds: float                      # wall time of training and test scoring (data loading excluded)
+    params_active: int = 0              # masked synapses excluded (``params``: every trainable element)
+    val_loss: float | None = None       # the best (early-stopping) validation loss
+    peak_mb: float | None = None        # training peak memory above the process's (edgelnn.train.memory)
+    augment: str | None = None
     history: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -93,6 +102,13 @@ def evaluate(model, split, dataset) -> float:
     return metrics.score(last, split.y, dataset.task, dataset.target_std)
 
 
+def item_scores(model, split, dataset) -> np.ndarray:
+    """Per-item scores of ``model`` on ``split``, in split order: 1.0 / 0.0 correct, or squared
+    error in original units (regression); ``metrics.score_from_items`` gives back the metric."""
+    last = metrics.last_valid(predict_steps(model, split), split.lengths)
+    return metrics.item_scores(last, split.y, dataset.task, dataset.target_std)
+
+
 def _val_loss(model, split, loss_fn) -> float:
     """Validation loss: a smooth early-stopping signal (accuracy on a small val set is coarse)."""
     last = metrics.last_valid(predict_steps(model, split), split.lengths)
@@ -102,19 +118,59 @@ def _val_loss(model, split, loss_fn) -> float:
 def train(config: TrainConfig, out: str | Path | None = None, progress: ProgressFn | None = None,
           dataset=None):
     """Train one model; returns (model, TrainResult). Saves a checkpoint when ``out`` is given."""
+    get_augment(config.augment)  # an unknown name fails before any work
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     try:
-        return _train(config, out, progress, dataset)
+        ds = dataset or data_mod.load(config.dataset, seed=config.seed, val_fraction=config.val_fraction)
+        _warm_up()
+        with PeakMemory() as peak:  # the run itself: the data is loaded already
+            model, result = _train(config, progress, ds)
+        result.peak_mb = peak.mb
+        result.checkpoint = str(out) if out else ""
+        if out:
+            model.save(out)
+        return model, result
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _train(config: TrainConfig, out, progress, dataset):
+_warm = False
+
+
+def _warm_up() -> None:
+    """Train a 2-unit GRU for one epoch on 8 tiny sequences, once per process: torch's lazy
+    one-time initialisation then stays out of every peak-memory figure (edgelnn.train.memory)."""
+    global _warm
+    if _warm:
+        return
+    from ..data.prepare import RawData, build
+    from ..data.synthetic import make_irregular_sine
+
+    raw = RawData(make_irregular_sine(12, length=6, seed=0), make_irregular_sine(3, length=6, seed=1),
+                  ["a", "b", "c"])
+    ds = build(raw, name="warm-up", task="classification", seed=0, val_fraction=0.25)
+    with torch.random.fork_rng(devices=[]):
+        _train(TrainConfig("gru", "warm-up", units=2, epochs=1, batch_size=4), None, ds)
+    _warm = True
+
+
+def _batch(split_tensors, idx, augment, rng):
+    """The mini-batch ``idx`` as tensors, augmented when ``augment`` is set."""
+    x, dt, y, lengths = split_tensors
+    if augment is None:
+        return x[idx], dt[idx], y[idx], lengths[idx]
+    from ..data import Split
+
+    i = idx.numpy()
+    b = augment(Split(x.numpy()[i], dt.numpy()[i], y.numpy()[i], lengths.numpy()[i]), rng)
+    return torch.from_numpy(b.x), torch.from_numpy(b.dt), torch.from_numpy(b.y), torch.from_numpy(b.lengths)
+
+
+def _train(config: TrainConfig, progress, ds):
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    ds = dataset or data_mod.load(config.dataset, seed=config.seed, val_fraction=config.val_fraction)
     model = create(config.model, ds.input_size, ds.output_size, units=config.units, task=ds.task,
                    label_names=ds.label_names, norm_mean=ds.norm_mean, norm_std=ds.norm_std,
                    dataset=ds.name, seed=config.seed, **config.options)
@@ -125,8 +181,9 @@ def _train(config: TrainConfig, out, progress, dataset):
     # the loss oscillating late in training.
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs),
                                                           eta_min=config.lr * 0.05)
-    x, dt, y, lengths = _tensors(ds.train)
+    train_tensors = _tensors(ds.train)
     gen = torch.Generator().manual_seed(config.seed)
+    augment, aug_rng = get_augment(config.augment), augment_rng(config.seed)
 
     best_loss, best_val, best_state, best_epoch, bad_epochs, history = None, None, None, 0, 0, []
     for epoch in range(1, config.epochs + 1):
@@ -134,9 +191,11 @@ def _train(config: TrainConfig, out, progress, dataset):
         order = torch.randperm(len(ds.train), generator=gen)
         total = 0.0
         for i in range(0, len(order), config.batch_size):
+            interrupt.check()          # an interrupt Python dropped (e.g. during an import) still stops
             idx = order[i:i + config.batch_size]
-            out_last = _last(model(x[idx], dt[idx]), lengths[idx])
-            loss = loss_fn(out_last, y[idx])
+            xb, dtb, yb, lb = _batch(train_tensors, idx, augment, aug_rng)
+            out_last = _last(model(xb, dtb), lb)
+            loss = loss_fn(out_last, yb)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -165,12 +224,12 @@ def _train(config: TrainConfig, out, progress, dataset):
     model.load_state_dict(best_state)
     model.eval()
     test = evaluate(model, ds.test, ds)
-    model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch}
-    result = TrainResult(checkpoint=str(out) if out else "", model=config.model, dataset=ds.name,
+    model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
+                     "augment": config.augment}
+    result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
                          best_epoch=best_epoch, epochs_run=len(history),
-                         seconds=time.perf_counter() - start, history=history)
-    if out:
-        model.save(out)
+                         seconds=time.perf_counter() - start, params_active=model.active_param_count(),
+                         val_loss=best_loss, augment=config.augment, history=history)
     return model, result
