@@ -48,33 +48,8 @@ from edgelnn.runtime import load_bundle  # noqa: E402
 from edgelnn.schema import mcu_of  # noqa: E402
 
 QUIET_LOAD = 0.5      # 1-minute load average below which the machine counts as quiet
-KINDS = {"cfc": "CfC", "ltc": "LTC", "lstm": "LSTM", "gru": "GRU", "cfc-ncp": "CfC-NCP", "rnn": "RNN"}
+KINDS = {"cfc": "CfC", "ltc": "LTC", "lstm": "LSTM", "gru": "GRU", "cfc-ncp": "CfC-NCP", "rnn": "RNN", "gru-d": "GRU-D"}
 MARK_START, MARK_END = "<!-- c-backend:start -->", "<!-- c-backend:end -->"
-
-
-def active_params(model) -> int:
-    """Trainable parameters minus the ones a wiring mask multiplies by zero (ncps: a CfC
-    layer's mask covers ff1 and ff2; an LTC's covers its synapse and sensory tensors)."""
-    import torch
-
-    try:                                   # the models stage's own count, when it has one
-        from edgelnn.models import active_param_count
-        return int(active_param_count(model))
-    except ImportError:
-        pass
-    total = model.param_count()
-    masked = 0
-    for mod in model.modules():
-        mask = getattr(mod, "sparsity_mask", None)
-        if isinstance(mask, torch.Tensor) and hasattr(mod, "ff1"):
-            zeros = int((mask == 0).sum())
-            masked += zeros * (2 if getattr(mod, "ff2", None) is not None else 1)
-        params = getattr(mod, "_params", None)
-        if isinstance(params, dict) and "sparsity_mask" in params:
-            z = int((params["sparsity_mask"] == 0).sum())
-            zs = int((params["sensory_sparsity_mask"] == 0).sum())
-            masked += 4 * z + 4 * zs       # w, sigma, mu, erev (and their sensory twins)
-    return total - masked
 
 
 def build(kind: str, units: int, dataset, work: Path, reuse: bool):
@@ -226,7 +201,7 @@ def main(argv=None) -> int:
         model, path = build(kind, a.units, dataset, work, a.reuse)
         bundle = load_bundle(path)
         bundles[label] = bundle
-        facts[label] = {"params": model.param_count(), "active_params": active_params(model)}
+        facts[label] = {"params": model.param_count(), "active_params": model.active_param_count()}
         golden = bundle.golden()
         for entry in bundle.artifacts:
             if entry["graph"] != "step" or entry["format"] not in ("tflite", "c"):
