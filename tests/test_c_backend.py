@@ -515,3 +515,20 @@ def test_mcu_figures_reader_for_the_study(m4_bundles):
     assert {(f.scheme, f.core) for f in figs} == {("fp32", "cortex-m4"), ("int8-weight", "cortex-m4")}
     for f in figs:
         assert f.model == "lstm" and f.flash_bytes > 0 and f.ram_bytes == f.stack_bytes + f.state_bytes
+
+
+def test_mcu_figures_are_read_from_the_footprint_and_from_files_written_before_it():
+    from edgelnn.report import mcu_figures
+
+    fig = {"flash_bytes": 9000, "ram_static_bytes": 0, "stack_bytes": 700, "state_bytes": 256,
+           "integer_api": {"flash_bytes": 8000, "stack_bytes": 500, "state_bytes": 128, "float_free": True}}
+    now = {"file": "m.step.int16-fixed.c", "format": "c", "scheme": "int16-fixed",
+           "footprint": {"file_bytes": 1, "mcu": {"cortex-m4": fig, "cortex-m0plus": fig}}}
+    before = {k: v for k, v in now.items() if k != "footprint"} | {"mcu": {"cortex-m4": fig, "cortex-m0plus": fig}}
+    for entry in (now, before):
+        assert set(mcu_of(entry)) == {"cortex-m4", "cortex-m0plus"}
+        m4, m0 = sorted(mcu_figures({"name": "b", "model": {"kind": "cfc"}, "artifacts": [entry]}),
+                        key=lambda f: f.core != "cortex-m4")
+        assert (m4.api, m4.flash_bytes, m4.ram_bytes) == ("float", 9000, 956)
+        assert (m0.api, m0.flash_bytes, m0.ram_bytes) == ("integer", 8000, 628)   # no FPU: the integer API
+    assert mcu_of({"format": "onnx", "footprint": {"file_bytes": 1}}) == {}
