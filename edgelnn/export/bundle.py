@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import metrics
+from .. import interrupt, metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
@@ -275,6 +275,7 @@ class _Run:
         self.unsupported: list[dict] = []
 
     def tick(self, message: str) -> None:
+        interrupt.check()          # an interrupt Python dropped (e.g. in a converter) still stops
         if self.progress is not None:
             self.progress(self.done, self.total, message)
 
@@ -502,6 +503,7 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
                     else "no bundle was written")
             raise NothingPassedError(f"no artifact passed the parity gate ({len(run.results)} tried; "
                                      f"see the table for why); {kept}", report)
+        interrupt.check()          # never replace the user's bundle after an interrupt
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
