@@ -107,8 +107,30 @@ def free_mb(path):
         return None
 
 
+def c_compiler_facts():
+    """The c runtime: a system C compiler ($CC, cc, gcc or clang) instead of a Python module."""
+    import shlex
+    import subprocess
+
+    env = os.environ.get("CC")
+    argv = shlex.split(env) if env else None
+    if not argv:
+        for name in ("cc", "gcc", "clang"):
+            if shutil.which(name):
+                argv = [shutil.which(name)]
+                break
+    if not argv or not shutil.which(argv[0]):
+        return {"version": None, "ok": False,
+                "error": "no C compiler (cc, gcc or clang): sudo apt-get install gcc"}
+    try:
+        out = subprocess.run(argv + ["--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"version": None, "ok": False, "error": "%s does not run: %s" % (argv[0], exc)}
+    return {"version": (out.splitlines() or ["unknown"])[0].strip(), "ok": True, "error": None}
+
+
 def runtime_facts(import_them=True):
-    out = {}
+    out = {"c": c_compiler_facts()}
     for name, module, dists in RUNTIMES:
         entry = {"version": dist_version(dists), "ok": False, "error": None}
         if entry["version"] is None and not import_them:

@@ -45,6 +45,15 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SHIFT_RENAMES = {"length": "sampling-rate"}
 
 
+def mcu_of(item: dict) -> dict:
+    """The microcontroller figures ``{core: figures}`` of a C artifact's manifest entry or result
+    row: its ``footprint["mcu"]`` (a top-level ``mcu`` in files written before the footprint
+    existed); {} when there are none."""
+    fp = item.get("footprint") if isinstance(item.get("footprint"), dict) else {}
+    figs = fp.get("mcu") or item.get("mcu")
+    return figs if isinstance(figs, dict) else {}
+
+
 # -- containment -------------------------------------------------------------------------------
 def plain_name(value, what: str, error=UnsafePathError) -> str:
     """``value`` if it is a plain file or folder name (no folder part, not ``.``/``..``, not

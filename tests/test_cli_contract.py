@@ -370,6 +370,38 @@ def test_an_interrupt_python_dropped_still_stops_the_loop_and_a_second_signal_ra
     assert proc.returncode == 130 and proc.stderr.strip() == "error: interrupted", proc.stderr
 
 
+def test_an_interrupt_python_dropped_during_export_keeps_the_old_bundle(tmp_path, export_checkpoint, tiny_bundle):
+    """The export's counterpart: a dropped interrupt (CI: SIGTERM while a converter ran) stops
+    the export at its next step, before the new bundle replaces the user's."""
+    import shutil
+    import textwrap
+
+    out = tmp_path / "b"
+    shutil.copytree(tiny_bundle, out)
+    before = _tree(out)
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from edgelnn import interrupt
+        from edgelnn.export import export_bundle
+        interrupt.install()
+        try:                                # what Python does to an exception in a callback
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        try:
+            export_bundle({str(export_checkpoint("cfc"))!r}, {str(out)!r}, formats=["onnx"])
+            print("exported"); sys.exit(3)
+        except interrupt.Interrupted as exc:
+            print("stopped:", exc.signame)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.stdout.strip() == "stopped: SIGTERM", proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"], list(tmp_path.iterdir())
+    assert _tree(out) == before
+
+
 def test_an_old_checkpoint_loads_with_one_warning_line(tmp_path):
     import torch
 

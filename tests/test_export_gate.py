@@ -128,7 +128,7 @@ def test_names_are_checked_before_any_work():
     with pytest.raises(UnknownNameError, match="not offered by onnx"):
         resolve(["onnx"], ["int16x8-static"])
     formats, schemes = resolve(None, None)
-    assert [f.name for f in formats] == ["onnx", "tflite"] and schemes[0] == "fp32"
+    assert [f.name for f in formats] == ["onnx", "tflite", "c"] and schemes[0] == "fp32"
     tol = parse_tolerances(["int8-static=0.2", "fp16.metric_delta=0.1", "fp32=1e-5"])
     assert tol["int8-static"].rel_range == 0.2 and tol["fp16"].metric_delta == 0.1
     assert tol["fp32"].max_abs == 1e-5

@@ -41,7 +41,7 @@ def test_every_artifact_agrees_with_golden(tiny_bundle):
     assert {("onnx", "step"), ("tflite", "step"), ("onnx", "seq"), ("tflite", "seq")} <= kinds
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "c"])
 def test_state_carries_across_steps_and_reset_clears_it(tiny_bundle, fmt):
     bundle = load_bundle(tiny_bundle)
     golden = bundle.golden()

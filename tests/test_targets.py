@@ -244,12 +244,38 @@ def test_assess_lists_what_is_missing_with_the_pip_line():
              "executable": "/usr/bin/python3", "free_mb": 5000,
              "runtimes": {"onnxruntime": {"ok": True, "version": "1.20.0",
                                           "providers": ["CPUExecutionProvider"]},
-                          "litert": {"ok": False, "error": "not installed"}}}
+                          "litert": {"ok": False, "error": "not installed"},
+                          "c": {"ok": True, "version": "cc (Debian 12.2.0) 12.2.0"}}}
     rep = assess(p, facts)
     assert not rep.ok and rep.missing_formats == {"tflite"}
     assert "/usr/bin/python3 -m pip install ai-edge-litert" in rep.fix
     assert any("fall back to CPUExecutionProvider" in n for n in rep.notes)
     assert any("on_target false" in n for n in rep.notes)
+    # no C compiler on the device: the c artifacts' line names the apt package, pip gets nothing
+    facts["runtimes"]["c"] = {"ok": False, "version": None,
+                              "error": "no C compiler (cc, gcc or clang): sudo apt-get install gcc"}
+    rep = assess(p, facts)
+    assert rep.missing_formats == {"tflite", "c"}
+    assert any("c (c artifacts)" in m and "apt-get install gcc" in m for m in rep.missing)
+    assert rep.requirements == ["ai-edge-litert"]
+
+
+def test_microcontroller_profiles_and_their_schema(tmp_path):
+    m4, m0 = load_profile("cortex-m4"), load_profile("cortex-m0plus")
+    assert m4.is_mcu and m4.runtimes == ("c",) and m4.mcu.emulator == "mps2-an386" and m4.mcu.fpu
+    assert m0.schemes == ("int16-fixed",) and not m0.mcu.fpu
+    assert m4.device_requirements() == ["numpy"]                  # pip installs nothing for c
+    base = {"description": "x", "arch": "armv7e-m", "cpu": "M4", "runtimes": ["c"], "schemes": ["fp32"],
+            "connection": {"kind": "emulator"}}
+    with pytest.raises(ProfileError, match=r"\[mcu\] table is required"):
+        parse_profile(base, "m")
+    with pytest.raises(ProfileError, match="mcu.cflags"):
+        parse_profile({**base, "mcu": {"core": "cortex-m4", "cflags": ["-O2; rm -rf /"]}}, "m")
+    with pytest.raises(ProfileError, match="unknown key mcu.flash"):
+        parse_profile({**base, "mcu": {"core": "cortex-m4", "cflags": ["-mthumb"], "flash": 1}}, "m")
+    with pytest.raises(ProfileError, match="emulator"):
+        parse_profile({**base, "mcu": {"core": "cortex-m4", "cflags": ["-mthumb"]},
+                       "connection": {"kind": "local"}}, "m")
 
 
 # -- the runner zipapp ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ..runtime.runners import RUNTIMES
 from .accuracy import evaluate, last_outputs
 from .env import fingerprint, hostname
 from .golden import golden_check
-from .latency import measure_latency, pinned_cpus
+from .latency import measure_latency, measure_run_latency, pinned_cpus
 from .memory import measure_memory
 from .rows import ResultRow
 from .settings import BenchSettings
@@ -147,6 +147,12 @@ def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | N
             values.update(latency_us=stats.to_dict(), chunk=chunk,
                           pinned_cpus=pinned_cpus(settings.cpu_affinity),
                           per_sample_us=stats.p50 / chunk if chunk else stats.p50)
+            native = measure_run_latency(runner, ctx.golden(), settings)
+            if native is not None:
+                say(f"{name} [{runtime}]: run latency ({native[1]} samples per call)")
+                rstats, rchunk = native
+                values.update(run_chunk=rchunk, run_latency_us=rstats.to_dict(),
+                              run_per_sample_us=rstats.p50 / rchunk)
     except Exception as exc:  # noqa: BLE001
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
     finally:

@@ -87,7 +87,11 @@ def time_calls(call, feeds: list[list[np.ndarray]], settings: BenchSettings,
 
 
 def _carry_state(next_feeds: list[np.ndarray], out: list[np.ndarray]) -> None:
-    next_feeds[2:] = [np.asarray(s, dtype=np.float32).reshape(1, -1) for s in out[1:]]
+    # keep the very arrays a runtime returned when already (1, H) float32: a runtime that
+    # keeps its state in place (c) then sees its own buffers and copies nothing
+    next_feeds[2:] = [s if (s.__class__ is np.ndarray and s.dtype == np.float32 and s.ndim == 2
+                            and s.shape[0] == 1) else np.asarray(s, dtype=np.float32).reshape(1, -1)
+                      for s in out[1:]]
 
 
 def measure_latency(runner: Runner, golden: Golden, settings: BenchSettings
@@ -108,5 +112,26 @@ def measure_latency(runner: Runner, golden: Golden, settings: BenchSettings
         feeds = [[xs[None].copy(), dts[None].copy(), *[s.copy() for s in state]]]
     with pinned(settings.cpu_affinity):
         samples = time_calls(runner.invoke, feeds, settings, carry=_carry_state)
+    runner.reset()
+    return LatencyStats.from_ns(samples, settings), chunk
+
+
+def measure_run_latency(runner: Runner, golden: Golden, settings: BenchSettings
+                        ) -> tuple[LatencyStats, int] | None:
+    """A step artifact whose runtime runs a whole chunk in one call (``runner.invoke_run``,
+    the c runtime's ``<prefix>_run``): time that call over ``settings.run_chunk`` samples
+    (the golden sequence repeated), state carried. None when the runtime has no such call."""
+    invoke_run = getattr(runner, "invoke_run", None)
+    if invoke_run is None or runner.graph != "step":
+        return None
+    chunk = max(1, int(settings.run_chunk))
+    length = int(golden.lengths[0])
+    reps = -(-chunk // length)
+    xs = np.ascontiguousarray(np.tile(golden.x[0, :length], (reps, 1))[:chunk], dtype=np.float32)
+    dts = np.ascontiguousarray(np.tile(golden.dt[0, :length], reps)[:chunk], dtype=np.float32)
+    out = np.empty((chunk, runner.output_size), dtype=np.float32)
+    runner.reset()
+    with pinned(settings.cpu_affinity):
+        samples = time_calls(lambda f: invoke_run(*f), [[xs, dts, out]], settings)
     runner.reset()
     return LatencyStats.from_ns(samples, settings), chunk

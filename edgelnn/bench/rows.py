@@ -51,10 +51,23 @@ class ResultRow:
     eval_sequences: int | None = None
     shifts: list[dict] = field(default_factory=list)
     parity_max_abs: float | None = None
+    # sequence mode of a step artifact whose runtime runs whole chunks natively (c: <p>_run)
+    run_chunk: int | None = None
+    run_latency_us: dict | None = None
+    run_per_sample_us: float | None = None
     # the model's own memory and compute, read from the artifact at export (export/footprint.py):
     # weight_elements, weight_bytes, state_bytes, macs_per_step, elementwise_per_step, file_bytes,
-    # structure_bytes, weights_by_dtype; None for bundles exported before it existed
+    # structure_bytes, weights_by_dtype; None for bundles exported before it existed. A C
+    # artifact's footprint adds mcu = {core: figures} (cross-compiled flash, RAM, stack, state);
+    # on a microcontroller target that core's entry also says whether it fits and the stack the
+    # emulated board used.
     footprint: dict | None = None
+    # microcontroller targets only: the target core's figures of the API it calls (flat, for
+    # tables; flash = text + rodata + data image)
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None          # static RAM (data + bss)
+    stack_bytes: int | None = None        # worst-case stack (-fstack-usage along the call chain)
+    mcu_state_bytes: int | None = None    # caller-owned state of that API (int16 for the integer API)
     edgelnn_version: str | None = None
     env: dict = field(default_factory=dict)
     timestamp: str | None = None
@@ -122,7 +135,7 @@ def check_row(row: dict) -> list[str]:
             problems.append("latency percentiles out of order")
         if not row.get("golden_ok"):
             problems.append("passed without golden_ok")
-    elif row.get("latency_us") is not None:
+    elif row.get("latency_us") is not None or row.get("run_latency_us") is not None:
         problems.append("latency reported for a row that did not pass")
     if row.get("status") != "passed" and not row.get("error"):
         problems.append("non-passed row without error")

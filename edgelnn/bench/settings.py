@@ -16,6 +16,7 @@ class BenchSettings:
     min_runs: int = 500
     min_seconds: float = 1.0
     seq_chunk: int | None = None
+    run_chunk: int = 32                      # samples per timed native run call (c artifacts)
     cpu_affinity: list[int] | None = None    # optional core pinning during timing
     latency: bool = True
     memory: bool = True

@@ -45,10 +45,13 @@ def render_table(rows: list[dict]):
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
     several = len({r.get("target") for r in rows}) > 1
     cols = [Col("target", ident=True)] if several else []
+    mcu = any(r.get("flash_bytes") is not None for r in rows)      # a microcontroller target
     cols += [Col("artifact", ident=True), Col("scheme", ident=True), Col("runtime", ident=True),
              Col("status", ident=True), Col("golden", justify="center"), Col("p50 µs", justify="right"),
              Col("p99 µs", justify="right"), Col("µs/sample", justify="right"),
-             Col("peak MB", justify="right"), Col(metric, justify="right"), Col("Δ fp32", justify="right")]
+             Col("peak MB", justify="right")]
+    cols += [Col("flash KiB", justify="right"), Col("RAM B", justify="right")] if mcu else []
+    cols += [Col(metric, justify="right"), Col("Δ fp32", justify="right")]
     from rich import box
 
     t = table(f"edgelnn bench: {bundle}", cols, box=box.SIMPLE_HEAD, pad_edge=False)
@@ -59,8 +62,11 @@ def render_table(rows: list[dict]):
                   r.get("scheme") or "-", r.get("runtime") or "-",
                   STATUS_LABEL.get(r["status"], r["status"]), golden,
                   _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
-                  _fmt(r.get("peak_rss_mb")), _fmt(r.get("accuracy"), ".3f"),
-                  _fmt(r.get("accuracy_delta"), "+.3f"))
+                  _fmt(r.get("peak_rss_mb")),
+                  *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
+                     _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "mcu_state_bytes"))
+                          if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
+                  _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
     return t
 
 
@@ -89,7 +95,7 @@ def bench(
     threads: Optional[int] = typer.Option(None, min=0, help="runtime threads (default: the target's; "
                                           "0: the runtime's default)"),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
-                                                help="onnxruntime, litert, tflite-runtime (repeatable)"),
+                                                help="onnxruntime, litert, tflite-runtime, c (repeatable)"),
     providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
     warmup: int = typer.Option(50, min=0, help="untimed calls before timing"),
     min_runs: int = typer.Option(500, min=1, help="timed calls, at least"),

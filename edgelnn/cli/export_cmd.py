@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from ..schema import mcu_of
 from .app import app, quiet_native_stderr
 from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
 from .paths import check_output_file
@@ -64,10 +65,10 @@ def _is_json(path: Path) -> bool:
 def export(
     checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder (default export/<checkpoint name>)"),
-    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite (repeat; default: all available)"),
+    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite, c (repeat; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
                                     help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
-                                         "auto (repeat; default: all that apply except auto)"),
+                                         "int16-fixed, auto (repeat; default: all that apply except auto)"),
     graph: list[str] = typer.Option([], "--graph", help="step, seq (repeat; default both)"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target profile (targets/<name>.toml): "
                                          "default schemes and int8 settings; default: this host"),
@@ -87,7 +88,7 @@ def export(
                                               help="--quant auto: max error / output range (default: the "
                                                    "int8-static bound, 0.2)"),
 ):
-    """Export a checkpoint to ONNX/TFLite (quantized too); every artifact is checked against PyTorch."""
+    """Export a checkpoint to ONNX/TFLite/C (quantized too); every artifact is checked against PyTorch."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..export import export_bundle
@@ -241,6 +242,19 @@ def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:
             rej.add_row(r["format"], r["graph"], r["scheme"], f"[red]{r.get('status', 'rejected')}[/]",
                         escape(r.get("reason") or ""))
         show(rej)
+    mcu = [(a, core, f) for a in m["artifacts"] for core, f in sorted(mcu_of(a).items())]
+    if mcu:
+        t = table("microcontroller figures (arm-none-eabi-gcc)",
+                  [Col("file", ident=True), Col("core", ident=True), Col("flash B", justify="right"),
+                   Col("static RAM B", justify="right"), Col("stack B", justify="right"),
+                   Col("state B", justify="right"), "integer API"])
+        for a, core, f in mcu:
+            q = f.get("integer_api")
+            qtxt = (f"flash {q['flash_bytes']}, stack {q['stack_bytes']}, state {q['state_bytes']}"
+                    + ("" if q.get("float_free") else " [red](reaches float code)[/]")) if q else ""
+            t.add_row(escape(a["file"]), core, str(f["flash_bytes"]), str(f["ram_static_bytes"]),
+                      str(f["stack_bytes"]), str(f["state_bytes"]), qtxt)
+        show(t)
     if m.get("unsupported"):
         uns = table("unsupported", [Col("format", ident=True), Col("graph", ident=True),
                                     Col("scheme", ident=True), "reason"])

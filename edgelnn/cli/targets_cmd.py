@@ -34,10 +34,12 @@ def list_cmd(as_json: bool = JsonOption) -> None:
                                   Col("cores", justify="right"), Col("mem MB", justify="right"),
                                   "runtimes", "onnx providers", Col("reach", ident=True)])
     for p in profiles:
-        t.add_row(p.name, p.arch, escape(p.cpu), str(p.cores or "auto"), str(p.memory_mb or "auto"),
+        mem = (f"{p.mcu.ram_kb} KiB RAM" if p.mcu.ram_kb else "–") if p.is_mcu else str(p.memory_mb or "auto")
+        reach = "emulated: qemu-system-arm" if p.is_mcu else (escape(p.connection.address) if p.is_remote else "local")
+        t.add_row(p.name, p.arch, escape(p.cpu), str(p.cores or ("1" if p.is_mcu else "auto")), mem,
                   " ".join(p.runtimes),
-                  " ".join(x.replace("ExecutionProvider", "") for x in p.onnx_providers),
-                  escape(p.connection.address) if p.is_remote else "local")
+                  "–" if p.is_mcu else " ".join(x.replace("ExecutionProvider", "") for x in p.onnx_providers),
+                  reach)
     show(t)
 
 
@@ -55,12 +57,15 @@ def show_cmd(name: str = typer.Argument(..., help="profile name or path to a .to
     t = table(f"target {p.name}  ({p.source})", [Col("key", ident=True, style="bold"), "value"],
               show_header=False)
     for key, value in data.items():
-        if key in ("connection", "source", "name"):
+        if key in ("connection", "source", "name", "mcu"):
             continue
         t.add_row(key, escape(", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     for key, value in data["connection"].items():
         if value not in (None, [], ()):
             t.add_row(f"connection.{key}", escape(", ".join(value) if isinstance(value, list) else str(value)))
+    for key, value in (data.get("mcu") or {}).items():
+        if value not in (None, [], ()):
+            t.add_row(f"mcu.{key}", escape(" ".join(value) if isinstance(value, list) else str(value)))
     show(t)
 
 
@@ -87,7 +92,9 @@ def _print_report(rep) -> None:
             ("Python", f"{f.get('python')} ({f.get('executable')})"),
             ("numpy", f.get("numpy") or f"[red]{f.get('numpy_error')}[/]"),
             ("onnxruntime", rt("onnxruntime")), ("ai-edge-litert", rt("litert")),
-            ("tflite-runtime", rt("tflite-runtime")), ("torch", f.get("torch") or "not installed"),
+            ("tflite-runtime", rt("tflite-runtime")), ("C compiler", rt("c") if "c" in rts else None),
+            ("arm-none-eabi-gcc", f.get("cross_compiler")), ("qemu-system-arm", f.get("emulator")),
+            ("torch", f.get("torch") or "not installed"),
             ("free disk", f"{f.get('free_mb')} MB in {f.get('workdir')}")]
     for key, value in rows:
         if value not in (None, "", "None MB"):

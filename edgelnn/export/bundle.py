@@ -17,12 +17,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import metrics
+from .. import interrupt, metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
 from ..schema import plain_name
-from .errors import ExportError, NothingPassedError, UnknownNameError
+from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
 from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
@@ -141,6 +141,19 @@ def _remove_created(created: Path | None, out: Path) -> None:
 
 def _plan(formats, schemes, graphs, target) -> tuple[list[Format], list[str], dict]:
     settings = target_settings(target)
+    if settings["mcu"]:            # a microcontroller runs C artifacts only, with figures
+        bad = [f for f in formats or () if f not in settings["formats"]]
+        if bad:
+            raise UnknownNameError(f"format {bad[0]} does not run on {settings['name']} (a microcontroller: "
+                                   f"{', '.join(settings['formats'])} only)")
+        formats = formats or settings["formats"]
+        from ..runtime.c.toolchain import require_cross
+
+        for name in formats:
+            why = FORMATS[name].available()
+            if why is not None:
+                raise RuntimeMissingError(why)
+        require_cross()            # RuntimeMissingError: one line naming the Debian packages
     chosen, picked = resolve(formats, schemes, graphs)
     if schemes is None and settings["schemes"]:
         picked = [s for s in picked if s in settings["schemes"] or s == "fp32"]
@@ -218,8 +231,9 @@ def _footprint(path: Path, entry: dict) -> dict:
         out = (fp or Footprint(None, None, None, None, None, path.stat().st_size, None)).to_dict()
     except Exception as exc:  # noqa: BLE001 - the artifact passed its gate; only the figures are missing
         out = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
-    if entry.get("mcu"):
-        out["mcu"] = entry["mcu"]
+    mcu = entry.pop("mcu", None)          # C: the one place for them is the footprint
+    if mcu:
+        out["mcu"] = mcu
     return out
 
 
@@ -263,6 +277,7 @@ class _Run:
         self.unsupported: list[dict] = []
 
     def tick(self, message: str) -> None:
+        interrupt.check()          # an interrupt Python dropped (e.g. in a converter) still stops
         if self.progress is not None:
             self.progress(self.done, self.total, message)
 
@@ -290,6 +305,7 @@ class _Run:
                  "size_ratio": round(path.stat().st_size / (fp32_bytes or path.stat().st_size), 4),
                  "quantized": bool(info.get("quantized", False)), "note": info.get("note", ""),
                  "io": info["io"]}
+        entry.update(info.get("manifest") or {})      # format-specific facts (C: prefix, header, mcu)
         tol = tolerance or self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
         try:
             parity = compare(run_artifact(path, entry, self.sizes, ref.x, ref.dt, ref.lengths), ref, tol)
@@ -318,11 +334,21 @@ class _Run:
 def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, chunk) -> None:
     module = fmt.load()
     for graph in graphs:
+        if graph not in fmt.graphs:
+            for scheme in schemes:
+                if scheme in fmt.schemes:
+                    run.unsupported_entry(fmt.name, graph, scheme, fmt.graph_note or f"no {graph} graph")
+            continue
         fp32 = run.tmp / f"{run.name}.{graph}.fp32{fmt.suffix}"
         started = time.perf_counter()
         run.tick(f"{fmt.name} {graph} fp32: converting")
         try:
             info = module.convert(run.model, graph, fp32, chunk=chunk)
+        except UnsupportedError as exc:        # this kind/graph cannot be produced: say why
+            for scheme in ["fp32"] + [s for s in schemes if s != "fp32" and s in fmt.schemes_for(graph)]:
+                run.unsupported_entry(fmt.name, graph, scheme, str(exc))
+                run.advance(f"{fmt.name} {graph} {scheme}: unsupported")
+            continue
         except Exception as exc:  # noqa: BLE001 - keep going with the other formats/graphs
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
             run.failed_entry(fmt.name, graph, "fp32", reason, time.perf_counter() - started)
@@ -358,7 +384,8 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
             path = run.tmp / f"{run.name}.{graph}.{scheme}{fmt.suffix}"
             run.tick(f"{fmt.name} {graph} {scheme}: quantizing")
             try:
-                options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else {}
+                options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else \
+                    ({"model": run.model} if fmt.name == "c" else {})
                 qinfo = module.quantize(source, scheme, calib, path, **options)
             except Exception as exc:  # noqa: BLE001
                 path.unlink(missing_ok=True)
@@ -390,7 +417,23 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     max_drop, max_error: the budget of the ``auto`` scheme (``edgelnn.export.mixed``): task-metric
       points (default 1) and max error / output range (default: the int8-static gate's bound).
     Raises a one-line EdgeLNNError/ValueError for bad input before any file is written.
+    The PyTorch reference runs on one thread (as training does): small batches, and on a busy
+    machine two threads spin-wait on each other (12x slower measured on a loaded 2-core VM).
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _export_bundle(checkpoint, out, formats=formats, schemes=schemes, target=target,
+                              tolerances=tolerances, progress=progress, graphs=graphs, name=name,
+                              max_drop=max_drop, max_error=max_error)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, progress, graphs,
+                   name, max_drop, max_error) -> ExportReport:
     start = time.perf_counter()
     out = Path(out)
     if name is not None:
@@ -422,7 +465,7 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         total = 1 + sum(len([s for s in picked if s in f.schemes_for(g) or (s == AUTO and g == "step")])
-                        for f in usable for g in graphs_of[f.name])
+                        for f in usable for g in graphs_of[f.name] if g in f.graphs)
         run = _Run(name, tmp, model, ds, tols, settings, progress, total, budget)
         run.tick("calibration, parity and evaluation data")
         calib, calib_idx = _calibration(model, ds)
@@ -474,6 +517,7 @@ def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,
                     else "no bundle was written")
             raise NothingPassedError(f"no artifact passed the parity gate ({len(run.results)} tried; "
                                      f"see the table for why); {kept}", report)
+        interrupt.check()          # never replace the user's bundle after an interrupt
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,6 +23,8 @@ class Format:
     seq_chunk: bool                 # seq graph is a fixed window (needs chunk), not dynamic
     tools: tuple[str, ...]          # distributions whose versions go into the manifest
     runtime: str                    # what runs it in the parity gate
+    graphs: tuple[str, ...] = ("step", "seq")   # graphs this format produces
+    graph_note: str = ""            # why the other graphs are not produced
 
     def load(self):
         return importlib.import_module(self.module)
@@ -45,6 +47,9 @@ class Format:
                 found[dist] = version(dist)
             except PackageNotFoundError:
                 pass
+        extra = getattr(self.load(), "tool_versions", None)   # e.g. the C compilers
+        if extra is not None:
+            found.update(extra())
         return found
 
 
@@ -56,6 +61,10 @@ FORMATS: dict[str, Format] = {
                      ("fp32", "fp16", "int8-weight", "int8-dynamic", "int8-static", "int16x8-static"),
                      ("fp32",), True,
                      ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert"), "litert"),
+    "c": Format("c", ".c", "edgelnn.export.c", ("fp32", "int8-weight", "int16-fixed"), (), False,
+                ("torch", "onnx", "onnxruntime"), "c", graphs=("step",),
+                graph_note="C artifacts have no sequence graph: <prefix>_run streams a whole "
+                           "sequence through the step code"),
 }
 GRAPHS = ("step", "seq")
 AUTO = "auto"  # not a scheme of its own: the mixed-precision search (edgelnn.export.mixed)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 
 def target_settings(target: str | None) -> dict:
-    """{"name", "schemes" (list or None), "reduce_range" (bool or None = decide on this host)}."""
+    """{"name", "schemes" (list or None), "reduce_range" (bool or None = decide on this host),
+    "formats" (the formats its runtimes run, or None), "mcu" (a microcontroller: C only)}."""
     if target is None:
-        return {"name": None, "schemes": None, "reduce_range": None}
+        return {"name": None, "schemes": None, "reduce_range": None, "formats": None, "mcu": False}
     from ..targets import load_profile
+    from ..targets.profile import RUNTIME_FORMAT
 
     profile = load_profile(target)  # ProfileError (one line, names the file and key) when bad
+    formats = list(dict.fromkeys(RUNTIME_FORMAT[r] for r in profile.runtimes))
     return {"name": profile.name, "schemes": list(profile.schemes) or None,
-            "reduce_range": bool(profile.reduce_range)}
+            "reduce_range": bool(profile.reduce_range), "formats": formats, "mcu": profile.is_mcu}

@@ -13,7 +13,8 @@ from .auto import collect as collect_auto
 from .doc import Image, Section, Text, render_html, render_md
 from .recommend import Recommendation, recommend
 from .rows import Row, load_results
-from .sections import (environment_section, overview_text, plots_section, recommendation_section,
+from .mcu import mcu_figures
+from .sections import (environment_section, mcu_section, overview_text, plots_section, recommendation_section,
                        results_section, sensitivity_section, study_sections)
 from .sensitivity import Sensitivity, analyse
 from .summary import ModelSummary, summarize
@@ -37,7 +38,8 @@ CSV_FIELDS = ["bundle", "model", "dataset", "artifact", "format", "graph", "sche
               "runtime_version", "provider", "threads", "target", "on_target", "status", "status_label",
               "error", "params", "params_active", "weight_bytes", "state_bytes", "macs_per_step",
               "elementwise_per_step", "size_bytes", "size_ratio", "p50_us", "p99_us", "step_p50_us",
-              "step_p99_us", "chunk", "peak_rss_mb", "model_rss_mb", "metric", "accuracy",
+              "step_p99_us", "chunk", "run_per_sample_us", "peak_rss_mb", "model_rss_mb", "flash_bytes",
+              "ram_bytes", "stack_bytes", "mcu_state_bytes", "metric", "accuracy",
               "accuracy_fp32", "reference", "reference_kind", "accuracy_delta", "drop", "agreement", "parity_max_abs", "golden_ok",
               "golden_max_abs", "golden_tolerance", "recommended"]
 
@@ -66,6 +68,8 @@ def run_sensitivity(rows: list[Row], bundle_dirs: list[Path]) -> list[Sensitivit
     seen, out = set(), []
     for r in rows:
         if "int8" not in r.scheme or r.graph != "step" or r.status not in ("passed", "golden_failed", "rejected"):
+            continue
+        if r.format not in ("onnx", "tflite"):    # the analysis reads ONNX/TFLite graphs
             continue
         if not r.artifact or (r.bundle, r.artifact) in seen:
             continue
@@ -123,7 +127,9 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
              if v and k != "robustness"]
     if not is_study and images["robustness"]:
         trade.append(Image("plots/robustness.png", images["robustness"], "robustness curves"))
-    sections += [plots_section(trade), results_section(rows), sensitivity_section(sens, detail)]
+    mcu = mcu_section(mcu_figures(sorted(rows, key=lambda r: r.flash_bytes is None)))
+    sections += [plots_section(trade)] + ([mcu] if mcu else []) + [
+        results_section(rows), sensitivity_section(sens, detail)]
     searches = collect_auto(rows, lambda name: find_bundle(name, rows, [Path(b) for b in bundles or []]))
     auto = auto_section(searches)
     if auto is not None:

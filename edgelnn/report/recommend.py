@@ -22,7 +22,8 @@ SLACK = 0.10  # sizes / latencies closer than this count as equal
 RULE = (
     "Only artifacts with status *passed* whose accuracy drop vs fp32 is within the budget are "
     "candidates (drop = accuracy points lost; for RMSE, percent of the fp32 RMSE gained). "
-    "The smallest file wins; among candidates within 10% of the smallest size, the lowest p50 "
+    "The smallest file wins (on a microcontroller target: the smallest flash); among candidates within "
+    "10% of the smallest size, the lowest p50 "
     "latency per step wins; among those within 10% of that latency, the most accurate. Per target, the most accurate of the per-model "
     "picks wins; among picks within the budget of it, the smallest (then fastest)."
 )
@@ -68,6 +69,10 @@ def points(value: float | None) -> str:
 
 
 def _describe(row: Row) -> str:
+    if row.flash_bytes is not None:          # a microcontroller target: flash and RAM, no latency
+        ram = f", RAM {row.mcu_ram_bytes} B (stack {row.stack_bytes}, state {row.mcu_state_bytes})" \
+            if row.mcu_ram_bytes is not None else ""
+        return f"flash {row.flash_bytes / 1024:.1f} KiB{ram}, drop {points(row.drop)}"
     size = f"{row.size_bytes / 1024:.1f} KiB" if row.size_bytes is not None else "size ?"
     ratio = f" ({row.size_ratio:.2f}x fp32)" if row.size_ratio is not None else ""
     lat = f", p50 {row.step_p50_us:.1f} us/step" if row.step_p50_us is not None else ""

@@ -80,8 +80,20 @@ class Row:
     eval_sequences: int | None = None
     shifts: list[Shift] = field(default_factory=list)
     parity_max_abs: float | None = None
+    run_per_sample_us: float | None = None   # c: <prefix>_run per sample (chunked)
+    flash_bytes: int | None = None           # microcontroller targets: the target core's figures
+    ram_bytes: int | None = None
+    stack_bytes: int | None = None
+    mcu_state_bytes: int | None = None       # state of the API that core calls (int16: integer API)
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def mcu_ram_bytes(self) -> int | None:
+        """RAM the model needs on a microcontroller: static + worst-case stack + state."""
+        if self.stack_bytes is None and self.mcu_state_bytes is None:
+            return None
+        return (self.ram_bytes or 0) + (self.stack_bytes or 0) + (self.mcu_state_bytes or 0)
 
     @property
     def _status(self) -> tuple[str, str]:
@@ -191,7 +203,10 @@ def parse_row(obj: dict, where: str) -> Row:
         reference=_num(obj.get("accuracy_fp32")),
         agreement=_num(obj.get("agreement")), eval_sequences=_num(obj.get("eval_sequences"), int),
         shifts=shifts,
-        parity_max_abs=_num(obj.get("parity_max_abs")), raw=obj)
+        parity_max_abs=_num(obj.get("parity_max_abs")),
+        run_per_sample_us=_num(obj.get("run_per_sample_us")), flash_bytes=_num(obj.get("flash_bytes"), int),
+        ram_bytes=_num(obj.get("ram_bytes"), int), stack_bytes=_num(obj.get("stack_bytes"), int),
+        mcu_state_bytes=_num(obj.get("mcu_state_bytes"), int), raw=obj)
 
 
 def fill_references(rows: list[Row]) -> None:

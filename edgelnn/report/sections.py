@@ -44,12 +44,15 @@ STATUS_LEGEND = ("Status legend: **passed** = exported, golden check passed, mea
 RESULT_COLUMNS = ["model", "bundle", "artifact", "runtime", "target", "status", "params",
                   "active params", "size KiB", "weight KiB", "state B", "MACs/step", "× fp32",
                   "p50 µs/step", "p99 µs/step", "p50 µs/call (chunk)",
-                  "runtime peak RSS MB", "runtime RSS for the model MB", "metric", "accuracy",
-                  "Δ vs fp32", "agreement", "parity max|err|", "golden max|err| / tol", "reason"]
+                  "runtime peak RSS MB", "runtime RSS for the model MB", "flash KiB", "MCU RAM B",
+                  "metric", "accuracy", "Δ vs fp32", "agreement", "parity max|err|",
+                  "golden max|err| / tol", "reason"]
 MEMORY_NOTE = ("*weight KiB*, *state B* and *MACs/step* are the model's own cost, read from the "
                "artifact (weights as stored, recurrent state, multiply-accumulates of one step's "
                "matrix products); the *runtime RSS* columns are the runtime's cost: resident memory "
-               "of a process running it, mostly the runtime itself whatever the model.")
+               "of a process running it, mostly the runtime itself whatever the model. *flash KiB* "
+               "and *MCU RAM B* (static RAM + worst-case stack + state) are a C artifact's on a "
+               "microcontroller target's core.")
 
 
 def results_section(rows: list[Row]) -> Section:
@@ -57,6 +60,8 @@ def results_section(rows: list[Row]) -> Section:
     body, classes = [], []
     for r in order:
         call = f"{num(r.p50_us, 1)} ({r.chunk})" if r.graph == "seq" and r.p50_us is not None else "–"
+        if r.run_per_sample_us is not None and r.raw.get("run_latency_us"):
+            call = f"{num(r.raw['run_latency_us'].get('p50'), 1)} ({r.raw.get('run_chunk')}, run)"
         golden = (f"{num(r.golden_max_abs, 5)} / {num(r.golden_tolerance, 5)}"
                   if r.golden_max_abs is not None else "–")
         body.append([r.model, r.bundle, art(r), r.runtime or "–", r.target, r.status_label,
@@ -65,7 +70,8 @@ def results_section(rows: list[Row]) -> Section:
                      kib(r.weight_bytes), str(r.state_bytes) if r.state_bytes is not None else "–",
                      str(r.macs_per_step) if r.macs_per_step is not None else "–",
                      num(r.size_ratio, 2), num(r.step_p50_us, 1), num(r.step_p99_us, 1), call,
-                     num(r.peak_rss_mb, 1), num(r.model_rss_mb, 1), r.metric, num(r.accuracy, 4),
+                     num(r.peak_rss_mb, 1), num(r.model_rss_mb, 1), kib(r.flash_bytes),
+                     str(r.mcu_ram_bytes) if r.mcu_ram_bytes is not None else "–", r.metric, num(r.accuracy, 4),
                      delta(r), num(r.agreement, 3), num(r.parity_max_abs, 5), golden, r.error or ""])
         classes.append(r.status_group)
     counts = Counter(r.status_label for r in rows)
@@ -74,6 +80,26 @@ def results_section(rows: list[Row]) -> Section:
         Text(f"{len(rows)} rows: {summary}. Every artifact × runtime × target is listed, failures "
              "included.\n\n" + STATUS_LEGEND + "\n\n" + MEMORY_NOTE),
         Table("results", RESULT_COLUMNS, body, row_classes=classes, css="nowrap")])
+
+
+def mcu_section(figures) -> Section | None:
+    """Flash / RAM of every C artifact on every microcontroller core it was built for."""
+    if not figures:
+        return None
+    body = []
+    for f in figures:
+        fits = {True: "yes", False: "**no**", None: "–"}[f.fits]
+        body.append([f.model, f.bundle, f.artifact, f.scheme, f.core, f.api, kib(f.flash_bytes),
+                     str(f.ram_static_bytes), str(f.stack_bytes), str(f.state_bytes),
+                     str(f.ram_static_bytes + f.stack_bytes + f.state_bytes), fits])
+    return Section("Microcontroller footprint", [
+        Text("C artifacts cross-compiled with arm-none-eabi-gcc for each microcontroller target profile "
+             "(`targets/cortex-*.toml`). Flash = text + rodata (+ data image) the artifact adds to a program, "
+             "library code included; static RAM = its data + bss (no mutable globals: 0); stack = worst case "
+             "from `-fstack-usage` along the call chain; state = the caller-owned state. RAM = static + stack "
+             "+ state. *fits* compares with the profile's reference part."),
+        Table("mcu", ["model", "bundle", "artifact", "scheme", "core", "API", "flash KiB", "static RAM B",
+                      "stack B", "state B", "RAM B", "fits"], body)])
 
 
 def recommendation_section(per_model: list[Recommendation], overall: list[Recommendation],

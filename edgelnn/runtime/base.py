@@ -13,6 +13,9 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 
+_F32 = np.dtype(np.float32)
+_SMALL = 64          # up to this many inputs a Python-level sum tests finiteness fastest
+
 
 class Runner:
     """Runs one exported artifact at batch 1.
@@ -96,8 +99,14 @@ class Runner:
         return x, dt
 
     def _step_x(self, x) -> np.ndarray:
-        """x for one step, shaped for this graph; cheap finiteness test (x.x is not finite
-        iff some value is NaN/inf, or the values are huge: then check exactly)."""
+        """x for one step, shaped for this graph; cheap finiteness test (the sum of the values
+        is not finite iff some value is NaN/inf, or the values are huge: then check exactly)."""
+        if x.__class__ is np.ndarray and x.dtype is _F32 and x.size == self.input_size:
+            flat = x if x.ndim == 1 else x.reshape(-1)
+            total = sum(flat.tolist()) if self.input_size <= _SMALL else float(flat.dot(flat))
+            if not math.isfinite(total) and not np.isfinite(flat).all():
+                raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+            return x if x.shape == self._x_step_shape else flat.reshape(self._x_step_shape)
         x = np.asarray(x, dtype=np.float32)
         if x.size != self.input_size:
             raise ShapeError(f"{self.name}: step expects x with {self.input_size} values, "
@@ -135,7 +144,10 @@ class Runner:
         """One sample -> y (O,); the state advances. The hot path: kept lean on purpose."""
         if self._ended or self._no_step:
             self._step_guard()
-        self._dt_buf[0, 0] = self._step_dt(dt)
+        if dt.__class__ is float and 0.0 < dt < math.inf:     # fast path; anything else checked
+            self._dt_buf[0, 0] = dt
+        else:
+            self._dt_buf[0, 0] = self._step_dt(dt)
         out = self.invoke([self._step_x(x), self._dt_buf, *self._state])
         self._state = out[1:]
         return out[0].reshape(-1)

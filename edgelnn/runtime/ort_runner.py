@@ -65,9 +65,16 @@ class OrtRunner(Runner):
                          input_size=finite_dim(x_shape[-1]) or 0,
                          output_size=finite_dim(y_shape[-1]) or 0, fixed_time=fixed_time)
         self.providers_used = list(self._session.get_providers())
+        # the session's C-level run: the Python wrapper re-validates names on every call, which
+        # the runner already did once here (names, count, dtypes)
+        inner = getattr(self._session, "_sess", None)
+        self._run = inner.run if inner is not None and hasattr(inner, "run") else None
 
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        if self._run is not None:
+            return self._run(self._out_names, dict(zip(self._in_names, feeds)), None)
         return self._session.run(self._out_names, dict(zip(self._in_names, feeds)))
 
     def close(self) -> None:
         self._session = None
+        self._run = None

@@ -23,6 +23,7 @@ class RuntimeSpec:
     pip: str
     opener: Callable[..., Runner]
     note: str = ""
+    version_of: Callable[[], str | None] | None = None   # when importing says nothing (c: the compiler)
 
 
 def _import(spec: "RuntimeSpec"):
@@ -61,6 +62,21 @@ def _open_tflite(spec, path, artifact, state_sizes, threads, providers):
                         runtime=spec.name, runtime_version=_version(dist, module), threads=threads)
 
 
+def _open_c(spec, path, artifact, state_sizes, threads, providers):
+    from .c.runner import CRunner
+    from .c.toolchain import require_cc
+
+    require_cc()                   # one line naming what to install when there is no compiler
+    return CRunner(path, artifact, state_sizes, threads=threads)
+
+
+def _c_version() -> str | None:
+    from .c.toolchain import compiler_version, find_cc
+
+    cc = find_cc()
+    return compiler_version(cc) if cc else None
+
+
 RUNTIMES: dict[str, RuntimeSpec] = {
     "onnxruntime": RuntimeSpec("onnxruntime", "onnx", "onnxruntime", "onnxruntime", _open_ort),
     "litert": RuntimeSpec("litert", "tflite", "ai_edge_litert.interpreter", "ai-edge-litert",
@@ -69,11 +85,14 @@ RUNTIMES: dict[str, RuntimeSpec] = {
                                   "tflite-runtime", _open_tflite,
                                   "fallback only: fails under numpy 2 and miscomputes "
                                   "per-channel dynamic-int8; golden check gates it"),
+    "c": RuntimeSpec("c", "c", "ctypes", "(none: needs a system C compiler)", _open_c,
+                     "generated C compiled by the system C compiler, called through ctypes",
+                     version_of=_c_version),
 }
 
 # Preference per format: the first importable runtime is used when none is named.
 DEFAULT_RUNTIMES: dict[str, list[str]] = {"onnx": ["onnxruntime"],
-                                          "tflite": ["litert", "tflite-runtime"]}
+                                          "tflite": ["litert", "tflite-runtime"], "c": ["c"]}
 
 
 def runtimes_for(fmt: str) -> list[str]:
@@ -86,6 +105,11 @@ def available_runtimes() -> dict[str, str]:
     """{runtime name: version} of the runtimes that import here (for the env fingerprint)."""
     found = {}
     for spec in RUNTIMES.values():
+        if spec.version_of is not None:
+            ver = spec.version_of()
+            if ver:
+                found[spec.name] = ver
+            continue
         try:
             module = _import(spec)
         except RuntimeMissingError:
@@ -130,7 +154,7 @@ def open_runner(path: str | Path, artifact: dict, state_sizes: list[int], *,
         raise BundleError(f"artifact file not found: {path}")
     if expected_sha256:
         verify_sha256(path, expected_sha256)
-    fmt = artifact.get("format") or {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix, "")
+    fmt = artifact.get("format") or {".onnx": "onnx", ".tflite": "tflite", ".c": "c"}.get(path.suffix, "")
     name = resolve_runtime(fmt, runtime)
     spec = RUNTIMES[name]
     artifact = {**artifact, "format": fmt}

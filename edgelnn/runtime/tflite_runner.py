@@ -84,9 +84,29 @@ class TFLiteRunner(Runner):
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=x_shape[-1],
                          output_size=y_shape[-1], fixed_time=fixed_time)
         self.providers_used = ["CPU"]
+        self._direct = self._probe_direct()
+
+    def _probe_direct(self) -> bool:
+        """Use the interpreter's binding directly (SetTensor/Invoke/GetTensor): the Python
+        wrapper's per-call safety check guards ``tensor()`` views, which this runner never
+        holds. A binding without that shape falls back to the public API."""
+        ip = getattr(self._it, "_interpreter", None)
+        if ip is None or not all(hasattr(ip, m) for m in ("SetTensor", "Invoke", "GetTensor")):
+            return False
+        try:
+            ip.GetTensor(self._out_idx[0], 0)
+        except TypeError:
+            return False
+        return True
 
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         it = self._it
+        if self._direct:
+            ip = it._interpreter          # looked up per call: holding it would block it.invoke()
+            for idx, value in zip(self._in_idx, feeds):
+                ip.SetTensor(idx, value)
+            ip.Invoke()
+            return [ip.GetTensor(idx, 0) for idx in self._out_idx]
         for idx, value in zip(self._in_idx, feeds):
             it.set_tensor(idx, value)
         it.invoke()

@@ -72,6 +72,7 @@ class Arm64Result:
     artifacts: list[ArtifactCheck] = field(default_factory=list)
     seconds: float = 0.0
     note: str = "qemu-user emulation: pass/fail only, no latency"
+    skipped: list[dict] = field(default_factory=list)   # {"artifact", "reason"}: not checked here
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -225,6 +226,7 @@ def check_bundle(bundle: str | Path, cache: Path | None = None, timeout: float =
         for path, arc in bundle_files(bundle, "bundle"):
             (work / arc).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, work / arc)
+        skipped = _drop_unchecked(work / "bundle" / "manifest.json")
         proc = _chroot_python(root, [f"{inner}/runner.pyz", "golden", f"{inner}/bundle"], timeout)
         doc = parse_result(proc.stdout, proc.stderr, proc.returncode, "arm64 chroot")
     finally:
@@ -234,7 +236,25 @@ def check_bundle(bundle: str | Path, cache: Path | None = None, timeout: float =
     return Arm64Result(bundle=bundle.name, passed=bool(checks) and all(c.passed for c in checks),
                        machine=doc["facts"].get("machine", "?"),
                        python=doc["facts"].get("python", "?"), packages=packages,
-                       artifacts=checks, seconds=round(time.monotonic() - t0, 1))
+                       artifacts=checks, seconds=round(time.monotonic() - t0, 1), skipped=skipped)
+
+
+NO_CC = ("the arm64 userland has no C compiler (C artifacts compile on the device itself: "
+         "the SSH bench path checks them)")
+
+
+def _drop_unchecked(manifest_path: Path) -> list[dict]:
+    """The userland holds Python and the wheels only: C artifacts are listed as skipped."""
+    manifest = json.loads(manifest_path.read_text())
+    keep, skipped = [], []
+    for a in manifest.get("artifacts", []):
+        if a.get("format") == "c":
+            skipped.append({"artifact": a["file"], "reason": NO_CC})
+        else:
+            keep.append(a)
+    manifest["artifacts"] = keep
+    manifest_path.write_text(json.dumps(manifest))
+    return skipped
 
 
 def format_result(result: Arm64Result) -> str:
@@ -245,6 +265,8 @@ def format_result(result: Arm64Result) -> str:
         detail = (f"max_abs {c.max_abs:.2e} <= tol {c.tolerance:.2e}" if c.passed and c.max_abs is not None
                   else (c.error or f"max_abs {c.max_abs} > tol {c.tolerance}"))
         lines.append(f"  {status}  {c.artifact:<45} {c.runtime or '-':<12} {detail}")
+    for sk in result.skipped:
+        lines.append(f"  SKIP  {sk['artifact']:<45} {'-':<12} {sk['reason']}")
     n_ok = sum(c.passed for c in result.artifacts)
     lines.append(f"{'PASSED' if result.passed else 'FAILED'}: {n_ok}/{len(result.artifacts)} "
                  f"artifacts match their golden outputs under arm64 ({result.note}); "

@@ -78,6 +78,8 @@ def bundle_files(bundle: str | Path, arcroot: str = "bundle") -> list[tuple[Path
     names = ["manifest.json", manifest.get("golden_file") or "golden.npz",
              (manifest.get("evaluation") or {}).get("file") or "eval.npz"]
     names += [a["file"] for a in manifest.get("artifacts", []) if a.get("file")]
+    names += [x["file"] for a in manifest.get("artifacts", []) for x in a.get("extra_files") or []
+              if isinstance(x, dict) and x.get("file")]                  # C headers
     out = []
     for name in dict.fromkeys(names):
         path = bundle / name

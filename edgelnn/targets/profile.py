@@ -31,12 +31,14 @@ else:  # pragma: no cover - Python 3.10
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "targets"
 INSTALLED_DIR = Path(sys.prefix) / "share" / "edgelnn" / "targets"
 
-ARCHES = ("native", "x86_64", "aarch64", "armv7l")
-RUNTIMES = ("onnxruntime", "litert", "tflite-runtime")
-RUNTIME_FORMAT = {"onnxruntime": "onnx", "litert": "tflite", "tflite-runtime": "tflite"}
-# The pip requirement that installs each runtime (a profile may override it in [pip]).
+ARCHES = ("native", "x86_64", "aarch64", "armv7l", "armv7e-m", "armv6-m")
+MCU_ARCHES = ("armv7e-m", "armv6-m")       # microcontrollers: C artifacts, [mcu] table required
+RUNTIMES = ("onnxruntime", "litert", "tflite-runtime", "c")
+RUNTIME_FORMAT = {"onnxruntime": "onnx", "litert": "tflite", "tflite-runtime": "tflite", "c": "c"}
+# The pip requirement that installs each runtime (a profile may override it in [pip]); the c
+# runtime needs a system C compiler instead (apt), so pip installs nothing for it.
 RUNTIME_PIP = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert",
-               "tflite-runtime": "tflite-runtime"}
+               "tflite-runtime": "tflite-runtime", "c": None}
 ONNX_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider",
                   "XnnpackExecutionProvider", "ArmNNExecutionProvider", "ACLExecutionProvider",
                   "OpenVINOExecutionProvider", "CoreMLExecutionProvider", "QNNExecutionProvider",
@@ -44,7 +46,7 @@ ONNX_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExec
 # Exporter scheme names: fp32, fp16, bf16, int8-dynamic, int8-static, int8-weight, int16x8-static..
 SCHEME_RE = re.compile(r"^(fp32|fp16|bf16|u?int(4|8|16)(x(4|8|16))?(-[a-z0-9]+)*)$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-CONNECTION_KINDS = ("local", "ssh")
+CONNECTION_KINDS = ("local", "ssh", "emulator")   # emulator: a microcontroller under qemu-system-arm
 # ssh -o options a profile may set: transport tuning only. Anything that runs a program here
 # (ProxyCommand, KnownHostsCommand, LocalCommand, Match exec), changes host-key checking
 # (UserKnownHostsFile, StrictHostKeyChecking, GlobalKnownHostsFile, CheckHostIP...) or batch mode
@@ -93,6 +95,22 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class Mcu:
+    """A microcontroller target's build and budget ([mcu] table): how C artifacts are
+    cross-compiled for it, the emulated board of its golden check, a reference part's memory."""
+    core: str                                  # e.g. "cortex-m4"
+    cflags: tuple[str, ...]                    # -mcpu/-mthumb/-mfpu/-mfloat-abi
+    opt: str = "-Os"
+    fpu: bool = True
+    emulator: str | None = None                # qemu-system-arm -M machine (None: no golden run)
+    emulator_flash_kb: int = 4096
+    emulator_ram_kb: int = 4096
+    stack_kb: int = 8                          # stack the emulated harness reserves
+    flash_kb: int | None = None                # reference part: budget for "fits"
+    ram_kb: int | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -109,16 +127,21 @@ class Profile:
     connection: Connection
     pip: dict = field(default_factory=dict)
     source: str = ""
+    mcu: Mcu | None = None
 
     @property
     def is_remote(self) -> bool:
         return self.connection.kind == "ssh"
 
     @property
+    def is_mcu(self) -> bool:
+        return self.mcu is not None
+
+    @property
     def gpu_providers(self) -> tuple[str, ...]:
         return tuple(p for p in self.onnx_providers if p != "CPUExecutionProvider")
 
-    def pip_requirement(self, runtime: str) -> str:
+    def pip_requirement(self, runtime: str) -> str | None:
         return self.pip.get(runtime, RUNTIME_PIP[runtime])
 
     def device_requirements(self) -> list[str]:
@@ -127,7 +150,8 @@ class Profile:
         for rt in self.runtimes:
             if rt == "tflite-runtime" and "litert" in self.runtimes:
                 continue          # fallback only; litert is the one to install
-            reqs.append(self.pip_requirement(rt))
+            if self.pip_requirement(rt):
+                reqs.append(self.pip_requirement(rt))
         return reqs
 
     def with_host(self, host: str | None) -> "Profile":
@@ -140,9 +164,13 @@ class Profile:
         return replace(self, connection=conn)
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "connection"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("connection", "mcu")}
         out["connection"] = {f.name: getattr(self.connection, f.name)
                              for f in fields(self.connection)}
+        out["mcu"] = None if self.mcu is None else {f.name: (list(getattr(self.mcu, f.name))
+                                                             if isinstance(getattr(self.mcu, f.name), tuple)
+                                                             else getattr(self.mcu, f.name))
+                                                    for f in fields(self.mcu)}
         for k, v in list(out.items()):
             if isinstance(v, tuple):
                 out[k] = list(v)
@@ -237,8 +265,32 @@ class _Check:
 
 TOP_KEYS = ("name", "description", "arch", "cpu", "cores", "memory_mb", "runtimes",
             "onnx_providers", "threads", "schemes", "reduce_range", "accelerator", "connection",
-            "pip")
+            "pip", "mcu")
 CONNECTION_KEYS = tuple(f.name for f in fields(Connection))
+MCU_KEYS = tuple(f.name for f in fields(Mcu))
+
+
+def _parse_mcu(source: str, data, arch: str) -> Mcu | None:
+    if data is None:
+        if arch in MCU_ARCHES:
+            raise ProfileError(f"{source}: arch {arch} is a microcontroller: an [mcu] table is required")
+        return None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: mcu must be a table ([mcu])")
+    if arch not in MCU_ARCHES:
+        raise ProfileError(f"{source}: [mcu] is only for microcontroller arches ({', '.join(MCU_ARCHES)})")
+    c = _Check(source, data, "mcu.")
+    c.unknown(MCU_KEYS)
+    flags = c.strings("cflags", pattern=re.compile(r"^-m[a-z0-9-]+(=[A-Za-z0-9._+-]+)?$"))
+    emulator = c.get("emulator", str, None, pattern=re.compile(r"^[a-z0-9][a-z0-9.-]*$"))
+    return Mcu(core=c.get("core", str, pattern=NAME_RE), cflags=flags,
+               opt=c.get("opt", str, "-Os", choices=("-Os", "-O2", "-O3", "-Oz", "-O1")),
+               fpu=c.get("fpu", bool, True), emulator=emulator,
+               emulator_flash_kb=c.get("emulator_flash_kb", int, 4096, minimum=16),
+               emulator_ram_kb=c.get("emulator_ram_kb", int, 4096, minimum=4),
+               stack_kb=c.get("stack_kb", int, 8, minimum=1),
+               flash_kb=c.get("flash_kb", int, None, minimum=1),
+               ram_kb=c.get("ram_kb", int, None, minimum=1))
 
 
 def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
@@ -258,9 +310,10 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
         top.fail("onnx_providers", "must end with CPUExecutionProvider (the fallback)")
     if providers[-1] != "CPUExecutionProvider":
         top.fail("onnx_providers", "must list CPUExecutionProvider last (it is the fallback)")
+    mcu = _parse_mcu(source, data.get("mcu"), arch)
     cores = top.get("cores", int, None, minimum=1)
     memory = top.get("memory_mb", int, None, minimum=16)
-    if arch != "native" and (cores is None or memory is None):
+    if arch != "native" and mcu is None and (cores is None or memory is None):
         top.fail("cores" if cores is None else "memory_mb",
                  "is required (only arch = \"native\" detects it)")
     threads = top.get("threads", int, 1, minimum=1)
@@ -317,6 +370,8 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
         run_timeout=conn.get("run_timeout", int, 1800, minimum=1), ssh_options=ssh_opts)
     if kind == "local" and host is not None:
         conn.fail("host", "is set but kind is \"local\" (use kind = \"ssh\")")
+    if (kind == "emulator") != (mcu is not None):
+        conn.fail("kind", "\"emulator\" goes with microcontroller profiles ([mcu]) and only with them")
 
     pip = data.get("pip", {})
     if not isinstance(pip, dict):
@@ -337,7 +392,7 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
         threads=threads, schemes=top.strings("schemes", pattern=SCHEME_RE),
         reduce_range=top.get("reduce_range", bool, False),
         accelerator=top.get("accelerator", str, None), connection=connection, pip=dict(pip),
-        source=source)
+        source=source, mcu=mcu)
 
 
 def load_profile_file(path: str | Path) -> Profile:

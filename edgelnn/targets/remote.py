@@ -160,7 +160,8 @@ def assess(profile: Profile, facts: dict, formats: set[str] | None = None) -> De
             first = names[0]
             why = (runtimes.get(first) or {}).get("error") or "not installed"
             rep.missing.append(f"{first} ({fmt} artifacts) is missing on the device: {why}")
-            rep.requirements.append(profile.pip_requirement(first))
+            if profile.pip_requirement(first):
+                rep.requirements.append(profile.pip_requirement(first))
             rep.missing_formats.add(fmt)
     for name, info in sorted(runtimes.items()):
         if info.get("error") and info.get("version"):
@@ -183,6 +184,32 @@ def assess(profile: Profile, facts: dict, formats: set[str] | None = None) -> De
         py = facts.get("executable") or "python3"
         rep.fix = (f"edgelnn targets setup {profile.name}   (or on the device: "
                    f"{py} -m pip install {' '.join(rep.requirements)})")
+    return rep
+
+
+def assess_mcu(profile: Profile) -> DeviceReport:
+    """A microcontroller profile: this machine's cross compiler, C library and emulator."""
+    from ..errors import RuntimeMissingError
+    from ..runtime.c.toolchain import QEMU_HINT, compiler_version, find_cross, require_cross
+    from ..runtime.c.mcu import find_qemu
+    from . import probe
+
+    facts = probe.facts(None, None, import_runtimes=False)
+    rep = DeviceReport(profile.name, "emulated", facts)
+    cross = find_cross()
+    facts["cross_compiler"] = compiler_version(cross) if cross else None
+    try:
+        require_cross()
+    except RuntimeMissingError as exc:
+        rep.missing.append(str(exc))
+    qemu = find_qemu()
+    facts["emulator"] = compiler_version(qemu) if qemu else None
+    if profile.mcu.emulator and qemu is None:
+        rep.missing.append(f"the emulated golden check needs qemu-system-arm: {QEMU_HINT}")
+    if not (facts.get("runtimes") or {}).get("c", {}).get("ok"):
+        rep.missing.append("no host C compiler (the parity gate compiles C artifacts): sudo apt-get install gcc")
+    if rep.missing:
+        rep.fix = "sudo apt-get install gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
     return rep
 
 
@@ -311,6 +338,11 @@ def bench_remote(bundle: str | Path, target: str | Profile, host: str | None = N
     authentication, host key, python/numpy/runtime missing, disk)."""
     bundle = Path(bundle)
     profile = resolve(target, host)
+    if profile.is_mcu:             # a microcontroller: emulated golden check + flash/RAM rows
+        from ..bench.mcu import bench_mcu
+
+        return bench_mcu(bundle, profile, artifacts=artifacts, settings=settings,
+                         progress=_say(progress, profile.name) if progress else None)
     if not profile.is_remote:
         return bench_local(bundle, profile, artifacts=artifacts, threads=threads,
                            runtimes=runtimes, providers=providers, settings=settings,
@@ -480,6 +512,8 @@ def check_target(target: str | Profile, host: str | None = None,
                  progress: Progress | None = None) -> DeviceReport:
     """Facts of the device and what is missing for its profile (``edgelnn targets check``)."""
     profile = resolve(target, host)
+    if profile.is_mcu:
+        return assess_mcu(profile)
     if not profile.is_remote:
         from . import probe
 
@@ -494,6 +528,9 @@ def setup_target(target: str | Profile, host: str | None = None,
     """Make a venv on the device (connection.venv) and pip-install numpy and the profile's
     runtimes into it (never torch); returns the check that follows."""
     profile = resolve(target, host)
+    if profile.is_mcu:
+        raise ProfileError(f"target {profile.name} is a microcontroller (C artifacts, emulated here): "
+                           "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
     if not profile.is_remote:
         raise ProfileError(f"target {profile.name} is local: install the device extras here "
                            "with pip install edgelnn (the base package is the device package)")

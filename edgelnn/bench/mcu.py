@@ -1,0 +1,133 @@
+"""``edgelnn bench --target cortex-m4``: result rows for a microcontroller target.
+
+No latency (an emulator's time is not the chip's): each C artifact whose scheme suits the
+target is golden-checked on the emulated board (qemu-system-arm, semihosting), and its row
+carries flash, static RAM, worst-case stack and state bytes for the target's core. Accuracy is
+scored through the host build of the very same C source (the emulated golden check is what
+ties the two together; ``accuracy_via`` in ``mcu`` says so). Artifacts of other formats, or of
+schemes the target does not list, get ``unsupported`` rows with the reason.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import EdgeLNNError
+from ..runtime import load_bundle, verify_sha256
+from ..schema import mcu_of
+from .accuracy import evaluate
+from .harness import _Context, _one_line
+from .rows import ResultRow
+from .settings import BenchSettings
+
+Progress = Callable[[str], None]
+
+
+def _deployed(fig: dict, fpu: bool) -> dict:
+    """The figures of the API a core would call: the integer API on a core without an FPU."""
+    q = fig.get("integer_api")
+    if q and not fpu:
+        return {"flash_bytes": q["flash_bytes"], "stack_bytes": q["stack_bytes"],
+                "state_bytes": q["state_bytes"], "api": "integer (<prefix>_step_q)"}
+    return {"flash_bytes": fig["flash_bytes"], "stack_bytes": fig["stack_bytes"],
+            "state_bytes": fig["state_bytes"], "api": "float (<prefix>_step)"}
+
+
+def _with_core(entry: dict, core: str, info: dict) -> dict:
+    """The row's footprint: the entry's, its ``mcu`` narrowed to the target core's figures as
+    deployed here (API, fits, stack the emulated board used)."""
+    return {**(entry.get("footprint") or {}), "mcu": {core: info}}
+
+
+def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
+                   say: Progress) -> ResultRow:
+    from ..runtime.c import mcu
+    from ..targets.mcu import core_of
+
+    core = core_of(profile)
+    name = entry["file"]
+    path = ctx.bundle.artifact_path(entry)
+    base = {"runtime": "c", "threads": 1}
+    try:
+        verify_sha256(path, entry["sha256"])
+        header = path.with_suffix(".h")
+        for extra in entry.get("extra_files") or []:
+            if extra.get("file", "").endswith(".h"):
+                header = path.parent / extra["file"]
+                verify_sha256(header, extra["sha256"])
+        fig = mcu_of(entry).get(core.name)
+        if fig is None:
+            say(f"{name} [{core.name}]: cross-compiling for the figures")
+            fig = mcu.figures(path, header, entry["c_prefix"], core).to_dict()
+        dep = _deployed(fig, core.fpu)
+        base.update(runtime_version=fig.get("toolchain"), flash_bytes=dep["flash_bytes"],
+                    ram_bytes=fig["ram_static_bytes"], stack_bytes=dep["stack_bytes"],
+                    mcu_state_bytes=dep["state_bytes"], size_bytes=dep["flash_bytes"])
+        info = {**fig, "deployed_api": dep["api"]}
+        if core.flash_kb or core.ram_kb:
+            ram = fig["ram_static_bytes"] + dep["stack_bytes"] + dep["state_bytes"]
+            info["fits"] = bool((not core.flash_kb or dep["flash_bytes"] <= core.flash_kb * 1024)
+                                and (not core.ram_kb or ram <= core.ram_kb * 1024))
+            info["budget"] = {"flash_kb": core.flash_kb, "ram_kb": core.ram_kb}
+        golden = ctx.golden()
+        tol = float((entry.get("golden") or {})["tolerance"])
+        if not core.emulator:
+            return ctx.row(entry, "failed", error=f"{profile.name} has no emulator to run the golden check",
+                           footprint=_with_core(entry, core.name, info), **base)
+        say(f"{name} [{core.name}]: golden check on qemu-system-arm -M {core.emulator}")
+        y, stack_used = mcu.golden_on_emulator(path, header, entry["c_prefix"], core, golden.x, golden.dt,
+                                               golden.lengths)
+        valid = np.arange(y.shape[1])[None, :] < golden.lengths[:, None]
+        diff = np.abs(y - golden.y[:, :y.shape[1]])[valid]
+        worst = float(diff.max()) if diff.size and np.isfinite(diff).all() else float("inf")
+        info["stack_measured_bytes"] = stack_used
+        base.update(golden_ok=worst <= tol, golden_max_abs=worst, golden_tolerance=tol,
+                    provider=f"qemu-system-arm -M {core.emulator}")
+        if worst > tol:
+            return ctx.row(entry, "golden_failed", footprint=_with_core(entry, core.name, info),
+                           error=f"golden check failed on the emulated {core.name}: max |y - golden| "
+                                 f"{worst:.3g} > tolerance {tol:.3g}", **base)
+        if settings.accuracy:
+            say(f"{name} [{core.name}]: accuracy (host build of the same C source)")
+            with ctx.bundle.open(entry, runtime="c", threads=1) as runner:
+                acc = evaluate(runner, ctx.evaluation(), shifts=settings.shifts,
+                               limit=settings.max_eval_sequences)
+            info["accuracy_via"] = "host build of the same C source (golden-checked on the emulator)"
+            base.update(metric=acc.metric, accuracy=acc.accuracy, accuracy_fp32=acc.accuracy_fp32,
+                        accuracy_delta=acc.accuracy_delta, eval_sequences=acc.sequences,
+                        shifts=[{"key": s.key, "shift": s.shift, "level": s.level, "accuracy": s.accuracy,
+                                 "accuracy_fp32": s.accuracy_fp32} for s in acc.shifts])
+        return ctx.row(entry, "passed", footprint=_with_core(entry, core.name, info), **base)
+    except (EdgeLNNError, OSError, RuntimeError, KeyError, ValueError) as exc:
+        return ctx.row(entry, "failed", error=_one_line(exc), **base)
+
+
+def bench_mcu(bundle_path: str | Path, profile, *, artifacts: list[str] | None = None,
+              settings: BenchSettings | None = None, progress: Progress | None = None,
+              include_manifest_failures: bool = True) -> list[dict]:
+    """Rows of every artifact of a bundle on a microcontroller target profile."""
+    settings = settings or BenchSettings()
+    say = progress or (lambda _m: None)
+    bundle = load_bundle(bundle_path)
+    core = profile.mcu
+    device = f"{profile.cpu} (emulated: qemu-system-arm -M {core.emulator})" if core.emulator else profile.cpu
+    ctx = _Context(bundle, profile.name, False, device)
+    ctx.measured_on["via"] = "emulator"
+    entries = [bundle.artifact(a) for a in artifacts] if artifacts else bundle.artifacts
+    rows: list[ResultRow] = []
+    for entry in entries:
+        if entry.get("format") != "c":
+            rows.append(ctx.row(entry, "unsupported", error=f"{profile.name} runs C artifacts only "
+                                f"(export with --format c)"))
+        elif entry.get("scheme") not in profile.schemes:
+            rows.append(ctx.row(entry, "unsupported", error=f"scheme {entry.get('scheme')} does not suit "
+                                f"{profile.name} (its schemes: {', '.join(profile.schemes)})"))
+        else:
+            rows.append(bench_c_on_mcu(ctx, entry, profile, settings, say))
+    if include_manifest_failures and not artifacts:
+        for entry in bundle.rejected:
+            if entry.get("format") == "c":
+                rows.append(ctx.row(entry, "rejected", error=entry.get("reason") or "failed the parity gate"))
+    return [r.to_dict() for r in rows]

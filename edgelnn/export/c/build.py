@@ -1,0 +1,121 @@
+"""``convert`` / ``quantize`` of the C format: step graph -> files, strict compile, MCU figures.
+
+The step graph is the fp32 ONNX step graph: the bundle's own ``<name>.step.fp32.onnx`` when the
+ONNX format already wrote it (it passed its own parity gate), else exported here. It is loaded
+once per export and kept for the other schemes.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import ConversionError, UnsupportedError
+from .generate import generate, make_prefix
+from .ir import Graph, load
+from .schemes import get
+
+_GRAPHS: dict[str, tuple[Graph, str]] = {}      # fp32 .c path -> (step graph, model kind)
+STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+
+
+def _step_graph(model, out_path: Path) -> Graph:
+    from ..graphs import io_names
+
+    ins, outs = io_names(model)
+    sizes = {"x": model.input_size, "dt": 1, **{n: s for n, s in model.state_spec}}
+    io = {"inputs": ins, "outputs": outs}
+    name = out_path.name[: -len(".step.fp32.c")] if out_path.name.endswith(".step.fp32.c") else out_path.stem
+    sibling = out_path.parent / f"{name}.step.fp32.onnx"
+    if sibling.is_file():
+        return load(sibling, io, sizes)
+    from ..onnx import convert as onnx_convert
+
+    with tempfile.TemporaryDirectory(prefix="edgelnn-c-") as tmp:
+        path = Path(tmp) / "step.onnx"
+        onnx_convert(model, "step", path)
+        return load(path, io, sizes)
+
+
+def convert(model, graph: str, out_path, chunk: int | None = None, *, mcu: bool = True) -> dict:
+    """fp32 C artifact of ``model``'s step graph at ``out_path`` (<name>.step.fp32.c).
+    ``mcu`` False skips the microcontroller figures (they need the cross compiler)."""
+    from . import NO_SEQ
+
+    if graph != "step":
+        raise UnsupportedError(NO_SEQ)
+    out_path = Path(out_path)
+    g = _step_graph(model, out_path)
+    _GRAPHS[str(out_path)] = (g, model.kind)
+    return write(g, out_path, "fp32", model.kind, mcu=mcu)
+
+
+def quantize(fp32_path, scheme: str, calibration, out_path, *, model=None,
+             precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
+    """``scheme`` artifact from the step graph behind ``fp32_path`` (or ``model``)."""
+    key = str(Path(fp32_path))
+    if key not in _GRAPHS:
+        if model is None:
+            raise ConversionError(f"{Path(fp32_path).name}: the step graph is not loaded; pass model=")
+        _GRAPHS[key] = (_step_graph(model, Path(fp32_path)), model.kind)
+    g, kind = _GRAPHS[key]
+    return write(g, Path(out_path), scheme, kind, calibration=calibration, precision=precision, mcu=mcu)
+
+
+def bundle_name(out_path: Path, scheme: str) -> str:
+    tail = f".step.{scheme}.c"
+    return out_path.name[: -len(tail)] if out_path.name.endswith(tail) else out_path.stem
+
+
+def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
+          precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
+    from ...runtime.c import mcu as mcu_build
+    from ...runtime.integrity import sha256_file
+
+    sch = get(scheme)
+    prefix = make_prefix(bundle_name(out_path, scheme), scheme)
+    header = out_path.with_suffix(".h")
+    gen = generate(g, prefix, sch, kind=kind, header_name=header.name, precision=precision,
+                   calibration=calibration)
+    out_path.write_text(gen.source)
+    header.write_text(gen.header)
+    strict_compile(out_path)
+    figures, why = mcu_build.figures_for_scheme(out_path, header, prefix, scheme) if mcu else ({}, None)
+    int8 = sum(1 for v in gen.precision.values() if v == "int8")
+    total = len(gen.precision)
+    note = (f"C99, prefix {prefix}; {gen.stats['kernels']} kernels "
+            f"({gen.stats['sparse_kernels']} over active entries only); "
+            f"{gen.stats['weights_stored']} weights stored ({gen.stats['weight_bytes']} B)")
+    if scheme != "fp32":
+        note += f"; {int8}/{total} constant tensors int8"
+    if why:
+        note += f"; no MCU figures: {why}"
+    manifest = {"c_prefix": prefix,
+                "extra_files": [{"file": header.name, "sha256": sha256_file(header),
+                                 "bytes": header.stat().st_size}],
+                "c": {"stats": gen.stats, "precision": _precision_summary(gen.precision)}}
+    if figures:
+        manifest["mcu"] = figures
+    return {"io": {"inputs": list(g.inputs), "outputs": list(g.outputs)}, "note": note,
+            "quantized": scheme != "fp32" and int8 + sum(1 for v in gen.precision.values()
+                                                        if v == "int16") > 0,
+            "manifest": manifest}
+
+
+def _precision_summary(plan: dict[str, str]) -> dict:
+    out: dict[str, int] = {}
+    for v in plan.values():
+        out[v] = out.get(v, 0) + 1
+    return {"tensors": out, "plan": dict(sorted(plan.items()))}
+
+
+def strict_compile(c_file: Path, compilers: list[list[str]] | None = None) -> None:
+    """The artifact must compile with -std=c99 -Wall -Wextra -Werror -pedantic (host compiler)."""
+    from ...runtime.c.toolchain import first_error, require_cc, run
+
+    for cc in compilers or [require_cc()]:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run([*cc, *STRICT, "-c", str(c_file), "-o", str(Path(tmp) / "a.o")],
+                       cwd=c_file.parent)
+        if proc.returncode != 0:
+            raise ConversionError(f"generated C does not compile with {' '.join(STRICT)}: "
+                                  f"{first_error(proc.stderr)}")

@@ -1,0 +1,642 @@
+"""Kernels + memory plan -> a C99 source and header (float compute: fp32 and int8-weight).
+
+The source holds: weights as ``static const`` arrays (rodata), the math helpers it uses, one
+``static`` function per matrix-vector variant, the step body (``<p>_core``) with one stack
+arena for temporaries, and the public API. ``<p>_step`` is ``<p>_run`` with n = 1, so step and
+run execute the very same code. No malloc, no mutable globals, every symbol prefixed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from . import cmath
+from .lower import Concat, Copy, Fused, Loc, MatVec, Program, numel, strip
+from .ops import OPS
+from .weights import Stored, store_loop_const, store_matrix
+
+FLOAT_EXPR = {
+    "Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})",
+    "Max": "({0} > {1} ? {0} : {1})", "Min": "({0} < {1} ? {0} : {1})",
+    "Sigmoid": "{p}_sigmoid({0})", "Tanh": "{p}_tanh({0})", "Exp": "expf({0})", "Log": "logf({0})",
+    "Neg": "(-{0})", "Abs": "({0} < 0.0f ? -{0} : {0})", "Reciprocal": "(1.0f / {0})",
+    "Relu": "({0} > 0.0f ? {0} : 0.0f)", "Identity": "{0}", "Unsqueeze": "{0}", "Squeeze": "{0}",
+    "Reshape": "{0}", "Flatten": "{0}", "Sqrt": "expf(0.5f * logf({0}))",
+    "Softplus": "({0} > 20.0f ? {0} : logf(1.0f + expf({0})))",
+}
+HELPERS_OF = {"Sigmoid": ("tanh", "sigmoid"), "Tanh": ("tanh",)}
+USES_LIBM = {"Exp", "Log", "Sqrt", "Softplus", "Pow"}
+
+
+def _digest(a) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(a.tobytes() + str(a.dtype).encode() + str(a.shape).encode()).hexdigest()
+
+
+def flt(v: float) -> str:
+    """A float32 as a C literal that reads back exactly."""
+    v = float(np.float32(v))
+    if not np.isfinite(v):
+        raise UnsupportedError(f"non-finite constant {v} in the step graph")
+    s = "%.9g" % v
+    if not any(ch in s for ch in ".en"):
+        s += ".0"
+    return s + "f"
+
+
+@dataclass
+class Emitted:
+    source: str
+    header: str
+    stats: dict = field(default_factory=dict)
+
+
+class FloatEmitter:
+    """fp32 compute; weights stored as the precision plan says (fp32 or int8 + scales)."""
+
+    def __init__(self, prog: Program, prefix: str, precision: dict[str, str], banner: str):
+        self.prog, self.p, self.precision, self.banner = prog, prefix, precision, banner
+        self.arrays: list[str] = []
+        self.helpers: dict[str, str] = {}
+        self.stored: dict[tuple, Stored] = {}
+        self.libm = False
+        self.stats = {"weights_stored": 0, "weight_bytes": 0, "index_bytes": 0, "scale_bytes": 0,
+                      "int8_tensors": 0, "fp32_tensors": 0}
+        self._n = 0
+        self.loop_vars: set[str] = set()
+        self.block_macro = False
+        self.flat_macro = False
+
+    # -- names and places ----------------------------------------------------------------
+    def fresh(self, what: str) -> str:
+        self._n += 1
+        return f"{self.p}_{what}{self._n}"
+
+    def ptr(self, name: str) -> str:
+        loc = self.prog.locs[name]
+        return self._ptr(loc)
+
+    def _ptr(self, loc: Loc) -> str:
+        base = {"x": "x", "dt": "(&dt)", "state": "state", "y": "y", "tmp": "tmp"}[loc.base]
+        return base if loc.offset == 0 else f"({base} + {loc.offset})"
+
+    def at(self, name: str, idx: str) -> str:
+        loc = self.prog.locs[name]
+        if loc.base == "dt":
+            return "dt"
+        base = {"x": "x", "state": "state", "y": "y", "tmp": "tmp"}[loc.base]
+        if loc.offset == 0:
+            return f"{base}[{idx}]"
+        return f"{base}[{loc.offset} + {idx}]" if idx != "0" else f"{base}[{loc.offset}]"
+
+    def array(self, ctype: str, values, comment: str = "") -> str:
+        name = self.fresh("c")
+        vals = np.asarray(values).reshape(-1)
+        if ctype == "float":
+            items = [flt(v) for v in vals]
+        else:
+            items = [str(int(v)) for v in vals]
+        lines, line = [], "    "
+        for it in items:
+            if len(line) + len(it) + 2 > 100:
+                lines.append(line.rstrip())
+                line = "    "
+            line += it + ", "
+        lines.append(line.rstrip().rstrip(","))
+        note = f" /* {comment} */" if comment else ""
+        self.arrays.append(f"static const {ctype} {name}[{max(len(items), 1)}] ={note}\n{{\n"
+                           + "\n".join(lines) + "\n};\n")
+        return name
+
+    # -- weights ---------------------------------------------------------------------------
+    def matrix(self, name: str, k: MatVec) -> Stored:
+        w = np.asarray(self.prog.consts[name], np.float32).reshape(k.n, k.k)
+        key = ("m", self.precision.get(name, "fp32"), k.sparse, w.shape, _digest(w))
+        if key not in self.stored:
+            st = store_matrix(w, self.precision.get(name, "fp32"), sparse=k.sparse)
+            self._emit_stored(st, name)
+            self.stored[key] = st
+        return self.stored[key]
+
+    def loop_const(self, name: str, values: np.ndarray, active, outer: int, channel_axis_ok: bool) -> Stored:
+        """A constant read in a loop; identical constants (an unrolled solver repeats its
+        parameters) are stored once."""
+        values = np.asarray(values, np.float32)
+        key = ("l", self.precision.get(name, "fp32"), values.shape, _digest(values),
+               None if active is None else _digest(active), outer, channel_axis_ok)
+        if key not in self.stored:
+            st = store_loop_const(values, self.precision.get(name, "fp32"), active, outer, channel_axis_ok)
+            self._emit_stored(st, name)
+            self.stored[key] = st
+        return self.stored[key]
+
+    def _emit_stored(self, st: Stored, name: str) -> None:
+        st.cname = self.array(st.ctype, st.data, f"{name} {st.describe()}")
+        if st.scale is not None and np.size(st.scale) > 1:
+            st.scale_name = self.array("float", st.scale, f"{name} scales")
+            self.stats["scale_bytes"] += 4 * np.size(st.scale)
+        if st.mask is not None:
+            st.mask_name = self.array(st.mask_ctype, st.mask, f"{name} active entries ({st.encoding})")
+            st.count_name = (self.array(st.count_ctype, st.counts, f"{name} active per row")
+                             if st.counts is not None else None)
+            self.stats["index_bytes"] += st.index_bytes()
+        self.stats["weights_stored"] += int(np.size(st.data))
+        self.stats["weight_bytes"] += int(np.size(st.data)) * st.itemsize
+        self.stats["int8_tensors" if st.ctype == "int8_t" else "fp32_tensors"] += 1
+
+    # -- kernels ---------------------------------------------------------------------------
+    def kernel(self, k) -> list[str]:
+        if isinstance(k, Fused):
+            return self.fused(k)
+        if isinstance(k, MatVec):
+            return self.matvec(k)
+        if isinstance(k, Concat):
+            return self.concat(k)
+        if isinstance(k, Copy):
+            return self.copy(k)
+        raise UnsupportedError(f"kernel {type(k).__name__}")
+
+    def copy_from(self, src: str, dst_ptr: str, n: int) -> list[str]:
+        g = self.prog.graph
+        if src in g.consts:
+            v = np.asarray(g.consts[src], np.float32).reshape(-1)
+            arr = self.array("float", v, src)
+            return [f"    for (i = 0; i < {n}; i++) {dst_ptr}[i] = {arr}[i];"]
+        if self.prog.locs[src].base == "dt":
+            return [f"    {dst_ptr}[0] = dt;"]
+        return [f"    for (i = 0; i < {n}; i++) {dst_ptr}[i] = {self.ptr(src)}[i];"]
+
+    def concat(self, k: Concat) -> list[str]:
+        out, off, lines = self.ptr(k.out), 0, [f"    /* concat -> {k.out} */"]
+        for part in k.parts:
+            n = self.prog.sizes[part]
+            dst = out if off == 0 else f"({out} + {off})"
+            lines += self.copy_from(part, dst, n)
+            off += n
+        return lines
+
+    def copy(self, k: Copy) -> list[str]:
+        return [f"    /* {k.src} -> caller's buffer */"] + self.copy_from(k.src, self._ptr(k.dst), k.n)
+
+    def matvec(self, k: MatVec) -> list[str]:
+        st = self.matrix(k.weight, k)
+        bias = "(const float *)0"
+        if k.bias is not None:
+            bias = self.array("float", self.prog.consts[k.bias], k.bias)
+        add = self.ptr(k.addend) if k.addend else "(const float *)0"
+        helper = self._mv_helper(st)
+        args = [st.cname]
+        if st.mask is not None:
+            args = [st.mask_name] + ([st.count_name] if st.count_name else []) + args
+        if st.ctype != "float":
+            scale = st.scale_name if np.size(st.scale) > 1 else self.array("float", [float(np.reshape(st.scale, -1)[0])], "scale")
+            args += [scale, "1" if np.size(st.scale) > 1 else "0"]
+        args += [bias, add, self.ptr(k.x), self.ptr(k.out), str(k.n), str(k.k)]
+        return [f"    {helper}({', '.join(args)}); /* {k.out} = {k.weight} x {k.x}"
+                f"{' + ' + k.addend if k.addend else ''} */"]
+
+    def _mv_helper(self, st: Stored) -> str:
+        p = self.p
+        wt = st.ctype
+        q = wt != "float"
+        name = f"{p}_mv_{'i8' if q else 'f32'}_{st.encoding}"
+        if name in self.helpers:
+            return name
+        sargs = ", const float *s, int ss" if q else ""
+        w = "(float)wj[i]" if q else "wj[i]"
+        fin = "        acc *= s[j * ss];\n" if q else ""
+        head = f"static void {name}("
+        if st.encoding == "dense_t":         # float, column-major, outputs in register blocks
+            P = p.upper()
+            sig = "const float *w, const float *b, const float *add, const float *x, float *y, int n, int k"
+            body = f"""    int j0, i, t;
+    for (j0 = 0; j0 < n; j0 += {P}_MV_BLOCK) {{
+        float acc[{P}_MV_BLOCK];
+        const int m = n - j0 < {P}_MV_BLOCK ? n - j0 : {P}_MV_BLOCK;
+        const float *wc = w + j0;
+        for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] = 0.0f;
+        if (m == {P}_MV_BLOCK) {{
+            for (i = 0; i < k; i++) {{
+                const float xi = x[i];
+                const float *wi = wc + (long)i * n;
+                for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
+            }}
+        }} else {{
+            for (i = 0; i < k; i++) {{
+                const float xi = x[i];
+                const float *wi = wc + (long)i * n;
+                for (t = 0; t < m; t++) acc[t] += wi[t] * xi;
+            }}
+        }}
+        for (t = 0; t < m; t++) y[j0 + t] = acc[t] + (b ? b[j0 + t] : 0.0f) + (add ? add[j0 + t] : 0.0f);
+    }}
+"""
+            self.block_macro = True
+        elif st.encoding == "dense":
+            sig = f"const {wt} *w{sargs}, const float *b, const float *add, const float *x, float *y, int n, int k"
+            body = f"""    int j, i;
+    for (j = 0; j < n; j++) {{
+        const {wt} *wj = w + (long)j * k;
+        float acc = 0.0f;
+        for (i = 0; i < k; i++) acc += {w} * x[i];
+{fin}        if (b) acc += b[j];
+        if (add) acc += add[j];
+        y[j] = acc;
+    }}
+"""
+        elif st.encoding == "bitmask":
+            sig = (f"const unsigned char *m, const {wt} *w{sargs}, const float *b, const float *add, "
+                   "const float *x, float *y, int n, int k")
+            wv = "(float)*w++" if q else "*w++"
+            body = f"""    int j, q, t, rb = (k + 7) / 8;
+    for (j = 0; j < n; j++) {{
+        const unsigned char *mj = m + (long)j * rb;
+        float acc = 0.0f;
+        for (q = 0; q < rb; q++) {{
+            unsigned bits = mj[q];
+            const float *xq = x + 8 * q;
+            for (t = 0; bits; t++, bits >>= 1)
+                if (bits & 1u) acc += {wv} * xq[t];
+        }}
+{fin}        if (b) acc += b[j];
+        if (add) acc += add[j];
+        y[j] = acc;
+    }}
+"""
+        else:  # index list
+            it = st.mask_ctype
+            ct = st.count_ctype
+            sig = (f"const {it} *idx, const {ct} *cnt, const {wt} *w{sargs}, const float *b, "
+                   "const float *add, const float *x, float *y, int n, int k")
+            wv = "(float)*w++" if q else "*w++"
+            body = f"""    int j, c;
+    (void)k;
+    for (j = 0; j < n; j++) {{
+        float acc = 0.0f;
+        for (c = cnt[j]; c > 0; c--) acc += {wv} * x[*idx++];
+{fin}        if (b) acc += b[j];
+        if (add) acc += add[j];
+        y[j] = acc;
+    }}
+"""
+        self.helpers[name] = f"{head}{sig})\n{{\n{body}}}\n"
+        return name
+
+    # -- hooks the fixed-point emitter overrides --------------------------------------------
+    vtype = "float"
+
+    def scalar(self, name: str, value: float) -> str:
+        return flt(value)
+
+    def reduction(self, m, a: str, src: str, rn: int) -> tuple[str, str, str]:
+        """(declaration, per-entry update, final value) of one reduction's accumulator."""
+        if m.op == "ReduceMax":
+            return f"float {a} = -3.402823466e+38f;", f"{a} = {src} > {a} ? {src} : {a};", a
+        fin = f"({a} * {flt(1.0 / rn)})" if m.op == "ReduceMean" else a
+        return f"float {a} = 0.0f;", f"{a} += {src};", fin
+
+    def store(self, name: str, idx: str, value: str) -> str:
+        return f"{self.at(name, idx)} = {value};"
+
+    # -- fused loops -------------------------------------------------------------------------
+    def fused(self, k: Fused) -> list[str]:
+        g = self.prog.graph
+        I = k.iter_shape or (1,)
+        R = [d for d in range(len(I)) if d in k.reduce_axes]
+        O = [d for d in range(len(I)) if d not in k.reduce_axes]
+        on = int(np.prod([I[d] for d in O])) if O else 1
+        rn = int(np.prod([I[d] for d in R])) if R else 1
+        coord = {}
+        for dims, var in ((O, "o"), (R, "r")):
+            stride = 1
+            for d in reversed(dims):
+                e = var if stride == 1 else f"({var} / {stride})"
+                if d != dims[0]:
+                    e = f"({e} % {I[d]})"
+                coord[d] = e
+                stride *= I[d]
+        istride = {d: int(np.prod(I[d + 1:])) for d in range(len(I))}
+        flat = " + ".join(f"{coord[d]} * {istride[d]}" if istride[d] != 1 else coord[d]
+                          for d in range(len(I)) if I[d] != 1) or "0"
+        identity = "o" if not R else flat
+        outer_shape = tuple(I[d] for d in O)
+        sparse = k.active is not None
+        local: dict[str, str] = {}
+        level: dict[str, str] = {}          # "outer" | "inner" | "epi"
+        pre, inner, epi = [], [], []
+        stores = {"outer": [], "inner": [], "epi": []}
+        accs = []
+
+        def index_in(shape, dims_shape, dims, default_identity) -> tuple[str, bool]:
+            s_ = strip(shape)
+            al = (1,) * (len(dims_shape) - len(s_)) + s_
+            if len(al) != len(dims_shape):
+                raise UnsupportedError(f"cannot broadcast {shape} into the loop {dims_shape}")
+            if al == tuple(dims_shape):
+                return default_identity, any(d in R for d in dims)
+            st, terms, dep = 1, [], False
+            for pos in reversed(range(len(dims_shape))):
+                d = dims[pos]
+                if al[pos] != 1:
+                    terms.append(coord[d] if st == 1 else f"{coord[d]} * {st}")
+                    dep = dep or d in R
+                st *= al[pos]
+            return (" + ".join(reversed(terms)) or "0"), dep
+
+        def to_or(arr) -> np.ndarray:
+            """(outer, inner) matrix of a loop-shaped array: outer dims first."""
+            return np.transpose(np.broadcast_to(np.asarray(arr).reshape(I), I), O + R).reshape(on, rn)
+
+        def operand(name: str, at_epi: bool) -> tuple[str, str]:
+            if name in local:
+                return local[name], level[name]
+            if name in g.consts:
+                v = np.asarray(g.consts[name], np.float32)
+                if v.size == 1:
+                    return self.scalar(name, float(v.reshape(-1)[0])), "outer"
+                if at_epi:
+                    idx, _ = index_in(v.shape, outer_shape, O, "o")
+                    st = self.loop_const(name, v.reshape(-1), None, 1, False)
+                    return st.read(idx, "0"), "epi"
+                full = v.size == numel(I)
+                if sparse and full:
+                    vals = to_or(v)[to_or(k.active)]
+                    if vals.size and np.all(vals == vals[0]):      # e.g. a wiring mask: all 1 where active
+                        return self.scalar(name, float(vals[0])), "outer"
+                    st = self.loop_const(name, to_or(v), to_or(k.active), on, True)
+                    return st.read("kk", "o"), "inner"
+                if full and R:
+                    st = self.loop_const(name, to_or(v), None, on, True)
+                    return st.read(f"o * {rn} + r", "o"), "inner"
+                idx, dep = index_in(v.shape, I, list(range(len(I))), identity)
+                st = self.loop_const(name, v.reshape(-1), None, 1, False)
+                return st.read(idx, "0"), ("inner" if dep else "outer")
+            if at_epi:
+                idx, _ = index_in(g.shapes[name], outer_shape, O, "o")
+                return self.at(name, idx), "epi"
+            idx, dep = index_in(g.shapes[name], I, list(range(len(I))), identity)
+            return self.at(name, idx), ("inner" if dep else "outer")
+
+        rank = {"outer": 0, "inner": 1, "epi": 2}
+        for m in k.nodes:
+            out = m.outputs[0]
+            if OPS[m.op].kind == "reduce":
+                src, _ = operand(m.inputs[0], False)
+                a = f"a{len(accs)}"
+                init, upd, fin = self.reduction(m, a, src, rn)
+                accs.append((a, init, upd, src, m.op))
+                local[out], level[out] = fin, "epi"
+                if out in k.outputs:
+                    stores["epi"].append(self.store(out, "o", fin))
+                continue
+            at_epi = out in k.epilogue
+            args, lv = [], "epi" if at_epi else "outer"
+            for i in m.inputs:
+                if not i:
+                    continue
+                e, l_ = operand(i, at_epi)
+                args.append(e)
+                if rank[l_] > rank[lv]:
+                    lv = l_
+            v = f"v{len(local)}"
+            local[out], level[out] = v, lv
+            {"outer": pre, "inner": inner, "epi": epi}[lv].append(f"{self.vtype} {v} = {self._expr(m, args)};")
+            if out in k.outputs:
+                idx = "o" if lv == "epi" or not R else flat
+                stores[lv].append(self.store(out, idx, v))
+        self.loop_vars.add("o")
+        if R:
+            self.loop_vars.add("r")
+        lines = [f"    /* {', '.join(m.op for m in k.nodes)} -> {', '.join(k.outputs)} */", "    {"]
+        if sparse:
+            enc = self._active_encoding(k, on, rn)
+            flat = self._flat(enc, on, pre, inner, accs, stores, epi)
+            if flat:
+                P = self.p.upper()
+                lines += [f"#if {P}_FLAT_LOOPS", *flat, "#else"]
+            lines.append("        int kk = 0;")
+        b = "            "
+        lines.append(f"        for (o = 0; o < {on}; o++) {{")
+        lines += [b + ln for ln in pre]
+        lines += [f"{b}{init}" for a, init, *_ in accs]
+        body = inner + [u for _, _, u, *_ in accs] + stores["inner"]
+        if R and sparse:
+            lines += self._sparse_inner(enc, body)
+        elif R:
+            lines.append(f"{b}for (r = 0; r < {rn}; r++) {{")
+            lines += [b + "    " + ln for ln in body]
+            lines.append(b + "}")
+        else:
+            lines += [b + ln for ln in body]
+        lines += [b + ln for ln in epi + stores["outer"] + stores["epi"]]
+        lines += ["        }"]
+        if sparse and flat:
+            lines.append("#endif")
+        lines.append("    }")
+        return lines
+
+    FLAT_CHUNK = 64
+
+    def _flat(self, enc, on: int, pre, inner, accs, stores, epi) -> list[str] | None:
+        """The same sparse reduction with the active entries of whole rows in flat chunks (a
+        loop the compiler vectorizes), then each row's sum in the same order and its epilogue:
+        equal results, more speed where there is stack (the host); None when it does not apply."""
+        if (self.vtype != "float" or enc.encoding != "index" or pre or stores["inner"]
+                or any(op != "ReduceSum" for *_, op in accs)
+                or any(re.search(r"\bo\b", ln) for ln in inner)):
+            return None
+        counts = [int(c) for c in enc.counts]
+        ch = max(self.FLAT_CHUNK, max(counts, default=0))
+        rows, starts, n, start = [0], [0], 0, 0
+        for o, c in enumerate(counts):            # chunks of whole rows, at most ch entries each
+            if n + c > ch and n > 0:
+                rows.append(o)
+                starts.append(start)
+                n = 0
+            n += c
+            start += c
+        rows.append(on)
+        starts.append(start)
+        self.flat_macro = True
+        b = "        "
+        nch = len(rows) - 1
+        t = [f"f_t{j}" for j in range(len(accs))]
+        return [f"{b}static const unsigned short f_rows[{nch + 1}] = {{{', '.join(map(str, rows))}}};",
+                f"{b}static const unsigned short f_starts[{nch + 1}] = {{{', '.join(map(str, starts))}}};",
+                f"{b}float {', '.join(f'{v}[{ch}]' for v in t)};",
+                f"{b}int f_c, f_q, f_n, c;",
+                f"{b}for (f_c = 0; f_c < {nch}; f_c++) {{",
+                f"{b}    f_n = f_starts[f_c + 1] - f_starts[f_c];",
+                f"{b}    for (f_q = 0; f_q < f_n; f_q++) {{",
+                f"{b}        const int kk = f_starts[f_c] + f_q;",
+                f"{b}        r = {enc.mask_name}[kk];",
+                *[f"{b}        {ln}" for ln in inner],
+                *[f"{b}        {v}[f_q] = {src};" for v, (_, _, _, src, _) in zip(t, accs)],
+                f"{b}    }}",
+                f"{b}    f_q = 0;",
+                f"{b}    for (o = f_rows[f_c]; o < f_rows[f_c + 1]; o++) {{",
+                *[f"{b}        {init}" for _, init, *_ in accs],
+                f"{b}        for (c = {enc.count_name}[o]; c > 0; c--, f_q++) {{",
+                *[f"{b}            {a} += {v}[f_q];" for v, (a, *_) in zip(t, accs)],
+                f"{b}        }}",
+                *[f"{b}        {ln}" for ln in epi + stores["outer"] + stores["epi"]],
+                f"{b}    }}",
+                f"{b}}}"]
+
+    def _active_encoding(self, k: Fused, on: int, rn: int):
+        from .weights import encode_active
+        I = k.iter_shape
+        R = [d for d in range(len(I)) if d in k.reduce_axes]
+        O = [d for d in range(len(I)) if d not in k.reduce_axes]
+        act = np.transpose(k.active, O + R).reshape(on, rn)
+        key = ("a", act.tobytes())
+        if key not in self.stored:
+            enc = encode_active(act)
+            enc.mask_name = self.array(enc.mask_ctype, enc.mask, f"active entries ({enc.encoding})")
+            enc.count_name = (self.array(enc.count_ctype, enc.counts, "active per row")
+                              if enc.counts is not None else None)
+            self.stats["index_bytes"] += enc.index_bytes()
+            self.stored[key] = enc
+        return self.stored[key]
+
+    def _sparse_inner(self, enc, inner: list[str]) -> list[str]:
+        b = "            "
+        body = [b + "        " + ln for ln in inner] + [b + "        kk++;"]
+        if enc.encoding == "bitmask":
+            rb = enc.row_bytes
+            return [f"{b}{{",
+                    f"{b}    int q;",
+                    f"{b}    for (q = 0; q < {rb}; q++) {{",
+                    f"{b}        unsigned bits = {enc.mask_name}[o * {rb} + q];",
+                    f"{b}        for (r = 8 * q; bits; r++, bits >>= 1) {{",
+                    f"{b}            if (!(bits & 1u)) continue;",
+                    *["    " + ln for ln in body],
+                    f"{b}        }}",
+                    f"{b}    }}",
+                    f"{b}}}"]
+        return [f"{b}{{",
+                f"{b}    int c;",
+                f"{b}    for (c = {enc.count_name}[o]; c > 0; c--) {{",
+                f"{b}        r = {enc.mask_name}[kk];",
+                *body,
+                f"{b}    }}",
+                f"{b}}}"]
+
+    def _expr(self, m, args: list[str]) -> str:
+        op = m.op
+        for h in HELPERS_OF.get(op, ()):
+            self._math(h)
+        if op in USES_LIBM:
+            self.libm = True
+        if op == "Pow":
+            e = self.prog.graph.consts.get(m.inputs[1])
+            if e is not None and np.size(e) == 1:
+                ev = float(np.asarray(e).reshape(-1)[0])
+                if ev == 2.0:
+                    return f"({args[0]} * {args[0]})"
+                if ev == 1.0:
+                    return args[0]
+                if ev == -1.0:
+                    return f"(1.0f / {args[0]})"
+            self.libm = True
+            return f"expf({args[1]} * logf({args[0]}))"
+        if op == "Clip":
+            lo = args[1] if len(args) > 1 else flt(m.attrs.get("min", -3.4e38))
+            hi = args[2] if len(args) > 2 else flt(m.attrs.get("max", 3.4e38))
+            a = args[0]
+            return f"({a} < {lo} ? {lo} : ({a} > {hi} ? {hi} : {a}))"
+        if op == "LeakyRelu":
+            return f"({args[0]} >= 0.0f ? {args[0]} : {flt(m.attrs.get('alpha', 0.01))} * {args[0]})"
+        if op == "HardSigmoid":
+            a, al, be = args[0], flt(m.attrs.get("alpha", 0.2)), flt(m.attrs.get("beta", 0.5))
+            return f"({al} * {a} + {be} < 0.0f ? 0.0f : ({al} * {a} + {be} > 1.0f ? 1.0f : {al} * {a} + {be}))"
+        tmpl = FLOAT_EXPR.get(op)
+        if tmpl is None:
+            raise UnsupportedError(f"op {op} has no C expression")
+        return tmpl.format(*args, p=self.p)
+
+    def _math(self, h: str) -> None:
+        name = f"{self.p}_{h}"
+        if name not in self.helpers:
+            self.helpers[name] = {"tanh": cmath.tanh_c, "sigmoid": cmath.sigmoid_c}[h](self.p)
+
+    # -- whole file --------------------------------------------------------------------------
+    def emit(self, header_name: str) -> Emitted:
+        prog, p = self.prog, self.p
+        body: list[str] = []
+        for k in prog.kernels:
+            body += self.kernel(k)
+        P = p.upper()
+        if any("for (i = 0" in ln for ln in body):
+            self.loop_vars.add("i")
+        decl = []
+        if self.loop_vars:
+            decl.append("    int " + ", ".join(sorted(self.loop_vars)) + ";")
+        if prog.arena:
+            decl.append(f"    float tmp[{prog.arena}];")
+        core = (f"static void {p}_core(const float *x, float dt, float *state, float *y)\n{{\n"
+                + "\n".join(decl) + ("\n" if decl else "")
+                + "    (void)x; (void)dt; (void)state;\n"
+                + "\n".join(body) + "\n}\n")
+        includes = ["#include <stdint.h>" if any("int8_t" in a or "int16_t" in a for a in self.arrays) else None,
+                    "#include <math.h>" if self.libm else None, f'#include "{header_name}"']
+        order = [h for h in self.helpers if h.endswith(("_tanh",))] + \
+                [h for h in self.helpers if not h.endswith(("_tanh",))]
+        block = (f"/* Outputs a dense matrix-vector product keeps in registers at once: each output still sums\n"
+                 f"   its terms in the same order, so the block size never changes a result. */\n"
+                 f"#ifndef {P}_MV_BLOCK\n#if defined(__arm__) && !defined(__aarch64__)\n"
+                 f"#define {P}_MV_BLOCK 8     /* 32-bit Arm (Cortex-M): little stack, no float SIMD */\n"
+                 f"#else\n#define {P}_MV_BLOCK 64\n#endif\n#endif\n") if self.block_macro else ""
+        if self.flat_macro:
+            block += (f"/* Sparse sums over all active entries at once (vectorizes; needs a few hundred bytes\n"
+                      f"   of stack) or row by row: the same terms in the same order in the source, so the two\n"
+                      f"   are bit-identical unless the compiler may reassociate (-fassociative-math). */\n"
+                      f"#ifndef {P}_FLAT_LOOPS\n#if defined(__arm__) && !defined(__aarch64__)\n"
+                      f"#define {P}_FLAT_LOOPS 0\n#else\n#define {P}_FLAT_LOOPS 1\n#endif\n#endif\n")
+        source = "\n".join([
+            self.banner, *[i for i in includes if i], "", block,
+            *self.arrays, *[self.helpers[h] for h in order], core,
+            f"void {p}_reset(float *state)\n{{\n    int i;\n    for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0.0f;\n}}\n",
+            f"void {p}_run(const float *x, const float *dt, int n, float *state, float *y)\n{{\n"
+            f"    int t;\n    for (t = 0; t < n; t++)\n"
+            f"        {p}_core(x + (long)t * {P}_INPUT_SIZE, dt[t], state, y + (long)t * {P}_OUTPUT_SIZE);\n}}\n",
+            f"void {p}_step(const float *x, float dt, float *state, float *y)\n{{\n"
+            f"    {p}_run(x, &dt, 1, state, y);\n}}\n"])
+        header = make_header(p, prog, self.banner)
+        self.stats["arena_floats"] = prog.arena
+        return Emitted(source, header, dict(self.stats))
+
+
+def make_header(p: str, prog: Program, banner: str, extra: str = "") -> str:
+    P = p.upper()
+    guard = f"{P}_H"
+    return f"""{banner}
+#ifndef {guard}
+#define {guard}
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define {P}_INPUT_SIZE {prog.input_size}   /* floats per sample (normalised features) */
+#define {P}_OUTPUT_SIZE {prog.output_size}
+#define {P}_STATE_SIZE {prog.state_size}   /* {', '.join(f'{s}[{prog.sizes[s]}]' for s in prog.graph.inputs[2:])} */
+
+/* State: all state tensors concatenated in manifest order; the caller owns it. */
+void {p}_reset(float *state);
+/* One sample: x[{P}_INPUT_SIZE], dt = time since the previous sample (> 0). */
+void {p}_step(const float *x, float dt, float *state, float *y);
+/* n samples, row-major: x[n][{P}_INPUT_SIZE], dt[n] -> y[n][{P}_OUTPUT_SIZE]. */
+void {p}_run(const float *x, const float *dt, int n, float *state, float *y);
+{extra}
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* {guard} */
+"""
