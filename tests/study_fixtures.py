@@ -112,8 +112,9 @@ def _write_bench(folder: Path, ds: str, model: str, budget: int, acc: float) -> 
                               "file_bytes": wb + 6000, "structure_bytes": 6000}})
     rows.append({**rows[0], "artifact": f"{model}.c", "format": "c", "runtime": "qemu-cortex-m4",
                  "target": "mps2-an386", "latency_us": None, "per_sample_us": None, "model_rss_mb": None,
-                 "footprint": {**rows[0]["footprint"], "mcu": {"flash_bytes": 9000 + budget * 4,
-                                                               "ram_bytes": 512, "stack_bytes": 256}}})
+                 "footprint": {**rows[0]["footprint"], "mcu": {"cortex-m4": {
+                     "flash_bytes": 9000 + budget * 4, "ram_static_bytes": 0, "stack_bytes": 256,
+                     "state_bytes": 64, "fits": True}}}})
     path = folder / "results" / ds / f"{model}-b{budget}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -363,8 +363,10 @@ CLI_CASES = [
     # study (the study branch keeps these passing)
     Case("study-unknown-model", ["study", "--models", "transformer", "--out", "st"], "unknown model"),
     Case("study-seeds-0", ["study", "--seeds", "0", "--out", "st"], "--seeds"),
-    Case("study-unknown-dataset", ["study", "--dataset", "mnist", "--out", "st"], "unknown dataset"),
-    Case("study-remote-target", ["study", "--target", "rpi5", "--out", "st"], "rpi5"),
+    Case("study-unknown-dataset", ["study", "--datasets", "mnist", "--out", "st"], "unknown dataset"),
+    Case("study-tiny-budget", ["study", "--budgets", "5,250", "--out", "st"], "budget"),
+    Case("study-workers-with-scheduler", ["study", "--scheduler", "tcp://127.0.0.1:9", "--workers", "2",
+                                          "--out", "st"], "--workers"),
 ]
 
 

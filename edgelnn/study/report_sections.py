@@ -329,11 +329,22 @@ FOOT_COLUMNS = ["dataset", "model", "budget", "artifact", "runtime", "status", "
                 "MCU flash / RAM / stack", "p50 µs/step", "runtime RSS MB (runtime's cost)", "accuracy"]
 
 
+def _mcu(raw: dict) -> dict:
+    """A C row's microcontroller figures (edgelnn.report.mcu_figures), Cortex-M4 first."""
+    from ..report.mcu import mcu_figures
+
+    figs = sorted(mcu_figures([raw]), key=lambda f: f.core != "cortex-m4")
+    if not figs:
+        return {}
+    return {"flash_bytes": figs[0].flash_bytes, "ram_bytes": figs[0].ram_bytes,
+            "stack_bytes": figs[0].stack_bytes, "core": figs[0].core}
+
+
 def footprint_rows(data: StudyData) -> list[dict]:
     out = []
     for r in data.bench:
         f = r.raw.get("footprint") or {}
-        mcu = f.get("mcu") or {}
+        mcu = _mcu(r.raw)
         out.append({"dataset": r.dataset, "model": r.model, "budget": r.raw.get("budget"), "bundle": r.bundle,
                     "artifact": r.artifact, "format": r.format, "graph": r.graph, "scheme": r.scheme,
                     "runtime": r.runtime, "target": r.target, "status": r.status,
