@@ -104,6 +104,8 @@ def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
                 "extra_files": [{"file": header.name, "sha256": sha256_file(header),
                                  "bytes": header.stat().st_size}],
                 "c": {"stats": gen.stats, "precision": _precision_summary(gen.precision)}}
+    if tag != scheme:               # e.g. auto: the code is this scheme's (which cores suit it)
+        manifest["c"]["compute"] = scheme
     if figures:
         manifest["mcu"] = figures
     return {"io": {"inputs": list(g.inputs), "outputs": list(g.outputs)}, "note": note,
