@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..validate import compare, run_artifact
 from . import AUTO, planner_class
-from .search import Budget, search
+from .search import Budget, cpu_time, search
 
 # The scheme whose gate the auto artifact must pass (its bounds, tightened by the budget):
 # int8 is where the search starts, and the mixed artifact must be at least as good.
@@ -55,7 +55,7 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
     path = run.tmp / f"{run.name}.{graph}.{AUTO}{fmt.suffix}"
     placed = None
     planner = None
-    cpu = time.process_time()
+    cpu = cpu_time()
     try:
         run.tick(f"{fmt.name} {graph} {AUTO}: calibrating")
         options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else \
@@ -79,7 +79,7 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
         if planner is not None:
             planner.close()
     # the search's time includes the planner's preparation (pre-processing, calibration)
-    result.seconds, result.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    result.seconds, result.cpu_seconds = time.perf_counter() - started, cpu_time() - cpu
     block = result.to_manifest()
     if result.path is not None:
         if placed is None:
