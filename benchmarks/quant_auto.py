@@ -3,14 +3,16 @@
 
 Trains (or, with --reuse, reuses) 32-unit LSTM, LTC, CfC-NCP and CfC on BasicMotions and
 ItalyPowerDemand, exports each with ``--quant int8-static --quant auto`` (default budget: 1
-point, the int8-static error bound) for ONNX and TFLite through the real exporter and gate,
+point, the int8-static error bound) for ONNX, TFLite and C (C: ``--quant int8-weight``, its
+full-int8 rung and gate) through the real exporter and gate,
 scores the auto artifact on the test split through its runtime, and writes the table
 model x format x dataset to benchmarks/quant_auto.md (raw figures: --work/quant_auto.json).
 
     .venv/bin/python benchmarks/quant_auto.py --work /tmp/edgelnn-quant-auto --reuse --readme README.md
 
 Search time is the search's own (calibration, candidates, gate runs; not fp32 conversion), as
-wall and CPU seconds: on a shared machine the CPU figure is the one to compare.
+wall and CPU seconds (CPU includes the C compiler's): on a shared machine the CPU figure is the
+one to compare. C alone: ``--formats c``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 KINDS = ("lstm", "ltc", "cfc-ncp", "cfc")
 DATASETS = ("basicmotions", "italypowerdemand")
+FULL_INT8 = {"onnx": "int8-static", "tflite": "int8-static", "c": "int8-weight"}   # the search's first rung
 TARGET_DROP, TARGET_RATIO, TARGET_SECONDS = 1.0, 0.6, 60.0
 
 
@@ -66,7 +69,8 @@ def measure(kind: str, dataset: str, args) -> list[dict]:
     ckpt = _checkpoint(kind, dataset, args)
     out = args.work / f"{kind}-{dataset}"
     started, cpu = time.perf_counter(), time.process_time()
-    report = export_bundle(ckpt, out, formats=args.formats, schemes=["fp32", "int8-static", "auto"],
+    schemes = ["fp32", *dict.fromkeys(FULL_INT8[f] for f in args.formats), "auto"]
+    report = export_bundle(ckpt, out, formats=args.formats, schemes=schemes,
                            graphs=["step"], max_drop=args.max_drop,
                            progress=lambda d, t, m: print(f"  {kind}/{dataset}: [{d}/{t}] {m}", flush=True))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -74,7 +78,7 @@ def measure(kind: str, dataset: str, args) -> list[dict]:
     entries = manifest["artifacts"] + manifest["rejected"]
     rows = []
     for fmt in args.formats:
-        int8 = next((e for e in entries if e["format"] == fmt and e["scheme"] == "int8-static"), {})
+        int8 = next((e for e in entries if e["format"] == fmt and e["scheme"] == FULL_INT8[fmt]), {})
         auto = next((e for e in entries if e["format"] == fmt and e["scheme"] == "auto"), {})
         block = auto.get("auto") or {}
         row = {"model": kind, "dataset": dataset, "format": fmt, "reference": report.reference,
@@ -113,7 +117,8 @@ def render(rows: list[dict], meta: dict) -> str:
              f"Measured by `benchmarks/quant_auto.py` on {meta['date']}: {meta['cpu']}, load average "
              f"{meta['load']} at the start (a shared machine: compare CPU seconds), {meta['tools']}.",
              "Budget: `--max-drop 1` (task-metric points on the parity data), error bound = the int8-static "
-             "gate's (0.2 of the output range). Weight ratio = weight bytes (stored constants incl. "
+             "gate's (0.2 of the output range; C: int8-weight's, 0.1, and its full int8 is int8-weight). "
+             "Weight ratio = weight bytes (stored constants incl. "
              "quantization parameters, elements x bits) of the auto artifact / the fp32 artifact's. Δ test = accuracy of the auto artifact on the "
              "test split through its runtime minus PyTorch fp32's, in points. Search = calibration + every "
              "candidate's quantization and parity run.", "",
@@ -178,7 +183,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse checkpoints already in --work")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--formats", default="onnx,tflite")
+    parser.add_argument("--formats", default="onnx,tflite,c")
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)

@@ -104,6 +104,11 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
 
 
+def _compute(entry: dict) -> str:
+    """The scheme whose code an artifact is: ``auto`` (a per-tensor plan) names it in ``c.compute``."""
+    return str((entry.get("c") or {}).get("compute") or entry.get("scheme"))
+
+
 def bench_mcu(bundle_path: str | Path, profile, *, artifacts: list[str] | None = None,
               settings: BenchSettings | None = None, progress: Progress | None = None,
               include_manifest_failures: bool = True) -> list[dict]:
@@ -121,8 +126,8 @@ def bench_mcu(bundle_path: str | Path, profile, *, artifacts: list[str] | None =
         if entry.get("format") != "c":
             rows.append(ctx.row(entry, "unsupported", error=f"{profile.name} runs C artifacts only "
                                 f"(export with --format c)"))
-        elif entry.get("scheme") not in profile.schemes:
-            rows.append(ctx.row(entry, "unsupported", error=f"scheme {entry.get('scheme')} does not suit "
+        elif _compute(entry) not in profile.schemes:
+            rows.append(ctx.row(entry, "unsupported", error=f"scheme {_compute(entry)} does not suit "
                                 f"{profile.name} (its schemes: {', '.join(profile.schemes)})"))
         else:
             rows.append(bench_c_on_mcu(ctx, entry, profile, settings, say))

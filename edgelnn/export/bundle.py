@@ -329,6 +329,8 @@ class _Run:
         else:
             self.rejected.append({**entry, "status": "rejected", "reason": parity["reason"]})
             path.unlink(missing_ok=True)
+            for extra in entry.get("extra_files") or []:      # C: its header leaves with it
+                (path.parent / Path(extra["file"]).name).unlink(missing_ok=True)
 
 
 def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, chunk) -> None:

@@ -52,13 +52,19 @@ def convert(model, graph: str, out_path, chunk: int | None = None, *, mcu: bool 
 def quantize(fp32_path, scheme: str, calibration, out_path, *, model=None,
              precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
     """``scheme`` artifact from the step graph behind ``fp32_path`` (or ``model``)."""
+    g, kind = step_graph(fp32_path, model)
+    return write(g, Path(out_path), scheme, kind, calibration=calibration, precision=precision, mcu=mcu)
+
+
+def step_graph(fp32_path, model=None) -> tuple[Graph, str]:
+    """(step graph, model kind) behind the fp32 C artifact ``fp32_path``: the one ``convert``
+    loaded, else loaded from ``model``."""
     key = str(Path(fp32_path))
     if key not in _GRAPHS:
         if model is None:
             raise ConversionError(f"{Path(fp32_path).name}: the step graph is not loaded; pass model=")
         _GRAPHS[key] = (_step_graph(model, Path(fp32_path)), model.kind)
-    g, kind = _GRAPHS[key]
-    return write(g, Path(out_path), scheme, kind, calibration=calibration, precision=precision, mcu=mcu)
+    return _GRAPHS[key]
 
 
 def bundle_name(out_path: Path, scheme: str) -> str:
@@ -67,12 +73,16 @@ def bundle_name(out_path: Path, scheme: str) -> str:
 
 
 def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
-          precision: dict[str, str] | None = None, mcu: bool = True) -> dict:
+          precision: dict[str, str] | None = None, mcu: bool = True, tag: str | None = None) -> dict:
+    """Generate, write and strictly compile one artifact. ``tag``: the name in the file and the
+    symbol prefix when it is not the scheme's (``auto``: a per-tensor plan over ``scheme``'s
+    code); MCU figures are taken on the cores whose profile lists ``scheme`` (the compute)."""
     from ...runtime.c import mcu as mcu_build
     from ...runtime.integrity import sha256_file
 
     sch = get(scheme)
-    prefix = make_prefix(bundle_name(out_path, scheme), scheme)
+    tag = tag or scheme
+    prefix = make_prefix(bundle_name(out_path, tag), tag)
     header = out_path.with_suffix(".h")
     gen = generate(g, prefix, sch, kind=kind, header_name=header.name, precision=precision,
                    calibration=calibration)
@@ -85,14 +95,17 @@ def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
     note = (f"C99, prefix {prefix}; {gen.stats['kernels']} kernels "
             f"({gen.stats['sparse_kernels']} over active entries only); "
             f"{gen.stats['weights_stored']} weights stored ({gen.stats['weight_bytes']} B)")
+    int16 = sum(1 for v in gen.precision.values() if v == "int16")
     if scheme != "fp32":
-        note += f"; {int8}/{total} constant tensors int8"
+        note += f"; {int8}/{total} constant tensors int8" + (f", {int16} int16" if int16 else "")
     if why:
         note += f"; no MCU figures: {why}"
     manifest = {"c_prefix": prefix,
                 "extra_files": [{"file": header.name, "sha256": sha256_file(header),
                                  "bytes": header.stat().st_size}],
                 "c": {"stats": gen.stats, "precision": _precision_summary(gen.precision)}}
+    if tag != scheme:               # e.g. auto: the code is this scheme's (which cores suit it)
+        manifest["c"]["compute"] = scheme
     if figures:
         manifest["mcu"] = figures
     return {"io": {"inputs": list(g.inputs), "outputs": list(g.outputs)}, "note": note,

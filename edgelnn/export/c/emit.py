@@ -54,6 +54,12 @@ class Emitted:
     source: str
     header: str
     stats: dict = field(default_factory=dict)
+    tensors: dict = field(default_factory=dict)     # constant name -> how it is stored (``FloatEmitter.tensors``)
+
+
+# bytes of one element of a ``static const`` array, by C type
+_CTYPE_BYTES = {"float": 4, "int8_t": 1, "int16_t": 2, "unsigned char": 1, "unsigned short": 2}
+_TENSOR_COUNT = {"float": "fp32_tensors", "int8_t": "int8_tensors", "int16_t": "int16_tensors"}
 
 
 class FloatEmitter:
@@ -66,7 +72,10 @@ class FloatEmitter:
         self.stored: dict[tuple, Stored] = {}
         self.libm = False
         self.stats = {"weights_stored": 0, "weight_bytes": 0, "index_bytes": 0, "scale_bytes": 0,
-                      "int8_tensors": 0, "fp32_tensors": 0}
+                      "int8_tensors": 0, "fp32_tensors": 0, "const_bytes": 0}
+        # every plan-driven constant the kernels read: {name: {"precision", "elements", "bytes",
+        # "kernel", "shared_with"}} -- what a per-tensor precision search can set, and its cost
+        self.tensors: dict[str, dict] = {}
         self._n = 0
         self.loop_vars: set[str] = set()
         self.block_macro = False
@@ -109,6 +118,7 @@ class FloatEmitter:
             line += it + ", "
         lines.append(line.rstrip().rstrip(","))
         note = f" /* {comment} */" if comment else ""
+        self.stats["const_bytes"] += max(len(items), 1) * _CTYPE_BYTES.get(ctype, 4)
         self.arrays.append(f"static const {ctype} {name}[{max(len(items), 1)}] ={note}\n{{\n"
                            + "\n".join(lines) + "\n};\n")
         return name
@@ -121,6 +131,7 @@ class FloatEmitter:
             st = store_matrix(w, self.precision.get(name, "fp32"), sparse=k.sparse)
             self._emit_stored(st, name)
             self.stored[key] = st
+        self._note_tensor(name, key, "MatVec")
         return self.stored[key]
 
     def loop_const(self, name: str, values: np.ndarray, active, outer: int, channel_axis_ok: bool) -> Stored:
@@ -133,7 +144,19 @@ class FloatEmitter:
             st = store_loop_const(values, self.precision.get(name, "fp32"), active, outer, channel_axis_ok)
             self._emit_stored(st, name)
             self.stored[key] = st
+        self._note_tensor(name, key, "Fused")
         return self.stored[key]
+
+    def _note_tensor(self, name: str, key: tuple, kernel: str) -> None:
+        """Record ``name`` as stored (or as sharing the storage of an identical constant)."""
+        if name in self.tensors:
+            return
+        st = self.stored[key]
+        owner = next((n for n, t in self.tensors.items() if t["key"] == key), None)
+        scale = 0 if st.scale is None or np.size(st.scale) <= 1 else 4 * int(np.size(st.scale))
+        self.tensors[name] = {"precision": st.precision, "elements": int(np.size(st.data)),
+                              "bytes": 0 if owner else int(np.size(st.data)) * st.itemsize + scale,
+                              "kernel": kernel, "shared_with": owner, "key": key}
 
     def _emit_stored(self, st: Stored, name: str) -> None:
         st.cname = self.array(st.ctype, st.data, f"{name} {st.describe()}")
@@ -147,7 +170,10 @@ class FloatEmitter:
             self.stats["index_bytes"] += st.index_bytes()
         self.stats["weights_stored"] += int(np.size(st.data))
         self.stats["weight_bytes"] += int(np.size(st.data)) * st.itemsize
-        self.stats["int8_tensors" if st.ctype == "int8_t" else "fp32_tensors"] += 1
+        self.stats[_TENSOR_COUNT[st.ctype]] = self.stats.get(_TENSOR_COUNT[st.ctype], 0) + 1
+
+    def tensor_table(self) -> dict[str, dict]:
+        return {n: {k: v for k, v in t.items() if k != "key"} for n, t in self.tensors.items()}
 
     # -- kernels ---------------------------------------------------------------------------
     def kernel(self, k) -> list[str]:
@@ -204,7 +230,7 @@ class FloatEmitter:
         p = self.p
         wt = st.ctype
         q = wt != "float"
-        name = f"{p}_mv_{'i8' if q else 'f32'}_{st.encoding}"
+        name = f"{p}_mv_{ {'float': 'f32', 'int8_t': 'i8', 'int16_t': 'i16'}[wt]}_{st.encoding}"
         if name in self.helpers:
             return name
         sargs = ", const float *s, int ss" if q else ""
@@ -609,7 +635,7 @@ class FloatEmitter:
             f"    {p}_run(x, &dt, 1, state, y);\n}}\n"])
         header = make_header(p, prog, self.banner)
         self.stats["arena_floats"] = prog.arena
-        return Emitted(source, header, dict(self.stats))
+        return Emitted(source, header, dict(self.stats), self.tensor_table())
 
 
 def make_header(p: str, prog: Program, banner: str, extra: str = "") -> str:

@@ -31,6 +31,7 @@ class Generated:
     precision: dict[str, str]
     stats: dict = field(default_factory=dict)
     note: str = ""
+    tensors: dict = field(default_factory=dict)   # plan-driven constants as stored (float compute)
 
 
 def c_identifier(text: str) -> str:
@@ -79,4 +80,4 @@ def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", hea
     stats = {**out.stats, "kernels": len(kernels),
              "sparse_kernels": sum(1 for k in prog.kernels if getattr(k, "active", None) is not None
                                    or getattr(k, "sparse", False))}
-    return Generated(prefix, out.source, out.header, plan, stats)
+    return Generated(prefix, out.source, out.header, plan, stats, tensors=dict(out.tensors))

@@ -7,7 +7,10 @@ Layout: ``plan.py`` (units, plans, the ``Planner`` protocol a format implements)
 A format takes part by registering ``"module:Class"`` in ``PLANNERS`` (keyed by the format's
 name) and a module-level ``available() -> str | None``. The bundle constructs it as
 ``Class(fp32_step_artifact, calibration, kind=..., io=..., workdir=..., **format options)``
-(ONNX also gets ``reduce_range``) and then only uses the ``Planner`` protocol.
+(ONNX also gets ``reduce_range``, C the model) and then only uses the ``Planner`` protocol, plus
+three optional members: ``gate_scheme`` (whose gate the artifact passes; default int8-static),
+``entry(path)`` (manifest fields the runtime needs to open a candidate) and ``place(plan, path)``
+(write the chosen plan under its bundle name instead of moving the candidate file).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ AUTO = "auto"
 PLANNERS: dict[str, str] = {
     "onnx": "edgelnn.export.mixed.onnx_plan:OnnxPlanner",
     "tflite": "edgelnn.export.mixed.tflite_plan:TFLitePlanner",
+    "c": "edgelnn.export.mixed.c_plan:CPlanner",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..validate import compare, run_artifact
 from . import AUTO, planner_class
-from .search import Budget, search
+from .search import Budget, cpu_time, search
 
 # The scheme whose gate the auto artifact must pass (its bounds, tightened by the budget):
 # int8 is where the search starts, and the mixed artifact must be at least as good.
@@ -41,39 +41,52 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
         run.unsupported_entry(fmt.name, graph, AUTO, why or "")
         run.advance(f"{fmt.name} {graph} {AUTO}: unsupported")
         return
-    tolerance = budget.tolerance(run.tolerances[GATE_SCHEME])
+    # a planner may name the scheme whose gate it must pass (C: int8-weight, where its ladder starts)
+    tolerance = budget.tolerance(run.tolerances[getattr(cls, "gate_scheme", GATE_SCHEME)])
     entry = {"file": f"candidate{fmt.suffix}", "format": fmt.name, "graph": "step", "io": io}
 
     def gate(path: Path) -> dict:
-        outputs = run_artifact(path, {**entry, "file": path.name}, run.sizes, ref.x, ref.dt, ref.lengths)
+        # fields the runtime needs beyond the file (C: symbol prefix and header) come from the planner
+        fields = planner.entry(path) if hasattr(planner, "entry") else {}
+        outputs = run_artifact(path, {**entry, **fields, "file": path.name}, run.sizes, ref.x, ref.dt, ref.lengths)
         return compare(outputs, ref, tolerance)
 
     folder = Path(tempfile.mkdtemp(prefix=f".auto-{fmt.name}-", dir=run.tmp))
+    path = run.tmp / f"{run.name}.{graph}.{AUTO}{fmt.suffix}"
+    placed = None
     planner = None
-    cpu = time.process_time()
+    cpu = cpu_time()
     try:
         run.tick(f"{fmt.name} {graph} {AUTO}: calibrating")
-        options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else {}
+        options = {"reduce_range": run.settings["reduce_range"]} if fmt.name == "onnx" else \
+            ({"model": run.model} if fmt.name == "c" else {})
         planner = cls(source, calib, kind=run.model.kind, io=io, workdir=folder, **options)
         result = search(planner, gate, budget, tolerance, planner.weight_bytes(source), folder, _seqs(ref),
                         progress=lambda m: run.tick(f"{fmt.name} {graph} {AUTO}: {m}"))
+        if result.path is not None and hasattr(planner, "place"):
+            # a file that names itself (C: #include and symbol prefix) is written again under its
+            # bundle name, from the chosen plan; the gate below checks that very file
+            placed = planner.place(result.plan(), path)
     except Exception as exc:  # noqa: BLE001 - like a quantizer error: reported, the export goes on
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
         run.failed_entry(fmt.name, graph, AUTO, reason, time.perf_counter() - started)
         run.advance(f"{fmt.name} {graph} {AUTO}: failed")
         shutil.rmtree(folder, ignore_errors=True)
+        for stray in (path, path.with_suffix(".h")) if fmt.name == "c" else (path,):
+            stray.unlink(missing_ok=True)
         return
     finally:
         if planner is not None:
             planner.close()
     # the search's time includes the planner's preparation (pre-processing, calibration)
-    result.seconds, result.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    result.seconds, result.cpu_seconds = time.perf_counter() - started, cpu_time() - cpu
     block = result.to_manifest()
     if result.path is not None:
-        path = run.tmp / f"{run.name}.{graph}.{AUTO}{fmt.suffix}"
-        shutil.move(str(result.path), path)
-        run.gate(fmt, graph, AUTO, path, {"quantized": result.quantized, "note": result.note, "io": io},
-                 chunk, fp32_bytes, ref, golden, started, tolerance=tolerance, extra={"auto": block})
+        if placed is None:
+            shutil.move(str(result.path), path)
+        info = placed or {"quantized": result.quantized, "note": result.note, "io": io}
+        run.gate(fmt, graph, AUTO, path, info, chunk, fp32_bytes, ref, golden, started, tolerance=tolerance,
+                 extra={"auto": block})
     else:
         best = min((c for c in result.candidates if c.rel_range is not None),
                    key=lambda c: c.rel_range, default=None)
