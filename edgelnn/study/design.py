@@ -141,8 +141,14 @@ def _middle(budgets) -> int:
 
 
 def default_design() -> StudyDesign:
-    """`edgelnn study` with no options (docs/study-design.md: why these sizes)."""
-    return StudyDesign()
+    """`edgelnn study` with no options (docs/study-design.md: why these sizes). Where a C compiler
+    is installed the C backend joins the export (fp32 and int8-weight): its flash / RAM / stack
+    per microcontroller answer the memory question for the deployed model, not a runtime."""
+    from ..runtime.c.toolchain import find_cc
+
+    if find_cc() is None:
+        return StudyDesign()
+    return StudyDesign(formats=("onnx", "tflite", "c"), schemes=("fp32", "int8-dynamic", "int8-weight"))
 
 
 def quick_design() -> StudyDesign:
