@@ -170,13 +170,20 @@ def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_
         model = models.create(kind, IN, OUT, units=48, seed=0).eval()
         path = tmp_path / f"{kind}48.step.fp32.c"
         cases.append((kind, path, build.convert(model, "step", path, mcu=False)))
+    # one input channel (italypowerdemand): the sensory synapses' reduced axis has length 1, so
+    # each row holds 0 or 1 active entries -- the row-by-row form once ignored which (the study
+    # found it: wrong outputs on the microcontroller, caught only by -Werror's unused constant)
+    torch.manual_seed(0)
+    ltc1 = models.create("ltc", 1, OUT, units=17, seed=0).eval()
+    path = tmp_path / "ltc1in.step.fp32.c"
+    cases.append(("ltc", path, build.convert(ltc1, "step", path, mcu=False)))
     cases.append(("gru", *generated("gru")[1]["fp32"]))
     for kind, path, info in cases:
         text = path.read_text()
         assert ("_FLAT_LOOPS" in text) if kind == "ltc" else ("_MV_BLOCK" in text), kind
         p = info["manifest"]["c_prefix"]
         P = p.upper()
-        main = tmp_path / f"{kind}_main.c"
+        main = tmp_path / f"{path.stem}_main.c"
         main.write_text(f"""#include <stdio.h>
 #include <string.h>
 #include "{path.with_suffix('.h').name}"
@@ -194,9 +201,12 @@ int main(void) {{
 """)
         outs = []
         for defs in ([], [f"-D{P}_FLAT_LOOPS=0", f"-D{P}_MV_BLOCK=8"]):
-            exe = tmp_path / f"{kind}{len(defs)}"
+            exe = tmp_path / f"{path.stem}{len(defs)}"
             subprocess.run(["gcc", "-std=c99", "-O2", *defs, "-I", str(path.parent), str(main), str(path),
                             "-o", str(exe), "-lm"], check=True, capture_output=True)
+            strict = subprocess.run(["gcc", *build.STRICT, "-O2", *defs, "-c", str(path), "-o", str(exe) + ".o"],
+                                    capture_output=True, text=True)
+            assert strict.returncode == 0, (kind, defs, strict.stderr[-500:])
             outs.append(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
         assert outs[0] == outs[1], kind
 
@@ -532,3 +542,16 @@ def test_mcu_figures_are_read_from_the_footprint_and_from_files_written_before_i
         assert (m4.api, m4.flash_bytes, m4.ram_bytes) == ("float", 9000, 956)
         assert (m0.api, m0.flash_bytes, m0.ram_bytes) == ("integer", 8000, 628)   # no FPU: the integer API
     assert mcu_of({"format": "onnx", "footprint": {"file_bytes": 1}}) == {}
+
+
+def test_c_export_to_a_relative_folder(export_checkpoint, tmp_path):
+    """`--out b` from the user's folder: the strict compile once ran the compiler in the bundle's
+    temporary folder with the file's relative path ('No such file or directory')."""
+    ckpt = export_checkpoint("gru", dataset="italypowerdemand")
+    proc = subprocess.run([sys.executable, "-m", "edgelnn", "export", str(ckpt), "--out", "b", "--format", "c",
+                           "--quant", "fp32", "--graph", "step", "--json"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    statuses = [(r["format"], r["scheme"], r["status"]) for r in json.loads(proc.stdout)["results"]]
+    assert ("c", "fp32", "passed") in statuses, statuses
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

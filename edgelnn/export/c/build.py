@@ -125,6 +125,7 @@ def strict_compile(c_file: Path, compilers: list[list[str]] | None = None) -> No
     """The artifact must compile with -std=c99 -Wall -Wextra -Werror -pedantic (host compiler)."""
     from ...runtime.c.toolchain import first_error, require_cc, run
 
+    c_file = Path(c_file).resolve()     # the compiler runs in the file's folder: a relative path breaks
     for cc in compilers or [require_cc()]:
         with tempfile.TemporaryDirectory() as tmp:
             proc = run([*cc, *STRICT, "-c", str(c_file), "-o", str(Path(tmp) / "a.o")],

@@ -436,7 +436,7 @@ class FloatEmitter:
                 idx = "o" if lv == "epi" or not R else flat
                 stores[lv].append(self.store(out, idx, v))
         self.loop_vars.add("o")
-        if R:
+        if R or sparse:
             self.loop_vars.add("r")
         lines = [f"    /* {', '.join(m.op for m in k.nodes)} -> {', '.join(k.outputs)} */", "    {"]
         if sparse:
@@ -451,7 +451,9 @@ class FloatEmitter:
         lines += [b + ln for ln in pre]
         lines += [f"{b}{init}" for a, init, *_ in accs]
         body = inner + [u for _, _, u, *_ in accs] + stores["inner"]
-        if R and sparse:
+        if sparse:
+            # the active entries of row o, also when the reduced axis has length 1 (one input
+            # channel: each row has 0 or 1 active entries, and the constants hold active ones only)
             lines += self._sparse_inner(enc, body)
         elif R:
             lines.append(f"{b}for (r = 0; r < {rn}; r++) {{")
