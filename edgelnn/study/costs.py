@@ -30,7 +30,10 @@ EXPECTED_EPOCHS_BY_DATASET = {"irregular-sine": 150}
 # Export (onnx + tflite, step graph, 3 schemes) of one bundle: 27 CPU s for a 16-unit GRU, 258 for
 # a 39-unit LTC (its 6 unrolled ODE unfolds make a large graph: cost ~ units / 4 x a GRU's). Bench
 # with short settings and clean-test accuracy only: 5.2 CPU s for a GRU's 6 artifacts.
-EXPORT_SECONDS = {"onnx": 1.5, "tflite": 7.0}   # per artifact (format x graph x scheme)
+# The default study of 2026-11-29 (export/study's study.json): its 17 exports (onnx + tflite + c,
+# 7 artifacts each) took 3.8 CPU min in all, a quarter of what the figures above gave; 5-8 CPU s
+# for an RNN or CfC bundle, 29 and 75 for LTC at 250 and 1,000.
+EXPORT_SECONDS = {"onnx": 0.5, "tflite": 2.0, "c": 0.5}   # per artifact (format x graph x scheme)
 EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "cfc-ncp": lambda units: 1.5}
 BENCH_SECONDS = 1.5                              # per artifact and runtime
 # Scoring a final model on the test split and its shift suite (PyTorch, batches of 256): per
