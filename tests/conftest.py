@@ -160,3 +160,18 @@ def scheme_bundle(tmp_path_factory, export_checkpoint):
         export_checkpoint(kind, units=64), out, formats=formats, graphs=["step"], target="host",
         tolerances=LOOSE_METRIC))
 # --- end export fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def c_cache(tmp_path_factory):
+    """Compiled C libraries go to a test folder, not the user's ~/.cache (modules that compile
+    C artifacts use it: ``pytestmark = pytest.mark.usefixtures("c_cache")``)."""
+    import os
+
+    old = os.environ.get("EDGELNN_CACHE_DIR")
+    os.environ["EDGELNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("c-cache"))
+    yield
+    if old is None:
+        os.environ.pop("EDGELNN_CACHE_DIR", None)
+    else:
+        os.environ["EDGELNN_CACHE_DIR"] = old

@@ -26,6 +26,8 @@ from edgelnn.export.validate import DEFAULT_TOLERANCES
 from edgelnn.runtime.c.runner import CRunner
 from edgelnn.schema import mcu_of
 
+pytestmark = pytest.mark.usefixtures("c_cache")   # compiled libraries in a test folder
+
 KINDS = list(models.MODELS)           # every kind of the zoo, including ones added later
 C_SCHEMES = list(SCHEMES)
 STEPS, IN, OUT, UNITS = 150, 3, 2, 8
@@ -35,16 +37,6 @@ needs_cross = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
                                  reason="scripts/test.sh installs gcc-arm-none-eabi and qemu-system-arm")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def c_cache(tmp_path_factory):
-    """Compiled libraries go to a session folder, not the user's ~/.cache."""
-    old = os.environ.get("EDGELNN_CACHE_DIR")
-    os.environ["EDGELNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("c-cache"))
-    yield
-    if old is None:
-        os.environ.pop("EDGELNN_CACHE_DIR", None)
-    else:
-        os.environ["EDGELNN_CACHE_DIR"] = old
 
 
 def irregular(seed: int, n: int = 1, steps: int = STEPS):

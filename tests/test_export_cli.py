@@ -2,24 +2,13 @@
 nothing left in --out; a good export prints the table and the bundle inspects."""
 from __future__ import annotations
 
-import sys
 
 import pytest
 
 from edgelnn.cli.app import run_app
+from cli_inprocess import run_cli as _cli
 
 
-def _cli(monkeypatch, capsys, *args):
-    import edgelnn.cli  # noqa: F401 - registers the commands
-
-    monkeypatch.setattr(sys, "argv", ["edgelnn", *map(str, args)])
-    code = 0
-    try:
-        run_app()
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _assert_clean_failure(code, out, err, out_dir, match):

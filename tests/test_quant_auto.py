@@ -10,7 +10,6 @@ error bounds are what these tests hold the artifacts to.
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from edgelnn.export.mixed.plan import Plan, Unit
 from edgelnn.export.mixed.search import Budget, search
 from edgelnn.export.validate import Tolerance
 from edgelnn.export.footprint import weight_bytes
+from cli_inprocess import run_cli as _cli
 
 AVAILABLE = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
 TIGHT = 0.05                 # full int8 misses this error bound; int16 with headroom meets it
@@ -116,18 +116,6 @@ def test_auto_returns_full_int8_unchanged_when_it_passes(export_checkpoint, tmp_
         assert set(block["precisions"].values()) == {"int8"} and "unchanged" in block["why"]
 
 
-def _cli(monkeypatch, capsys, *args):
-    import edgelnn.cli  # noqa: F401 - registers the commands
-    from edgelnn.cli.app import run_app
-
-    monkeypatch.setattr(sys, "argv", ["edgelnn", *map(str, args)])
-    code = 0
-    try:
-        run_app()
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_budget_nothing_meets_keeps_fp32(monkeypatch, capsys, export_checkpoint, tmp_path):

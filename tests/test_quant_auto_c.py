@@ -11,32 +11,22 @@ export tests (the error bounds are what these tests hold the artifacts to).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
 from edgelnn.export import export_bundle
 from edgelnn.export.manifest import sha256
+from cli_inprocess import run_cli as _cli
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
-                                reason="scripts/test.sh installs a C compiler")
+pytestmark = [pytest.mark.usefixtures("c_cache"),   # compiled libraries in a test folder
+              pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
+                                 reason="scripts/test.sh installs a C compiler")]
 OPEN_METRIC = 1.0            # untrained near-tied logits: the metric bound is not under test
 FLOAT_NEEDED = 3e-6          # below all-int16 (~1e-5), above two float + one int16 (~1e-6)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def c_cache(tmp_path_factory):
-    """Compiled libraries go to a module folder, not the user's ~/.cache."""
-    old = os.environ.get("EDGELNN_CACHE_DIR")
-    os.environ["EDGELNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("c-cache"))
-    yield
-    if old is None:
-        os.environ.pop("EDGELNN_CACHE_DIR", None)
-    else:
-        os.environ["EDGELNN_CACHE_DIR"] = old
 
 
 def _manifest(path):
@@ -157,18 +147,6 @@ def test_auto_artifact_passes_the_emulated_cortex_m4_golden_check(tight):
     assert r["flash_bytes"] == auto["footprint"]["mcu"]["cortex-m4"]["flash_bytes"]
 
 
-def _cli(monkeypatch, capsys, *args):
-    import edgelnn.cli  # noqa: F401 - registers the commands
-    from edgelnn.cli.app import run_app
-
-    monkeypatch.setattr(sys, "argv", ["edgelnn", *map(str, args)])
-    code = 0
-    try:
-        run_app()
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_nothing_meets_the_budget_keeps_fp32(monkeypatch, capsys, export_checkpoint, tmp_path):

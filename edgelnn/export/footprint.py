@@ -128,24 +128,12 @@ def _onnx_weights(proto) -> dict[str, int]:
 
 def _onnx_shapes(proto, feeds: dict) -> dict[str, tuple]:
     """Every tensor's shape in one real run (ORT, no graph optimisation so nodes stay as stored)."""
-    import onnx
-    import onnxruntime as ort
+    from .sensitivity.onnx_tensors import session_exposing
 
-    model = onnx.ModelProto.FromString(proto.SerializeToString())
-    have = {o.name for o in model.graph.output}
-    for node in model.graph.node:
-        for name in node.output:
-            if name and name not in have:
-                model.graph.output.append(onnx.ValueInfoProto(name=name))
-                have.add(name)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = session_exposing(proto, [name for node in proto.graph.node for name in node.output])
     shapes = {o.name: tuple(np.shape(v)) for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
     shapes.update({k: tuple(v.shape) for k, v in feeds.items()})
-    for init in model.graph.initializer:
+    for init in proto.graph.initializer:
         shapes[init.name] = tuple(init.dims)
     return shapes
 

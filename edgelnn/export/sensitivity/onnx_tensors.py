@@ -20,10 +20,13 @@ from .core import TensorError, added_at_ops, compare, peak_added_at_ops, span
 DQ_SUFFIX = "_DequantizeLinear_Output"
 
 
-def _session(model: onnx.ModelProto, extra: list[str]) -> ort.InferenceSession:
+def session_exposing(model: onnx.ModelProto, names) -> ort.InferenceSession:
+    """A session of ``model`` whose outputs also hold the tensors ``names`` (intermediate values),
+    unoptimised so nodes stay as stored, on one thread: reading each tensor's value (here) or
+    shape (``edgelnn.export.footprint``)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     have = {o.name for o in model.graph.output}
-    for name in extra:
+    for name in names:
         if name and name not in have:
             model.graph.output.append(onnx.ValueInfoProto(name=name))
             have.add(name)
@@ -104,8 +107,8 @@ def analyse_onnx(ref_path, q_path, ref_entry: dict, q_entry: dict, seqs, kind: s
     q_names = {o for n in q.graph.node for o in n.output}
     pairs = {t: (t + DQ_SUFFIX if t + DQ_SUFFIX in q_names else t) for t in outs}
     pairs = {t: qt for t, qt in pairs.items() if qt in q_names}
-    s_ref = _session(ref, outs)
-    s_q = _session(q, list(pairs.values()))
+    s_ref = session_exposing(ref, outs)
+    s_q = session_exposing(q, list(pairs.values()))
     ref_io, q_io = ref_entry["io"], q_entry["io"]
     ref_out_names = [o.name for o in s_ref.get_outputs()]
     q_out_names = [o.name for o in s_q.get_outputs()]
