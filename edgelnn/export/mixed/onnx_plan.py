@@ -21,7 +21,7 @@ import numpy as np
 
 from ..onnx.quantize import QUANTIZED_FRACTION, STATIC_CALIBRATION_STEPS, _quiet, int8_settings
 from ..footprint import weight_bytes
-from .plan import INT16_HEADROOM, Plan, Unit
+from .plan import INT16_HEADROOM, Plan, Unit, unit_scores
 
 
 def available() -> str | None:
@@ -118,13 +118,7 @@ class OnnxPlanner:
         io = self.io or {"inputs": self.input_names, "outputs": self._outputs()}
         entry = {"io": io}
         tensors, _, _ = analyse_pair("onnx", self.pre, q_path, entry, entry, seqs, self.kind)
-        scores: dict[str, float] = {}
-        for t in tensors:
-            unit = self._unit_of_output.get(t.tensor or t.name)
-            value = t.added_peak if t.added_peak is not None else t.added
-            if t.kind == "activation" and unit is not None and value is not None and np.isfinite(value):
-                scores[unit] = max(scores.get(unit, 0.0), float(value))
-        return scores
+        return unit_scores(tensors, lambda t: self._unit_of_output.get(t.tensor or t.name))
 
     def weight_bytes(self, path: Path) -> int:
         return weight_bytes(path, "onnx")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 LEVELS = ("int8", "int16", "float")
 INT16_HEADROOM = 4.0
@@ -89,3 +89,17 @@ class Planner(Protocol):
 
     def close(self) -> None:
         """Remove temporary files."""
+
+
+def unit_scores(tensors, unit_of: Callable[[object], str | None]) -> dict[str, float]:
+    """Per unit, the largest error its output activations add under full int8 (the peak over the
+    rollout where measured): the search's ranking, the same for every format's sensitivity."""
+    import math
+
+    scores: dict[str, float] = {}
+    for t in tensors:
+        unit = unit_of(t)
+        value = t.added_peak if t.added_peak is not None else t.added
+        if t.kind == "activation" and unit is not None and value is not None and math.isfinite(value):
+            scores[unit] = max(scores.get(unit, 0.0), float(value))
+    return scores

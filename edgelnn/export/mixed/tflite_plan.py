@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..footprint import weight_bytes
-from .plan import INT16_HEADROOM, Plan, Unit
+from .plan import INT16_HEADROOM, Plan, Unit, unit_scores
 
 
 def available() -> str | None:
@@ -125,13 +125,7 @@ class TFLitePlanner:
 
         entry = {"io": self.io}
         tensors, _, _ = analyse_pair("tflite", self.fp32_path, q_path, entry, entry, seqs, self.kind)
-        scores: dict[str, float] = {}
-        for t in tensors:
-            unit = self._unit_of_output.get(t.tensor)
-            value = t.added_peak if t.added_peak is not None else t.added
-            if t.kind == "activation" and unit is not None and value is not None and np.isfinite(value):
-                scores[unit] = max(scores.get(unit, 0.0), float(value))
-        return scores
+        return unit_scores(tensors, lambda t: self._unit_of_output.get(t.tensor))
 
     def weight_bytes(self, path: Path) -> int:
         return weight_bytes(path, "tflite")
