@@ -153,15 +153,27 @@ def test_strict_c99_with_gcc_and_clang(generated, compiler):
                     assert line.startswith("static const"), line
 
 
-def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_path):
+def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_path, monkeypatch):
     """Flat sparse chunks and register blocks (host) vs row-by-row loops (Cortex-M): same terms,
     same order in the source, so with source-order arithmetic the outputs are bit-identical."""
+    from edgelnn.export.c.emit import FloatEmitter
+
     cases = []
     for kind in ("ltc", "cfc-ncp"):             # 48 units: sparse rows long enough for index lists
         torch.manual_seed(0)
         model = models.create(kind, IN, OUT, units=48, seed=0).eval()
         path = tmp_path / f"{kind}48.step.fp32.c"
         cases.append((kind, path, build.convert(model, "step", path, mcu=False)))
+    # many flat chunks per kernel (a model with more active entries than FLAT_CHUNK): the chunk
+    # boundaries must fall between rows and keep every row's terms in order
+    monkeypatch.setattr(FloatEmitter, "FLAT_CHUNK", 40)
+    torch.manual_seed(0)
+    model = models.create("ltc", IN, OUT, units=48, seed=0).eval()
+    path = tmp_path / "ltc48chunks.step.fp32.c"
+    cases.append(("ltc", path, build.convert(model, "step", path, mcu=False)))
+    chunks = re.search(r"f_starts\[(\d+)\]", path.read_text())
+    assert chunks and int(chunks.group(1)) > 3, "expected several flat chunks"
+    monkeypatch.undo()
     # one input channel (italypowerdemand): the sensory synapses' reduced axis has length 1, so
     # each row holds 0 or 1 active entries -- the row-by-row form once ignored which (the study
     # found it: wrong outputs on the microcontroller, caught only by -Werror's unused constant)
