@@ -158,7 +158,11 @@ def raw_call(runner, golden):
             for name, value in zip(ins[2:], out[1:]):
                 nxt[name] = value
         return dicts, call, carry
-    it, in_idx, out_idx = runner._it, runner._in_idx, runner._out_idx
+    # its own interpreter, as a hand-written loop has: the runner holds its interpreter's bound
+    # methods, which makes that interpreter's public invoke() refuse to run
+    it = type(runner._it)(model_path=str(runner.path), num_threads=runner.threads or None)
+    it.allocate_tensors()
+    in_idx, out_idx = runner._in_idx, runner._out_idx
 
     def call(f):
         for i, v in zip(in_idx, f):

@@ -107,6 +107,39 @@ def test_nan_and_bad_inputs_are_one_line_errors(tiny_bundle):
             runner.run(np.stack([ok, nan]), np.ones(2))
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_step_fast_path_keeps_every_input_check(tiny_bundle, fmt):
+    """float32 samples of shape (C,) take step()'s inline checks: NaN/inf anywhere, wrong length
+    and bad dt are refused with the state untouched; huge finite values and (1, C) pass."""
+    bundle = load_bundle(tiny_bundle)
+    entry = next(a for a in bundle.artifacts if a["format"] == fmt and a["graph"] == "step")
+    with bundle.open(entry) as runner:
+        c = runner.input_size
+        ok = np.linspace(-1, 1, c).astype(np.float32)
+        runner.step(ok, 0.5)
+        before = runner.state
+        for i in range(c):
+            for bad in (np.nan, np.inf, -np.inf):
+                x = ok.copy()
+                x[i] = bad
+                with pytest.raises(ValueError, match="NaN or inf"):
+                    runner.step(x, 0.5)
+        for x, dt in ((ok[:-1], 0.5), (np.append(ok, 0).astype(np.float32), 0.5), (ok, float("nan")),
+                      (ok, 0.0), (ok, -0.5), (ok, float("inf"))):
+            with pytest.raises(ValueError):
+                runner.step(x, dt)
+        assert all(np.array_equal(a, b) for a, b in zip(before, runner.state))
+        y_flat = runner.step(np.full(c, 3e38, np.float32), 0.5)       # the sum overflows; all finite
+        assert y_flat.shape == (runner.output_size,)
+        runner.reset()
+        y1 = runner.step(ok, 0.5)
+        runner.reset()
+        y2 = runner.step(ok.reshape(1, c), 0.5)
+        runner.reset()
+        y3 = runner.step(ok.astype(np.float64), np.float32(0.5))
+        assert y1.shape == (runner.output_size,) and np.array_equal(y1, y2) and np.array_equal(y1, y3)
+
+
 def test_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="no manifest.json"):
         load_bundle(tmp_path)

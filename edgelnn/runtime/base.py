@@ -14,6 +14,8 @@ import numpy as np
 from ..errors import InputError, ShapeError
 
 _F32 = np.dtype(np.float32)
+_NDARRAY = np.ndarray
+_INF = math.inf
 _SMALL = 64          # up to this many inputs a Python-level sum tests finiteness fastest
 
 
@@ -50,6 +52,10 @@ class Runner:
         self._no_step = self.chunk is not None and self.chunk != 1
         self._x_step_shape = (1, self.input_size) if self.graph == "step" else (1, 1, self.input_size)
         self._dt_buf = np.ones((1, 1), dtype=np.float32)   # reused by step(); runtimes copy inputs
+        self._dt_flat = self._dt_buf.reshape(1)            # a view: item assignment is cheapest
+        # step()'s fast path: one float32 sample of shape (C,) into a step graph, C small enough
+        # for a Python-level finiteness sum; every other input goes through _step_x
+        self._fast_c = self.input_size if (self.graph == "step" and 0 < self.input_size <= _SMALL) else -1
         self.reset()
 
     # -- backend -------------------------------------------------------------------------
@@ -141,16 +147,26 @@ class Runner:
 
     # -- inference -----------------------------------------------------------------------
     def step(self, x, dt: float) -> np.ndarray:
-        """One sample -> y (O,); the state advances. The hot path: kept lean on purpose."""
+        """One sample -> y (O,); the state advances. The hot path, kept lean on purpose: each
+        numpy attribute or view here costs about as much as a tenth of a LiteRT call, so the
+        common call (float dt, float32 x of shape (C,)) is checked inline with the cheapest
+        tests (callgrind counts them; benchmarks/c_backend.py holds the overhead to <= 15%)."""
         if self._ended or self._no_step:
             self._step_guard()
-        if dt.__class__ is float and 0.0 < dt < math.inf:     # fast path; anything else checked
-            self._dt_buf[0, 0] = dt
+        if dt.__class__ is float and 0.0 < dt < _INF:
+            self._dt_flat[0] = dt
         else:
-            self._dt_buf[0, 0] = self._step_dt(dt)
-        out = self.invoke([self._step_x(x), self._dt_buf, *self._state])
+            self._dt_flat[0] = self._step_dt(dt)
+        if x.__class__ is _NDARRAY and x.ndim == 1 and x.dtype is _F32 and len(x) == self._fast_c:
+            # the sum of the values is not finite iff some value is NaN/inf, or they are huge
+            if not math.isfinite(sum(x.tolist())) and not np.isfinite(x).all():
+                raise InputError(f"{self.name}: x contains NaN or inf; clean or impute the input first")
+            x = x[None]
+        else:
+            x = self._step_x(x)
+        out = self.invoke([x, self._dt_buf, *self._state])
         self._state = out[1:]
-        return out[0].reshape(-1)
+        return out[0].ravel()
 
     def _step_guard(self) -> None:
         self._check_stream()

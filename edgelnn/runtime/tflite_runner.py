@@ -87,9 +87,12 @@ class TFLiteRunner(Runner):
         self._direct = self._probe_direct()
 
     def _probe_direct(self) -> bool:
-        """Use the interpreter's binding directly (SetTensor/Invoke/GetTensor): the Python
-        wrapper's per-call safety check guards ``tensor()`` views, which this runner never
-        holds. A binding without that shape falls back to the public API."""
+        """Use the interpreter's binding directly (SetTensor/Invoke/GetTensor), its methods bound
+        once: the Python wrapper's per-call safety check guards ``tensor()`` views, which this
+        runner never holds, and each pybind11 attribute lookup costs about a tenth of a small
+        model's call. Holding the bound methods makes the wrapper's own ``invoke()`` refuse to
+        run, so this runner's interpreter is for this runner only. A binding without that shape
+        falls back to the public API."""
         ip = getattr(self._it, "_interpreter", None)
         if ip is None or not all(hasattr(ip, m) for m in ("SetTensor", "Invoke", "GetTensor")):
             return False
@@ -97,20 +100,21 @@ class TFLiteRunner(Runner):
             ip.GetTensor(self._out_idx[0], 0)
         except TypeError:
             return False
+        self._set, self._run, self._get = ip.SetTensor, ip.Invoke, ip.GetTensor
         return True
 
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        it = self._it
         if self._direct:
-            ip = it._interpreter          # looked up per call: holding it would block it.invoke()
+            set_, get = self._set, self._get
             for idx, value in zip(self._in_idx, feeds):
-                ip.SetTensor(idx, value)
-            ip.Invoke()
-            return [ip.GetTensor(idx, 0) for idx in self._out_idx]
+                set_(idx, value)
+            self._run()
+            return [get(idx, 0) for idx in self._out_idx]
+        it = self._it
         for idx, value in zip(self._in_idx, feeds):
             it.set_tensor(idx, value)
         it.invoke()
         return [it.get_tensor(idx) for idx in self._out_idx]
 
     def close(self) -> None:
-        self._it = None
+        self._it = self._set = self._run = self._get = None
