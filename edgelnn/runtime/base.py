@@ -164,9 +164,14 @@ class Runner:
             x = x[None]
         else:
             x = self._step_x(x)
+        return self._step_call(x).ravel()
+
+    def _step_call(self, x: np.ndarray) -> np.ndarray:
+        """One checked step (x shaped for the graph, dt in ``_dt_buf``): keeps the new state and
+        returns y as the runtime gives it. A backend may override it with a leaner call."""
         out = self.invoke([x, self._dt_buf, *self._state])
         self._state = out[1:]
-        return out[0].ravel()
+        return out[0]
 
     def _step_guard(self) -> None:
         self._check_stream()

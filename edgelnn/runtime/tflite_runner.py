@@ -101,7 +101,22 @@ class TFLiteRunner(Runner):
         except TypeError:
             return False
         self._set, self._run, self._get = ip.SetTensor, ip.Invoke, ip.GetTensor
+        self._x_idx, self._dt_idx, self._y_idx = self._in_idx[0], self._in_idx[1], self._out_idx[0]
+        self._state_io = list(zip(self._in_idx[2:], self._out_idx[1:]))
         return True
+
+    def _step_call(self, x: np.ndarray) -> np.ndarray:
+        """Runner.step's call without the generic feed list: +21% -> +13% over the raw LiteRT call."""
+        if not self._direct:
+            return super()._step_call(x)
+        set_, get = self._set, self._get
+        set_(self._x_idx, x)
+        set_(self._dt_idx, self._dt_buf)
+        for (idx, _), s in zip(self._state_io, self._state):
+            set_(idx, s)
+        self._run()
+        self._state = [get(idx, 0) for _, idx in self._state_io]
+        return get(self._y_idx, 0)
 
     def invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         if self._direct:
