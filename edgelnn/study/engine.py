@@ -148,6 +148,31 @@ class _Engine:
         self.total = len(self.tune) + len(self.finals) + 2 * len(self.export_cells)
         self.benches: list[plan.Job] = []
         self.phase = "training"
+        self._eta_costs = None          # the plan's estimates, computed once (see eta)
+        self._eta_workers = (0.0, 1)    # (when counted, workers): a scheduler call, made every 10 s
+
+    def _plan_costs(self) -> tuple[list, dict, float]:
+        """(tuning group, estimate) of every final run, estimate of every export, of one bench:
+        fixed for a design, and recomputing them at every progress update took a tenth of a core
+        from the workers on a 2-core machine."""
+        if self._eta_costs is None:
+            from . import costs
+
+            d = self.design
+            finals = [((dd, m, plan.tuning_budget(d, dd, m, b)), plan.final_estimate(d, dd, m, b))
+                      for dd, m, b, arm, s in self.finals]
+            exports = {(dd, m, b): costs.export_estimate(d.formats, d.graphs, d.schemes, m,
+                                                         plan.final_units(d, dd, m, b))
+                       for dd, m, b in self.export_cells}
+            self._eta_costs = (finals, exports, costs.bench_estimate(d.formats, d.graphs, d.schemes))
+        return self._eta_costs
+
+    def _workers_now(self) -> int:
+        counted, n = self._eta_workers
+        if time.monotonic() - counted > 10.0:
+            n = max(1, self.ex.workers)
+            self._eta_workers = (time.monotonic(), n)
+        return n
 
     def _export_datasets(self) -> tuple:
         return self.design.export_datasets or self.design.datasets
@@ -376,21 +401,15 @@ class _Engine:
                     ser += job.estimate
                 else:
                     par += job.estimate
+        finals, exports, bench = self._plan_costs()
         chosen_groups = {j.group for j in self.jobs.values() if j.kind == "final"}
-        for d, m, b, arm, s in self.finals:
-            if (d, m, plan.tuning_budget(self.design, d, m, b)) not in chosen_groups:
-                par += plan.final_estimate(self.design, d, m, b)
-        from . import costs
-
+        par += sum(cost for group, cost in finals if group not in chosen_groups)
         exported = {(j.spec["dataset"], j.spec["model"], j.spec["budget"]) for j in self.jobs.values()
                     if j.kind == "export"}
-        par += sum(costs.export_estimate(self.design.formats, self.design.graphs, self.design.schemes, m,
-                                         plan.final_units(self.design, d, m, b))
-                   for d, m, b in self.export_cells if (d, m, b) not in exported)
+        par += sum(cost for cell, cost in exports.items() if cell not in exported)
         benched = sum(1 for j in self.jobs.values() if j.kind == "bench" and self.status.get(j.key) == "done")
-        ser += (len(self.export_cells) - benched) * costs.bench_estimate(
-            self.design.formats, self.design.graphs, self.design.schemes)
-        return (par / max(1, self.ex.workers) + ser) * ratio
+        ser += (len(self.export_cells) - benched) * bench
+        return (par / self._workers_now() + ser) * ratio
 
     # -- report ------------------------------------------------------------------------------------
     def report(self):
