@@ -13,7 +13,8 @@ load hits every item alike, 1 thread, batch 1:
   bench`` times); target: best C step p50 <= 1/2 of the best LiteRT step p50;
 * C ``<prefix>_run`` over 32 samples per call, per sample; target <= 1/5 of the best LiteRT step;
 * ``Runner.step()`` (the public API, input checks kept) against the raw runtime call, per
-  runtime (onnxruntime, LiteRT, c), on CfC-64 fp32; target <= +15 %;
+  runtime (onnxruntime, LiteRT, c), on CfC-64 fp32, the two timed interleaved call by call
+  (``Interleaved``); target <= +15 %;
 * the Cortex-M4 (and, for int16-fixed, Cortex-M0+) flash / static RAM / worst-case stack /
   state of every C artifact, from the manifest (arm-none-eabi-gcc -Os); targets: int8-weight
   flash <= active parameters x 1 B + 6 KiB, state + worst-case stack <= 2 KiB.
@@ -392,7 +393,8 @@ def readme_block(items, pairs, bundles, facts, a) -> str:
                    f"({br.per_sample / bl.p50:.2f}) | {fig['flash_bytes'] if fig else '–'} | "
                    f"{fig['stack_bytes'] + fig['state_bytes'] if fig else '–'} | {facts[g]['active_params']} |")
     over = ", ".join(f"{rt} {both.overhead()[0] * 100:+.0f}%" for rt, _, _, _, both in pairs)
-    out += ["", f"`Runner.step()` over the raw runtime call (CfC-{a.units} fp32): {over}.", ""]
+    out += ["", f"`Runner.step()` over the raw runtime call (CfC-{a.units} fp32, the two timed interleaved call by "
+            f"call, median of {a.rounds} rounds): {over}.", ""]
     return "\n".join(out)
 
 
