@@ -468,9 +468,9 @@ class FloatEmitter:
         lines.append("    }")
         return lines
 
-    # active entries per flat chunk: two float temporaries of this length on the stack (8 KiB
-    # at 1024, host and 64-bit targets only). One chunk per kernel vectorizes best: LTC-64's
-    # 512 recurrent synapses run 6.8 us per sample in 64-entry chunks, 6.0 in 128, 4.6 in one.
+    # most active entries per flat chunk: a float temporary per sum, at most this long, on the
+    # stack (64-bit hosts only). One chunk per kernel vectorizes best: LTC-64's 512 recurrent
+    # synapses run 6.8 us per sample in 64-entry chunks, 6.0 in 128, 4.6 in one.
     FLAT_CHUNK = 1024
 
     def _flat(self, enc, on: int, pre, inner, accs, stores, epi) -> list[str] | None:
@@ -496,10 +496,11 @@ class FloatEmitter:
         self.flat_macro = True
         b = "        "
         nch = len(rows) - 1
+        longest = max(1, max(e - a for a, e in zip(starts, starts[1:])))   # temporaries' length
         t = [f"f_t{j}" for j in range(len(accs))]
         return [f"{b}static const unsigned short f_rows[{nch + 1}] = {{{', '.join(map(str, rows))}}};",
                 f"{b}static const unsigned short f_starts[{nch + 1}] = {{{', '.join(map(str, starts))}}};",
-                f"{b}float {', '.join(f'{v}[{ch}]' for v in t)};",
+                f"{b}float {', '.join(f'{v}[{longest}]' for v in t)};",
                 f"{b}int f_c, f_q, f_n, c;",
                 f"{b}for (f_c = 0; f_c < {nch}; f_c++) {{",
                 f"{b}    f_n = f_starts[f_c + 1] - f_starts[f_c];",
@@ -624,11 +625,14 @@ class FloatEmitter:
                  f"#define {P}_MV_BLOCK 8     /* 32-bit Arm (Cortex-M): little stack, no float SIMD */\n"
                  f"#else\n#define {P}_MV_BLOCK 64\n#endif\n#endif\n") if self.block_macro else ""
         if self.flat_macro:
-            block += (f"/* Sparse sums over all active entries at once (vectorizes; needs a few hundred bytes\n"
-                      f"   of stack) or row by row: the same terms in the same order in the source, so the two\n"
-                      f"   are bit-identical unless the compiler may reassociate (-fassociative-math). */\n"
-                      f"#ifndef {P}_FLAT_LOOPS\n#if defined(__arm__) && !defined(__aarch64__)\n"
-                      f"#define {P}_FLAT_LOOPS 0\n#else\n#define {P}_FLAT_LOOPS 1\n#endif\n#endif\n")
+            kib = 4 * self.FLAT_CHUNK // 1024
+            block += (f"/* Sparse sums over all active entries at once (vectorizes; up to {kib} KiB of stack\n"
+                      f"   per sum, so only on 64-bit x86 and Arm hosts) or row by row (microcontrollers): the same\n"
+                      f"   terms in the same order in the source, so the two are bit-identical unless the compiler\n"
+                      f"   may reassociate (-fassociative-math). */\n"
+                      f"#ifndef {P}_FLAT_LOOPS\n"
+                      f"#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)\n"
+                      f"#define {P}_FLAT_LOOPS 1\n#else\n#define {P}_FLAT_LOOPS 0\n#endif\n#endif\n")
         source = "\n".join([
             self.banner, *[i for i in includes if i], "", block,
             *self.arrays, *[self.helpers[h] for h in order], core,
