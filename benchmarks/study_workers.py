@@ -5,6 +5,7 @@ commit; writes benchmarks/results/study_workers.json and the section of benchmar
     python benchmarks/study_workers.py                  # the default study (about 2.5 h in all)
     python benchmarks/study_workers.py --quick          # the quick look (about 10 min in all)
     python benchmarks/study_workers.py -- --datasets italypowerdemand --models gru,cfc   # any design
+    python benchmarks/study_workers.py --ceiling        # the best ratio this machine allows (2 min)
 
 Target (issue 12): 2 workers <= 0.6 x the 1-worker wall time. Run it on a quiet machine: both
 runs start from empty study folders (``--fresh``), so nothing is resumed; the load average before
@@ -55,12 +56,52 @@ def run(workers: int, folder: Path, extra: list[str]) -> dict:
             "command": " ".join(cmd[1:])}
 
 
+CEILING_JOB = """if True:
+    import time
+    from edgelnn.train import TrainConfig, train
+    t0 = time.perf_counter()
+    train(TrainConfig("cfc", "japanesevowels", units=32, epochs=8, patience=100))
+    print(time.perf_counter() - t0)
+"""
+
+
+def ceiling(rounds: int = 3) -> dict:
+    """What 2 workers can gain here at best: one study-like training job (CfC-32, 8 epochs, one
+    torch thread) alone, then two copies at once, each in its own process. If each copy takes k
+    times as long as the job alone, 2 workers finish a queue of such jobs in k/2 of 1 worker's
+    time at best (a 2-vCPU machine whose vCPUs share a physical core, caches or memory bandwidth
+    has k > 1)."""
+    def job():
+        return subprocess.Popen([sys.executable, "-c", CEILING_JOB], stdout=subprocess.PIPE, text=True)
+
+    alone, pair = [], []
+    for _ in range(rounds):
+        p = job()
+        alone.append(float(p.communicate()[0].split()[-1]))
+        ps = [job(), job()]
+        pair += [float(q.communicate()[0].split()[-1]) for q in ps]
+    a, b = sorted(alone)[len(alone) // 2], sorted(pair)[len(pair) // 2]
+    return {"alone_seconds": round(a, 2), "two_at_once_seconds": round(b, 2), "slowdown": round(b / a, 3),
+            "best_ratio": round(b / a / 2, 3), "rounds": rounds}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the quick look instead of the default study")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgelnn-study-workers"))
+    ap.add_argument("--ceiling", action="store_true",
+                    help="only measure the best ratio this machine allows (two trainings at once vs one)")
     ap.add_argument("extra", nargs="*", help="more `edgelnn study` options (after --)")
     args = ap.parse_args(argv)
+    if args.ceiling:
+        c = ceiling()
+        c.update(date=dt.date.today().isoformat(), machine=machine(), load_before=[round(v, 2) for v in os.getloadavg()])
+        path = ROOT / "benchmarks" / "results" / "study_workers_ceiling.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(c, indent=1))
+        print(f"one training job alone {c['alone_seconds']} s; two at once {c['two_at_once_seconds']} s each "
+              f"(x{c['slowdown']}): 2 workers can reach {c['best_ratio']} of 1 worker's time at best")
+        return 0
     extra = (["--quick"] if args.quick else []) + args.extra
     results = [run(w, args.out / f"workers-{w}", extra) for w in (1, 2)]
     ratio = results[1]["seconds"] / results[0]["seconds"]
