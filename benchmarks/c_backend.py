@@ -85,9 +85,9 @@ class Interleaved:
     """Calls timed in turn on the same sample, call by call (raw call, then Runner.step, ...).
 
     Their ratio is what the overhead target is about, and this 2-vCPU machine changes speed by
-    2x for seconds at a time (a neighbour on the host): timed one after the other in 0.5 s
-    windows, one pair read +17% on one run and +74% on the next. Interleaved, a slow spell hits
-    every call alike. ``calls``: (call(k) -> out, after(k, out) or None, reset or None); only
+    2x for seconds at a time, also when nothing else runs on it: timed one after the other in
+    0.5 s windows, one pair read +17% on one run and +74% on the next. Interleaved, a slow
+    spell hits every call alike. ``calls``: (call(k) -> out, after(k, out) or None, reset or None); only
     ``call`` is timed, ``after`` hands the state over untimed (as the raw loop's carry).
     """
 
