@@ -10,10 +10,12 @@ that trains model after model, and sees torch's tensors (tracemalloc does not). 
 separate: memory another thread of the same process allocates meanwhile. Elsewhere (no /proc,
 or no reset permission) it is None rather than a number that would mean something else.
 
-torch initialises itself lazily on the first forward, backward and optimiser step of a process
-(~85 MB resident here, then ~5 MB more spread over the first evaluation, loss and clipping):
-``edgelnn.train.loop`` first trains a 2-unit GRU for one epoch on 8 tiny sequences, once per
-process, so a figure does not depend on whether its run was the process's first.
+torch initialises itself lazily: once per process on the first forward, backward and optimiser
+step (~85 MB resident here), then per kind and tensor shape (kernel and primitive caches, up to
+1.2 MB here and 2.6 MB on another CPU). ``edgelnn.train.loop`` trains a tiny model once per
+process and rehearses every shape of a run on a throwaway model, once per process and model
+shape, so a figure does not depend on whether its run was the process's first (0.2-0.3 MB
+apart here, 0.8 with the first alone).
 """
 from __future__ import annotations
 
