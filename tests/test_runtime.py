@@ -107,10 +107,18 @@ def test_nan_and_bad_inputs_are_one_line_errors(tiny_bundle):
             runner.run(np.stack([ok, nan]), np.ones(2))
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
-def test_step_fast_path_keeps_every_input_check(tiny_bundle, fmt):
-    """float32 samples of shape (C,) take step()'s inline checks: NaN/inf anywhere, wrong length
-    and bad dt are refused with the state untouched; huge finite values and (1, C) pass."""
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "c", "c-ctypes"])
+def test_step_fast_path_keeps_every_input_check(tiny_bundle, fmt, monkeypatch):
+    """float32 samples of shape (C,) take step()'s inline checks (c: the extension call's):
+    NaN/inf anywhere, wrong length and bad dt are refused with the state untouched; huge
+    finite values and (1, C) pass."""
+    if fmt.startswith("c"):
+        from edgelnn.runtime.c import find_cc
+        if find_cc() is None:
+            pytest.skip("no C compiler")
+        if fmt == "c-ctypes":
+            monkeypatch.setenv("EDGELNN_C_CTYPES", "1")
+        fmt = "c"
     bundle = load_bundle(tiny_bundle)
     entry = next(a for a in bundle.artifacts if a["format"] == fmt and a["graph"] == "step")
     with bundle.open(entry) as runner:
@@ -234,3 +242,42 @@ def test_tflite_binding_order_rules():
     assert _ordered({}, details, ["x", "dt"], "inputs", "f") == [4, 5]           # tensor names
     with pytest.raises(BundleError, match="manifest lists 2"):
         _ordered(sig, [], ["x", "dt"], "inputs", "f")
+
+
+def test_c_extension_call_equals_the_ctypes_call(tiny_bundle, monkeypatch):
+    """The c runtime's CPython-extension call (built where Python's headers are) gives the same
+    bits as its ctypes call, through step() and invoke(), and hands what it does not take
+    (float64, a list, a scalar dt array) to the ctypes path."""
+    from edgelnn.runtime.c import find_cc
+    from edgelnn.runtime.c.runner import python_include
+    if find_cc() is None or python_include() is None:
+        pytest.skip("needs a C compiler and this Python's headers")
+    bundle = load_bundle(tiny_bundle)
+    entry = next(a for a in bundle.artifacts if a["format"] == "c" and a["scheme"] == "fp32")
+    g = bundle.golden()
+    n = int(g.lengths[0])
+
+    def rollout(runner):
+        assert runner.providers_used[0].endswith(f"called by {runner.call}")
+        runner.reset()
+        ys = [runner.step(g.x[0, t].copy(), float(g.dt[0, t])) for t in range(n)]
+        ys.append(runner.step(g.x[0, 0].astype(np.float64), float(g.dt[0, 0])))
+        ys.append(runner.step(list(map(float, g.x[0, 1])), np.float64(g.dt[0, 1])))
+        runner.reset()
+        state = runner.state
+        for t in range(n):
+            dt = g.dt[0, t:t + 1].reshape(1, 1) if t % 2 else np.float32(g.dt[0, t])
+            out = runner.invoke([g.x[0, t:t + 1].copy(), dt, *state])
+            ys.append(out[0].copy())
+            state = [s.copy() for s in out[1:]]
+        return ys
+
+    with bundle.open(entry) as fast:
+        assert fast.call == "python extension"
+        a = rollout(fast)
+    monkeypatch.setenv("EDGELNN_C_CTYPES", "1")
+    with bundle.open(entry) as slow:
+        assert slow.call == "ctypes"
+        b = rollout(slow)
+    assert len(a) == len(b) == 2 * n + 2
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))

@@ -27,7 +27,7 @@ QEMU_HINT = "sudo apt-get install qemu-system-arm"
 HOST_FLAGS = ("-std=gnu99", "-O3", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno",
               "-fno-trapping-math", "-fno-signed-zeros", "-fassociative-math")
 NATIVE_FLAG = "-march=native"
-BUILD_VERSION = "1"        # bump when the shim or the flags change meaning
+BUILD_VERSION = "2"        # bump when the shim or the flags change meaning
 
 
 class CompileError(RuntimeError):
