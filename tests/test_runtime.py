@@ -245,9 +245,9 @@ def test_tflite_binding_order_rules():
 
 
 def test_c_extension_call_equals_the_ctypes_call(tiny_bundle, monkeypatch):
-    """The c runtime's CPython-extension call (built where Python's headers are) gives the same
-    bits as its ctypes call, through step() and invoke(), and hands what it does not take
-    (float64, a list, a scalar dt array) to the ctypes path."""
+    """The c runtime's CPython-extension calls (built where Python's headers are) give the same
+    bits as its ctypes calls, through step(), invoke(), run() and invoke_run(), and hand what
+    they do not take (float64, a list, a scalar dt array) to the ctypes path."""
     from edgelnn.runtime.c import find_cc
     from edgelnn.runtime.c.runner import python_include
     if find_cc() is None or python_include() is None:
@@ -270,6 +270,17 @@ def test_c_extension_call_equals_the_ctypes_call(tiny_bundle, monkeypatch):
             out = runner.invoke([g.x[0, t:t + 1].copy(), dt, *state])
             ys.append(out[0].copy())
             state = [s.copy() for s in out[1:]]
+        runner.reset()
+        ys.append(runner.run(g.x[0, :n], g.dt[0, :n]))                     # whole sequence, one call
+        ys.append(runner.run(g.x[0, :n].astype(np.float64), list(g.dt[0, :n])))
+        runner.reset()
+        x32, dt32 = np.ascontiguousarray(g.x[0, :n]), np.ascontiguousarray(g.dt[0, :n])
+        ys.append(runner.invoke_run(x32, dt32, np.empty((n, runner.output_size), np.float32)).copy())
+        bad = x32.copy()
+        bad[n // 2, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            runner.invoke_run(bad, dt32, np.empty((n, runner.output_size), np.float32))
+        ys.append(runner.state[0].copy())                # a refused run leaves the state as it was
         return ys
 
     with bundle.open(entry) as fast:
@@ -279,5 +290,5 @@ def test_c_extension_call_equals_the_ctypes_call(tiny_bundle, monkeypatch):
     with bundle.open(entry) as slow:
         assert slow.call == "ctypes"
         b = rollout(slow)
-    assert len(a) == len(b) == 2 * n + 2
+    assert len(a) == len(b) == 2 * n + 6
     assert all(np.array_equal(u, v) for u, v in zip(a, b))

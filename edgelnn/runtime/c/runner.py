@@ -86,6 +86,7 @@ int {p}_edgelnn_run(const float *x, const float *dt, int n, float *state, float 
    or one float32), use the ctypes path. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
 static int {p}_edgelnn_take(PyObject *o, float *dst, Py_ssize_t n, int scalar_ok)
@@ -128,8 +129,45 @@ static PyObject *{p}_edgelnn_py_step(PyObject *self, PyObject *const *args, Py_s
     return PyLong_FromLong({p}_edgelnn_step1(c));
 }}
 
+/* run(state, x, dt, y) -> 0, 1, 2 as step, or -1: not taken (x, dt, y not C-contiguous float32
+   of n * INPUT_SIZE, n, n * OUTPUT_SIZE values, y not writable, n < 1). */
+static PyObject *{p}_edgelnn_py_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{{
+    Py_buffer b[3];
+    float *state;
+    Py_ssize_t n = 0;
+    int i, got = 0, rc = -1;
+    (void)self;
+    if (nargs != 4) {{
+        PyErr_SetString(PyExc_TypeError, "run(state, x, dt, y) takes 4 arguments");
+        return NULL;
+    }}
+    state = (float *)PyLong_AsVoidPtr(args[0]);
+    if (state == NULL) {{
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "run: null state");
+        return NULL;
+    }}
+    for (i = 0; i < 3; i++, got++)
+        if (PyObject_GetBuffer(args[i + 1], &b[i], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (i == 2 ? PyBUF_WRITABLE : 0)) < 0) {{
+            PyErr_Clear();
+            break;
+        }}
+    if (got == 3) {{
+        n = b[1].len / (Py_ssize_t)sizeof(float);
+        for (i = 0; i < 3; i++)
+            if (b[i].itemsize != (Py_ssize_t)sizeof(float) || b[i].format == NULL || b[i].format[0] != 'f'
+                || b[i].format[1] != 0) n = 0;
+        if (n >= 1 && n <= INT_MAX && b[0].len == n * {P}_INPUT_SIZE * (Py_ssize_t)sizeof(float)
+            && b[2].len == n * {P}_OUTPUT_SIZE * (Py_ssize_t)sizeof(float))
+            rc = {p}_edgelnn_run((const float *)b[0].buf, (const float *)b[1].buf, (int)n, state, (float *)b[2].buf);
+    }}
+    for (i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return PyLong_FromLong(rc);
+}}
+
 static PyMethodDef {p}_edgelnn_methods[] = {{
     {{"step", (PyCFunction)(void (*)(void)){p}_edgelnn_py_step, METH_FASTCALL, "checked step"}},
+    {{"run", (PyCFunction)(void (*)(void)){p}_edgelnn_py_run, METH_FASTCALL, "checked run"}},
     {{NULL, NULL, 0, NULL}}
 }};
 
@@ -157,7 +195,7 @@ def python_include() -> str | None:
 
 
 def _load_extension(prefix: str, lib_path: Path):
-    """The library's ``step`` as a CPython extension function, or None."""
+    """The library's extension module (``step``, ``run``), or None."""
     from importlib.machinery import ExtensionFileLoader
     from importlib.util import module_from_spec, spec_from_file_location
 
@@ -166,7 +204,7 @@ def _load_extension(prefix: str, lib_path: Path):
         loader = ExtensionFileLoader(name, str(lib_path))
         module = module_from_spec(spec_from_file_location(name, str(lib_path), loader=loader))
         loader.exec_module(module)
-        return module.step
+        return module if callable(getattr(module, "step", None)) and callable(getattr(module, "run", None)) else None
     except (ImportError, OSError, AttributeError):
         return None
 
@@ -251,8 +289,10 @@ class CRunner(Runner):
         self._ctx = _Ctx(self._in.ctypes.data, self._s.ctypes.data, self._y.ctypes.data)
         self._ctxp = VOIDP(ctypes.addressof(self._ctx))
         self._ctxaddr = ctypes.addressof(self._ctx)
-        self._pystep = _load_extension(prefix, lib_path) if inc else None
-        self.call = "python extension" if self._pystep is not None else "ctypes"
+        ext = _load_extension(prefix, lib_path) if inc else None
+        self._pystep, self._pyrun = (ext.step, ext.run) if ext is not None else (None, None)
+        self._saddr = self._s.ctypes.data
+        self.call = "python extension" if ext is not None else "ctypes"
         self._last_run = None
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=n_in,
                          output_size=n_out)
@@ -330,7 +370,9 @@ class CRunner(Runner):
         if self._state is not self._views:
             self._load_state(self._state)
             self._state = self._views
-        rc = self._crun(x.ctypes.data, dt.ctypes.data, len(x), self._sp, y.ctypes.data)
+        rc = self._pyrun(self._saddr, x, dt, y) if self._pyrun is not None else -1
+        if rc == -1:
+            rc = self._crun(x.ctypes.data, dt.ctypes.data, len(x), self._sp, y.ctypes.data)
         if rc:
             self._raise(rc)
         return y
@@ -341,6 +383,12 @@ class CRunner(Runner):
         if self._state is not self._views:
             self._load_state(self._state)
             self._state = self._views
+        if self._pyrun is not None:
+            rc = self._pyrun(self._saddr, x, dt, out)
+            if rc == 0:
+                return out
+            if rc > 0:
+                self._raise(rc)
         last = self._last_run
         if last is None or last[0] is not x or last[1] is not dt or last[2] is not out:
             last = self._last_run = (x, dt, out, VOIDP(x.ctypes.data), VOIDP(dt.ctypes.data),
