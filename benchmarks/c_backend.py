@@ -510,8 +510,8 @@ def readme_block(compares, pairs, bundles, facts, a) -> str:
         int8 = next((e for e in b.artifacts if e["format"] == "c" and e["scheme"] == "int8-weight"), None)
         fig = mcu_of(int8 or {}).get("cortex-m4")
         lite, cstep, crun = alt.stats
-        out.append(f"| {g} | {lite.p50:.2f} | {cstep.p50:.2f} ({alt.step_ratio:.2f}) | {crun.p50 / alt.chunk:.2f} "
-                   f"({alt.run_ratio:.2f}) | {fig['flash_bytes'] if fig else '–'} | "
+        out.append(f"| {g} | {lite.p50:.2f} | {cstep.p50:.2f} ({alt.step_ratio:.3f}) | {crun.p50 / alt.chunk:.3f} "
+                   f"({alt.run_ratio:.3f}) | {fig['flash_bytes'] if fig else '–'} | "
                    f"{fig['stack_bytes'] + fig['state_bytes'] if fig else '–'} | {facts[g]['active_params']} |")
     over = ", ".join(f"{rt} {both.overhead()[0] * 100:+.0f}%" for rt, _, _, _, both in pairs)
     out += ["", f"`Runner.step()` over the raw runtime call (CfC-{a.units} fp32, the two timed interleaved call by "
@@ -546,10 +546,10 @@ def render(items, pairs, bundles, facts, skipped, settings, a, seconds, instr=No
         lite, cstep, crun = alt.stats
         (s0, s1), (r0, r1) = alt.spread(0), alt.spread(1)
         out.append(f"| {g} | {best[0].label} | {lite.p50:.2f} | {best[1].label} | {cstep.p50:.2f} | "
-                   f"{alt.step_ratio:.2f} [{s0:.2f}–{s1:.2f}] | {crun.p50 / alt.chunk:.3f} | "
-                   f"{alt.run_ratio:.2f} [{r0:.2f}–{r1:.2f}] | {len(alt.block_ratios)} |")
-        verdict.append(f"- {g}: C step {alt.step_ratio:.2f} of the best LiteRT step (target <= 0.50): "
-                       f"{_met(alt.step_ratio <= 0.5)}; C run {alt.run_ratio:.2f} per sample "
+                   f"{alt.step_ratio:.3f} [{s0:.2f}–{s1:.2f}] | {crun.p50 / alt.chunk:.3f} | "
+                   f"{alt.run_ratio:.3f} [{r0:.2f}–{r1:.2f}] | {len(alt.block_ratios)} |")
+        verdict.append(f"- {g}: C step {alt.step_ratio:.3f} of the best LiteRT step (target <= 0.50): "
+                       f"{_met(alt.step_ratio <= 0.5)}; C run {alt.run_ratio:.3f} per sample "
                        f"(target <= 0.20): {_met(alt.run_ratio <= 0.2)}.")
     out += ["", f"Every artifact timed, round-robin (best p50 of {a.rounds} rounds; each artifact in its own window, "
             "so ratios between rows carry the machine's speed changes):", "",
