@@ -7,11 +7,12 @@ checks without Python-side scans. ``invoke`` returns views of the runner's own b
 (valid until the next call); the state stays in C-visible memory between calls.
 
 Where this Python's headers are installed, the same library is also a CPython extension
-with one function, ``step(ctx, x, dt)``: it takes a float32 sample and dt straight from their
-buffers and makes the checked step, in one call. A ctypes call plus copying x and dt in from
-Python cost ~1.5 us per step here, about as much as a 64-unit CfC step itself (~1 us).
-Anything it does not take (another dtype or shape, a list) it hands back (-1), and the
-ctypes path, with every Python-side check, handles it. No headers: ctypes alone.
+with two functions, ``step(ctx, x, dt)`` and ``run(state, x, dt, y)``: they take float32
+arrays straight from their buffers and make the shim's checked call, in one call. A ctypes
+call plus copying x and dt in from Python cost ~1.5 us per step here, about as much as a
+64-unit CfC step itself (~1 us). Anything they do not take (another dtype or shape, a list)
+they hand back (-1), and the ctypes path, with every Python-side check, handles it. No
+headers: ctypes alone.
 """
 from __future__ import annotations
 
@@ -354,9 +355,6 @@ class CRunner(Runner):
         except (AttributeError, ValueError, TypeError, KeyError):
             self._x[...] = self._step_x(x).reshape(-1)      # any other form, checked in Python
         self._in[-1] = dt if dt.__class__ is float else self._step_dt(dt)
-        if self._state is not self._views:
-            self._load_state(self._state)
-            self._state = self._views
         rc = self._step1(self._ctxp)
         if rc:
             self._raise(rc)
