@@ -152,7 +152,9 @@ class Alternating:
     6.4 us instead of 2.5. The ratio is of the pooled per-call p50s; the spread of the per-block
     ratios is reported with it."""
 
-    def __init__(self, lite, cstep, crun, golden, chunk: int, block: int = 64, warm: int = 8):
+    BLOCK, WARM = 64, 8
+
+    def __init__(self, lite, cstep, crun, golden, chunk: int, block: int = BLOCK, warm: int = WARM):
         self.chunk, self.block, self.warm = chunk, block, warm
         self.calls = [_step_timer(lite, golden), _step_timer(cstep, golden), _run_timer(crun, golden, chunk)]
         self.stats: list[LatencyStats] = []
@@ -192,13 +194,10 @@ class Alternating:
 
 def _step_timer(runner, golden):
     """One timed ``runner.invoke`` per call, state carried untimed (as ``measure_latency``)."""
-    from edgelnn.bench.latency import _carry_state
+    from edgelnn.bench.latency import _carry_state, step_feeds
 
-    runner.reset()
-    length = int(golden.lengths[0])
-    state = runner.state
-    feeds = [[golden.x[0, t:t + 1].copy(), golden.dt[0, t:t + 1].reshape(1, 1).copy(), *[s.copy() for s in state]]
-             for t in range(length)]
+    feeds = step_feeds(runner, golden)
+    length = len(feeds)
     clock, pos = time.perf_counter_ns, [0]
 
     def call() -> int:
@@ -215,14 +214,10 @@ def _step_timer(runner, golden):
 
 def _run_timer(runner, golden, chunk: int):
     """One timed ``runner.invoke_run`` over ``chunk`` samples per call (as ``measure_run_latency``)."""
-    import numpy as np
+    from edgelnn.bench.latency import run_inputs
 
+    xs, dts, out = run_inputs(runner, golden, chunk)
     runner.reset()
-    length = int(golden.lengths[0])
-    reps = -(-chunk // length)
-    xs = np.ascontiguousarray(np.tile(golden.x[0, :length], (reps, 1))[:chunk], dtype=np.float32)
-    dts = np.ascontiguousarray(np.tile(golden.dt[0, :length], reps)[:chunk], dtype=np.float32)
-    out = np.empty((chunk, runner.output_size), dtype=np.float32)
     clock = time.perf_counter_ns
 
     def call() -> int:
@@ -529,12 +524,12 @@ def render(items, pairs, bundles, facts, skipped, settings, a, seconds, instr=No
            f"p50 of {a.rounds} interleaved rounds (each: {settings.warmup} warm-up calls, then >= "
            f"{settings.min_runs} calls and >= {settings.min_seconds} s). Untrained {a.units}-unit models on "
            f"{a.dataset}. Machine load: {machine_load(a)}.", ""]
-    groups = [g for g in dict.fromkeys(i.group for i in items) if g != "overhead"]
     compares = compares or {}
     out += ["### Step and run latency: C vs LiteRT", "",
             f"The verdict's figures. Per model, the best LiteRT step artifact, the best C step artifact and "
             f"C `run` ({a.run_chunk} samples per call; the best of the rounds below) alternate in blocks for "
-            f"{a.compare_seconds:g} s: 64 calls, 64 calls, 4 runs, each block after 8 untimed calls "
+            f"{a.compare_seconds:g} s: {Alternating.BLOCK} calls, {Alternating.BLOCK} calls, "
+            f"{max(1, Alternating.BLOCK // 16)} runs, each block after {Alternating.WARM} untimed calls "
             "(`Alternating`). Blocks ~100 µs apart see the same machine state, which separate windows do not "
             "(CfC-64's C step / LiteRT step read 0.45–0.67 over five windowed runs). p50 over all blocks; "
             "10th–90th percentile of the per-block ratios in brackets.", "",

@@ -94,18 +94,38 @@ def _carry_state(next_feeds: list[np.ndarray], out: list[np.ndarray]) -> None:
                       for s in out[1:]]
 
 
-def measure_latency(runner: Runner, golden: Golden, settings: BenchSettings
-                    ) -> tuple[LatencyStats, int | None]:
-    """Latency of the artifact's natural call; returns (stats, chunk or None for step graphs)."""
+def step_feeds(runner: Runner, golden: Golden) -> list[list[np.ndarray]]:
+    """One feed list per step of the golden sequence (x, dt, the zero state), for
+    ``runner.invoke``; ``_carry_state`` hands the state on from call to call."""
     runner.reset()
     state = runner.state
     length = int(golden.lengths[0])
     x, dt = golden.x[0, :length], golden.dt[0, :length]
+    return [[x[t:t + 1].copy(), dt[t:t + 1].reshape(1, 1).copy(), *[s.copy() for s in state]]
+            for t in range(length)]
+
+
+def run_inputs(runner: Runner, golden: Golden, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, dt, out) for ``runner.invoke_run`` over ``chunk`` samples: the golden sequence
+    repeated, float32 and C-contiguous, and the output buffer."""
+    length = int(golden.lengths[0])
+    reps = -(-chunk // length)
+    xs = np.ascontiguousarray(np.tile(golden.x[0, :length], (reps, 1))[:chunk], dtype=np.float32)
+    dts = np.ascontiguousarray(np.tile(golden.dt[0, :length], reps)[:chunk], dtype=np.float32)
+    return xs, dts, np.empty((chunk, runner.output_size), dtype=np.float32)
+
+
+def measure_latency(runner: Runner, golden: Golden, settings: BenchSettings
+                    ) -> tuple[LatencyStats, int | None]:
+    """Latency of the artifact's natural call; returns (stats, chunk or None for step graphs)."""
     if runner.graph == "step":
-        feeds = [[x[t:t + 1].copy(), dt[t:t + 1].reshape(1, 1).copy(), *[s.copy() for s in state]]
-                 for t in range(length)]
+        feeds = step_feeds(runner, golden)
         chunk = None
     else:
+        runner.reset()
+        state = runner.state
+        length = int(golden.lengths[0])
+        x, dt = golden.x[0, :length], golden.dt[0, :length]
         chunk = runner.chunk or settings.seq_chunk or length
         reps = -(-chunk // length)
         xs, dts = np.tile(x, (reps, 1))[:chunk], np.tile(dt, reps)[:chunk]
@@ -125,11 +145,7 @@ def measure_run_latency(runner: Runner, golden: Golden, settings: BenchSettings
     if invoke_run is None or runner.graph != "step":
         return None
     chunk = max(1, int(settings.run_chunk))
-    length = int(golden.lengths[0])
-    reps = -(-chunk // length)
-    xs = np.ascontiguousarray(np.tile(golden.x[0, :length], (reps, 1))[:chunk], dtype=np.float32)
-    dts = np.ascontiguousarray(np.tile(golden.dt[0, :length], reps)[:chunk], dtype=np.float32)
-    out = np.empty((chunk, runner.output_size), dtype=np.float32)
+    xs, dts, out = run_inputs(runner, golden, chunk)
     runner.reset()
     with pinned(settings.cpu_affinity):
         samples = time_calls(lambda f: invoke_run(*f), [[xs, dts, out]], settings)
