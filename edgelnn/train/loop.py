@@ -150,8 +150,8 @@ _warm = False
 def _warm_up() -> None:
     """Train a 2-unit GRU for one epoch on 8 tiny sequences, once per process: torch's lazy
     one-time initialisation (~85 MB here) then stays out of every peak-memory figure. With it
-    and ``_rehearse`` a process's first run reads 0.2-0.3 MB above a later one here; with
-    ``_rehearse`` alone 0.4-0.5 MB, with this alone 0.8 (edgelnn.train.memory)."""
+    and ``_rehearse`` a process's first run reads 0.03-0.14 MB above its second here (13 fresh
+    processes); with ``_rehearse`` alone 0.4-0.5 MB, with this alone 0.8 (edgelnn.train.memory)."""
     global _warm
     if _warm:
         return

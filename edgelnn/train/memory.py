@@ -14,7 +14,7 @@ torch initialises itself lazily: once per process on the first forward, backward
 step (~85 MB resident here), then per kind and tensor shape (kernel and primitive caches, up to
 1.2 MB here and 2.6 MB on another CPU). ``edgelnn.train.loop`` trains a tiny model once per
 process and rehearses every shape of a run on a throwaway model, once per process and model
-shape, so a figure does not depend on whether its run was the process's first (0.2-0.3 MB
+shape, so a figure does not depend on whether its run was the process's first (0.03-0.14 MB
 apart here, 0.8 with the first alone).
 """
 from __future__ import annotations
