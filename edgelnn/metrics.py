@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 METRICS = {"classification": "accuracy", "regression": "rmse"}
-HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}
+RELATIVE_MSE = "relative-mse"  # regression's scale-free metric beside RMSE (``relative_mse``)
+HIGHER_IS_BETTER = {"accuracy": True, "rmse": False, RELATIVE_MSE: False}
 
 
 def metric_name(task: str) -> str:
@@ -54,3 +55,31 @@ def agreement(last: np.ndarray, reference_last: np.ndarray, task: str) -> float:
     gap = np.sqrt(np.mean((last - reference_last) ** 2))
     scale = np.std(reference_last) + 1e-12
     return float(max(0.0, 1.0 - gap / scale))
+
+
+def mean_baseline_items(y: np.ndarray, target_std: float = 1.0) -> np.ndarray:
+    """Per-item squared errors (original units, mean over outputs) of predicting y's own mean per
+    output: the predict-the-mean baseline that ``relative_mse`` divides by."""
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return (((y - y.mean(axis=0)) * target_std) ** 2).mean(axis=1)
+
+
+def relative_mse_from_items(items: np.ndarray, y: np.ndarray, target_std: float = 1.0) -> float:
+    """``relative_mse`` from regression ``item_scores`` (squared errors in original units) and the
+    split's targets ``y`` in the units ``item_scores`` got them (normalised, with ``target_std``)."""
+    base = mean_baseline_items(y, target_std).mean()
+    return float(np.mean(np.asarray(items, dtype=np.float64)) / max(base, 1e-300))
+
+
+def relative_mse(last: np.ndarray, y: np.ndarray) -> float:
+    """MSE relative to predicting the mean: sum of squared errors / sum of squared deviations of y
+    from its per-output mean, pooled over outputs (= 1 - R^2 for one output).
+
+    0 is perfect, 1 is no better than a constant at the evaluated split's mean, > 1 is worse. Scale
+    free (normalised or original units give the same value), so it compares across datasets. The
+    baseline is the split's own mean (not the train mean), so a chronological split's trend does not
+    inflate the baseline; on a shifted test set the targets, hence the baseline, are unchanged.
+    Per item it is ``item_scores / mean_baseline_items().mean()``: a fixed divisor per test set, so
+    paired differences between models on the same items keep their sign and ranking as for MSE."""
+    err = np.asarray(last, dtype=np.float64).reshape(len(last), -1) - np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return float((err ** 2).mean() / max(mean_baseline_items(y).mean(), 1e-300))

@@ -15,6 +15,8 @@ EXPECTED = {
     "italypowerdemand": ("classification", 1, 2, 67, 1029, 24, ["1", "2"]),
     "co2": ("regression", 1, 1, 761, 326, 52, []),
     "irregular-sine": ("classification", 2, 3, 600, 300, 64, None),
+    "double-pendulum": ("regression", 5, 4, 500, 500, 32, []),
+    "digits-events": ("classification", 2, 10, 600, 1197, 36, [str(d) for d in range(10)]),
 }
 _CACHE: dict[str, Dataset] = {}
 
@@ -149,7 +151,7 @@ def test_unknown_names_list_known():
     with pytest.raises(UnknownDatasetError, match="basicmotions.*irregular-sine") as e:
         load("mnist")
     assert isinstance(e.value, ValueError)
-    with pytest.raises(UnknownShiftError, match="noise, drop, sampling-rate, horizon") as e:
+    with pytest.raises(UnknownShiftError, match="noise, offset-drift, drop, sampling-rate, horizon") as e:
         apply_shift(get("basicmotions").test, "blur", 1.0)
     assert isinstance(e.value, ValueError)
 
@@ -238,7 +240,7 @@ def test_irregular_sine_needs_dt():
 
 
 def test_shifts_registry():
-    assert list(SHIFTS) == ["noise", "drop", "sampling-rate", "horizon"]
+    assert list(SHIFTS) == ["noise", "offset-drift", "drop", "sampling-rate", "horizon"]
     s = make_irregular_sine(10, length=20, seed=2)
     old = apply_shift(s, "length", 2.0)  # the name before the rename still means the same shift
     np.testing.assert_array_equal(old.x, apply_shift(s, "sampling-rate", 2.0).x)

@@ -110,5 +110,5 @@ def test_golden_replays_through_the_runtime_loader(kind, scheme_bundle):
     from edgelnn.data import shift_suite
     m_shifts = _manifest(path)["evaluation"]["shifts"]
     assert [(s["shift"], s["level"]) for s in m_shifts] == shift_suite("basicmotions")
-    assert {s["shift"] for s in m_shifts} == {"noise", "drop", "sampling-rate"}  # no horizon for basicmotions
+    assert {s["shift"] for s in m_shifts} == {"noise", "offset-drift", "drop", "sampling-rate"}  # no horizon for basicmotions
     assert ev is not None

@@ -13,13 +13,13 @@ def test_suites_name_every_shift_and_horizon_only_where_supported():
     for name in data.names():
         suite = shift_suite(name)
         shifts = [s for s, _ in suite]
-        assert {"noise", "drop", "sampling-rate"} <= set(shifts)
+        assert {"noise", "offset-drift", "drop", "sampling-rate"} <= set(shifts)
         assert ("horizon" in shifts) == horizon_supported(name)
         assert len(set(suite)) == len(suite)
         if not horizon_supported(name):
             assert data.get_info(name).horizon_note  # says why not
-    assert horizon_supported("irregular-sine") and horizon_supported("co2")
-    assert not horizon_supported("italypowerdemand")
+    assert horizon_supported("irregular-sine") and horizon_supported("co2") and horizon_supported("double-pendulum")
+    assert not horizon_supported("italypowerdemand") and not horizon_supported("digits-events")
 
 
 def test_shifted_test_is_the_same_for_every_training_seed():
@@ -39,7 +39,7 @@ def test_shifted_test_is_the_same_for_every_training_seed():
     assert shift_seed("length", 2.0) == shift_seed("sampling-rate", 2.0)
 
 
-@pytest.mark.parametrize("name", ["irregular-sine", "co2"])
+@pytest.mark.parametrize("name", ["irregular-sine", "co2", "double-pendulum"])
 def test_horizon_gives_longer_sequences_of_the_same_test_items(name):
     ds = data.load(name)
     longest_train = max(ds.train.lengths.max(), ds.val.lengths.max())

@@ -6,6 +6,8 @@ from functools import partial
 from typing import Callable
 
 from ..errors import InputError
+from .dynamics import PENDULUM_LENGTH, load_pendulum, pendulum_horizon
+from .events import load_digits_events
 from .loaders import CO2_STRIDE, CO2_WINDOW, co2_horizon, load_co2, load_uea
 from .prepare import RawData, build
 from .synthetic import irregular_sine_horizon, load_irregular_sine
@@ -69,6 +71,22 @@ _INFOS = [
                 "Synthetic (edgelnn.data.synthetic.make_irregular_sine)", load_irregular_sine,
                 horizon=irregular_sine_horizon,
                 horizon_note="the generator draws the test items (class, frequency, rate) at a longer length"),
+    DatasetInfo("double-pendulum", "regression", 5, 4, 500, 500, PENDULUM_LENGTH, PENDULUM_LENGTH,
+                "Simulated driven, damped double pendulum at irregular times (dt CV 0.5): predict elbow "
+                "and tip positions (m) 0.2 s after the last observation. A physical-dynamics task like "
+                f"Walker2d kinematic modelling; inputs: {PENDULUM_LENGTH} observations of the 4 positions "
+                "and the drive torque, dt mean 1 = 0.1 s; one trajectory per sequence.",
+                "Synthetic (edgelnn.data.dynamics: numpy RK4, 10 ms step; train seed 0, test seed 1)",
+                load_pendulum, horizon=pendulum_horizon,
+                horizon_note="longer observation windows of the same test trajectories ending at the same time"),
+    DatasetInfo("digits-events", "classification", 2, 10, 600, 1197, 16, 36,
+                "Handwritten 8x8 digits read as events by a raster-scanning sensor: a pixel with ink "
+                ">= 4/16 fires (intensity, column); its row is only in the irregular dt (ticks since "
+                "the previous event); 16-36 events.",
+                "UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak 1998, CC BY 4.0), "
+                "the copy in the scikit-learn 1.6.1 wheel; events: edgelnn.data.events",
+                load_digits_events,
+                horizon_note="an 8x8 image has no more rows to scan"),
 ]
 DATASETS: dict[str, DatasetInfo] = {info.name: info for info in _INFOS}
 

@@ -1,4 +1,5 @@
-"""Distribution shifts for generalisation studies: noise, dropped samples, sampling rate, horizon.
+"""Distribution shifts for generalisation studies: noise, offset drift, dropped samples, sampling
+rate, horizon.
 
 Every shift returns new arrays and leaves its input untouched. The nominal dt used for padding is
 read from ``dt[:, 0]`` (a Split's first step always holds the nominal dt). ``suites.py`` gives a
@@ -80,6 +81,26 @@ def change_sampling_rate(split: Split, factor: float, seed: int = 0) -> Split:
     return Split(x, dt, split.y.copy(), new_len)
 
 
+def add_offset_drift(split: Split, level: float, seed: int = 0) -> Split:
+    """A slow sensor drift: each channel's offset ramps linearly over the sequence's true time.
+
+    x[t] + s * level * (time since the first sample) / (the sequence's span), with a random sign
+    s = +-1 per (item, channel): 0 at the first sample, ``level`` at the last, in the units of x
+    (a normalised split: train standard deviations). Non-stationary test data the model never saw
+    (training stays stationary); level 0 is the identity. Targets, dt and lengths are unchanged;
+    padding stays 0.
+    """
+    rng = np.random.default_rng(seed)
+    mask = valid_mask(split)
+    t = np.cumsum(np.where(mask, split.dt.astype(np.float64), 0.0), axis=1)
+    t -= t[:, :1]
+    span = t[np.arange(len(split)), split.lengths - 1]
+    ramp = np.where(mask, t / np.where(span > 0, span, 1.0)[:, None], 0.0)
+    sign = rng.choice([-1.0, 1.0], size=(len(split), 1, split.x.shape[2]))
+    x = split.x.astype(np.float64) + level * sign * ramp[..., None]
+    return Split(x.astype(np.float32), split.dt.copy(), split.y.copy(), split.lengths.copy())
+
+
 change_length = change_sampling_rate  # the name before "length" became "sampling-rate"
 
 
@@ -97,6 +118,9 @@ class Shift:
 
 SHIFTS: dict[str, Shift] = {s.name: s for s in [
     Shift("noise", "SNR (dB)", None, "additive Gaussian noise at a signal-to-noise ratio", add_noise),
+    Shift("offset-drift", "offset at the end (train std)", 0.0,
+          "non-stationary inputs: each channel's offset drifts linearly over the sequence's time",
+          add_offset_drift),
     Shift("drop", "fraction dropped", 0.0,
           "a fraction of the samples dropped (irregular sampling; the true dt is kept)", drop_samples),
     Shift("sampling-rate", "rate factor", 1.0,

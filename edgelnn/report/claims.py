@@ -25,6 +25,7 @@ from .summary import ModelSummary, Stat
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NO_DATA = "supported", "not supported", "inconclusive", "no data"
 SHIFT_CLAIMS = {
     "noise": "LNNs are more robust to input noise",
+    "offset-drift": "LNNs are more robust to non-stationary inputs (a slow offset drift)",
     "drop": "LNNs are more robust to irregular sampling (dropped samples)",
     "sampling-rate": "LNNs generalize better to another sampling rate (same span, more or fewer steps)",
     "horizon": "LNNs generalize better to sequences longer than any seen in training",

@@ -14,6 +14,7 @@ from .rows import HIGHER_IS_BETTER, Row  # noqa: E402
 MARKERS = {"onnx": "o", "tflite": "s"}
 SHIFT_AXES = {  # shift -> (x label, clean level, log x)
     "noise": ("noise: SNR (dB), lower = more noise", None, False),
+    "offset-drift": ("non-stationarity: offset drift at the last sample (train std)", 0.0, False),
     "drop": ("irregular sampling: fraction of samples dropped", 0.0, False),
     "sampling-rate": ("sampling-rate factor (same span, resampled)", 1.0, False),
     "horizon": ("horizon: length factor beyond training", 1.0, False),

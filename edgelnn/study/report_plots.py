@@ -13,6 +13,7 @@ from ..report.plots import _png  # noqa: E402
 LINE = {"liquid": "-", "rnn": "--"}
 SHIFT_X = {
     "noise": "noise: SNR (dB), lower = more noise",
+    "offset-drift": "offset drift at the last sample (train std)",
     "drop": "fraction of samples dropped (true dt kept)",
     "sampling-rate": "sampling-rate factor (same span)",
     "horizon": "length factor (longer than training)",

@@ -53,6 +53,7 @@ QUESTIONS = {
 }
 SHIFT_NAMES = {
     "noise": "input noise",
+    "offset-drift": "non-stationary inputs (a slow offset drift over the sequence)",
     "drop": "dropped samples (irregular sampling, true dt kept)",
     "sampling-rate": "a sampling-rate change over the same span",
     "horizon": "sequences longer than any seen in training (horizon)",
