@@ -15,7 +15,7 @@ from .types import Dataset, Split
 # shift -> levels, in the order a report lists them
 LEVELS: dict[str, tuple[float, ...]] = {
     "noise": (30.0, 20.0, 10.0, 0.0),      # SNR dB
-    "offset-drift": (0.5, 1.0, 2.0),       # offset reached at the last sample, in train stds
+    "offset-drift": (0.25, 0.5, 1.0),      # offset reached at the last sample, in train stds
     "drop": (0.2, 0.4, 0.6),               # fraction of samples dropped
     "sampling-rate": (0.5, 2.0),           # rate factor over the same span
     "horizon": (2.0, 4.0),                 # length factor beyond the training length
