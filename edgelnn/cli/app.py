@@ -67,7 +67,7 @@ def quiet_native_stderr():
 # -- which optional part a missing module belongs to -------------------------------------------
 EXTRA_OF = {"torch": "train", "ncps": "train", "onnx": "train", "onnxscript": "train",
             "litert_torch": "tflite", "ai_edge_quantizer": "tflite", "tensorflow": "tflite",
-            "dask": "study", "distributed": "study"}
+            "dask": "study", "distributed": "study", "scipy": "stats"}
 
 
 def missing_extra_message(exc: ModuleNotFoundError) -> str | None:

@@ -1,8 +1,10 @@
 """The competence gate: published accuracies of the shipped classification datasets.
 
 A comparison between two models on a dataset says something about the models only if the
-training is competent there. Each model's best accuracy (mean over seeds, best budget and arm)
-is put beside the best published figure; a pair where *neither* side comes within
+training is competent there. Each model's best cell is chosen by its *validation* accuracy (mean
+over seeds, any budget and arm), and that validation accuracy is put beside the best published
+figure (the test accuracy of the same cell is shown, never gated on: choosing on test data would
+let the outcome decide what is assessed); a pair where *neither* side comes within
 ``GATE_POINTS`` of it is "not assessable" on that dataset -- the study reports it, it issues no
 verdict on it. Datasets without a published figure (synthetic, regression) are not gated; the
 report says so.
@@ -63,7 +65,8 @@ def no_figure_reason(dataset: str) -> str:
 
 
 def competent(dataset: str, best_accuracy: float | None, points: float = GATE_POINTS) -> bool | None:
-    """Within ``points`` of the best published accuracy? None: the dataset has no figure."""
+    """Within ``points`` of the best published accuracy? (The study passes a validation accuracy.)
+    None: the dataset has no figure."""
     ref = best_published(dataset)
     if ref is None:
         return None

@@ -8,8 +8,8 @@ study carries the verdict against the same opponent(s); otherwise it names the m
 from __future__ import annotations
 
 from .competence import GATE_POINTS, best_published, no_figure_reason
-from .verdicts import (INCONCLUSIVE, LIQUID_BETTER, NO_VERDICT, NOT_ASSESSABLE, RNN_BETTER,
-                       SHIFT_NAMES, Analysis, Claim)
+from .verdicts import (FAMILY_CHOICES, INCONCLUSIVE, LIQUID_BETTER, NO_VERDICT, NOT_ASSESSABLE, RNN_BETTER,
+                       SHIFT_NAMES, TRAINING_FAILURE, Analysis, Claim, family_changes)
 
 REVIEW_CLAIMS = [  # (claim of arXiv 2510.07578, question, shifts or None)
     ("LNNs are more accurate than RNNs", "accuracy", None),
@@ -17,12 +17,14 @@ REVIEW_CLAIMS = [  # (claim of arXiv 2510.07578, question, shifts or None)
     ("LNNs are more robust to input noise", "robustness", ("noise",)),
     ("LNNs are more robust to irregular sampling", "robustness", ("drop",)),
     ("LNNs generalize better to other sampling rates and horizons", "robustness", ("sampling-rate", "horizon")),
+    ("LNNs are more robust to non-stationary data", "robustness", ("drift",)),
 ]
 VERBS = {  # question -> (liquid-better phrase, rnn-better phrase)
     "accuracy": ("is more accurate than", "is more accurate than"),
     "efficiency": ("reaches within 1 point of the dataset's best at a smaller budget than",
                    "reaches within 1 point of the dataset's best at a smaller budget than"),
-    "robustness": ("loses less than", "loses less than"),
+    "robustness": ("loses a smaller share of its accuracy above chance than",
+                   "loses a smaller share of its accuracy above chance than"),
     "time-aug": ("is more accurate than", "is more accurate than"),
 }
 
@@ -50,37 +52,52 @@ def _evidence(cs: list[Claim]) -> str:
         reach = dict(sorted({(m, v) for c in cs for m, v in ((c.liquid, c.liquid_value), (c.rnn, c.rnn_value))},
                             key=lambda t: (t[1] is None, t[1] or 0, t[0])))
         prefix = "first within 1 point at: " + ", ".join(f"{m} {_budget(v)}" for m, v in reach.items()) + "; "
+    if cs[0].question == "robustness" and cs[0].normalised:
+        prefix = "share of the clean accuracy above chance lost: " + ", ".join(
+            f"{m} {v:.0f} % ({pts:.1f} points)" for m, v, pts in _shares(cs)) + "; "
+    least = "at least " if any(c.censored in ("rnn", "liquid") for c in cs) else ""
     if len(cs) == 1:
         c = cs[0]
         lo, hi = (c.lo, c.hi) if c.estimate > 0 else (-c.hi, -c.lo)
         p = fmt_p(c.p_holm, c.p_bound)
-        return (f"{prefix}{_signed(c)} {unit}, 95 % CI [{_num(c, lo)}, {_num(c, hi)}], Holm p "
-                f"{p if p.startswith('<') else '= ' + p}")
+        censored = (f" (censored: {c.rnn if c.estimate > 0 else c.liquid} never came within 1 point at any budget of "
+                    "the study, so the difference is a lower bound)") if least else ""
+        return (f"{prefix}by {least}{_fmt(c, abs(c.estimate))} {unit}, 95 % CI [{_num(c, lo)}, {_num(c, hi)}]"
+                f"{censored}, Holm p {p if p.startswith('<') else '= ' + p}")
     mags = sorted(abs(c.estimate) for c in cs)
     worst = max(c.p_holm for c in cs)
-    size = (f"by {_fmt(cs[0], mags[0])}" if _fmt(cs[0], mags[0]) == _fmt(cs[0], mags[-1])
-            else f"by {_fmt(cs[0], mags[0])} to {_fmt(cs[0], mags[-1])}")
+    size = (f"by {least}{_fmt(cs[0], mags[0])}" if _fmt(cs[0], mags[0]) == _fmt(cs[0], mags[-1])
+            else f"by {least}{_fmt(cs[0], mags[0])} to {_fmt(cs[0], mags[-1])}")
     bound = "< 0.0001" if worst < 1e-4 else f"<= {fmt_p(worst)}"
-    return f"{prefix}{size} {unit}, every Holm p {bound}"
+    censored = " (censored: a side never came within 1 point at any budget; the differences are bounds)" if least else ""
+    return f"{prefix}{size} {unit}{censored}, every Holm p {bound}"
+
+
+def _shares(cs: list[Claim]) -> list[tuple[str, float, float]]:
+    """(model, share of clean - chance lost in %, absolute loss in points) of the claims' sides."""
+    seen: dict[str, tuple[float, float]] = {}
+    for c in cs:
+        for m, share, pts in ((c.liquid, c.liquid_share, c.liquid_value), (c.rnn, c.rnn_share, c.rnn_value)):
+            if share is not None and pts is not None:
+                seen.setdefault(m, (share, pts))
+    return sorted(((m, v[0], v[1]) for m, v in seen.items()), key=lambda t: (t[1], t[0]))
 
 
 def _budget(v) -> str:
-    return "no budget of the study" if v is None else f"{int(v):,} active parameters"
+    return "no budget of the study (censored)" if v is None else f"{int(v):,} active parameters"
 
 
 def _fmt(c: Claim, v: float) -> str:
     if c.question == "efficiency":
         return f"{v:g}"
-    return f"{v:.1f}" if c.metric == "accuracy" else f"{v:.3g}"
+    return f"{v:.1f}" if c.metric == "accuracy" or c.normalised else f"{v:.3g}"
 
 
 def _num(c: Claim, v: float) -> str:
-    return _fmt(c, v) if c.question == "efficiency" else (f"{v:+.1f}" if c.metric == "accuracy" else f"{v:+.3g}")
-
-
-def _signed(c: Claim) -> str:
-    v = abs(c.estimate)
-    return f"by {_fmt(c, v)}"
+    if v in (float("inf"), float("-inf")):
+        return "+∞" if v > 0 else "−∞"
+    return _fmt(c, v) if c.question == "efficiency" else (
+        f"{v:+.1f}" if c.metric == "accuracy" or c.normalised else f"{v:+.3g}")
 
 
 def winners_statements(claims: list[Claim], liquid: list[str], rnn: list[str]) -> list[tuple]:
@@ -129,7 +146,8 @@ def winners_sentences(claims: list[Claim], liquid: list[str], rnn: list[str], wh
 
 
 def _plural(verb: str) -> str:
-    return verb.replace("is more", "are more").replace("reaches", "reach").replace("loses", "lose", 1)
+    return (verb.replace("is more", "are more").replace("reaches", "reach").replace("loses", "lose", 1)
+            .replace("its accuracy", "their accuracy"))
 
 
 def _where(c: Claim, budgets: list[int] | None = None) -> str:
@@ -168,10 +186,12 @@ def question_block(a: Analysis, question: str, title: str, test: str, liquid: li
         won = [c for _, w in parts for c in w]
         lines.append(f"- {_where(won[0], budgets or None)}: {subj} {verb} {target} ({_evidence(won)}).")
     counts = {v: sum(c.verdict == v for c in cs) for v in (LIQUID_BETTER, RNN_BETTER, INCONCLUSIVE,
-                                                           NOT_ASSESSABLE, NO_VERDICT)}
+                                                           NOT_ASSESSABLE, NO_VERDICT, TRAINING_FAILURE)}
     tail = (f"- Of {len(cs)} comparison{'s' if len(cs) != 1 else ''} ({test}): {counts[LIQUID_BETTER]} liquid better, "
             f"{counts[RNN_BETTER]} RNN better, {counts[INCONCLUSIVE]} inconclusive, "
-            f"{counts[NOT_ASSESSABLE]} not assessable (competence gate), {counts[NO_VERDICT]} without a verdict.")
+            f"{counts[NOT_ASSESSABLE]} not assessable (competence gate), {counts[TRAINING_FAILURE]} training "
+            f"failure{'s' if counts[TRAINING_FAILURE] != 1 else ''} (no verdict), "
+            f"{counts[NO_VERDICT]} without a verdict.")
     return f"**{title}**\n\n" + "\n".join(lines + [tail])
 
 
@@ -183,21 +203,32 @@ def competence_block(a: Analysis) -> str:
         if ref is None or rows[0].within is None:
             lines.append(f"- {ds}: {no_figure_reason(ds)}; the gate is not applied.")
             continue
-        ok = [f"{r.model} {r.best:.3f}" for r in rows if r.within]
-        bad = [f"{r.model} {r.best:.3f}" for r in rows if not r.within]
+
+        def fig(r):
+            val = "–" if r.val is None else f"{r.val:.3f}"
+            return f"{r.model} {val} (test {r.test:.3f})" if r.test is not None else f"{r.model} {val}"
+        ok = [fig(r) for r in rows if r.within]
+        bad = [fig(r) for r in rows if not r.within]
         n_na = sum(c.dataset == ds and c.verdict == NOT_ASSESSABLE and c.gate.startswith("not assessable: neither")
                    for c in a.claims)
-        lines.append(f"- {ds} (published best {ref.accuracy:.3f}, {ref.method}): within {GATE_POINTS:g} points: "
-                     f"{join(ok) or 'no model'}; not within: {join(bad) or 'none'}"
+        lines.append(f"- {ds} (published best {ref.accuracy:.3f}, {ref.method}): validation accuracy within "
+                     f"{GATE_POINTS:g} points: {join(ok) or 'no model'}; not within: {join(bad) or 'none'}"
                      + (f"; {n_na} comparisons where neither side is within are not assessable." if n_na else "."))
-    n_rob = sum(c.question == "robustness" and c.verdict == NOT_ASSESSABLE and "losses are compared only" in c.gate
+    n_rob = sum(c.question == "robustness" and c.verdict == NOT_ASSESSABLE and "competent on clean data" in c.gate
                 for c in a.claims)
     if n_rob:
-        lines.append(f"- Robustness: {n_rob} comparisons are not assessable because one side starts more than "
-                     f"{GATE_POINTS:g} points below the top clean accuracy (published, else the study's best) at "
-                     "the reference budget: a model with little accuracy has little to lose.")
-    return ("**Competence gate** (each model's best accuracy over budgets and arms, mean over seeds, "
-            "beside the best published figure)\n\n" + "\n".join(lines))
+        lines.append(f"- Robustness: {n_rob} comparisons are not assessable because a side is not competent on clean "
+                     f"data at the reference budget (validation accuracy more than {GATE_POINTS:g} points below the "
+                     "published figure, else the study's best); what a model loses under the shift plays no part.")
+    fails = [c for c in a.claims if c.verdict == TRAINING_FAILURE]
+    if fails:
+        cells = sorted({part.split(":")[0].strip() + f" on {c.dataset}"
+                        for c in fails for part in c.why.split(": ", 1)[1].split("; ")})
+        lines.append(f"- Training failures (flagged by the trainer, never a verdict): {join(cells)}; "
+                     f"{len(fails)} comparison{'s' if len(fails) != 1 else ''} with a failed side.")
+    return ("**Competence gate** (each model's best cell by validation accuracy, mean over seeds; its test "
+            "accuracy in brackets, beside the best published figure; the gate reads validation only)\n\n"
+            + "\n".join(lines))
 
 
 def review_block(a: Analysis, liquid: list[str]) -> str:
@@ -240,6 +271,7 @@ def review_block(a: Analysis, liquid: list[str]) -> str:
         n_inc = sum(c.verdict == INCONCLUSIVE for c in cs)
         n_na = sum(c.verdict == NOT_ASSESSABLE for c in cs)
         n_nv = sum(c.verdict == NO_VERDICT for c in cs)
+        n_tf = sum(c.verdict == TRAINING_FAILURE for c in cs)
         parts = []
         if found["family"]:
             parts.append("holds for LNNs as a family on " + listing("family"))
@@ -249,7 +281,8 @@ def review_block(a: Analysis, liquid: list[str]) -> str:
             parts.append("holds nowhere as a verdict")
         if found["contra"]:
             parts.append("contradicted (" + listing("contra") + ")")
-        parts.append(f"{n_inc} inconclusive, {n_na} not assessable, {n_nv} without a verdict")
+        parts.append(f"{n_inc} inconclusive, {n_na} not assessable, {n_tf} training failure{'s' if n_tf != 1 else ''}, "
+                     f"{n_nv} without a verdict")
         lines.append(f"- *{claim}*: " + " — ".join(parts) + ".")
     return ("**The review's claims** (arXiv 2510.07578; verdicts of the tests above, "
             "Holm-corrected)\n\n" + "\n".join(lines))
@@ -265,7 +298,8 @@ def findings_markdown(a: Analysis, design: dict, extra: list[str] | None = None)
     """The findings: design, what cannot be carried, competence, verdicts, facts."""
     liquid, rnn = design["liquid"], design["rnn"]
     n_ds = len(design['datasets'])
-    family = (f"with Holm's correction over the {a.family_size} claims of the family at alpha = {a.alpha:g}"
+    family = (f"with Holm's correction at alpha = {a.alpha:g} over {_families(a.families)} "
+              f"({FAMILY_CHOICES[a.holm_family]}; declared before the results)"
               if a.family_size else "; no claim of this run can carry a verdict (see below)")
     head = (f"{n_ds} dataset{'s' if n_ds != 1 else ''} ({join(design['datasets'])}); liquid models "
             f"{join(liquid)}; RNN models {join(rnn)}; budgets {join([f'{b:,}' for b in design['budgets']])} "
@@ -287,8 +321,31 @@ def findings_markdown(a: Analysis, design: dict, extra: list[str] | None = None)
         question_block(a, "time-aug", "Time augmentation (liquid vs the RNN trained with random drop / "
                        "resample)", test, liquid, rnn)) if b]
     blocks.append(review_block(a, liquid))
+    if a.family_size:
+        blocks.append(sensitivity_block(a))
     blocks += list(extra or [])
     return "\n\n".join(blocks) + "\n"
+
+
+def _families(sizes: dict[str, int]) -> str:
+    total = sum(sizes.values())
+    if list(sizes) == ["all"]:
+        return f"the {total} claims of the family"
+    return f"{len(sizes)} families (" + ", ".join(f"{k} {v}" for k, v in sizes.items()) + f"; {total} claims)"
+
+
+def sensitivity_block(a: Analysis) -> str:
+    """The other reasonable Holm family choice, and which verdicts it would change (none is used)."""
+    changed = family_changes(a)
+    head = (f"**Sensitivity to the Holm family** (declared: {FAMILY_CHOICES[a.holm_family]}; the other choice, "
+            f"{FAMILY_CHOICES[a.alt_family]} -- {_families(a.alt_families)} -- is shown here and used for no "
+            "verdict)\n\n")
+    if not changed:
+        return head + "- No verdict changes under the other family choice."
+    lines = [f"- {_where(c)}: {c.liquid} vs {c.rnn} ({c.liquid_arm} / {c.rnn_arm} arm): {c.verdict} "
+             f"(Holm p {fmt_p(c.p_holm, c.p_bound)}) would be {c.verdict_alt} (Holm p {fmt_p(c.p_holm_alt, c.p_bound)})."
+             for c in changed]
+    return head + "\n".join(lines)
 
 
 def _list(pairs: list[tuple[str, float]], fmt) -> str:
@@ -379,25 +436,38 @@ def cross_block(a: Analysis) -> str:
     lines = []
     if ws:
         n = max(w["n"] for w in ws)
-        sig = [w for w in ws if w["p"] <= a.alpha]
+        sig = [w for w in ws if w.get("p_holm", w["p"]) <= a.alpha]
         if sig:
-            lines.append("- Exact Wilcoxon signed-rank over datasets, p <= "
-                         f"{a.alpha:g} (uncorrected, exploratory): "
-                         + "; ".join(f"{w['liquid']} vs {w['rnn']} (p = {fmt_p(w['p'])}, {join(w['datasets'])})"
-                                     for w in sig) + ".")
+            lines.append(f"- Wilcoxon signed-rank over datasets, Holm over the {len(ws)} pairs, p <= {a.alpha:g}: "
+                         + "; ".join(f"{w['liquid']} vs {w['rnn']} ({'liquid' if w['mean'] > 0 else 'RNN'} better "
+                                     f"by {abs(w['mean']):.1f} on average, Holm p = {fmt_p(w['p_holm'])}, "
+                                     f"{len(w['datasets'])} datasets)" for w in sig) + ".")
         elif n == 0:
             lines.append("- No cross-dataset test: no liquid-vs-RNN pair is assessable on any dataset.")
         else:
             pmin = min(w["p_min"] for w in ws)
-            lines.append(f"- No liquid-vs-RNN pair differs across datasets by an exact Wilcoxon signed-rank test "
-                         f"(at most {n} dataset{'s' if n != 1 else ''} per pair where the pair is assessable; "
-                         f"the smallest attainable p is {fmt_p(pmin)}).")
+            lines.append(f"- No liquid-vs-RNN pair differs across datasets by a Wilcoxon signed-rank test with Holm "
+                         f"over the {len(ws)} pairs (at most {n} dataset{'s' if n != 1 else ''} per pair where the "
+                         f"pair is assessable; the smallest attainable p is {fmt_p(pmin)}).")
     fr = cross.get("friedman")
     if fr:
         lines.append(f"- Friedman test over {fr['n_blocks']} datasets: p = {fmt_p(fr['p_chi2'])}; Nemenyi critical "
                      f"difference {fr['nemenyi_cd']:.2f} ranks (average ranks: "
                      + ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(fr["models"], fr["avg_ranks"]),
-                                                                   key=lambda t: t[1])) + ").")
+                                                                   key=lambda t: t[1])) + ")"
+                     + _nemenyi_pairs(fr, a.alpha) + ".")
+    elif cross.get("friedman_note"):
+        lines.append(f"- {cross['friedman_note']}")
     if not lines:
         return ""
-    return "**Across datasets** (exploratory, outside the claim family)\n\n" + "\n".join(lines)
+    return ("**Across datasets** (their own family: Holm over the pairs; Friedman, then Nemenyi)\n\n"
+            + "\n".join(lines))
+
+
+def _nemenyi_pairs(fr: dict, alpha: float) -> str:
+    """Pairs of models whose average ranks differ by more than the CD (only after a Friedman p <= alpha)."""
+    if fr["p_chi2"] > alpha:
+        return f"; Friedman p > {alpha:g}, so no post-hoc comparison"
+    r = dict(zip(fr["models"], fr["avg_ranks"]))
+    pairs = [f"{a} ranks better than {b}" for a in r for b in r if r[b] - r[a] > fr["nemenyi_cd"]]
+    return "; " + (join(pairs) if pairs else "no two models differ by more than the critical difference")

@@ -20,7 +20,9 @@ from . import report_sections as sec
 from .competence import GATE_POINTS, best_published
 from .findings import cross_block, findings_markdown, memory_block, training_block
 from .studydata import StudyData, load_study
-from .verdicts import ALPHA, MIN_SEEDS, Analysis, analyse, scale
+from .metrics import chance
+from .metrics import get as get_metric
+from .verdicts import ALPHA, MIN_SEEDS, Analysis, analyse, loss_share, scale, sign_of
 
 SUMMARY_SCHEMA = "edgelnn-study-report"
 SUMMARY_VERSION = 1
@@ -60,17 +62,17 @@ def robustness_rows(data: StudyData, a: Analysis) -> list[dict]:
                     for lvl in levels:
                         vals = [_metric(c.metric, r.shifts[shift][lvl].scores) for r in c.runs]
                         mean = statistics.fmean(vals)
-                        loss = (clean - mean if c.metric == "accuracy" else mean - clean) * scale(c.metric)
+                        loss = sign_of(c.metric) * (clean - mean) * scale(c.metric)
+                        share = loss_share(clean, mean, chance(c.metric, ds), c.metric)
                         out.append({"dataset": ds, "model": model, "family": c.family, "arm": arm, "budget": b,
                                     "shift": shift, "level": lvl, "metric": c.metric, "mean": mean,
                                     "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "clean": clean,
-                                    "loss": loss, "seeds": len(vals)})
+                                    "loss": loss, "share": share, "seeds": len(vals)})
     return out
 
 
 def _metric(metric: str, scores) -> float:
-    s = np.asarray(scores, dtype=np.float64)
-    return float(np.sqrt(s.mean())) if metric == "rmse" else float(s.mean())
+    return float(get_metric(metric).from_mean(np.asarray(scores, dtype=np.float64).mean()))
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
@@ -146,6 +148,7 @@ def build_study_report(folder: str | Path, out: str | Path | None = None, *, qui
     if a.cannot_carry:
         overview.append(Text("**What this run cannot carry.** " + " ".join(a.cannot_carry)))
     sections = [Section("Overview", overview),
+                sec.declared_section(a),
                 Section("Findings", [Text(findings)]),
                 sec.design_section(data, a),
                 sec.competence_section(a),
@@ -171,7 +174,8 @@ def build_study_report(folder: str | Path, out: str | Path | None = None, *, qui
     html_path.write_text(render_html(title, sections), encoding="utf-8")
     fnd.write_text(findings, encoding="utf-8")
     curve_rows = [{"dataset": c.dataset, "model": c.model, "family": c.family, "arm": c.arm, "metric": c.metric,
-                   **asdict(p), "reach_budget": c.reach} for c in a.curves for p in c.points]
+                   **asdict(p), "reach_budget": c.reach, "reach_censored": c.censored}
+                  for c in a.curves for p in c.points]
     csvs = {
         "records": _write_csv(out / "records.csv", record_rows(data)),
         "pairs": _write_csv(out / "pairs.csv", [c.to_dict() for c in a.claims]),
@@ -184,6 +188,8 @@ def build_study_report(folder: str | Path, out: str | Path | None = None, *, qui
         "schema": SUMMARY_SCHEMA, "schema_version": SUMMARY_VERSION, "quick": quick,
         "design": d, "alpha": a.alpha, "min_seeds": a.min_seeds, "n_boot": a.n_boot, "boot_seed": a.boot_seed,
         "family_size": a.family_size, "gate_points": GATE_POINTS, "reference_budget": a.ref_budget,
+        "holm_family": a.holm_family, "families": a.families, "alt_family": a.alt_family,
+        "alt_families": a.alt_families, "gate_reads": "validation",
         "cannot_carry": a.cannot_carry, "best": a.best,
         "competence": [asdict(r) for r in a.competence],
         "curves": [{**{k: v for k, v in asdict(c).items() if k != "points"},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 
@@ -9,36 +10,20 @@ from ..report.doc import Image, Section, Table, Text
 from .competence import GATE_POINTS, published
 from .findings import fmt_p, join
 from .studydata import StudyData
-from .verdicts import NOT_ASSESSABLE, QUESTIONS, SHIFT_NAMES, Analysis, Claim, scale
+from .verdicts import NOT_ASSESSABLE, QUESTIONS, SHIFT_NAMES, TRAINING_FAILURE, Analysis, Claim, scale
 
-FAMILY_TEXT = (
-    "**Claim family** (what Holm corrects over, fixed before any difference is looked at): every "
-    "liquid-vs-RNN comparison that can carry a verdict -- assessable by the competence gate, >= {min_seeds} "
-    "seeds common to both sides, not a quick look -- of four kinds, per dataset: *accuracy* at each "
-    "matched budget (plain arm); *parameter efficiency* (plain arm; the budget at which each model's "
-    "curve first comes within 1 point of the dataset's best, in budget steps, recomputed on every "
-    "resample); *robustness* per shift at the reference budget (plain arm; loss = clean - shifted, paired "
-    "per item, averaged over the shift's levels; only between models that both start within 3 points of "
-    "the top clean accuracy -- published, else the study's best -- since a poor model has little to "
-    "lose); *time augmentation* at the reference budget (accuracy "
-    "under the drop and sampling-rate shifts, liquid plain and liquid time-aug vs the RNN trained with "
-    "time augmentation). Here m = {m} claims, alpha = {alpha:g}; the budget-reach bootstrap draws B = "
-    "{n_boot:,} resamples (so the smallest Holm threshold alpha/m is >= 10x its p-value resolution "
-    "2/(B+1)). Cross-dataset tests, "
-    "memory, speed and training cost are outside the family: they are measurements or exploratory tests "
-    "and carry no verdict.")
+def declared_section(a: Analysis) -> Section:
+    """The analysis as declared before the results (generated from the code's own constants)."""
+    from .declared import markdown
 
-TEST_TEXT = (
-    "**Test.** Paired bootstrap over seeds × test items: a resample draws seeds (or test items) with "
-    "replacement and applies the same draw to both models (they share seeds and test items; shifted test "
-    "sets are drawn with a fixed seed per shift and level). Difference = liquid minus RNN (> 0: liquid "
-    "better): accuracy in points, RMSE in its units (lower RMSE counts as better), efficiency in budget "
-    "steps. Accuracy, robustness and time-aug: 95 % CI = estimate ± t(ν)·SE, SE² = variance over "
-    "seed-only resamples + variance over item-only resamples, ν by Welch-Satterthwaite (≈ seeds − 1 "
-    "when the seed spread dominates: a percentile interval over 5 seeds would be too narrow); p from "
-    "t(ν). Efficiency: crossed bootstrap (seeds and items drawn together), percentile CI, p by CI "
-    "inversion. CIs are not adjusted for multiplicity; verdict: Holm-adjusted p <= alpha. Not assessable: "
-    "neither side within {gate:g} points of the published figure.")
+    sizes = ", ".join(f"{k}: {n}" for k, n in a.families.items()) or "none"
+    return Section("Analysis declared before the results", [
+        Text("These rules are fixed by the code before any result is read (`edgelnn.study.declared`; "
+             "docs/study-design.md holds the same generated text). Nothing below was chosen on outcomes.\n\n"
+             + markdown(a.alpha, a.min_seeds)),
+        Text(f"In this run: {a.family_size} claims carry a verdict (Holm families — {sizes}); the budget-reach "
+             f"bootstrap draws B = {a.n_boot:,} resamples (the smallest Holm threshold alpha/m is >= 10x its p-value "
+             f"resolution 2/(B+1)); smooth statistics use {a.smooth_boot:,} resamples per one-way part.")])
 
 
 def pm(mean, std, digits=3, k=1.0) -> str:
@@ -169,16 +154,18 @@ def competence_section(a: Analysis) -> Section:
         pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
         status = ("–" if r.within is None else "within" if r.within
                   else f"**more than {GATE_POINTS:g} points below**")
-        rows.append([r.dataset, r.model, r.family, f"{r.best:.4f}" if r.best is not None else "–",
+        rows.append([r.dataset, r.model, r.family, num(r.val, 4), num(r.test, 4),
                      f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
     sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
     return Section("Competence gate", [
-        Text(f"Each model's best test accuracy (mean over seeds; best budget and arm) beside the published "
-             f"figures for the dataset. A comparison where *neither* model comes within {GATE_POINTS:g} "
-             "points of the best published figure is **not assessable** on that dataset: it gets no verdict. "
-             "Sources:\n\n" + "\n".join(f"- {s}" for s in sources)),
-        Table("competence", ["dataset", "model", "family", "best accuracy", "at budget / arm",
-                             "published", "gate"], rows)])
+        Text(f"Each model's best cell chosen by *validation* accuracy (mean over seeds; any budget and arm; "
+             f"training failures left out), its validation accuracy -- what the gate reads -- and the test "
+             f"accuracy of the same cell beside the published figures (test accuracy on the archive's split). "
+             f"A comparison where *neither* model's validation accuracy comes within {GATE_POINTS:g} points of "
+             "the best published figure is **not assessable** on that dataset: it gets no verdict. Sources:\n\n"
+             + "\n".join(f"- {s}" for s in sources)),
+        Table("competence", ["dataset", "model", "family", "validation accuracy (gate)", "test accuracy (same cell)",
+                             "at budget / arm", "published (test)", "gate"], rows)])
 
 
 def curves_section(data: StudyData, a: Analysis, images: dict) -> Section:
@@ -197,7 +184,8 @@ def curves_section(data: StudyData, a: Analysis, images: dict) -> Section:
         for b in budgets:
             p = by_b.get(b)
             line.append("–" if p is None else f"{pm(p.mean, p.std)} ({intn(p.params_active)} p, n={p.seeds})")
-        line.append(("–" if c.arm != "plain" else f"{c.reach:,}" if c.reach else "not within the budgets"))
+        line.append(("–" if c.arm != "plain" else f"{c.reach:,}" if c.reach
+                     else "censored: not within at any budget"))
         rows.append(line)
     blocks.append(Table("curves", ["dataset", "model", "arm"] + [f"budget {b:,}" for b in budgets]
                         + ["smallest budget within 1 point of the best"], rows))
@@ -207,59 +195,74 @@ def curves_section(data: StudyData, a: Analysis, images: dict) -> Section:
 def claim_row(c: Claim) -> list[str]:
     k = scale(c.metric)
 
-    def side(v):
+    def side(v, share=None):
         if v is None:
-            return "not within the budgets" if c.question == "efficiency" else "–"
+            return "censored: not within at any budget" if c.question == "efficiency" else "–"
         if c.question == "efficiency":
             return f"{int(v):,}"
         if c.question == "robustness":
-            return f"loses {v:.1f}" if c.metric == "accuracy" else f"loses {v:.3g}"
+            pts = f"{v:.1f} points" if c.metric == "accuracy" else f"{v:.3g}"
+            return f"loses {share:.0f} % ({pts})" if share is not None else f"loses {pts}"
         return f"{v:.4f}"
 
+    def n(v):
+        if v in (math.inf, -math.inf):
+            return "+∞" if v > 0 else "−∞"
+        return f"{v:+.2f}" if (k == 100 or c.question == "efficiency" or c.normalised) else f"{v:+.3g}"
+
     where = (f"{c.budget:,}" if c.budget else "all") + (f", {c.shift}" if c.shift else "")
-    if c.n_boot == 0:
-        ci = "–"
-    elif k == 100 or c.question == "efficiency":
-        ci = f"{c.estimate:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
-    else:
-        ci = f"{c.estimate:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}]"
-    return [c.dataset, where, f"{c.liquid} ({c.liquid_arm})", f"{c.rnn} ({c.rnn_arm})", side(c.liquid_value),
-            side(c.rnn_value), ci, c.unit, str(c.seeds), "–" if c.df is None else f"{c.df:.1f}",
-            fmt_p(c.p, c.p_bound),
-            fmt_p(c.p_holm, c.p_bound) if c.p_holm is not None else "–",
-            f"**{c.verdict}**" if c.verdict not in (NOT_ASSESSABLE,) else c.verdict, c.why]
+    ci = "–" if c.n_boot == 0 else f"{'≥ ' if c.censored == 'rnn' else '≤ ' if c.censored == 'liquid' else ''}" \
+        f"{n(c.estimate)} [{n(c.lo)}, {n(c.hi)}]"
+    if c.normalised and c.abs_estimate is not None:
+        ci += f"; points {n(c.abs_estimate)} [{n(c.abs_lo)}, {n(c.abs_hi)}]"
+    alt = "–" if c.p_holm_alt is None else fmt_p(c.p_holm_alt, c.p_bound) + (
+        f" → {c.verdict_alt}" if c.verdict_alt != c.verdict else "")
+    return [c.dataset, where, f"{c.liquid} ({c.liquid_arm})", f"{c.rnn} ({c.rnn_arm})",
+            side(c.liquid_value, c.liquid_share), side(c.rnn_value, c.rnn_share), ci, c.unit, str(c.seeds),
+            "–" if c.df is None else f"{c.df:.1f}", fmt_p(c.p, c.p_bound),
+            fmt_p(c.p_holm, c.p_bound) if c.p_holm is not None else "–", alt,
+            f"**{c.verdict}**" if c.verdict not in (NOT_ASSESSABLE, TRAINING_FAILURE) else c.verdict, c.why]
 
 
 CLAIM_COLUMNS = ["dataset", "budget, shift", "liquid", "RNN", "liquid figure", "RNN figure",
-                 "liquid − RNN [95 % CI]", "unit", "seeds", "ν", "p", "Holm p", "verdict", "why"]
+                 "liquid − RNN [95 % CI]", "unit", "seeds", "ν", "p", "Holm p", "Holm p, other family (sensitivity)",
+                 "verdict", "why"]
 
 
 def pairs_section(a: Analysis, design: dict) -> Section:
     rows = [claim_row(c) for c in a.claims if c.question in ("accuracy", "efficiency")]
     return Section("Pairs: accuracy and parameter efficiency", [
-        Text(FAMILY_TEXT.format(min_seeds=a.min_seeds, m=a.family_size, alpha=a.alpha, n_boot=a.n_boot)),
-        Text(TEST_TEXT.format(gate=GATE_POINTS)),
+        Text("The claims, their family, the test and the gates are the ones declared in *Analysis declared before "
+             f"the results*. Here m = {a.family_size} claims carry a verdict at alpha = {a.alpha:g}. CIs are not "
+             "adjusted for multiplicity; the sensitivity column gives the Holm p under the other family choice "
+             "(an arrow: the verdict it would give), which decides nothing."),
         Table("pairs", CLAIM_COLUMNS, rows, caption="Efficiency figures: the budget at which each curve comes "
                                                       "within 1 point of the best; difference in budget steps "
-                                                      "(> 0: the liquid model gets there at a smaller budget).")])
+                                                      "(> 0: the liquid model gets there at a smaller budget; "
+                                                      "≥ / ≤: a side is censored, the difference is a bound).")])
 
 
 def robustness_section(data: StudyData, a: Analysis, rows: list[dict], images: dict) -> Section:
     blocks = [Text("Metric under each shift at the reference budget, mean ± std over seeds: "
                    + "; ".join(f"**{k}** = {v}" for k, v in SHIFT_NAMES.items())
-                   + ". Loss = clean − shifted (accuracy points; RMSE: shifted − clean), paired per item.")]
+                   + ". Loss = clean − shifted (accuracy points; RMSE: shifted − clean), paired per item; "
+                     "share = loss / (clean − chance), chance = 1 / classes: the part of what the model learned "
+                     "that the shift takes away (a model near chance cannot look robust by having little to lose).")]
     for ds in data.datasets:
         if images.get(f"robustness-{ds}"):
             blocks.append(Image(f"plots/robustness-{ds}.png", images[f"robustness-{ds}"], f"{ds} robustness"))
     table = []
     for r in rows:
         table.append([r["dataset"], r["model"], r["arm"], r["shift"], r["level"], pm(r["mean"], r["std"]),
-                      pm(r["clean"], None), num(r["loss"], 1 if r["metric"] == "accuracy" else 3)])
+                      pm(r["clean"], None), num(r["loss"], 1 if r["metric"] == "accuracy" else 3),
+                      "–" if r.get("share") is None else f"{r['share']:.0f} %"])
     blocks.append(Table("robustness-levels", ["dataset", "model", "arm", "shift", "level", "under shift",
-                                              "clean", "loss"], table))
+                                              "clean", "loss", "share of clean − chance lost"], table))
     claims = [claim_row(c) for c in a.claims if c.question == "robustness"]
     blocks.append(Table("robustness-pairs", CLAIM_COLUMNS, claims,
-                        caption="Liquid − RNN = RNN's loss − liquid's loss (> 0: the liquid model loses less)."))
+                        caption="Liquid − RNN = RNN's share lost − liquid's share lost, in % of clean − chance "
+                                "(> 0: the liquid model loses less of what it learned); the absolute loss "
+                                "difference in points beside it."))
     return Section("Robustness", blocks)
 
 
@@ -300,15 +303,23 @@ def time_aug_section(data: StudyData, a: Analysis, rows: list[dict]) -> Section:
 
 def cross_section(a: Analysis, images: dict) -> Section:
     cross = a.cross
+    def mean_ci(w):
+        if w.get("mean") is None or w["mean"] != w["mean"]:
+            return "–"
+        lo, hi = w.get("mean_lo"), w.get("mean_hi")
+        ci = f" [{lo:+.2f}, {hi:+.2f}]" if lo is not None and lo == lo else ""
+        return f"{w['mean']:+.2f}{ci}"
     rows = [[w["liquid"], w["rnn"], join(w["datasets"]) or "–",
-             ", ".join(f"{d:+.2f}" for d in w["differences"]) or "–", str(w["n"]), fmt_p(w["p"]),
-             fmt_p(w["p_min"])] for w in cross.get("wilcoxon", [])]
-    blocks = [Text("Exploratory, outside the claim family. Unit = dataset (where the pair is assessable): the "
-                   "liquid − RNN difference averaged over the budgets both ran (accuracy points; RMSE datasets: "
-                   "% of the RNN's RMSE). Exact two-sided Wilcoxon signed-rank test; with n datasets the "
-                   "smallest attainable p is 2/2^n, printed beside it."),
-              Table("cross-wilcoxon", ["liquid", "RNN", "datasets", "differences", "n", "exact p",
-                                       "smallest attainable p"], rows)]
+             ", ".join(f"{d:+.2f}" for d in w["differences"]) or "–", mean_ci(w), str(w["n"]), fmt_p(w["p"]),
+             fmt_p(w.get("p_holm")), fmt_p(w["p_min"])] for w in cross.get("wilcoxon", [])]
+    blocks = [Text("Their own family (declared): unit = dataset where the pair is assessable and trained: the "
+                   "liquid − RNN difference averaged over the budgets both ran (accuracy points; other metrics: "
+                   "% of the RNN's figure). Two-sided Wilcoxon signed-rank test (scipy; exact over all sign "
+                   "patterns up to 20 datasets), Holm over the pairs; with n datasets the smallest attainable p is "
+                   "2/2^n, printed beside it. Mean difference with a 95 % BCa interval (scipy.stats.bootstrap, "
+                   ">= 3 datasets)."),
+              Table("cross-wilcoxon", ["liquid", "RNN", "datasets", "differences", "mean [95 % CI]", "n", "p",
+                                       "Holm p", "smallest attainable p"], rows)]
     fr = cross.get("friedman")
     if fr:
         ranks = ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(fr["models"], fr["avg_ranks"]), key=lambda t: t[1]))
@@ -319,6 +330,8 @@ def cross_section(a: Analysis, images: dict) -> Section:
                            f"{fr['nemenyi_cd']:.2f} ranks at alpha {fr['alpha']:g} (Demšar 2006)."))
         if images.get("cd"):
             blocks.append(Image("plots/cd.png", images["cd"], "critical difference diagram"))
+        if cross.get("friedman_left_out"):
+            blocks.append(Text("Datasets left out of the Friedman test: " + join(cross["friedman_left_out"]) + "."))
     else:
         blocks.append(Text(cross.get("friedman_note") or "No Friedman test."))
     return Section("Across datasets", blocks)

@@ -1,4 +1,4 @@
-"""Study statistics in pure numpy: what every verdict of the study report rests on.
+"""Study statistics (numpy and scipy): what every verdict of the study report rests on.
 
 - **Paired bootstrap over seeds x test items.** All models of a dataset share the seeds and the
   test items (shifted variants too: drawn with a fixed seed per shift and level); a resample
@@ -18,13 +18,14 @@
   ``2 * min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (B + 1)``.
 - **Holm-Bonferroni** step-down adjusted p-values over a family of claims (strong control of
   the family-wise error rate, no independence assumption).
-- **Wilcoxon signed-rank**, exact (all 2^n sign patterns, by dynamic programming over doubled
-  average ranks), zero differences dropped; two-sided p. With n units the smallest attainable
-  p is 2 / 2^n (n = 3 datasets: 0.25), which the report prints.
-- **Friedman** test over blocks (datasets) of k models' scores, ranked within each block (1 =
-  best, ties averaged), with the Iman-Davenport F form; **Nemenyi** critical difference
-  CD = q_alpha * sqrt(k (k + 1) / (6 N)) with q_alpha the studentized range quantile for
-  infinite df over sqrt(2) (Demsar 2006, JMLR 7:1-30), computed here by integration.
+- **Across datasets** (scipy): Wilcoxon signed-rank per pair (``scipy.stats.wilcoxon``; exact
+  over all 2^n sign patterns, ties and all, by ``PermutationMethod`` up to 20 datasets), the
+  Friedman test (``scipy.stats.friedmanchisquare``, tie-corrected; Iman-Davenport F beside it) and
+  the Nemenyi critical difference CD = q_alpha * sqrt(k (k + 1) / (6 N)), q_alpha the studentized
+  range quantile (``scipy.stats.studentized_range``, df = inf) over sqrt(2) (Demsar 2006, JMLR
+  7:1-30); the mean difference over datasets with a BCa interval (``scipy.stats.bootstrap``).
+  scipy has no bootstrap over two crossed factors (seeds x items): the paired bootstrap above is
+  ours, and checked against ``scipy.stats.bootstrap`` where the two coincide (one factor).
 """
 from __future__ import annotations
 
@@ -208,24 +209,17 @@ class PairedBootstrap:
 
 
 def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom (t >= 0)."""
-    if not math.isfinite(df) or df > 1e7:
-        return 0.5 * math.erfc(t / math.sqrt(2))
-    return 0.5 * beta_inc(df / 2, 0.5, df / (df + t * t))
+    """P(T > t) for Student's t with ``df`` degrees of freedom (df = inf: the normal)."""
+    from scipy import stats as sps
+
+    return float(sps.norm.sf(t) if not math.isfinite(df) else sps.t.sf(t, df))
 
 
 def t_quantile(upper: float, df: float) -> float:
-    """t such that P(T > t) = upper (0 < upper < 0.5)."""
-    lo, hi = 0.0, 1.0
-    while t_sf(hi, df) > upper:
-        hi *= 2
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if t_sf(mid, df) > upper:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    """t such that P(T > t) = upper."""
+    from scipy import stats as sps
+
+    return float(sps.norm.isf(upper) if not math.isfinite(df) else sps.t.isf(upper, df))
 
 
 def t_interval(estimate: float, v_seeds: float, v_items: float, n_seeds: int, n_items: int,
@@ -303,134 +297,62 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-# -- across datasets -------------------------------------------------------------------------
-def rank_with_ties(values) -> np.ndarray:
-    """Ranks 1..n of ``values`` (ascending), ties get their average rank."""
-    v = np.asarray(values, dtype=np.float64)
-    order = np.argsort(v, kind="stable")
-    ranks = np.empty(v.size)
-    sv = v[order]
-    i = 0
-    while i < v.size:
-        j = i
-        while j + 1 < v.size and sv[j + 1] == sv[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
+# -- across datasets (scipy) -----------------------------------------------------------------
 @dataclass
 class Wilcoxon:
     n: int            # non-zero differences
     w_plus: float     # sum of ranks of positive differences
-    p: float          # exact two-sided
+    p: float          # two-sided, exact up to EXACT_MAX units
     p_min: float      # smallest two-sided p attainable with n units
+    method: str = "exact"
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "w_plus": self.w_plus, "p": self.p, "p_min": self.p_min}
+        return {"n": self.n, "w_plus": self.w_plus, "p": self.p, "p_min": self.p_min, "method": self.method}
+
+
+EXACT_MAX = 20  # units up to which the Wilcoxon p enumerates all 2^n sign patterns
 
 
 def wilcoxon_signed_rank(differences) -> Wilcoxon:
-    """Exact two-sided Wilcoxon signed-rank test of paired differences (zeros dropped)."""
+    """Two-sided Wilcoxon signed-rank test of paired differences (zeros dropped), by scipy.
+
+    Up to ``EXACT_MAX`` units the p-value is exact over all sign patterns, ties included (scipy's
+    ``method='exact'`` assumes no ties; its ``PermutationMethod`` enumerates every pattern when
+    the resample count covers them); beyond, scipy's normal approximation."""
+    from scipy import stats as sps
+
     d = np.asarray(differences, dtype=np.float64)
     d = d[np.isfinite(d) & (d != 0)]
     n = d.size
     if n == 0:
         return Wilcoxon(0, 0.0, 1.0, 1.0)
-    ranks2 = np.rint(2 * rank_with_ties(np.abs(d))).astype(np.int64)  # doubled: integers
-    w2 = int(ranks2[d > 0].sum())
-    total = int(ranks2.sum())
-    dist = np.zeros(total + 1)
-    dist[0] = 1.0
-    for r in ranks2:  # number of sign patterns giving each doubled W+
-        dist[r:] = dist[r:] + dist[: total + 1 - r].copy()
-    dist /= 2.0 ** n
-    lower, upper = dist[: w2 + 1].sum(), dist[w2:].sum()
-    return Wilcoxon(n, w2 / 2, float(min(1.0, 2 * min(lower, upper))), float(min(1.0, 2 / 2 ** n)))
+    w_plus = float(sps.rankdata(np.abs(d))[d > 0].sum())
+    if n == 1:  # two sign patterns, one in each tail (scipy's resampling needs two units)
+        return Wilcoxon(1, w_plus, 1.0, 1.0)
+    if n <= EXACT_MAX:
+        res = sps.wilcoxon(d, method=sps.PermutationMethod(n_resamples=2 ** n))
+        method = "exact"
+    else:
+        res = sps.wilcoxon(d, method="approx")
+        method = "normal approximation"
+    return Wilcoxon(n, w_plus, float(min(1.0, res.pvalue)), float(min(1.0, 2 / 2 ** n)), method)
 
 
-def _gamma_q(a: float, x: float) -> float:
-    """Regularized upper incomplete gamma Q(a, x) (series / continued fraction)."""
-    if x <= 0:
-        return 1.0
-    gln = math.lgamma(a)
-    if x < a + 1:
-        term = total = 1.0 / a
-        ap = a
-        for _ in range(10_000):
-            ap += 1
-            term *= x / ap
-            total += term
-            if abs(term) < abs(total) * 1e-15:
-                break
-        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - gln))
-    tiny = 1e-300
-    b, c, d = x + 1 - a, 1 / tiny, 1 / (x + 1 - a)
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-15:
-            break
-    return min(1.0, math.exp(-x + a * math.log(x) - gln) * h)
+def mean_interval(values, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its BCa bootstrap interval (``scipy.stats.bootstrap``); the interval
+    is NaN with fewer than 3 values or none that differ."""
+    from scipy import stats as sps
 
-
-def chi2_sf(x: float, df: float) -> float:
-    return _gamma_q(df / 2, x / 2)
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (tiny if abs(d) < tiny else d)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1 + aa * d
-        d = 1 / (tiny if abs(d) < tiny else d)
-        c = 1 + aa / c
-        c = tiny if abs(c) < tiny else c
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1 + aa * d
-        d = 1 / (tiny if abs(d) < tiny else d)
-        c = 1 + aa / c
-        c = tiny if abs(c) < tiny else c
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-15:
-            break
-    return h
-
-
-def beta_inc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1 - front * _betacf(b, a, 1 - x) / b
-
-
-def f_sf(f: float, d1: float, d2: float) -> float:
-    """P(F > f) for an F(d1, d2) variable."""
-    if f <= 0:
-        return 1.0
-    return beta_inc(d2 / 2, d1 / 2, d2 / (d2 + d1 * f))
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if v.size < 3 or np.all(v == v[0]):
+        return mean, math.nan, math.nan
+    res = sps.bootstrap((v,), np.mean, confidence_level=level, n_resamples=9999, method="BCa",
+                        rng=np.random.default_rng(seed))
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 @dataclass
@@ -438,7 +360,7 @@ class Friedman:
     models: list[str]
     avg_ranks: list[float]  # 1 = best
     n_blocks: int
-    chi2: float
+    chi2: float             # scipy.stats.friedmanchisquare (tie-corrected)
     p_chi2: float
     f: float                # Iman-Davenport
     p_f: float
@@ -454,54 +376,36 @@ class Friedman:
 
 def friedman(scores, models: list[str], *, higher_is_better=True, alpha: float = 0.05,
              blocks: list[str] | None = None) -> Friedman:
-    """Friedman test on an (N blocks, k models) table; ranks within each block, 1 = best.
+    """Friedman test on an (N blocks, k >= 3 models) table; ranks within each block, 1 = best.
 
-    ``higher_is_better`` may be one bool or one per block (e.g. accuracy and RMSE datasets).
-    """
+    ``higher_is_better`` may be one bool or one per block (e.g. accuracy and RMSE datasets)."""
+    from scipy import stats as sps
+
     x = np.asarray(scores, dtype=np.float64)
     n, k = x.shape
+    if k < 3:
+        raise ValueError(f"the Friedman test needs >= 3 models, got {k}")
     hib = np.broadcast_to(np.asarray(higher_is_better, dtype=bool), (n,))
-    ranks = np.vstack([rank_with_ties(-row if h else row) for row, h in zip(x, hib)])
+    oriented = np.where(hib[:, None], -x, x)  # rank 1 = best in every block
+    ranks = sps.rankdata(oriented, axis=1)
     r = ranks.mean(axis=0)
-    chi2 = 12 * n / (k * (k + 1)) * (np.sum(r ** 2) - k * (k + 1) ** 2 / 4)
+    res = sps.friedmanchisquare(*oriented.T)
+    chi2 = float(res.statistic)
     denom = n * (k - 1) - chi2
     ff = (n - 1) * chi2 / denom if denom > 0 else math.inf
-    p_f = f_sf(ff, k - 1, (k - 1) * (n - 1)) if math.isfinite(ff) and n > 1 else (0.0 if n > 1 else 1.0)
-    return Friedman(list(models), [float(v) for v in r], n, float(chi2), chi2_sf(float(chi2), k - 1),
-                    float(ff), float(p_f), nemenyi_cd(k, n, alpha), alpha, list(blocks or []))
-
-
-_PHI_GRID = np.arange(-20.0, 20.0 + 1e-9, 0.002)
-_PHI_TABLE = 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in _PHI_GRID]))
-
-
-def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    """Standard normal CDF by interpolation in a 0.002-step table (error < 1e-6)."""
-    return np.interp(z, _PHI_GRID, _PHI_TABLE)
-
-
-def studentized_range_cdf(q: float, k: int) -> float:
-    """P(range of k iid standard normals <= q) (the studentized range with infinite df)."""
-    z = np.linspace(-9, 9, 3601)
-    phi = np.exp(-z ** 2 / 2) / math.sqrt(2 * math.pi)
-    inner = np.clip(_norm_cdf(z + q) - _norm_cdf(z), 0, 1) ** (k - 1)
-    y = phi * inner
-    return float(k * np.sum((y[1:] + y[:-1]) / 2 * np.diff(z)))
+    p_f = float(sps.f.sf(ff, k - 1, (k - 1) * (n - 1))) if math.isfinite(ff) and n > 1 else (0.0 if n > 1 else 1.0)
+    return Friedman(list(models), [float(v) for v in r], n, chi2, float(res.pvalue), float(ff), p_f,
+                    nemenyi_cd(k, n, alpha), alpha, list(blocks or []))
 
 
 @functools.lru_cache(maxsize=64)
 def nemenyi_q(k: int, alpha: float = 0.05) -> float:
     """Demsar's q_alpha: the studentized range quantile (df = inf) divided by sqrt(2)."""
+    from scipy import stats as sps
+
     if k < 2:
         return 0.0
-    lo, hi = 0.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if studentized_range_cdf(mid, k) < 1 - alpha:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2 / math.sqrt(2)
+    return float(sps.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:

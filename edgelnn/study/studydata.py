@@ -15,10 +15,14 @@ from pathlib import Path
 
 from ..errors import InputError
 from . import records as rec
+from .metrics import METRICS
 from .records import RunRecord, TrialRecord
 from .stats import Series
 
-HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}
+HIGHER_IS_BETTER = {name: m.higher_is_better for name, m in METRICS.items()}
+# The RunRecord field the trainer sets on a run it flags as a training failure (truthy: a reason
+# string or True); read with getattr so records written before the field existed still load.
+FAILURE_FIELD = "training_failure"
 FAMILY_ORDER = {"liquid": 0, "rnn": 1}
 BENCH_NAME = re.compile(r"^(?P<model>.+)-b(?P<budget>\d+)\.jsonl$")
 
@@ -40,6 +44,16 @@ class Cell:
     @property
     def key(self) -> tuple:
         return (self.dataset, self.model, self.budget, self.arm)
+
+    @property
+    def failure(self) -> str:
+        """'' unless the trainer flagged a run of this cell as a training failure; else its reason
+        (any flagged seed makes the cell a failure: its mean is not a trained model's figure)."""
+        for r in self.runs:
+            flag = getattr(r, FAILURE_FIELD, None)
+            if flag:
+                return flag if isinstance(flag, str) else f"seed {r.seed} flagged"
+        return ""
 
     @property
     def name(self) -> str:

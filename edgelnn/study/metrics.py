@@ -1,0 +1,71 @@
+"""The study's test metrics, one entry per name a run record can carry in ``RunRecord.metric``.
+
+Everything the claims need to know about a metric lives here: its direction, how the metric
+follows from the mean of the per-item scores, the unit a difference is reported in, and what a
+model that learned nothing scores (the floor robustness is normalised by). A new metric is one
+entry in ``METRICS``; the claims, the gates and the report read it from here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    from_mean: Callable  # mean per-item score (array or float) -> the metric
+    scale: float         # a difference is reported in metric units x scale (accuracy: points)
+    unit: str            # the unit of a scaled difference
+    digits: int          # how many decimals a scaled difference is shown with
+    chance: str          # how the floor is found: "classes" (1 / number of classes), "one"
+    #                      (a relative metric whose baseline is 1), "none" (no floor known)
+    doc: str
+
+
+def _identity(m):
+    return m
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", True, _identity, 100.0, "points", 1, "classes",
+           "per item 1 / 0 correct; the metric is their mean"),
+    Metric("rmse", False, np.sqrt, 1.0, "RMSE", 3, "none",
+           "per item the squared error in original units; the metric is the root of their mean"),
+)}
+
+
+def get(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(f"unknown study metric {name!r} (known: {', '.join(METRICS)})") from None
+
+
+def goodness(name: str) -> Callable:
+    """Mean per-item score -> a 'higher is better' value (the metric, or minus it)."""
+    m = get(name)
+    sign = 1.0 if m.higher_is_better else -1.0
+    return lambda mean: sign * m.from_mean(mean)
+
+
+def chance(name: str, dataset: str) -> float | None:
+    """The metric of a model that learned nothing on ``dataset`` (None: not known).
+
+    Classification: 1 / number of classes (uniform guessing; from the dataset registry, no data
+    loaded). A relative metric (baseline = 1): 1."""
+    m = get(name)
+    if m.chance == "one":
+        return 1.0
+    if m.chance == "classes":
+        try:
+            from ..data import get_info
+
+            k = get_info(dataset).output_size
+        except (ValueError, ImportError):
+            return None
+        return 1.0 / k if k and k > 1 else None
+    return None
