@@ -170,3 +170,22 @@ def test_nemenyi_q_matches_demsar_table():
     for k, q in demsar.items():
         assert stats.nemenyi_q(k) == pytest.approx(q, abs=0.002)
     assert stats.nemenyi_cd(6, 3) == pytest.approx(2.850 * math.sqrt(6 * 7 / 18), abs=0.01)
+
+
+def test_paired_bootstrap_agrees_with_scipy_where_they_overlap():
+    """One seed: resampling seeds x items reduces to the paired item bootstrap scipy.stats.bootstrap
+    does. Its variance (before our N/(N-1) rescaling) and its percentile interval must agree."""
+    sp = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(11)
+    d = rng.normal(0, 1.5, 400)
+    a, b = scores(rng, 0.9, 1, 400, d), scores(rng, 0.82, 1, 400, d)
+    pb = stats.PairedBootstrap({"a": stats.Series([0], a), "b": stats.Series([0], b)}, n_boot=20_000, seed=1,
+                               ci_boot=20_000)
+    est, v_seeds, v_items = pb.variances({"d": lambda m: m["a"] - m["b"]})["d"]
+    ref = sp.bootstrap((a[0], b[0]), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
+                       n_resamples=20_000, method="percentile", rng=np.random.default_rng(2))
+    assert est == pytest.approx(a.mean() - b.mean()) and v_seeds == pytest.approx(0.0, abs=1e-20)
+    assert v_items * (399 / 400) == pytest.approx(ref.standard_error ** 2, rel=0.05)
+    iv = pb.run({"d": lambda m: m["a"] - m["b"]})["d"]
+    assert iv.lo == pytest.approx(ref.confidence_interval.low, abs=0.004)
+    assert iv.hi == pytest.approx(ref.confidence_interval.high, abs=0.004)

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import competence as comp
 from . import metrics as mx
 from . import verdicts as v
+from .studydata import FAILURE_FIELD
 
 START, END = "<!-- declared-analysis:start -->", "<!-- declared-analysis:end -->"
 
@@ -53,7 +54,7 @@ def rules(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> list[tuple[st
          f"budget -- validation accuracy within {comp.GATE_POINTS:g} points of the published figure, else of the "
          "study's best validation accuracy on the dataset -- whatever they lose under the shift."),
         ("Training failures", "a cell with a run the trainer flagged (RunRecord field "
-         "`training_failure`) is a training failure: every claim with it on one side is reported as "
+         f"`{FAILURE_FIELD}`) is a training failure: every claim with it on one side is reported as "
          "\"training failure\", never as a verdict, and is outside the family; such a dataset leaves the "
          "Friedman test for that model set."),
         ("Censored budget reach", "a curve that never comes within the threshold at any budget of the study is "
@@ -71,7 +72,7 @@ def rules(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> list[tuple[st
 
 
 def markdown(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> str:
-    return "\n".join(f"- **{name}.** {rule}" for name, rule in rules(alpha, min_seeds))
+    return "\n".join(f"- **{name}.** {rule[:1].upper()}{rule[1:]}" for name, rule in rules(alpha, min_seeds))
 
 
 def updated(doc: str, text: str | None = None) -> str:
