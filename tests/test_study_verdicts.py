@@ -225,3 +225,36 @@ def test_declared_analysis_is_in_the_design_doc_and_before_the_results(tmp_path)
     md = build_study_report(tmp_path).markdown.read_text()
     assert md.index("## Analysis declared before the results") < md.index("## Findings")
     assert text in md
+
+
+# -- regression: claims on relative MSE ---------------------------------------------------------
+def test_regression_claims_are_on_relative_mse(tmp_path):
+    """co2 records carry RMSE (per-item squared errors); the claims are made on relative MSE (the
+    squared errors over the test split's predict-the-mean MSE): cfc at 0.2 of the baseline, gru at
+    0.5; under noise 0.3 and 0.8 -- cfc loses 12.5 % of what it gained over the baseline, gru 60 %."""
+    from edgelnn.study.metrics import baseline_mse
+
+    base, n = baseline_mse("co2")
+    write_synthetic_study(tmp_path, models=("cfc", "gru"), datasets=("irregular-sine",), budgets=(1000,),
+                          arms=("plain",), shifts={"noise": ["10"]}, bench=False, n_items=n)
+    clean, noisy = {"cfc": 0.2, "gru": 0.5}, {"cfc": 0.3, "gru": 0.8}
+    for path in list((tmp_path / "records").rglob("*.json")):
+        r = rec.read(path)
+        rng = np.random.default_rng(r.seed)
+        r.dataset, r.metric = "co2", "rmse"
+        r.test_scores = (base * clean[r.model] * rng.uniform(0.5, 1.5, n)).tolist()
+        r.test_metric = float(np.sqrt(np.mean(r.test_scores)))
+        s = (base * noisy[r.model] * rng.uniform(0.5, 1.5, n)).tolist()
+        r.shifts = {"noise": {"10": rec.ShiftScore(float(np.sqrt(np.mean(s))), s)}}
+        rec.write(r, tmp_path / "records" / "co2" / path.name)
+        path.unlink()
+    files = build_study_report(tmp_path)
+    a = files.analysis
+    c = claim(a, "accuracy", "cfc", "gru")
+    assert c.metric == "relative-mse" and c.unit == "% of the baseline MSE"
+    assert c.liquid_value == pytest.approx(0.2, abs=0.01) and c.rnn_value == pytest.approx(0.5, abs=0.02)
+    assert c.estimate == pytest.approx(30, abs=2) and c.verdict == LIQUID_BETTER
+    r = claim(a, "robustness", "cfc", "gru", shift="noise")
+    assert r.normalised and r.liquid_share == pytest.approx(12.5, abs=2) and r.rnn_share == pytest.approx(60, abs=4)
+    assert r.verdict == LIQUID_BETTER
+    assert "co2" in files.findings_text and not files.problems

@@ -8,6 +8,7 @@ study carries the verdict against the same opponent(s); otherwise it names the m
 from __future__ import annotations
 
 from .competence import GATE_POINTS, best_published, no_figure_reason
+from .metrics import get as get_metric
 from .verdicts import (FAMILY_CHOICES, INCONCLUSIVE, LIQUID_BETTER, NO_VERDICT, NOT_ASSESSABLE, RNN_BETTER,
                        SHIFT_NAMES, TRAINING_FAILURE, Analysis, Claim, family_changes)
 
@@ -17,7 +18,7 @@ REVIEW_CLAIMS = [  # (claim of arXiv 2510.07578, question, shifts or None)
     ("LNNs are more robust to input noise", "robustness", ("noise",)),
     ("LNNs are more robust to irregular sampling", "robustness", ("drop",)),
     ("LNNs generalize better to other sampling rates and horizons", "robustness", ("sampling-rate", "horizon")),
-    ("LNNs are more robust to non-stationary data", "robustness", ("drift",)),
+    ("LNNs are more robust to noisy, non-stationary data (a slow offset drift)", "robustness", ("offset-drift",)),
 ]
 VERBS = {  # question -> (liquid-better phrase, rnn-better phrase)
     "accuracy": ("is more accurate than", "is more accurate than"),
@@ -53,8 +54,10 @@ def _evidence(cs: list[Claim]) -> str:
                             key=lambda t: (t[1] is None, t[1] or 0, t[0])))
         prefix = "first within 1 point at: " + ", ".join(f"{m} {_budget(v)}" for m, v in reach.items()) + "; "
     if cs[0].question == "robustness" and cs[0].normalised:
+        unit = get_metric(cs[0].metric).unit
         prefix = "share of the clean accuracy above chance lost: " + ", ".join(
-            f"{m} {v:.0f} % ({pts:.1f} points)" for m, v, pts in _shares(cs)) + "; "
+            f"{m} {v:.0f} % ({pts:.1f} {unit})" for m, v, pts in _shares(cs)) + "; "
+        unit = cs[0].unit
     least = "at least " if any(c.censored in ("rnn", "liquid") for c in cs) else ""
     if len(cs) == 1:
         c = cs[0]
@@ -90,14 +93,14 @@ def _budget(v) -> str:
 def _fmt(c: Claim, v: float) -> str:
     if c.question == "efficiency":
         return f"{v:g}"
-    return f"{v:.1f}" if c.metric == "accuracy" or c.normalised else f"{v:.3g}"
+    return f"{v:.1f}" if c.normalised else f"{v:.{get_metric(c.metric).digits}f}"
 
 
 def _num(c: Claim, v: float) -> str:
     if v in (float("inf"), float("-inf")):
         return "+∞" if v > 0 else "−∞"
     return _fmt(c, v) if c.question == "efficiency" else (
-        f"{v:+.1f}" if c.metric == "accuracy" or c.normalised else f"{v:+.3g}")
+        f"{v:+.1f}" if c.normalised else f"{v:+.{get_metric(c.metric).digits}f}")
 
 
 def winners_statements(claims: list[Claim], liquid: list[str], rnn: list[str]) -> list[tuple]:

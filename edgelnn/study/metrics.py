@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..metrics import RELATIVE_MSE, mean_baseline_items
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -24,6 +26,8 @@ class Metric:
     chance: str          # how the floor is found: "classes" (1 / number of classes), "one"
     #                      (a relative metric whose baseline is 1), "none" (no floor known)
     doc: str
+    within_abs: float | None = None  # "within 1 point of the best": this much in metric units
+    #                                  (None: 1 % of the best, for a metric with units)
 
 
 def _identity(m):
@@ -32,10 +36,18 @@ def _identity(m):
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", True, _identity, 100.0, "points", 1, "classes",
-           "per item 1 / 0 correct; the metric is their mean"),
+           "per item 1 / 0 correct; the metric is their mean", within_abs=0.01),
     Metric("rmse", False, np.sqrt, 1.0, "RMSE", 3, "none",
            "per item the squared error in original units; the metric is the root of their mean"),
+    Metric(RELATIVE_MSE, False, _identity, 100.0, "% of the baseline MSE", 1, "one",
+           "per item the squared error over the MSE of predicting the test split's mean "
+           "(edgelnn.metrics.relative_mse); the metric is their mean: 0 perfect, 1 no better than the mean; "
+           "the study's regression claims use it", within_abs=0.01),
 )}
+
+# What a regression study's records carry (RMSE from per-item squared errors) and what its
+# claims are made on: the scale-free relative MSE (the per-item squared errors over a constant).
+REGRESSION_RECORDED, REGRESSION_CLAIMED = "rmse", RELATIVE_MSE
 
 
 def get(name: str) -> Metric:
@@ -69,3 +81,13 @@ def chance(name: str, dataset: str) -> float | None:
             return None
         return 1.0 / k if k and k > 1 else None
     return None
+
+
+def baseline_mse(dataset: str) -> tuple[float, int]:
+    """(MSE of predicting the test split's mean, in original units; number of test items) of a
+    registered regression dataset -- the divisor of the relative MSE (the test split is fixed)."""
+    from ..data import load
+
+    ds = load(dataset, seed=0)
+    items = mean_baseline_items(ds.test.y, ds.target_std)
+    return float(items.mean()), int(items.size)

@@ -56,11 +56,12 @@ def robustness_rows(data: StudyData, a: Analysis) -> list[dict]:
                 c = data.cell(ds, model, b, arm)
                 if c is None:
                     continue
-                per_seed_clean = [_metric(c.metric, r.test_scores) for r in c.runs]
+                per_seed_clean = [_metric(c.metric, np.asarray(r.test_scores) / c.divisor) for r in c.runs]
                 clean = statistics.fmean(per_seed_clean)
                 for shift, levels in c.shift_levels().items():
                     for lvl in levels:
-                        vals = [_metric(c.metric, r.shifts[shift][lvl].scores) for r in c.runs]
+                        vals = [_metric(c.metric, np.asarray(r.shifts[shift][lvl].scores) / c.divisor)
+                                for r in c.runs]
                         mean = statistics.fmean(vals)
                         loss = sign_of(c.metric) * (clean - mean) * scale(c.metric)
                         share = loss_share(clean, mean, chance(c.metric, ds), c.metric)

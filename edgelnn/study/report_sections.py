@@ -8,6 +8,7 @@ from collections import Counter
 
 from ..report.doc import Image, Section, Table, Text
 from .competence import GATE_POINTS, published
+from .metrics import get as get_metric
 from .findings import fmt_p, join
 from .studydata import StudyData
 from .verdicts import NOT_ASSESSABLE, QUESTIONS, SHIFT_NAMES, TRAINING_FAILURE, Analysis, Claim, scale
@@ -201,7 +202,7 @@ def claim_row(c: Claim) -> list[str]:
         if c.question == "efficiency":
             return f"{int(v):,}"
         if c.question == "robustness":
-            pts = f"{v:.1f} points" if c.metric == "accuracy" else f"{v:.3g}"
+            pts = f"{v:.1f} points" if c.metric == "accuracy" else f"{v:.3g} {get_metric(c.metric).unit}"
             return f"loses {share:.0f} % ({pts})" if share is not None else f"loses {pts}"
         return f"{v:.4f}"
 

@@ -13,6 +13,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from . import records as rec
 from .metrics import METRICS
@@ -36,6 +38,7 @@ class Cell:
     arm: str
     metric: str
     runs: list[RunRecord]  # sorted by seed
+    divisor: float = 1.0   # per-item scores are divided by it (relative MSE: the baseline MSE)
 
     @property
     def seeds(self) -> list[int]:
@@ -52,7 +55,9 @@ class Cell:
         for r in self.runs:
             flag = getattr(r, FAILURE_FIELD, None)
             if flag:
-                return flag if isinstance(flag, str) else f"seed {r.seed} flagged"
+                why = flag if isinstance(flag, str) else ", ".join(map(str, flag)) if isinstance(
+                    flag, (list, tuple)) else "flagged"
+                return f"seed {r.seed}: {why}"
         return ""
 
     @property
@@ -68,7 +73,7 @@ class Cell:
         return statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else None)
 
     def test_series(self) -> Series:
-        return Series(self.seeds, [r.test_scores for r in self.runs])
+        return Series(self.seeds, np.asarray([r.test_scores for r in self.runs], dtype=np.float64) / self.divisor)
 
     def shift_levels(self) -> dict[str, list[str]]:
         """shift -> levels present in every run of the cell (in the records' order)."""
@@ -81,7 +86,8 @@ class Cell:
         return out
 
     def shift_series(self, shift: str, level: str) -> Series:
-        return Series(self.seeds, [r.shifts[shift][level].scores for r in self.runs])
+        return Series(self.seeds, np.asarray([r.shifts[shift][level].scores for r in self.runs],
+                                             dtype=np.float64) / self.divisor)
 
     def shift_metric(self, shift: str, level: str) -> list[float]:
         return [r.shifts[shift][level].metric for r in self.runs]
@@ -172,8 +178,10 @@ def _check_cell(cell: Cell, problems: list[str]) -> bool:
     return True
 
 
-def load_study(folder: str | Path) -> StudyData:
-    """Every record, trial and bench row of a study folder (paths relative to it)."""
+def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
+    """Every record, trial and bench row of a study folder (paths relative to it).
+
+    ``relative``: regression cells are analysed on relative MSE (see ``_relative_regression``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such study folder")
@@ -209,8 +217,32 @@ def load_study(folder: str | Path) -> StudyData:
         if len(ns) > 1:
             problems.append(f"{ds}: models were scored on different numbers of test items "
                             f"{sorted(ns)}; pairs across them are not paired")
+    if relative:
+        _relative_regression(data)
     data.bench = _read_bench(folder, problems)
     return data
+
+
+def _relative_regression(data: StudyData) -> None:
+    """Regression cells (RMSE records) -> relative MSE: every per-item squared error over the
+    dataset's predict-the-mean MSE on its (fixed) test split. Where that baseline cannot be had
+    (an unknown dataset, another number of test items) the cells keep RMSE and a problem says so."""
+    from .metrics import REGRESSION_CLAIMED, REGRESSION_RECORDED, baseline_mse
+
+    for ds in {c.dataset for c in data.cells.values() if c.metric == REGRESSION_RECORDED}:
+        cells = [c for c in data.cells.values() if c.dataset == ds]
+        try:
+            base, n = baseline_mse(ds)
+        except (ValueError, OSError, ImportError) as exc:
+            data.problems.append(f"{ds}: no predict-the-mean baseline ({exc}); its claims stay on RMSE")
+            continue
+        seen = {len(c.runs[0].test_scores) for c in cells}
+        if seen != {n} or not base > 0:
+            data.problems.append(f"{ds}: records score {sorted(seen)} test items, its test split has {n}: "
+                                 "no relative MSE; its claims stay on RMSE")
+            continue
+        for c in cells:
+            c.metric, c.divisor = REGRESSION_CLAIMED, base
 
 
 def _read_bench(folder: Path, problems: list[str]) -> list:

@@ -73,7 +73,6 @@ SHIFT_NAMES = {
     "drop": "dropped samples (irregular sampling, true dt kept)",
     "sampling-rate": "a sampling-rate change over the same span",
     "horizon": "sequences longer than any seen in training (horizon)",
-    "drift": "a slow drift over the sequence (non-stationarity)",
 }
 
 
@@ -231,8 +230,9 @@ def sign_of(metric: str) -> int:
 def within_delta(metric: str, best):
     """How far below the best a value may be and still count as 'within 1 point' (a metric in
     points: 1 point; any other: 1 % of the best)."""
-    if mx.get(metric).unit == "points":
-        return WITHIN_POINTS / 100
+    m = mx.get(metric)
+    if m.within_abs is not None:
+        return m.within_abs * WITHIN_POINTS
     return np.abs(best) * WITHIN_POINTS / 100
 
 
@@ -294,7 +294,7 @@ def curves_of(data: StudyData) -> list[Curve]:
                     if c is None:
                         continue
                     m = mx.get(c.metric)
-                    vals = [float(m.from_mean(np.mean(r.test_scores))) for r in c.runs]
+                    vals = [float(m.from_mean(np.mean(r.test_scores) / c.divisor)) for r in c.runs]
                     pts.append(CurvePoint(b, c.mean("params_active"), c.mean("params_total"),
                                           c.mean("units"), cell_value(c),
                                           statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals)))
@@ -732,8 +732,9 @@ def cross_dataset(data: StudyData, analysis: Analysis) -> dict:
                 common = sorted(set(vx) & set(vy))
                 if not common:
                     continue
-                if mx.get(cx.metric).unit == "points":
-                    d = statistics.fmean((vx[b] - vy[b]) * 100 for b in common)
+                m = mx.get(cx.metric)
+                if m.within_abs is not None:  # a metric in points (accuracy, relative MSE): difference
+                    d = statistics.fmean(sign_of(cx.metric) * (vx[b] - vy[b]) * m.scale for b in common)
                 else:  # relative: percent of the RNN's figure, oriented liquid better > 0
                     d = statistics.fmean(sign_of(cx.metric) * (vx[b] - vy[b]) / abs(vy[b]) * 100 for b in common)
                 units.append(d)
