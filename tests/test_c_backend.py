@@ -118,7 +118,7 @@ def test_every_kind_and_scheme_matches_pytorch_over_150_irregular_steps(generate
 
 def test_weights_are_stored_for_active_synapses_only(generated):
     """A wiring mask's zeros are never stored: flash scales with the active parameters."""
-    for kind in ("ltc", "cfc-ncp"):
+    for kind in ("ltc-ncp", "cfc-ncp"):
         model, files = generated(kind)
         masked = 0
         for mod in model.modules():
@@ -159,7 +159,7 @@ def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_
     from edgelnn.export.c.emit import FloatEmitter
 
     cases = []
-    for kind in ("ltc", "cfc-ncp"):             # 48 units: sparse rows long enough for index lists
+    for kind in ("ltc-ncp", "cfc-ncp"):         # 48 units: sparse rows long enough for index lists
         torch.manual_seed(0)
         model = models.create(kind, IN, OUT, units=48, seed=0).eval()
         path = tmp_path / f"{kind}48.step.fp32.c"
@@ -168,9 +168,9 @@ def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_
     # boundaries must fall between rows and keep every row's terms in order
     monkeypatch.setattr(FloatEmitter, "FLAT_CHUNK", 40)
     torch.manual_seed(0)
-    model = models.create("ltc", IN, OUT, units=48, seed=0).eval()
+    model = models.create("ltc-ncp", IN, OUT, units=48, seed=0).eval()
     path = tmp_path / "ltc48chunks.step.fp32.c"
-    cases.append(("ltc", path, build.convert(model, "step", path, mcu=False)))
+    cases.append(("ltc-ncp", path, build.convert(model, "step", path, mcu=False)))
     chunks = re.search(r"f_starts\[(\d+)\]", path.read_text())
     assert chunks and int(chunks.group(1)) > 3, "expected several flat chunks"
     monkeypatch.undo()
@@ -178,13 +178,13 @@ def test_host_and_microcontroller_loop_forms_give_identical_bits(generated, tmp_
     # each row holds 0 or 1 active entries -- the row-by-row form once ignored which (the study
     # found it: wrong outputs on the microcontroller, caught only by -Werror's unused constant)
     torch.manual_seed(0)
-    ltc1 = models.create("ltc", 1, OUT, units=17, seed=0).eval()
+    ltc1 = models.create("ltc-ncp", 1, OUT, units=17, seed=0).eval()
     path = tmp_path / "ltc1in.step.fp32.c"
-    cases.append(("ltc", path, build.convert(ltc1, "step", path, mcu=False)))
+    cases.append(("ltc-ncp", path, build.convert(ltc1, "step", path, mcu=False)))
     cases.append(("gru", *generated("gru")[1]["fp32"]))
     for kind, path, info in cases:
         text = path.read_text()
-        assert ("_FLAT_LOOPS" in text) if kind == "ltc" else ("_MV_BLOCK" in text), kind
+        assert ("_FLAT_LOOPS" in text) if kind == "ltc-ncp" else ("_MV_BLOCK" in text), kind
         p = info["manifest"]["c_prefix"]
         P = p.upper()
         main = tmp_path / f"{path.stem}_main.c"

@@ -29,7 +29,7 @@ def _torch(model, x, dt, state=None):
     return y.numpy(), [s.numpy() for s in st]
 
 
-LIQUID = ("cfc", "cfc-ncp", "ltc")
+LIQUID = ("cfc", "cfc-ncp", "ltc", "ltc-ncp")
 
 
 def check_fp32_step_artifacts(kind, fp32_bundle, export_checkpoint):

@@ -82,16 +82,19 @@ def test_options_and_parameter_counts_differ_by_kind():
     pure = create("cfc", 5, 3, units=16, mode="pure")
     default = create("cfc", 5, 3, units=16)
     assert pure.param_count() < default.param_count()
-    fc = create("ltc", 5, 3, units=16, wiring="fc")
-    ncp = create("ltc", 5, 3, units=16)
+    fc = create("ltc", 5, 3, units=16)
+    ncp = create("ltc-ncp", 5, 3, units=16)
     assert fc.state_spec == ncp.state_spec == [("h", 16)]
+    assert fc.config["options"]["wiring"] == "fc" and ncp.config["options"]["wiring"] == "ncp"
+    with pytest.raises(ValueError, match="use 'ltc-ncp'"):  # the kind decides its wiring
+        create("ltc", 5, 3, units=16, wiring="ncp")
     assert create("lstm", 5, 3, units=16).state_spec == [("h", 16), ("c", 16)]
     with pytest.raises(ValueError, match="unknown option"):
         create("gru", 5, 3, mode="pure")
 
 
 def test_unknown_kind_lists_known_ones():
-    with pytest.raises(UnknownModelError, match="cfc, cfc-ncp, ltc, lstm, gru, gru-d, rnn"):
+    with pytest.raises(UnknownModelError, match="cfc, cfc-ncp, ltc, ltc-ncp, lstm, gru, gru-d, rnn"):
         create("transformer", 5, 3)
 
 
@@ -141,9 +144,10 @@ def test_active_parameters_are_exactly_those_that_get_a_gradient(kind):
 
 
 def test_wired_kinds_count_only_the_wired_synapses():
-    ltc = create("ltc", 1, 2, units=16)
+    ltc = create("ltc-ncp", 1, 2, units=16)
     cell = ltc.cell.rnn_cell
-    assert int(cell.sparsity_mask.sum()) == 28  # LTC-16 on ItalyPowerDemand: 28 of 256 recurrent synapses
+    assert cell.motor_size == 5  # 0.3 x 16 motor neurons, read by the linear head
+    assert int(cell.sparsity_mask.sum()) == 28  # LTC-NCP-16 on ItalyPowerDemand: 28 of 256 recurrent synapses
     masked = (4 * int((cell.sparsity_mask == 0).sum()) + 4 * int((cell.sensory_sparsity_mask == 0).sum()))
     assert ltc.param_count() - ltc.active_param_count() == masked > 0
     ncp = create("cfc-ncp", 1, 2, units=16)
@@ -151,7 +155,7 @@ def test_wired_kinds_count_only_the_wired_synapses():
     for dense in ("cfc", "lstm", "gru", "gru-d", "rnn"):
         m = create(dense, 1, 2, units=16)
         assert m.active_param_count() == m.param_count()
-    fc = create("ltc", 1, 2, units=16, wiring="fc")  # fully connected: nothing masked
+    fc = create("ltc", 1, 2, units=16)  # fully connected: nothing masked
     assert fc.active_param_count() == fc.param_count()
 
 

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from edgelnn.models import MODELS, BudgetFit, create, size_for_budget
+from edgelnn.models import MODELS, BudgetFit, create, minimum_size, size_for_budget
 from edgelnn.models.sizing import TOLERANCE
 
-BUDGETS = (250, 1000, 4000)
+BUDGETS = (250, 1000, 4000, 16000)
 # input -> output sizes of the study's datasets
 DATASETS = {"italypowerdemand": (1, 2), "japanesevowels": (12, 9), "irregular-sine": (2, 3),
-            "basicmotions": (6, 4)}
+            "basicmotions": (6, 4), "co2": (1, 1), "double-pendulum": (5, 4), "digits-events": (2, 10)}
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -20,13 +20,25 @@ def test_every_kind_lands_within_15_percent_or_says_why(kind):
             assert (model.active_param_count(), model.param_count()) == (fit.params_active, fit.params_total)
             inside = abs(fit.params_active - budget) <= TOLERANCE * budget
             assert fit.within == inside
-            if not fit.within:
-                assert fit.reason, (kind, name, budget)
-                # the only miss of the default design: the NCP wiring's minimum on 9 outputs
-                assert (kind, name, budget) == ("cfc-ncp", "japanesevowels", 250), fit
-                assert "NCP wiring" in fit.reason and fit.params_active > budget
-            else:
-                assert fit.reason is None
+            # every kind of the zoo meets every budget of the ladder on the study's datasets
+            # (NCP wirings too, now that their motor layer scales with the units)
+            assert fit.within and fit.reason is None, fit
+            assert fit.smallest_active is not None and fit.smallest_active <= fit.params_active
+
+
+def test_ncp_minimum_size_is_stated_and_a_budget_below_it_says_why():
+    least = minimum_size("ltc-ncp", 12, 9)
+    assert least.units == 4  # AutoNCP: motor < units - 2, one inter and one command neuron at least
+    model = create("ltc-ncp", 12, 9, units=least.units)
+    assert least.params_active == model.active_param_count()
+    with pytest.raises(ValueError):
+        create("ltc-ncp", 12, 9, units=least.units - 1)
+    fit = size_for_budget("ltc-ncp", 12, 9, least.params_active // 2)
+    assert not fit.within and fit.units == least.units and fit.smallest_active == least.params_active
+    assert "NCP wiring's smallest model" in fit.reason
+    # a checkpoint-era NCP (one motor neuron per output) needs outputs + 3 neurons
+    legacy = minimum_size("cfc-ncp", 12, 9, motor_neurons=9)
+    assert legacy.units == 12
 
 
 def test_nearest_units_is_really_nearest():
@@ -57,7 +69,7 @@ def test_cfc_backbone_scales_unless_given():
 def test_kind_options_are_kept_and_checked():
     pure = size_for_budget("cfc", 6, 4, 1000, mode="pure")
     assert pure.options["mode"] == "pure" and pure.within
-    fc = size_for_budget("ltc", 2, 3, 1000, wiring="fc")
+    fc = size_for_budget("ltc", 2, 3, 1000)
     assert fc.within and fc.params_active == fc.params_total
     with pytest.raises(ValueError, match="unknown option"):
         size_for_budget("gru", 6, 4, 1000, mode="pure")

@@ -1,5 +1,8 @@
 """Torch modules with the exact signatures that get exported.
 
+Each wraps ``model.cell.export_module()``: the cell's function in the form the exporters handle
+(LTC: ncps's dense cell; it trains over its active synapses only, see models.ltc_fast).
+
 ``StepGraph``: (x, dt, *state) -> (y, *state_out), the streaming cell.
 ``WindowGraph``: (x[B,T,C], dt[B,T], *state) -> (y[B,T,O], *state_out) for a fixed T
 (the loop is unrolled; used where a runtime cannot lower a dynamic loop, e.g. TFLite).
@@ -13,7 +16,7 @@ from torch import nn
 class StepGraph(nn.Module):
     def __init__(self, model):
         super().__init__()
-        self.cell = model.cell
+        self.cell = model.cell.export_module()
 
     def forward(self, x, dt, *state):
         _rebind_param_dicts(self.cell)  # else the ONNX exporter stores LTC's weights once per use
@@ -23,7 +26,7 @@ class StepGraph(nn.Module):
 class WindowGraph(nn.Module):
     def __init__(self, model, chunk: int):
         super().__init__()
-        self.cell = model.cell
+        self.cell = model.cell.export_module()
         self.chunk = int(chunk)
 
     def forward(self, x, dt, *state):
@@ -69,7 +72,7 @@ class ScanGraph(nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.cell = model.cell
+        self.cell = model.cell.export_module()
 
     def forward(self, x, dt, *state):
         from torch._higher_order_ops.scan import scan

@@ -8,12 +8,15 @@ as :attr:`state_spec`.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from ncps.torch import CfCCell, LTCCell, WiredCfCCell
 from ncps.wirings import AutoNCP, FullyConnected
 
 from ..errors import InputError
+from .ltc_fast import Edges, SynapseParams, ltc_outputs, ltc_state
 
 
 class StepCell(nn.Module):
@@ -31,6 +34,30 @@ class StepCell(nn.Module):
         parameter (dense kinds: none).
         """
         return []
+
+    def sequence_scope(self):
+        """Context entered around one whole-sequence forward (``SequenceModel.forward``): a cell
+        may compute what depends on its parameters only once per sequence instead of per step."""
+        return contextlib.nullcontext()
+
+    def export_module(self) -> nn.Module:
+        """The module whose forward is traced into ONNX / TFLite / C (``export.graphs``): the same
+        function as ``forward``, in the form the exporters handle (default: the cell itself)."""
+        return self
+
+
+def ncp_motor_neurons(units: int, output_size: int, motor_neurons=None, motor_fraction=None) -> int:
+    """Motor neurons of an NCP wiring of ``units`` neurons (the linear head maps them to the outputs).
+
+    ``motor_neurons`` given: that many. Else ``motor_fraction`` given: round(fraction x units),
+    kept within 1 .. units - 3 (ncps's AutoNCP needs motor < units - 2), so the inter and command
+    layers grow with the units. Neither (checkpoints written before issue 17): one per output.
+    """
+    if motor_neurons:
+        return int(motor_neurons)
+    if motor_fraction is None:
+        return int(output_size)
+    return max(1, min(int(units) - 3, round(float(motor_fraction) * int(units))))
 
 
 class CfCStep(StepCell):
@@ -53,9 +80,9 @@ class WiredCfCStep(StepCell):
     """CfC on an AutoNCP wiring (sensory -> inter -> command -> motor neurons)."""
 
     def __init__(self, input_size, output_size, units, mode="default", motor_neurons=None,
-                 sparsity=0.5, wiring_seed=22222):
+                 sparsity=0.5, wiring_seed=22222, motor_fraction=None):
         super().__init__()
-        motor = motor_neurons or output_size
+        motor = ncp_motor_neurons(units, output_size, motor_neurons, motor_fraction)
         wiring = AutoNCP(units, motor, sparsity_level=sparsity, seed=wiring_seed)
         self.rnn_cell = WiredCfCCell(input_size, wiring, mode=mode)
         self.head = nn.Linear(motor, output_size)
@@ -77,25 +104,67 @@ class WiredCfCStep(StepCell):
 
 
 class LTCStep(StepCell):
-    """ncps LTC cell (liquid time-constant ODE, ``ode_unfolds`` fused solver steps)."""
+    """ncps LTC cell (liquid time-constant ODE, ``ode_unfolds`` fused solver steps).
+
+    Trained and run in PyTorch over the wiring's present synapses only (``ltc_fast``: the same
+    function as ncps's ``LTCCell``, several times faster on an NCP wiring); exported as ncps's
+    dense cell (``export_module``), the graph every exporter and the C backend handle.
+
+    ``wiring`` "fc": every neuron connected to every neuron and input (the LTC paper's setting);
+    "ncp": ncps's AutoNCP. Motor neurons: see :func:`ncp_motor_neurons` (fully connected with a
+    ``motor_fraction`` of 1: every neuron is read by the head).
+    """
 
     def __init__(self, input_size, output_size, units, wiring="ncp", motor_neurons=None,
-                 sparsity=0.5, wiring_seed=22222, ode_unfolds=6):
+                 sparsity=0.5, wiring_seed=22222, ode_unfolds=6, motor_fraction=None):
         super().__init__()
-        motor = motor_neurons or output_size
         if wiring == "ncp":
+            motor = ncp_motor_neurons(units, output_size, motor_neurons, motor_fraction)
             w = AutoNCP(units, motor, sparsity_level=sparsity, seed=wiring_seed)
         elif wiring == "fc":
+            # ncps reads the first min(motor, units) neurons: more motor neurons than units
+            # cannot be built (their affine output map would not broadcast), so cap them
+            if motor_neurons:
+                motor = int(motor_neurons)
+            elif motor_fraction is not None:
+                motor = round(float(motor_fraction) * int(units))
+            else:
+                motor = output_size
+            motor = max(1, min(int(units), motor))
             w = FullyConnected(units, motor, erev_init_seed=wiring_seed)
         else:
             raise InputError(f"unknown LTC wiring {wiring!r}; use 'ncp' or 'fc'")
         self.rnn_cell = LTCCell(w, input_size, ode_unfolds=ode_unfolds)
         self.head = nn.Linear(motor, output_size)
         self.state_spec = [("h", self.rnn_cell.state_size)]
+        self._edges = None
+        self._scoped = None
+
+    def _synapses(self) -> SynapseParams:
+        if self._scoped is not None:
+            return self._scoped
+        cell = self.rnn_cell
+        masks = (cell.sparsity_mask, cell.sensory_sparsity_mask)
+        key = tuple((m.data_ptr(), m._version) for m in masks)
+        if self._edges is None or self._edges[0] != key:  # masks replaced by load_state_dict
+            self._edges = (key, Edges.of(masks[0]), Edges.of(masks[1]))
+        return SynapseParams(cell, self._edges[1], self._edges[2])
+
+    @contextlib.contextmanager
+    def sequence_scope(self):
+        self._scoped = None
+        self._scoped = self._synapses()
+        try:
+            yield
+        finally:
+            self._scoped = None
 
     def forward(self, x, dt, h):
-        out, h = self.rnn_cell(x, h, dt)
-        return self.head(out), h
+        h = ltc_state(self._synapses(), x, h, dt)
+        return self.head(ltc_outputs(self.rnn_cell, h)), h
+
+    def export_module(self) -> nn.Module:
+        return _NcpsLTCStep(self)
 
     def apply_constraints(self) -> None:
         self.rnn_cell.apply_weight_constraints()
@@ -108,6 +177,19 @@ class LTCStep(StepCell):
         rec, sens = cell.sparsity_mask, cell.sensory_sparsity_mask
         return ([(getattr(cell, n), rec) for n in ("w", "mu", "sigma", "erev")]
                 + [(getattr(cell, f"sensory_{n}"), sens) for n in ("w", "mu", "sigma", "erev")])
+
+
+class _NcpsLTCStep(nn.Module):
+    """An LTCStep computed by ncps's own dense ``LTCCell`` (what gets exported). It shares the
+    step's modules under the same names, so the exported graph names its weights as before."""
+
+    def __init__(self, step: LTCStep):
+        super().__init__()
+        self.rnn_cell, self.head, self.state_spec = step.rnn_cell, step.head, step.state_spec
+
+    def forward(self, x, dt, h):
+        out, h = self.rnn_cell(x, h, dt)
+        return self.head(out), h
 
 
 class LSTMStep(StepCell):

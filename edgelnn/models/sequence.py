@@ -10,7 +10,7 @@ from torch import nn
 from .. import checks
 from ..errors import InputError, ShapeError
 from .cells import StepCell
-from .registry import get_kind
+from .registry import MODELS, get_kind
 
 TASKS = ("classification", "regression")
 # What each model option may be (the zoo's options, see MODELS[...].defaults).
@@ -18,6 +18,7 @@ OPTION_CHOICES = {"mode": ("default", "pure", "no_gate"), "wiring": ("ncp", "fc"
 OPTION_MIN_INT = {"backbone_units": 1, "backbone_layers": 1, "ode_unfolds": 1, "wiring_seed": 0,
                   "motor_neurons": 1}
 OPTION_FRACTION = ("backbone_dropout", "sparsity")
+OPTION_OPEN_FRACTION = ("motor_fraction",)   # in (0, 1]
 
 
 def _check_options(kind: str, options: dict) -> None:
@@ -31,6 +32,10 @@ def _check_options(kind: str, options: dict) -> None:
             v = checks.number(value, f"option {key}", minimum=0.0)
             if v >= 1.0:
                 raise InputError(f"option {key} must be in [0, 1), got {v}")
+        if key in OPTION_OPEN_FRACTION:
+            v = checks.number(value, f"option {key}", minimum=0.0)
+            if not 0.0 < v <= 1.0:
+                raise InputError(f"option {key} must be in (0, 1], got {v}")
 
 
 def _check_values(x: torch.Tensor, dt: torch.Tensor, where: str) -> None:
@@ -141,9 +146,10 @@ class SequenceModel(nn.Module):
         _check_values(x, dt, "forward")
         state = self.initial_state(batch) if state is None else tuple(state)
         outputs = []
-        for t in range(steps):
-            y, *state = self.cell(x[:, t], dt[:, t:t + 1], *state)
-            outputs.append(y)
+        with self.cell.sequence_scope():
+            for t in range(steps):
+                y, *state = self.cell(x[:, t], dt[:, t:t + 1], *state)
+                outputs.append(y)
         y = torch.stack(outputs, dim=1)
         return (y, tuple(state)) if return_state else y
 
@@ -181,6 +187,12 @@ def create(kind: str, input_size: int, output_size: int, units: int = 32, *,
     if norm_std is not None and any(float(v) <= 0 for v in norm_std):
         raise InputError("norm_std values must be > 0")
     _check_options(kind, options)
+    for key, value in spec.fixed.items():
+        if key in options and options[key] != value:
+            other = next((k.name for k in MODELS.values()
+                          if k.cell is spec.cell and k.fixed.get(key) == options[key]), None)
+            raise InputError(f"{kind!r} has {key} {value!r}" + (f"; use {other!r} for {key} {options[key]!r}"
+                                                                 if other else ""))
     merged = {**spec.defaults, **options}
     config = {
         "kind": kind, "input_size": int(input_size), "output_size": int(output_size),

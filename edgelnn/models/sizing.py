@@ -11,8 +11,12 @@ Policies where units alone cannot reach a budget:
   then adjusted within a factor 1.5 of that to land nearest the budget (the units alone step too
   coarsely at ~250 parameters). With ``backbone_units`` given it stays fixed and only the units
   move; a budget the fixed backbone alone exceeds is reported, not hit.
-- ``cfc-ncp`` / ``ltc`` (AutoNCP wiring): the wiring needs more neurons than its motor neurons
-  + 2, so with many outputs the smallest model can exceed a small budget: reported as a reason.
+- ``cfc-ncp`` / ``ltc-ncp`` (AutoNCP wiring): the wiring needs at least 4 neurons (motor
+  neurons + an inter and a command layer; the motor layer is 0.3 x units, read by a linear head),
+  and every input channel feeds it, so its smallest model can exceed a small budget: reported as
+  a reason, and stated up front by :func:`minimum_size` (``BudgetFit.smallest_active``).
+  Checkpoint-era configs without ``motor_fraction`` keep one motor neuron per output (more
+  neurons than outputs + 2 needed).
 """
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class BudgetFit:
     within: bool
     reason: str | None = None
     options: dict = field(default_factory=dict)
+    smallest_units: int | None = None    # the smallest buildable model of this kind and options ...
+    smallest_active: int | None = None   # ... and its active parameters (NCP: its minimum size)
 
     @property
     def deviation(self) -> float:
@@ -144,6 +150,37 @@ def _nearest_units_scaled(count: _Counter, budget: int, width) -> int:
     return min((lo, hi), key=lambda u: abs(count.active(u, backbone_units=width(u)) - budget))
 
 
+@dataclass(frozen=True)
+class MinimumSize:
+    """The smallest model of a kind for given input/output sizes (a budget below
+    ``params_active`` cannot be met by it)."""
+
+    kind: str
+    units: int
+    params_active: int
+    params_total: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def minimum_size(kind: str, input_size: int, output_size: int, **options) -> MinimumSize:
+    """The smallest buildable ``kind`` (an NCP wiring needs >= 4 neurons; every kind needs its
+    input and output maps) and its active parameter count. Raises ValueError if none builds."""
+    get_kind(kind)
+    return _minimum(_Counter(kind, input_size, output_size, options), kind, options)
+
+
+def _minimum(count: _Counter, kind: str, options: dict) -> MinimumSize:
+    extra = {"backbone_units": 1} if kind == "cfc" and "backbone_units" not in options else {}
+    units = _smallest_units(count, **extra)
+    if units is None:
+        raise ValueError(f"cannot build {kind!r} for {count.input_size} inputs / {count.output_size} "
+                         f"outputs with options {options}")
+    active, total = count(units, **extra)
+    return MinimumSize(kind, units, active, total)
+
+
 def size_for_budget(kind: str, input_size: int, output_size: int, budget: int, *,
                     backbone_ratio: float | None = None, **options) -> BudgetFit:
     """The units (and options) of ``kind`` whose active parameter count is nearest ``budget``.
@@ -182,16 +219,22 @@ def size_for_budget(kind: str, input_size: int, output_size: int, budget: int, *
     reason = None
     if not within:
         reason = _reason(kind, count, units, extra, smallest, active, budget, output_size, options, scaled)
-    return BudgetFit(kind, units, active, total, int(budget), within, reason, {**options, **extra})
+    least = _minimum(count, kind, options)
+    return BudgetFit(kind, units, active, total, int(budget), within, reason, {**options, **extra},
+                     least.units, least.params_active)
+
+
+def _wiring(kind: str, options: dict) -> str:
+    spec = get_kind(kind)
+    return str(options.get("wiring", spec.defaults.get("wiring", "ncp" if "sparsity" in spec.defaults else "fc")))
 
 
 def _reason(kind, count, units, extra, smallest, active, budget, output_size, options, scaled) -> str:
     lo, hi = budget * (1 - TOLERANCE), budget * (1 + TOLERANCE)
     if active > hi and units == smallest:
-        if kind in ("cfc-ncp", "ltc") and options.get("wiring", "ncp") == "ncp":
-            motor = options.get("motor_neurons") or output_size
-            return (f"the NCP wiring needs more than {motor} motor neurons + 2 (>= {smallest} units); "
-                    f"its smallest model has {active} active parameters, over {budget} + 15 %")
+        if _wiring(kind, options) == "ncp":
+            return (f"the NCP wiring's smallest model ({smallest} units: motor, inter and command "
+                    f"layers) has {active} active parameters, over {budget} + 15 %")
         if kind == "cfc" and not scaled:
             return (f"the fixed backbone (backbone_units={options['backbone_units']}) alone exceeds the "
                     f"budget: {smallest} unit(s) already has {active} active parameters")

@@ -16,7 +16,7 @@ from .recommend import recommend_one
 from .rows import HIGHER_IS_BETTER, Row
 
 # Mirrors the ``family`` of edgelnn.models.MODELS (kept here so reports need no torch).
-FAMILY = {"cfc": "liquid", "cfc-ncp": "liquid", "ltc": "liquid",
+FAMILY = {"cfc": "liquid", "cfc-ncp": "liquid", "ltc": "liquid", "ltc-ncp": "liquid",
           "lstm": "rnn", "gru": "rnn", "gru-d": "rnn", "rnn": "rnn"}
 
 

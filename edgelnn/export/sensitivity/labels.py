@@ -140,7 +140,7 @@ def _gru_d(nodes):
     return [lab if lab is not None else next(gru) for lab in labels]
 
 
-LABELLERS = {"cfc": _cfc, "cfc-ncp": _cfc, "ltc": _ltc,
+LABELLERS = {"cfc": _cfc, "cfc-ncp": _cfc, "ltc": _ltc, "ltc-ncp": _ltc,
              "lstm": _rnn_for("lstm"), "gru": _rnn_for("gru"), "gru-d": _gru_d, "rnn": _rnn_for("rnn")}
 
 

@@ -138,7 +138,7 @@ def _fmt(r: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default="cfc,cfc-ncp,ltc,lstm,gru,rnn")
+    parser.add_argument("--kinds", default="cfc,cfc-ncp,ltc,ltc-ncp,lstm,gru,rnn")
     parser.add_argument("--units", default="32,64")
     parser.add_argument("--schemes", default=",".join(SCHEMES))
     parser.add_argument("--steps", type=int, default=128)

@@ -1,0 +1,170 @@
+"""The fast LTC (over active synapses only) is ncps's LTCCell: outputs and gradients agree to
+<= 1e-6 over irregular dt, fully connected and NCP wirings, batch > 1; what gets exported is
+ncps's own dense cell; checkpoints written before issue 17 load and give the same outputs."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ncps.torch import LTCCell
+
+from edgelnn import models
+from edgelnn.export.graphs import StepGraph
+from edgelnn.models import create
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints_v0"
+
+
+def _irregular(batch, steps, channels, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, channels, generator=g, dtype=dtype)
+    dt = 0.05 + 2.95 * torch.rand(batch, steps, generator=g, dtype=dtype)  # irregular: 0.05 .. 3
+    return x, dt
+
+
+def _ncps_rollout(model, x, dt):
+    """The reference: ncps's LTCCell.forward (dense, masked), looped by hand."""
+    cell = model.cell
+    assert isinstance(cell.rnn_cell, LTCCell)
+    h = model.initial_state(x.shape[0])[0].to(x.dtype)
+    ys = []
+    for t in range(x.shape[1]):
+        out, h = cell.rnn_cell(x[:, t], h, dt[:, t:t + 1])
+        ys.append(cell.head(out))
+    return torch.stack(ys, 1)
+
+
+def _outputs_and_grads(model, fn, x, dt):
+    model.zero_grad()
+    y = fn(x, dt)
+    # a loss that reaches every output step and every output channel
+    (y * torch.linspace(-1.0, 1.0, y.shape[-1], dtype=y.dtype)).sin().mean().backward()
+    return y.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+CASES = [  # kind, inputs, outputs, units: fully connected and NCP, 1 and several input channels
+    ("ltc", 3, 2, 7), ("ltc", 1, 4, 12), ("ltc-ncp", 3, 2, 16), ("ltc-ncp", 12, 9, 40), ("ltc-ncp", 1, 2, 19),
+]
+
+
+def _spread(model):
+    """Trained parameters are not at their init: move every one so that every term matters."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                g = torch.Generator().manual_seed(p.numel())
+                p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        model.cell.apply_constraints()
+    return model
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    return max((a[n].double() - b[n].double()).abs().max().item() for n in a)
+
+
+@pytest.mark.parametrize("kind,inputs,outputs,units", CASES)
+def test_fast_ltc_equals_ncps_ltc_outputs_and_gradients(kind, inputs, outputs, units):
+    """float64, so that the comparison sees the function, not float32 rounding (measured:
+    <= 4e-16 on outputs, <= 2e-16 on gradients)."""
+    model = _spread(create(kind, inputs, outputs, units=units, seed=3).double())
+    cell = model.cell.rnn_cell
+    assert bool((cell.sparsity_mask != 0).all()) == (kind == "ltc")   # fully connected vs NCP
+    x, dt = _irregular(5, 30, inputs, torch.float64)
+    y_ref, g_ref = _outputs_and_grads(model, lambda a, b: _ncps_rollout(model, a, b), x, dt)
+    y_fast, g_fast = _outputs_and_grads(model, lambda a, b: model(a, b), x, dt)
+    assert torch.isfinite(y_ref).all() and y_ref.abs().max() > 1e-3
+    assert (y_fast - y_ref).abs().max().item() <= 1e-6
+    assert set(g_fast) == set(g_ref) and len(g_ref) == len([p for p in model.parameters() if p.requires_grad])
+    for name in g_ref:
+        err = (g_fast[name] - g_ref[name]).abs().max().item()
+        assert err <= 1e-6, f"{name}: max abs gradient difference {err:.2e}"
+        # absent synapses get exactly zero gradient in both; present ones a non-zero one
+        assert torch.equal(g_fast[name] == 0, g_ref[name] == 0), name
+
+
+@pytest.mark.parametrize("kind,inputs,outputs,units", CASES)
+def test_fast_ltc_in_float32_is_as_accurate_as_ncps_in_float32(kind, inputs, outputs, units):
+    """As trained (float32): both forms' outputs and gradients against the float64 result of the
+    same parameters; the fast form's error may exceed ncps's own by at most 1e-6."""
+    m64 = _spread(create(kind, inputs, outputs, units=units, seed=3).double())
+    m32 = copy.deepcopy(m64).float()
+    x, dt = _irregular(5, 30, inputs, torch.float64)
+    truth = _outputs_and_grads(m64, lambda a, b: _ncps_rollout(m64, a, b), x, dt)
+    ncps = _outputs_and_grads(m32, lambda a, b: _ncps_rollout(m32, a, b), x.float(), dt.float())
+    fast = _outputs_and_grads(m32, lambda a, b: m32(a, b), x.float(), dt.float())
+    err = {form: ((y.double() - truth[0]).abs().max().item(), _max_diff(g, truth[1]))
+           for form, (y, g) in (("ncps", ncps), ("fast", fast))}
+    assert (fast[0] - ncps[0]).abs().max().item() <= 1e-6
+    assert err["fast"][0] <= err["ncps"][0] + 1e-6, err
+    assert err["fast"][1] <= err["ncps"][1] + 1e-6, err
+
+
+def test_fast_ltc_single_steps_equal_the_sequence_and_ncps():
+    """step() (no sequence scope: the synapse terms are gathered per call) is the same function."""
+    model = create("ltc-ncp", 3, 2, units=16, seed=1).eval()
+    x, dt = _irregular(3, 12, 3, torch.float32, seed=4)
+    with torch.no_grad():
+        seq = model(x, dt)
+        ref = _ncps_rollout(model, x, dt)
+        state = model.initial_state(3)
+        steps = []
+        for t in range(x.shape[1]):
+            y, state = model.step(x[:, t], dt[:, t], state)
+            steps.append(y)
+    assert (torch.stack(steps, 1) - seq).abs().max() <= 1e-6
+    assert (seq - ref).abs().max() <= 1e-6
+
+
+def test_the_exported_graph_is_ncps_dense_cell_on_the_same_parameters():
+    model = create("ltc-ncp", 3, 2, units=16, seed=2).eval()
+    graph = StepGraph(model)
+    traced = graph.cell
+    assert type(traced).__name__ == "_NcpsLTCStep" and traced.rnn_cell is model.cell.rnn_cell
+    assert traced.head is model.cell.head
+    assert {n for n, _ in traced.named_parameters()} == {n for n, _ in model.cell.named_parameters()}
+    x, dt = _irregular(2, 1, 3, torch.float32, seed=5)
+    h = torch.rand(2, 16)
+    with torch.no_grad():
+        y_exp, h_exp = graph(x[:, 0], dt[:, :1], h)
+        y_fast, h_fast = model.cell(x[:, 0], dt[:, :1], h)
+    assert (y_exp - y_fast).abs().max() <= 1e-6 and (h_exp - h_fast).abs().max() <= 1e-6
+
+
+def test_masks_loaded_later_are_used():
+    """The synapse lists follow the masks (load_state_dict copies new ones in place)."""
+    a = create("ltc-ncp", 3, 2, units=16, seed=0, wiring_seed=1)
+    b = create("ltc-ncp", 3, 2, units=16, seed=0, wiring_seed=2)
+    x, dt = _irregular(2, 5, 3, torch.float32)
+    with torch.no_grad():
+        b(x, dt)                       # b's synapse lists are built from its own wiring
+        b.load_state_dict(a.state_dict())
+        assert torch.equal(b(x, dt), a(x, dt))
+
+
+@pytest.mark.parametrize("name", ["ltc", "ltc-fc", "cfc-ncp"])
+def test_checkpoints_written_before_issue_17_load_as_what_they_were(name):
+    """``ltc`` used to mean the NCP wiring, and NCP wirings had one motor neuron per output."""
+    model = models.load(FIXTURES / f"{name}.pt")
+    ref = np.load(FIXTURES / "outputs.npz")
+    expected_wiring = {"ltc": "ncp", "ltc-fc": "fc"}.get(name)
+    if expected_wiring:
+        assert model.config["options"]["wiring"] == expected_wiring
+    assert "motor_fraction" not in model.config["options"]
+    assert model.cell.head.in_features == 2                # one motor neuron per output, as written
+    with torch.no_grad():
+        y = model(torch.from_numpy(ref["x"]), torch.from_numpy(ref["dt"])).numpy()
+    assert np.abs(y - ref[name.replace("-", "_")]).max() <= 1e-6
+
+
+def test_new_wired_kinds_scale_their_motor_layer():
+    for kind in ("ltc-ncp", "cfc-ncp"):
+        small, large = create(kind, 12, 9, units=12), create(kind, 12, 9, units=60)
+        assert small.cell.head.in_features == 4 and large.cell.head.in_features == 18  # 0.3 x units
+        assert small.cell.head.out_features == large.cell.head.out_features == 9
+    assert create("ltc", 12, 9, units=10).cell.head.in_features == 10   # fully connected: every neuron
+    assert create("ltc-ncp", 2, 3, units=40, motor_neurons=3).cell.head.in_features == 3
+    with pytest.raises(ValueError, match="motor_fraction"):
+        create("ltc-ncp", 2, 3, units=20, motor_fraction=0.0)
