@@ -229,9 +229,11 @@ def test_public_symbols_are_prefixed_and_internals_static(generated):
         P = prefix.upper()
         for macro in ("INPUT_SIZE", "OUTPUT_SIZE", "STATE_SIZE"):
             assert f"#define {P}_{macro}" in header
-        for fn in ("reset(float *state)", "step(const float *x, float dt, float *state, float *y)",
-                   "run(const float *x, const float *dt, int n, float *state, float *y)"):
-            assert f"void {prefix}_{fn};" in header
+        assert f"void {prefix}_reset(float *state);" in header
+        assert f"void {prefix}_normalise(const float *raw, float *x);" in header
+        for fn in ("step(const float *x, float dt, float *state, float *y)",     # returns the
+                   "run(const float *x, const float *dt, int n, float *state, float *y)"):  # dt count
+            assert f"int {prefix}_{fn};" in header
 
 
 def test_c_runtime_checks_inputs_in_c_and_keeps_the_state(generated):

@@ -25,7 +25,8 @@ from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
 from .targets import target_settings
-from .validate import Reference, Tolerance, compare, parse_tolerances, run_artifact, torch_outputs
+from .validate import (Reference, Tolerance, compare, compare_gaps, gap_reference, parse_tolerances, run_artifact,
+                       torch_outputs)
 
 STATUSES = {"passed": "passed the parity gate, in the bundle",
             "rejected": "exported but failed parity: not in the bundle",
@@ -275,6 +276,13 @@ class _Run:
         self.artifacts: list[dict] = []
         self.rejected: list[dict] = []
         self.unsupported: list[dict] = []
+        self._gaps: Reference | None = None
+
+    def gaps(self, ref: Reference) -> Reference:
+        """The parity sequences with dt gaps (``gap_reference``), built on first use."""
+        if self._gaps is None:
+            self._gaps = gap_reference(self.model, ref)
+        return self._gaps
 
     def tick(self, message: str) -> None:
         interrupt.check()          # an interrupt Python dropped (e.g. in a converter) still stops
@@ -309,6 +317,14 @@ class _Run:
         tol = tolerance or self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
         try:
             parity = compare(run_artifact(path, entry, self.sizes, ref.x, ref.dt, ref.lengths), ref, tol)
+            if fmt.name == "c" and parity["passed"]:      # firmware meets sensor gaps: replay some
+                gaps = self.gaps(ref)
+                gap = compare_gaps(run_artifact(path, entry, self.sizes, gaps.x, gaps.dt, gaps.lengths), gaps, tol)
+                parity["gaps"] = {k: v for k, v in gap.items() if k != "reason"}
+                if not gap["passed"]:
+                    parity["passed"] = False
+                    parity["reason"] = f"fails on dt gaps of {'/'.join(f'{f:g}' for f in gap['gap_factors'])}x " \
+                                       f"the median dt: {gap['reason']}"
             entry["parity"] = {k: v for k, v in parity.items() if k != "reason"}
             if parity["passed"]:
                 entry["golden"] = _golden(path, entry, self.sizes, golden, scheme)
@@ -324,6 +340,9 @@ class _Run:
                                 round(time.perf_counter() - started, 2))
         self.results.append(result)
         if parity["passed"]:
+            if fmt.name == "c":           # the header states the bound the gate measured
+                from .c.build import stamp_error_bound
+                stamp_error_bound(path, entry)
             entry["footprint"] = _footprint(path, entry)
             self.artifacts.append(entry)
         else:

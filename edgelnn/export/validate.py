@@ -164,6 +164,37 @@ def compare(outputs: np.ndarray, ref: Reference, tolerance: Tolerance) -> dict:
             "reason": "; ".join(failed) if failed else None}
 
 
+GAP_FACTORS = (50.0, 100.0)   # dt gaps the parity gate of C artifacts replays, x the median dt
+GAP_SEQUENCES = 8
+
+
+def gap_reference(model, ref: Reference) -> Reference:
+    """Up to GAP_SEQUENCES of ``ref``'s sequences with one sensor gap each of GAP_FACTORS x the
+    median dt (at 1/3 and 2/3 of the sequence), and PyTorch's outputs on them: a scheme that
+    cannot represent such a gap fails the gate instead of shipping."""
+    mask = np.arange(ref.x.shape[1])[None, :] < ref.lengths[:, None]
+    median = float(np.median(ref.dt[mask])) if mask.any() else 1.0
+    idx = np.flatnonzero(ref.lengths >= 3)[:GAP_SEQUENCES]
+    x, dt, lengths = ref.x[idx].copy(), ref.dt[idx].copy(), ref.lengths[idx].copy()
+    for i, n in enumerate(lengths):
+        for k, factor in enumerate(GAP_FACTORS):
+            dt[i, (k + 1) * int(n) // (len(GAP_FACTORS) + 1)] = factor * median
+    return Reference(x, dt, lengths, ref.y[idx], torch_outputs(model, x, dt), ref.task, ref.target_std,
+                     f"{ref.source} with dt gaps of {'/'.join(f'{f:g}' for f in GAP_FACTORS)}x the median "
+                     f"dt ({median:.4g})")
+
+
+def compare_gaps(outputs: np.ndarray, gaps: Reference, tolerance: Tolerance) -> dict:
+    """``compare`` on the gap sequences with the error bounds of ``tolerance`` (the task metric of
+    a handful of gapped sequences says nothing)."""
+    out = compare(outputs, gaps, Tolerance(tolerance.max_abs, tolerance.rel_range,
+                                           None if (tolerance.max_abs or tolerance.rel_range) else
+                                           tolerance.metric_delta))
+    return {"passed": out["passed"], "max_abs": out["max_abs"], "rel_range": out["rel_range"],
+            "sequences": out["sequences"], "gap_factors": list(GAP_FACTORS), "data": gaps.source,
+            "reason": out["reason"]}
+
+
 def _r(v: float) -> float | None:
     v = float(v)
     return None if not np.isfinite(v) else float(f"{v:.4g}")

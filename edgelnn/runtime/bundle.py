@@ -82,6 +82,19 @@ class Bundle:
     def state_sizes(self) -> list[int]:
         return [int(s["size"]) for s in self.manifest["tensors"]["step"]["state"]]
 
+    def normalise(self, raw) -> np.ndarray:
+        """Raw features (..., C) -> what the model takes: (raw - mean) / std in float32 with the
+        manifest's ``normalisation`` (the same numbers and arithmetic as a C header's
+        ``<prefix>_normalise``)."""
+        norm = self.manifest.get("normalisation") or {}
+        raw = np.asarray(raw, np.float32)
+        if not norm.get("mean"):
+            return raw.copy()
+        mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+        if raw.shape[-1] != len(mean):
+            raise BundleError(f"normalise: {raw.shape[-1]} features given, the model takes {len(mean)}")
+        return (raw - mean) / std
+
     def artifact(self, file: str) -> dict:
         """The manifest entry of an artifact, by file name."""
         for entry in self.artifacts:

@@ -27,13 +27,26 @@ def _step_graph(model, out_path: Path) -> Graph:
     name = out_path.name[: -len(".step.fp32.c")] if out_path.name.endswith(".step.fp32.c") else out_path.stem
     sibling = out_path.parent / f"{name}.step.fp32.onnx"
     if sibling.is_file():
-        return load(sibling, io, sizes)
-    from ..onnx import convert as onnx_convert
+        g = load(sibling, io, sizes)
+    else:
+        from ..onnx import convert as onnx_convert
 
-    with tempfile.TemporaryDirectory(prefix="edgelnn-c-") as tmp:
-        path = Path(tmp) / "step.onnx"
-        onnx_convert(model, "step", path)
-        return load(path, io, sizes)
+        with tempfile.TemporaryDirectory(prefix="edgelnn-c-") as tmp:
+            path = Path(tmp) / "step.onnx"
+            onnx_convert(model, "step", path)
+            g = load(path, io, sizes)
+    g.meta = c_meta(model)
+    return g
+
+
+def c_meta(model) -> dict:
+    """What the header states beside sizes: normalisation, output meaning, dt units (the
+    model config's: the manifest's ``normalisation`` is the same two lists)."""
+    cfg = getattr(model, "config", {}) or {}
+    return {"norm_mean": [float(v) for v in cfg.get("norm_mean") or []],
+            "norm_std": [float(v) for v in cfg.get("norm_std") or []],
+            "label_names": [str(v) for v in cfg.get("label_names") or []],
+            "task": cfg.get("task") or "", "dataset": cfg.get("dataset") or ""}
 
 
 def convert(model, graph: str, out_path, chunk: int | None = None, *, mcu: bool = True) -> dict:
@@ -112,6 +125,29 @@ def write(g: Graph, out_path: Path, scheme: str, kind: str, *, calibration=None,
             "quantized": scheme != "fp32" and int8 + sum(1 for v in gen.precision.values()
                                                         if v == "int16") > 0,
             "manifest": manifest}
+
+
+def stamp_error_bound(c_file: Path, entry: dict) -> None:
+    """Write the parity gate's measured max abs error (the larger of the plain and the dt-gap
+    sequences) into the header's ``<P>_MAX_ABS_ERROR`` and refresh the header's sha256/bytes."""
+    import re
+
+    from ...runtime.integrity import sha256_file
+
+    parity = entry.get("parity") or {}
+    errors = [v for v in (parity.get("max_abs"), (parity.get("gaps") or {}).get("max_abs")) if v is not None]
+    prefix = entry.get("c_prefix")
+    extra = next((e for e in entry.get("extra_files") or [] if e.get("file", "").endswith(".h")), None)
+    if not errors or not prefix or extra is None:
+        return
+    header = Path(c_file).parent / extra["file"]
+    text = header.read_text()
+    stamped = re.sub(rf"#define {prefix.upper()}_MAX_ABS_ERROR .*",
+                     f"#define {prefix.upper()}_MAX_ABS_ERROR {max(errors):.3e}f   /* measured over "
+                     f"{parity.get('steps', 0)} steps + the dt-gap sequences; rel. to output range "
+                     f"{parity.get('rel_range')} */", text, count=1)
+    header.write_text(stamped)
+    extra.update(sha256=sha256_file(header), bytes=header.stat().st_size)
 
 
 def _precision_summary(plan: dict[str, str]) -> dict:

@@ -65,6 +65,8 @@ _TENSOR_COUNT = {"float": "fp32_tensors", "int8_t": "int8_tensors", "int16_t": "
 class FloatEmitter:
     """fp32 compute; weights stored as the precision plan says (fp32 or int8 + scales)."""
 
+    scheme_name = ""          # the header's <P>_SCHEME (generate sets it)
+
     def __init__(self, prog: Program, prefix: str, precision: dict[str, str], banner: str):
         self.prog, self.p, self.precision, self.banner = prog, prefix, precision, banner
         self.arrays: list[str] = []
@@ -637,19 +639,73 @@ class FloatEmitter:
             self.banner, *[i for i in includes if i], "", block,
             *self.arrays, *[self.helpers[h] for h in order], core,
             f"void {p}_reset(float *state)\n{{\n    int i;\n    for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0.0f;\n}}\n",
-            f"void {p}_run(const float *x, const float *dt, int n, float *state, float *y)\n{{\n"
+            f"int {p}_run(const float *x, const float *dt, int n, float *state, float *y)\n{{\n"
             f"    int t;\n    for (t = 0; t < n; t++)\n"
-            f"        {p}_core(x + (long)t * {P}_INPUT_SIZE, dt[t], state, y + (long)t * {P}_OUTPUT_SIZE);\n}}\n",
-            f"void {p}_step(const float *x, float dt, float *state, float *y)\n{{\n"
-            f"    {p}_run(x, &dt, 1, state, y);\n}}\n"])
-        header = make_header(p, prog, self.banner)
+            f"        {p}_core(x + (long)t * {P}_INPUT_SIZE, dt[t], state, y + (long)t * {P}_OUTPUT_SIZE);\n"
+            f"    return 0;      /* a float dt is never saturated */\n}}\n",
+            f"int {p}_step(const float *x, float dt, float *state, float *y)\n{{\n"
+            f"    return {p}_run(x, &dt, 1, state, y);\n}}\n"])
+        header = make_header(p, prog, self.banner, meta=prog.graph.meta, scheme=self.scheme_name)
         self.stats["arena_floats"] = prog.arena
         return Emitted(source, header, dict(self.stats), self.tensor_table())
 
 
-def make_header(p: str, prog: Program, banner: str, extra: str = "") -> str:
+FLT_MAX_LITERAL = "3.40282347e+38f"
+ERROR_PENDING = "-1.0f  /* not yet measured: the parity gate writes it */"
+
+
+def c_string(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _initialiser(values, fmt=flt) -> str:
+    return "{" + ", ".join(fmt(v) for v in values) + "}"
+
+
+def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: dict | None = None,
+                dt_range: tuple[float, float, str] | None = None, scheme: str = "",
+                state_ctype: str = "float") -> str:
+    """The artifact's header: sizes, what the input and output mean (normalisation, labels),
+    the dt range it represents, the state's layout, the scheme and its measured error bound."""
     P = p.upper()
     guard = f"{P}_H"
+    meta = meta or {}
+    mean, std = meta.get("norm_mean") or [], meta.get("norm_std") or []
+    labels = meta.get("label_names") or []
+    task = meta.get("task") or ""
+    states = prog.graph.inputs[2:]
+    layout = "\n".join(f"#define {P}_STATE_{s.upper()}_OFFSET {prog.state_offsets[s]}   /* {s}[{prog.sizes[s]}] */"
+                       for s in states)
+    if dt_range is None:
+        dt_lines = (f"#define {P}_DT_MIN 0.0f   /* exclusive: any finite dt > 0 is represented (float) */\n"
+                    f"#define {P}_DT_MAX {FLT_MAX_LITERAL}   /* unbounded (FLT_MAX) */")
+        dt_doc = "float dt: unbounded; the return value of step/run is always 0"
+    else:
+        lo, hi, how = dt_range
+        dt_lines = (f"#define {P}_DT_MIN {flt(lo)}   /* smaller dt (and dt <= 0, NaN) saturates to this */\n"
+                    f"#define {P}_DT_MAX {flt(hi)}   /* larger dt saturates to this */")
+        dt_doc = how
+    if len(mean) == prog.input_size and len(std) == prog.input_size:
+        norm = (f"/* Inputs are normalised features: x[i] = (raw[i] - {P}_NORM_MEAN[i]) / {P}_NORM_STD[i]\n"
+                f"   ({p}_normalise does it), statistics of the training data. */\n"
+                f"#define {P}_NORMALISED 1\n#define {P}_NORM_MEAN {_initialiser(mean)}\n"
+                f"#define {P}_NORM_STD {_initialiser(std)}\n")
+    else:
+        norm = (f"/* The model takes raw features (no normalisation statistics were recorded);\n"
+                f"   {p}_normalise copies raw to x. */\n#define {P}_NORMALISED 0\n")
+    if task == "classification" and labels:
+        out_doc = (f"class scores (logits, argmax = predicted class) in {P}_LABELS order")
+        out = (f"#define {P}_N_LABELS {len(labels)}\n"
+               f"#define {P}_LABELS {{{', '.join(c_string(v) for v in labels)}}}\n")
+    elif task == "regression":
+        out_doc = ("the standardised regression target: target = y * target_std + target_mean "
+                   "(the manifest's dataset.target_mean / target_std)")
+        out = ""
+    else:
+        out_doc = "the model's outputs (no label names recorded)"
+        out = ""
+    unit = (f"the time units of the training data ({meta['dataset']})" if meta.get("dataset")
+            else "the time units of the training data")
     return f"""{banner}
 #ifndef {guard}
 #define {guard}
@@ -659,15 +715,29 @@ extern "C" {{
 #endif
 
 #define {P}_INPUT_SIZE {prog.input_size}   /* floats per sample (normalised features) */
-#define {P}_OUTPUT_SIZE {prog.output_size}
-#define {P}_STATE_SIZE {prog.state_size}   /* {', '.join(f'{s}[{prog.sizes[s]}]' for s in prog.graph.inputs[2:])} */
+#define {P}_OUTPUT_SIZE {prog.output_size}   /* {out_doc} */
+#define {P}_STATE_SIZE {prog.state_size}   /* {', '.join(f'{s}[{prog.sizes[s]}]' for s in states)} */
+#define {P}_SCHEME {c_string(scheme)}
+/* Parity gate: max |y - y_pytorch| over whole rollouts (incl. dt gaps up to 100x the median dt). */
+#define {P}_MAX_ABS_ERROR {ERROR_PENDING}
 
-/* State: all state tensors concatenated in manifest order; the caller owns it. */
+{norm}{out}
+/* dt: time since the previous sample, in {unit}; {dt_doc}. */
+{dt_lines}
+
+/* State: all state tensors concatenated in manifest order, {state_ctype} elements (alignment of
+   {state_ctype}, {4 if state_ctype == 'float' else 2} B); the caller owns it: one per stream, no globals, so
+   the functions are re-entrant. Offsets in elements: */
+{layout}
+
 void {p}_reset(float *state);
-/* One sample: x[{P}_INPUT_SIZE], dt = time since the previous sample (> 0). */
-void {p}_step(const float *x, float dt, float *state, float *y);
-/* n samples, row-major: x[n][{P}_INPUT_SIZE], dt[n] -> y[n][{P}_OUTPUT_SIZE]. */
-void {p}_run(const float *x, const float *dt, int n, float *state, float *y);
+/* One sample: x[{P}_INPUT_SIZE], dt = time since the previous sample (> 0). Returns the number of
+   samples whose dt lay outside [{P}_DT_MIN, {P}_DT_MAX] and was saturated (0: all represented). */
+int {p}_step(const float *x, float dt, float *state, float *y);
+/* n samples, row-major: x[n][{P}_INPUT_SIZE], dt[n] -> y[n][{P}_OUTPUT_SIZE]; returns as step. */
+int {p}_run(const float *x, const float *dt, int n, float *state, float *y);
+/* raw[{P}_INPUT_SIZE] sensor features -> x[{P}_INPUT_SIZE] as the model takes them. */
+void {p}_normalise(const float *raw, float *x);
 {extra}
 #ifdef __cplusplus
 }}

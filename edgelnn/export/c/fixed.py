@@ -26,6 +26,13 @@ from .lower import MatVec, Program
 from .ops import OPS
 from .weights import Encoding, Stored
 
+# dt headroom: the int16 dt format covers at least this many times the largest and the median
+# calibration dt (the parity gate's gap sequences reach 100x the median: they must fit).
+DT_HEADROOM_OF_MAX = 16
+DT_HEADROOM_OF_MEDIAN = 128
+# A tensor read only by sigmoid (tanh) needs no range beyond where it saturates: the gap
+# calibration widens such a tensor's range at most to this (never below the plain calibration's).
+SATURATES_AT = {"Sigmoid": 16.0, "Tanh": 8.0}
 TANH_STEPS = 32                       # table entries per unit of input; domain [-8, 8]
 TANH_N = 16 * TANH_STEPS + 1
 LUT_N = 257
@@ -46,6 +53,37 @@ def value_ranges(graph: Graph, feeds) -> dict[str, float]:
             if not np.isfinite(m):
                 raise UnsupportedError(f"calibration reaches a non-finite value in {k}")
             out[k] = max(out.get(k, 0.0), m)
+    return out
+
+
+def dt_format(dts) -> tuple[int, float, float]:
+    """(DT_FRAC, largest, smallest positive dt) of the int16 dt format for calibration dts
+    ``dts``: the most fraction bits whose range covers DT_HEADROOM_OF_MAX x the largest and
+    DT_HEADROOM_OF_MEDIAN x the median calibration dt."""
+    d = np.asarray(dts, np.float64).reshape(-1)
+    d = d[np.isfinite(d) & (d > 0)]
+    if not d.size:
+        raise UnsupportedError("calibration has no positive dt to size the fixed-point dt format on")
+    need = max(DT_HEADROOM_OF_MAX * float(d.max()), DT_HEADROOM_OF_MEDIAN * float(np.median(d)))
+    f = int(max(-16, min(30, math.floor(math.log2(32767.0 / need)))))
+    return f, 32767.0 * 2.0 ** -f, 2.0 ** -f
+
+
+def gap_ranges(graph: Graph, feeds: list, dt_top: float) -> dict[str, float]:
+    """Ranges over the calibration feeds with dt = ``dt_top`` (the format's largest dt) merged
+    into the plain ranges: tensors a dt gap drives (decays, interpolation gates, dt features)
+    get room for it. A tensor read only by Sigmoid/Tanh widens at most to SATURATES_AT."""
+    plain = value_ranges(graph, feeds)
+    step = max(1, len(feeds) // 64)
+    gap = value_ranges(graph, [{**f, "dt": np.full_like(np.asarray(f["dt"], np.float32), dt_top)}
+                               for f in feeds[::step]])
+    readers = graph.consumers()
+    out = dict(plain)
+    for k, v in gap.items():
+        ops = {n.op for n in readers.get(k, [])}
+        cap = min((SATURATES_AT[o] for o in ops), default=None) if ops and ops <= set(SATURATES_AT) else None
+        wide = v if cap is None else min(v, cap)
+        out[k] = max(plain.get(k, 0.0), wide)
     return out
 
 
@@ -70,16 +108,19 @@ def sh(expr: str, s: int) -> str:
 class FixedEmitter(FloatEmitter):
     vtype = "int32_t"
 
-    def __init__(self, prog: Program, prefix: str, precision: dict[str, str], banner: str, ranges: dict):
+    def __init__(self, prog: Program, prefix: str, precision: dict[str, str], banner: str, ranges: dict,
+                 dt_frac: int | None = None):
         super().__init__(prog, prefix, precision, banner)
         self.cfrac: dict[str, int] = {}
-        self.frac = self._fracs(ranges)
+        self.frac = self._fracs(ranges, dt_frac)
 
     # -- scales ------------------------------------------------------------------------------
-    def _fracs(self, ranges: dict) -> dict[str, int]:
+    def _fracs(self, ranges: dict, dt_frac: int | None) -> dict[str, int]:
         g, prog = self.prog.graph, self.prog
         missing = [n for n in prog.sizes if n not in g.consts and n not in ranges]
         frac = {n: frac_for(ranges.get(n, 0.0)) for n in prog.sizes if n not in g.consts}
+        if dt_frac is not None:       # the dt format (dt_format): its headroom, not 2x calibration
+            frac["dt"] = dt_frac
         for name in missing:          # values the lowering created from others keep the source's
             frac[name] = 15
         for s_in, s_out in zip(g.inputs[2:], g.outputs[1:]):
@@ -424,22 +465,32 @@ static int32_t {p}_qlut(const int16_t *t, int32_t v)
                          for _, o, n, f in seg)
         from_q = "\n".join(f"    for (i = {o}; i < {o + n}; i++) state[i] = (float)sq[i] * {flt(2.0 ** -f)};"
                            for _, o, n, f in seg)
+        dt_max, dt_min = 32767.0 * 2.0 ** -fdt, 2.0 ** -fdt
         wrappers = f"""void {p}_reset_q(int16_t *state)
 {{
     int i;
     for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0;
 }}
 
-void {p}_run_q(const int16_t *x, const int16_t *dt, int n, int16_t *state, int16_t *y)
+/* dt_q outside [1, 32767] (dt outside [{P}_DT_MIN, {P}_DT_MAX]) is saturated to that range
+   and counted in the return value. */
+int {p}_run_q(const int16_t *x, const int32_t *dt, int n, int16_t *state, int16_t *y)
 {{
-    int t;
-    for (t = 0; t < n; t++)
-        {p}_core(x + (long)t * {P}_INPUT_SIZE, dt[t], state, y + (long)t * {P}_OUTPUT_SIZE);
+    int t, out = 0;
+    for (t = 0; t < n; t++) {{
+        int32_t d = dt[t];
+        if (d < 1 || d > 32767) {{
+            d = d < 1 ? 1 : 32767;
+            out++;
+        }}
+        {p}_core(x + (long)t * {P}_INPUT_SIZE, (int16_t)d, state, y + (long)t * {P}_OUTPUT_SIZE);
+    }}
+    return out;
 }}
 
-void {p}_step_q(const int16_t *x, int16_t dt, int16_t *state, int16_t *y)
+int {p}_step_q(const int16_t *x, int32_t dt, int16_t *state, int16_t *y)
 {{
-    {p}_run_q(x, &dt, 1, state, y);
+    return {p}_run_q(x, &dt, 1, state, y);
 }}
 
 /* float API: converts at the edges (power-of-two scales: the state round-trips exactly) */
@@ -456,40 +507,52 @@ void {p}_reset(float *state)
     for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0.0f;
 }}
 
-void {p}_run(const float *x, const float *dt, int n, float *state, float *y)
+int {p}_run(const float *x, const float *dt, int n, float *state, float *y)
 {{
     int16_t xq[{P}_INPUT_SIZE], sq[{P}_STATE_SIZE], yq[{P}_OUTPUT_SIZE], dq;
-    int t, i;
+    int t, i, out = 0;
+    float d;
 {to_q}
     for (t = 0; t < n; t++) {{
         for (i = 0; i < {P}_INPUT_SIZE; i++) xq[i] = {p}_q16(x[(long)t * {P}_INPUT_SIZE + i] * {flt(2.0 ** fx)});
-        dq = {p}_q16(dt[t] * {flt(2.0 ** fdt)});
+        d = dt[t] * {flt(2.0 ** fdt)};
+        if (!(d >= 0.5f) || d > 32767.0f) {{         /* also NaN: saturated and counted */
+            d = d > 32767.0f ? 32767.0f : 1.0f;
+            out++;
+        }}
+        dq = {p}_q16(d);
         {p}_core(xq, dq, sq, yq);
         for (i = 0; i < {P}_OUTPUT_SIZE; i++) y[(long)t * {P}_OUTPUT_SIZE + i] = (float)yq[i] * {flt(2.0 ** -fy)};
     }}
 {from_q}
+    return out;
 }}
 
-void {p}_step(const float *x, float dt, float *state, float *y)
+int {p}_step(const float *x, float dt, float *state, float *y)
 {{
-    {p}_run(x, &dt, 1, state, y);
+    return {p}_run(x, &dt, 1, state, y);
 }}
 """
         macros = [f"#define {P}_X_FRAC {fx}      /* x_q = round(x * 2^{fx}) */",
-                  f"#define {P}_DT_FRAC {fdt}", f"#define {P}_Y_FRAC {fy}"]
+                  f"#define {P}_DT_FRAC {fdt}     /* dt_q = round(dt * 2^{fdt}), 1 .. 32767 */",
+                  f"#define {P}_Y_FRAC {fy}"]
         for s, o, n, f in seg:
-            S = s.upper()
-            macros += [f"#define {P}_STATE_{S}_OFFSET {o}", f"#define {P}_STATE_{S}_FRAC {f}"]
-        extra = ("\n/* Integer API (no float at run time): int16 values v * 2^FRAC, state int16 too. */\n"
+            macros.append(f"#define {P}_STATE_{s.upper()}_FRAC {f}   /* offset {P}_STATE_{s.upper()}_OFFSET */")
+        extra = ("\n/* Integer API (no float at run time): int16 values v * 2^FRAC, state int16 too.\n"
+                 f"   dt_q is int32 so that an out-of-range dt can be seen: outside [1, 32767] it is saturated\n"
+                 f"   and counted in the return value (as the float API does for dt outside [DT_MIN, DT_MAX]).\n"
+                 f"   The integer API's state is int16_t[{P}_STATE_SIZE] (2-byte aligned), same layout. */\n"
                  + "\n".join(macros) + "\n"
                  f"void {p}_reset_q(int16_t *state);\n"
-                 f"void {p}_step_q(const int16_t *x, int16_t dt, int16_t *state, int16_t *y);\n"
-                 f"void {p}_run_q(const int16_t *x, const int16_t *dt, int n, int16_t *state, int16_t *y);\n")
+                 f"int {p}_step_q(const int16_t *x, int32_t dt, int16_t *state, int16_t *y);\n"
+                 f"int {p}_run_q(const int16_t *x, const int32_t *dt, int n, int16_t *state, int16_t *y);\n")
+        self.dt_range = (dt_min, dt_max, f"int16 Q-format dt_q = dt * 2^{fdt}: {dt_min:.9g} .. {dt_max:.9g}")
         helpers_order = sorted(self.helpers, key=lambda h: (not h.endswith("_sat16"), not h.endswith("_shv"),
                                                             not h.endswith("_qtanh"), not h.endswith("_qsigmoid"), h))
         source = "\n".join([self.banner, "#include <stdint.h>", f'#include "{header_name}"', "",
                             *self.arrays, *[self.helpers[h] for h in helpers_order], core, wrappers])
-        header = make_header(p, prog, self.banner, extra).replace(
+        header = make_header(p, prog, self.banner, extra, meta=g.meta, dt_range=self.dt_range,
+                             scheme=self.scheme_name).replace(
             f"#define {P}_H\n", f"#define {P}_H\n\n#include <stdint.h>\n", 1)
         self.stats["arena_floats"] = prog.arena
         return Emitted(source, header, dict(self.stats))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from ... import __version__
@@ -53,6 +55,19 @@ def banner(prefix: str, scheme: CScheme, kind: str, extra: str = "") -> str:
             f"needs them.{extra}\n */")
 
 
+def normalise_c(p: str, meta: dict, n: int) -> str:
+    """``<p>_normalise``: the header's statistics applied (a copy when there are none)."""
+    P = p.upper()
+    mean, std = meta.get("norm_mean") or [], meta.get("norm_std") or []
+    if len(mean) == n and len(std) == n:
+        return (f"\nvoid {p}_normalise(const float *raw, float *x)\n{{\n"
+                f"    static const float mean[{P}_INPUT_SIZE] = {P}_NORM_MEAN;\n"
+                f"    static const float std[{P}_INPUT_SIZE] = {P}_NORM_STD;\n    int i;\n"
+                f"    for (i = 0; i < {P}_INPUT_SIZE; i++) x[i] = (raw[i] - mean[i]) / std[i];\n}}\n")
+    return (f"\nvoid {p}_normalise(const float *raw, float *x)\n{{\n    int i;\n"
+            f"    for (i = 0; i < {P}_INPUT_SIZE; i++) x[i] = raw[i];\n}}\n")
+
+
 def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", header_name: str = "",
              precision: dict[str, str] | None = None, calibration=None) -> Generated:
     """C source and header of ``graph`` (left unchanged) under ``scheme``.
@@ -65,17 +80,20 @@ def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", hea
     plan = scheme.plan(prog.consts, prog.matrices)
     plan.update(precision or {})
     if scheme.compute == "fixed":
-        from .fixed import FixedEmitter, value_ranges
+        from .fixed import FixedEmitter, dt_format, gap_ranges
 
         if calibration is None:
             raise ConversionError(f"scheme {scheme.name} needs calibration data (value ranges)")
-        feeds = calibration.step_feeds(limit=CALIBRATION_STEPS) if hasattr(calibration, "step_feeds") \
-            else calibration
-        ranges = value_ranges(graph, feeds)
-        emitter = FixedEmitter(prog, prefix, plan, banner(prefix, scheme, kind), ranges)
+        feeds = list(calibration.step_feeds(limit=CALIBRATION_STEPS) if hasattr(calibration, "step_feeds")
+                     else calibration)
+        dt_frac, dt_max, _ = dt_format(np.concatenate([np.ravel(f["dt"]) for f in feeds]) if feeds else [])
+        ranges = gap_ranges(graph, feeds, dt_max)
+        emitter = FixedEmitter(prog, prefix, plan, banner(prefix, scheme, kind), ranges, dt_frac)
     else:
         emitter = FloatEmitter(prog, prefix, plan, banner(prefix, scheme, kind))
+    emitter.scheme_name = scheme.name
     out = emitter.emit(header_name or f"{prefix}.h")
+    out.source += normalise_c(prefix, graph.meta, prog.input_size)
     kernels = [k.kind for k in prog.kernels]
     stats = {**out.stats, "kernels": len(kernels),
              "sparse_kernels": sum(1 for k in prog.kernels if getattr(k, "active", None) is not None

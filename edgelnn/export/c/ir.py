@@ -30,6 +30,7 @@ class Graph:
     inputs: list[str]                    # x, dt, states (canonical order)
     outputs: list[str]                   # y, states out
     shapes: dict[str, tuple] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)     # what the header tells its caller (c_meta)
 
     def producer(self) -> dict[str, Node]:
         return {o: n for n in self.nodes for o in n.outputs}

@@ -72,63 +72,22 @@ class Figures:
 
 
 # -- the bare-metal harness ---------------------------------------------------------------------
-LINKER = """MEMORY
-{{
-  FLASH (rx) : ORIGIN = 0x00000000, LENGTH = {flash}K
-  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = {ram}K
-}}
-_estack = ORIGIN(RAM) + LENGTH(RAM);
-_sstack = _estack - {stack}K;
-SECTIONS
-{{
-  .isr_vector : {{ KEEP(*(.isr_vector)) }} > FLASH
-  .text : {{ *(.text*) *(.glue_7) *(.glue_7t) *(.vfp11_veneer) *(.v4_bx) KEEP(*(.init)) KEEP(*(.fini)) }} > FLASH
-  .rodata : {{ . = ALIGN(4); *(.rodata*) . = ALIGN(4); }} > FLASH
-  .ARM.extab : {{ *(.ARM.extab* .gnu.linkonce.armextab.*) }} > FLASH
-  .ARM.exidx : {{ *(.ARM.exidx* .gnu.linkonce.armexidx.*) }} > FLASH
-  _sidata = LOADADDR(.data);
-  .data : {{ . = ALIGN(4); _sdata = .; *(.data*) . = ALIGN(4); _edata = .; }} > RAM AT> FLASH
-  .bss (NOLOAD) : {{ . = ALIGN(4); _sbss = .; *(.bss*) *(COMMON) . = ALIGN(4); _ebss = .; }} > RAM
-  ASSERT(_ebss <= _sstack, "RAM overflow: data + bss collide with the stack")
-}}
-"""
 
-STARTUP = r"""/* minimal Cortex-M startup: vector table, .data/.bss init, FPU on, main, semihosting exit */
-#include <stdint.h>
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
-extern int main(void);
-void edgelnn_reset(void);
-int edgelnn_sh(int op, const void *arg)
-{
-    register int r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile ("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-void edgelnn_exit(int code)
-{
-    edgelnn_sh(0x18, (const void *)(code == 0 ? 0x20026 : 0x20024));
-    for (;;) { }
-}
-static void fault(void) { edgelnn_sh(0x04, "FAULT\n"); edgelnn_exit(3); }
-__attribute__((section(".isr_vector"), used))
-const void *const edgelnn_vectors[16] = {
-    &_estack, (const void *)edgelnn_reset, (const void *)fault, (const void *)fault,
-    (const void *)fault, (const void *)fault, (const void *)fault, 0, 0, 0, 0,
-    (const void *)fault, (const void *)fault, 0, (const void *)fault, (const void *)fault
-};
-void edgelnn_reset(void)
-{
-    uint32_t *s = &_sidata, *d = &_sdata;
-    while (d < &_edata) *d++ = *s++;
-    for (d = &_sbss; d < &_ebss; ) *d++ = 0;
-#if EDGELNN_FPU
-    *(volatile uint32_t *)0xE000ED88 |= (0xFu << 20);
-    __asm__ volatile ("dsb\n isb");
-#endif
-    edgelnn_exit(main());
-}
-"""
+FIRMWARE = Path(__file__).with_name("firmware")     # start-up code and linker scripts (package data)
+
+
+def startup_source() -> str:
+    """Minimal Cortex-M start-up: vector table, .data/.bss init, FPU on, main, semihosting exit."""
+    return (FIRMWARE / "startup.c").read_text()
+
+
+def linker_script(core: Core) -> str:
+    """The board's linker script (firmware/<emulator>.ld) with the core's memory map and stack."""
+    text = (FIRMWARE / f"{core.emulator or 'mps2-an386'}.ld").read_text()
+    text = re.sub(r"(FLASH \(rx\) : ORIGIN = 0x00000000, LENGTH = )\d+K", rf"\g<1>{core.emu_flash_kb}K", text)
+    text = re.sub(r"(RAM \(rwx\) : ORIGIN = 0x20000000, LENGTH = )\d+K", rf"\g<1>{core.emu_ram_kb}K", text)
+    return re.sub(r"(_sstack = _estack - )\d+K;", rf"\g<1>{core.stack_kb}K;", text)
+
 
 SIZE_MAIN = r"""#include "{header}"
 /* references every entry point so the linker keeps them; the stub build has the same body */
@@ -146,7 +105,8 @@ int main(void)
 
 SIZE_Q_MAIN = r"""#include "{header}"
 /* the integer API only: what an FPU-less core links */
-static int16_t st[{P}_STATE_SIZE], xs[2 * {P}_INPUT_SIZE], dts[2], ys[2 * {P}_OUTPUT_SIZE];
+static int16_t st[{P}_STATE_SIZE], xs[2 * {P}_INPUT_SIZE], ys[2 * {P}_OUTPUT_SIZE];
+static int32_t dts[2];
 volatile int16_t edgelnn_sink;
 int main(void)
 {{
@@ -160,9 +120,9 @@ int main(void)
 
 STUB = r"""#include "{header}"
 void {p}_reset(float *state) {{ (void)state; }}
-void {p}_step(const float *x, float dt, float *state, float *y) {{ (void)x; (void)dt; (void)state; (void)y; }}
-void {p}_run(const float *x, const float *dt, int n, float *state, float *y)
-{{ (void)x; (void)dt; (void)n; (void)state; (void)y; }}
+int {p}_step(const float *x, float dt, float *state, float *y) {{ (void)x; (void)dt; (void)state; (void)y; return 0; }}
+int {p}_run(const float *x, const float *dt, int n, float *state, float *y)
+{{ (void)x; (void)dt; (void)n; (void)state; (void)y; return 0; }}
 """
 
 GOLDEN_MAIN = r"""#include <stdint.h>
@@ -268,9 +228,8 @@ class _Build:
         self.h = self.dir / header.name
         shutil.copyfile(c_file, self.c)
         shutil.copyfile(header, self.h)
-        (self.dir / "startup.c").write_text(STARTUP)
-        (self.dir / "link.ld").write_text(LINKER.format(flash=core.emu_flash_kb, ram=core.emu_ram_kb,
-                                                        stack=core.stack_kb))
+        (self.dir / "startup.c").write_text(startup_source())
+        (self.dir / "link.ld").write_text(linker_script(core))
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -35,6 +35,9 @@ SHIM = """/* edgelnn c runtime shim: input checks in C, then the artifact's own 
 #include <math.h>
 #include "{header}"
 
+/* samples whose dt the artifact saturated (outside [DT_MIN, DT_MAX]), over every call of this library */
+long {p}_edgelnn_dt_saturated = 0;
+
 int {p}_edgelnn_sizes(int *out)
 {{
     out[0] = {P}_INPUT_SIZE;
@@ -57,7 +60,7 @@ int {p}_edgelnn_step(const float *x, float dt, float *state, float *y)
 {{
     int bad = {p}_edgelnn_bad(x, &dt, 1);
     if (bad) return bad;
-    {p}_step(x, dt, state, y);
+    {p}_edgelnn_dt_saturated += {p}_step(x, dt, state, y);
     return 0;
 }}
 
@@ -69,7 +72,7 @@ int {p}_edgelnn_step1(const {p}_edgelnn_ctx *c)
 {{
     int bad = {p}_edgelnn_bad(c->in, c->in + {P}_INPUT_SIZE, 1);
     if (bad) return bad;
-    {p}_step(c->in, c->in[{P}_INPUT_SIZE], c->state, c->y);
+    {p}_edgelnn_dt_saturated += {p}_step(c->in, c->in[{P}_INPUT_SIZE], c->state, c->y);
     return 0;
 }}
 
@@ -77,7 +80,7 @@ int {p}_edgelnn_run(const float *x, const float *dt, int n, float *state, float 
 {{
     int bad = {p}_edgelnn_bad(x, dt, n);
     if (bad) return bad;
-    {p}_run(x, dt, n, state, y);
+    {p}_edgelnn_dt_saturated += {p}_run(x, dt, n, state, y);
     return 0;
 }}
 
@@ -272,9 +275,10 @@ class CRunner(Runner):
         self._crun = getattr(lib, f"{prefix}_edgelnn_run")
         self._crun.argtypes, self._crun.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], INT
         self.raw_step = getattr(lib, f"{prefix}_step")      # the artifact's own entry points
-        self.raw_step.argtypes, self.raw_step.restype = [VOIDP, FLOAT, VOIDP, VOIDP], None
+        self.raw_step.argtypes, self.raw_step.restype = [VOIDP, FLOAT, VOIDP, VOIDP], INT
         self.raw_run = getattr(lib, f"{prefix}_run")
-        self.raw_run.argtypes, self.raw_run.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], None
+        self.raw_run.argtypes, self.raw_run.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], INT
+        self._saturated = ctypes.c_long.in_dll(lib, f"{prefix}_edgelnn_dt_saturated")
         self._step1 = getattr(lib, f"{prefix}_edgelnn_step1")
         self._step1.argtypes, self._step1.restype = [VOIDP], INT
         self._in = np.zeros(n_in + 1, np.float32)        # x then dt
@@ -395,6 +399,12 @@ class CRunner(Runner):
         if rc:
             self._raise(rc)
         return out
+
+    @property
+    def dt_saturated(self) -> int:
+        """Samples whose dt the artifact saturated to its [<P>_DT_MIN, <P>_DT_MAX] (the count its
+        step/run returned), summed over every runner of this compiled library."""
+        return int(self._saturated.value)
 
     def close(self) -> None:
         self._lib = None
