@@ -378,6 +378,9 @@ def test_emulated_cortex_m4_golden_check_passes(m4_bundles):
             assert check_row(r) == [], r
             assert r["golden_ok"] and r["golden_max_abs"] <= r["golden_tolerance"]
             assert r["latency_us"] is None and r["target"] == "cortex-m4"
+            # instructions per step from the qemu trace, cycles estimated from them, µs at 80 MHz
+            assert 0 < r["mcu_instructions"] <= r["mcu_cycles"] and r["mcu_clock_mhz"] == 80.0
+            assert r["footprint"]["mcu"]["cortex-m4"]["step_cost"]["instructions"] == r["mcu_instructions"]
             assert r["flash_bytes"] == r["size_bytes"] and r["stack_bytes"] > 0 and r["mcu_state_bytes"] > 0
             assert set(r["footprint"]["mcu"]) == {"cortex-m4"}
             fig = r["footprint"]["mcu"]["cortex-m4"]
@@ -398,7 +401,7 @@ def test_report_shows_flash_and_recommends_for_the_microcontroller(m4_bundles, t
     append_rows(tmp_path / "r.jsonl", rows)
     rep = build_report([tmp_path / "r.jsonl"], tmp_path / "report", sensitivity=False, budget=100.0)
     md = rep.markdown.read_text()
-    assert "Microcontroller footprint" in md and "cortex-m4" in md
+    assert "Microcontroller footprint" in md and "cortex-m4" in md and "est. cycles/step" in md
     pick = next(r for r in rep.recommendations if r.target == "cortex-m4" and r.model == "")
     assert pick.row is not None and pick.row.format == "c"
     smallest = min((r for r in rows if r["status"] == "passed"), key=lambda r: r["flash_bytes"])

@@ -1,8 +1,11 @@
 """``edgelnn bench --target cortex-m4``: result rows for a microcontroller target.
 
-No latency (an emulator's time is not the chip's): each C artifact whose scheme suits the
-target is golden-checked on the emulated board (qemu-system-arm, semihosting), and its row
-carries flash, static RAM, worst-case stack and state bytes for the target's core. Accuracy is
+No wall-clock latency (an emulator's time is not the chip's): each C artifact whose scheme
+suits the target is golden-checked on the emulated board (qemu-system-arm, semihosting), and
+its row carries flash, static RAM, worst-case stack and state bytes for the target's core, and
+the executed instructions per step (exact, from qemu's instruction trace) with the cycles per
+step estimated from the core's documented timings and the µs at a stated clock
+(``edgelnn.runtime.c.cycles``). Accuracy is
 scored through the host build of the very same C source (the emulated golden check is what
 ties the two together; ``accuracy_via`` in ``mcu`` says so). Artifacts of other formats, or of
 schemes the target does not list, get ``unsupported`` rows with the reason.
@@ -89,6 +92,14 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
             return ctx.row(entry, "golden_failed", footprint=_with_core(entry, core.name, info),
                            error=f"golden check failed on the emulated {core.name}: max |y - golden| "
                                  f"{worst:.3g} > tolerance {tol:.3g}", **base)
+        say(f"{name} [{core.name}]: instructions and cycles per step (qemu instruction trace)")
+        try:
+            cost = _step_cost(path, header, entry["c_prefix"], core, golden)
+            info["step_cost"] = cost.to_dict()
+            base.update(mcu_instructions=cost.instructions, mcu_cycles=cost.cycles, mcu_us=cost.us,
+                        mcu_clock_mhz=cost.clock_mhz)
+        except (EdgeLNNError, RuntimeError, ValueError, OSError) as exc:
+            info["step_cost_error"] = _one_line(exc)
         if settings.accuracy:
             say(f"{name} [{core.name}]: accuracy (host build of the same C source)")
             with ctx.bundle.open(entry, runtime="c", threads=1) as runner:
@@ -102,6 +113,15 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
         return ctx.row(entry, "passed", footprint=_with_core(entry, core.name, info), **base)
     except (EdgeLNNError, OSError, RuntimeError, KeyError, ValueError) as exc:
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
+
+
+def _step_cost(path, header, prefix: str, core, golden):
+    """Cycles per step over the golden inputs (the first sequence, repeated when short)."""
+    from ..runtime.c.cycles import STEPS, step_cost
+
+    n = int(golden.lengths[0])
+    idx = np.arange(STEPS + 1) % max(n, 1)
+    return step_cost(path, header, prefix, core, golden.x[0][idx], golden.dt[0][idx])
 
 
 def _compute(entry: dict) -> str:

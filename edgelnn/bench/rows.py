@@ -68,6 +68,10 @@ class ResultRow:
     ram_bytes: int | None = None          # static RAM (data + bss)
     stack_bytes: int | None = None        # worst-case stack (-fstack-usage along the call chain)
     mcu_state_bytes: int | None = None    # caller-owned state of that API (int16 for the integer API)
+    mcu_instructions: int | None = None   # executed instructions per step (qemu trace, exact)
+    mcu_cycles: int | None = None         # estimated cycles per step (core's documented timings)
+    mcu_us: float | None = None           # mcu_cycles at mcu_clock_mhz
+    mcu_clock_mhz: float | None = None
     edgelnn_version: str | None = None
     env: dict = field(default_factory=dict)
     timestamp: str | None = None

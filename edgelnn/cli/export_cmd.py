@@ -87,6 +87,10 @@ def export(
     max_error: Optional[float] = typer.Option(None, "--max-error", metavar="REL",
                                               help="--quant auto: max error / output range (default: the "
                                                    "int8-static bound, 0.2)"),
+    package: Optional[Path] = typer.Option(None, "--package", metavar="DIR",
+                                           help="also write an example firmware project per C artifact "
+                                                "into DIR (main.c, Makefile, CMakeLists.txt, start-up code, "
+                                                "linker scripts, README)"),
 ):
     """Export a checkpoint to ONNX/TFLite/C (quantized too); every artifact is checked against PyTorch."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -137,6 +141,17 @@ def export(
         console.print(f"[{colour}]{n_ok} artifact(s) in {escape(report.bundle)}[/]"
                       + (f", [bold red]{n_bad} rejected or failed[/]" if n_bad else "")
                       + f"  ({report.seconds:.1f}s)")
+    if package is not None:
+        from ..errors import EdgeLNNError
+        from ..runtime.c.package import write_packages
+
+        try:
+            made = write_packages(report.bundle, package)
+        except (EdgeLNNError, OSError) as exc:
+            fail(f"--package: {exc}")
+        if not as_json:
+            for folder in made:
+                console.print(f"example project: {escape(str(folder))} (make run-host / run-m4 / run-m0plus)")
     if strict and n_bad:
         fail(f"--strict: {n_bad} artifact(s) rejected or failed (see the table)")
 

@@ -28,6 +28,10 @@ class McuFigures:
     state_bytes: int            # caller-owned state of that API
     fits: bool | None = None    # within the target profile's reference part (bench rows only)
     stack_measured_bytes: int | None = None   # painted stack on the emulated board (bench rows)
+    instructions: int | None = None   # executed per step (qemu trace; bench rows)
+    cycles: int | None = None         # estimated per step (edgelnn.runtime.c.cycles)
+    clock_mhz: float | None = None
+    us: float | None = None           # cycles at clock_mhz
 
     @property
     def ram_bytes(self) -> int:
@@ -45,10 +49,12 @@ def _from_entry(bundle: str, model: str, entry: dict, figs: dict, cores=None) ->
         q = f.get("integer_api")
         integer = bool(q) and (f.get("deployed_api", "").startswith("integer") or core == "cortex-m0plus")
         use = q if integer else f
+        cost = f.get("step_cost") or {}
         out.append(McuFigures(bundle, model, entry.get("file") or entry.get("artifact") or "", entry.get("scheme", ""),
                               core, "integer" if integer else "float", int(use["flash_bytes"]),
                               int(f.get("ram_static_bytes", 0)), int(use["stack_bytes"]), int(use["state_bytes"]),
-                              f.get("fits"), f.get("stack_measured_bytes")))
+                              f.get("fits"), f.get("stack_measured_bytes"), cost.get("instructions"),
+                              cost.get("cycles"), cost.get("clock_mhz"), cost.get("us")))
     return out
 
 

@@ -91,15 +91,23 @@ def mcu_section(figures) -> Section | None:
         fits = {True: "yes", False: "**no**", None: "–"}[f.fits]
         body.append([f.model, f.bundle, f.artifact, f.scheme, f.core, f.api, kib(f.flash_bytes),
                      str(f.ram_static_bytes), str(f.stack_bytes), str(f.state_bytes),
-                     str(f.ram_static_bytes + f.stack_bytes + f.state_bytes), fits])
+                     str(f.ram_static_bytes + f.stack_bytes + f.state_bytes), fits,
+                     str(f.instructions) if f.instructions is not None else "–",
+                     str(f.cycles) if f.cycles is not None else "–",
+                     f"{num(f.us, 1)} @ {f.clock_mhz:g} MHz" if f.us is not None and f.clock_mhz else "–"])
     return Section("Microcontroller footprint", [
         Text("C artifacts cross-compiled with arm-none-eabi-gcc for each microcontroller target profile "
              "(`targets/cortex-*.toml`). Flash = text + rodata (+ data image) the artifact adds to a program, "
              "library code included; static RAM = its data + bss (no mutable globals: 0); stack = worst case "
              "from `-fstack-usage` along the call chain; state = the caller-owned state. RAM = static + stack "
-             "+ state. *fits* compares with the profile's reference part."),
+             "+ state. *fits* compares with the profile's reference part. *instr/step*: instructions one "
+             "step executes on the emulated board (qemu instruction trace: exact); *est. cycles/step*: that "
+             "trace costed with the core's documented per-instruction timings at zero wait states "
+             "(`edgelnn.runtime.c.cycles` states the model), an estimate; *µs*: those cycles at the stated "
+             "clock. Only `bench --target cortex-*` rows carry them."),
         Table("mcu", ["model", "bundle", "artifact", "scheme", "core", "API", "flash KiB", "static RAM B",
-                      "stack B", "state B", "RAM B", "fits"], body)])
+                      "stack B", "state B", "RAM B", "fits", "instr/step", "est. cycles/step", "µs/step"],
+              body)])
 
 
 def recommendation_section(per_model: list[Recommendation], overall: list[Recommendation],

@@ -682,8 +682,8 @@ def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: di
         dt_doc = "float dt: unbounded; the return value of step/run is always 0"
     else:
         lo, hi, how = dt_range
-        dt_lines = (f"#define {P}_DT_MIN {flt(lo)}   /* smaller dt (and dt <= 0, NaN) saturates to this */\n"
-                    f"#define {P}_DT_MAX {flt(hi)}   /* larger dt saturates to this */")
+        dt_lines = (f"#define {P}_DT_MIN {float(lo)!r}f   /* exactly; smaller dt (and dt <= 0, NaN) saturates to this */\n"
+                    f"#define {P}_DT_MAX {float(hi)!r}f   /* exactly; larger dt saturates to this */")
         dt_doc = how
     if len(mean) == prog.input_size and len(std) == prog.input_size:
         norm = (f"/* Inputs are normalised features: x[i] = (raw[i] - {P}_NORM_MEAN[i]) / {P}_NORM_STD[i]\n"

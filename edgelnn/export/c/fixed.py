@@ -546,7 +546,7 @@ int {p}_step(const float *x, float dt, float *state, float *y)
                  f"void {p}_reset_q(int16_t *state);\n"
                  f"int {p}_step_q(const int16_t *x, int32_t dt, int16_t *state, int16_t *y);\n"
                  f"int {p}_run_q(const int16_t *x, const int32_t *dt, int n, int16_t *state, int16_t *y);\n")
-        self.dt_range = (dt_min, dt_max, f"int16 Q-format dt_q = dt * 2^{fdt}: {dt_min:.9g} .. {dt_max:.9g}")
+        self.dt_range = (dt_min, dt_max, f"int16 Q-format dt_q = dt * 2^{fdt}: {dt_min!r} .. {dt_max!r}")
         helpers_order = sorted(self.helpers, key=lambda h: (not h.endswith("_sat16"), not h.endswith("_shv"),
                                                             not h.endswith("_qtanh"), not h.endswith("_qsigmoid"), h))
         source = "\n".join([self.banner, "#include <stdint.h>", f'#include "{header_name}"', "",

@@ -289,7 +289,7 @@ def figures(c_file, header, prefix: str, core: Core) -> Figures:
         art = b.compile(b.c, "artifact.o", extra=("-fstack-usage", "-fcallgraph-info=su"))
         (b.dir / "size_main.c").write_text(SIZE_MAIN.format(header=header.name, p=prefix, P=P))
         (b.dir / "stub.c").write_text(STUB.format(header=header.name, p=prefix))
-        start = b.compile(b.dir / "startup.c", "startup.o", strict=False)
+        start = b.compile(b.dir / "startup.c", "startup.o")
         main = b.compile(b.dir / "size_main.c", "size_main.o")
         stub = b.compile(b.dir / "stub.c", "stub.o")
         with_art = b.sections(b.link([start, main, art], "with.elf"))
@@ -495,7 +495,7 @@ def golden_on_emulator(c_file, header, prefix: str, core: Core, x, dt, lengths,
     with _Build(c_file, header, prefix, core) as b:
         (b.dir / "golden_data.h").write_text(_golden_data(x, dt, lengths, n_in))
         (b.dir / "golden_main.c").write_text(GOLDEN_MAIN.format(header=header.name, p=prefix, P=P))
-        objs = [b.compile(b.dir / "startup.c", "startup.o", strict=False), b.compile(b.c, "artifact.o"),
+        objs = [b.compile(b.dir / "startup.c", "startup.o"), b.compile(b.c, "artifact.o"),
                 b.compile(b.dir / "golden_main.c", "golden_main.o", strict=False)]
         elf = b.link(objs, "golden.elf")
         proc = run([qemu, "-M", core.emulator, "-nographic", "-monitor", "none", "-serial", "none",

@@ -1,0 +1,253 @@
+"""From C artifact to firmware: dt gaps and the dt range, a header that is enough to call the
+model, the example project (host and emulated Cortex-M4), instruction counts per step.
+
+Real components only: the host C compiler, make, arm-none-eabi-gcc and qemu-system-arm
+(scripts/test.sh installs them), the edgelnn CLI in a subprocess.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgelnn import models
+from edgelnn.export.c import build
+from edgelnn.export.validate import DEFAULT_TOLERANCES
+from edgelnn.runtime.c.runner import CRunner
+
+pytestmark = pytest.mark.usefixtures("c_cache")
+
+needs_cross = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
+                                 shutil.which("qemu-system-arm") is None,
+                                 reason="scripts/test.sh installs gcc-arm-none-eabi and qemu-system-arm")
+IN, OUT = 3, 2
+SCHEMES = ("fp32", "int8-weight", "int16-fixed")
+
+
+class _Calibration:
+    """PyTorch rollouts of sequences sampled at a regular dt of 1 with some jitter (what
+    CalibrationData feeds): a 100x gap is far outside what calibration saw."""
+
+    def __init__(self, model, seed=7, n=6, steps=50):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n, steps, IN)).astype(np.float32)
+        dt = rng.uniform(0.8, 1.2, (n, steps)).astype(np.float32)
+        self.feeds = []
+        with torch.no_grad():
+            state = model.initial_state(n)
+            for t in range(steps):
+                for i in range(n):
+                    f = {"x": x[i:i + 1, t], "dt": dt[i:i + 1, t:t + 1]}
+                    f.update({k: s[i:i + 1].numpy() for (k, _), s in zip(model.state_spec, state)})
+                    self.feeds.append(f)
+                _, *state = model.cell(torch.from_numpy(x[:, t]), torch.from_numpy(dt[:, t:t + 1]), *state)
+
+    def step_feeds(self, limit=None):
+        return iter(self.feeds[:limit] if limit else self.feeds)
+
+
+def _artifacts(root: Path, kind: str, units: int = 8):
+    torch.manual_seed(0)
+    model = models.create(kind, IN, OUT, units=units, seed=0).eval()
+    fp32 = root / f"{kind}{units}.step.fp32.c"
+    out = {"fp32": (fp32, build.convert(model, "step", fp32, mcu=False))}
+    calib = _Calibration(model)
+    for scheme in SCHEMES[1:]:
+        path = root / f"{kind}{units}.step.{scheme}.c"
+        out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
+    return model, out
+
+
+def _runner(path: Path, info: dict, model) -> CRunner:
+    entry = {"file": path.name, "format": "c", "graph": "step", "scheme": "x", **info["manifest"]}
+    return CRunner(path, entry, [s for _, s in model.state_spec])
+
+
+@pytest.fixture(scope="module")
+def cfc(tmp_path_factory):
+    return _artifacts(tmp_path_factory.mktemp("fw"), "cfc")
+
+
+def test_a_dt_gap_of_100x_the_median_stays_within_each_schemes_tolerance(cfc):
+    model, files = cfc
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((120, IN)).astype(np.float32)
+    dt = rng.uniform(0.8, 1.2, 120).astype(np.float32)
+    gap = dt.copy()
+    gap[40] = gap[80] = 100.0 * float(np.median(dt))
+    with torch.no_grad():
+        ref = {k: model(torch.from_numpy(x[None]), torch.from_numpy(d[None])).numpy()[0]
+               for k, d in (("plain", dt), ("gap", gap))}
+    gap_err = {}
+    for scheme in SCHEMES:
+        path, info = files[scheme]
+        runner = _runner(path, info, model)
+        before = runner.dt_saturated
+        err = {}
+        for k, d in (("plain", dt), ("gap", gap)):
+            runner.reset()
+            err[k] = float(np.abs(runner.run(x, d) - ref[k]).max())
+        assert runner.dt_saturated == before, scheme          # 100x the median is inside the range
+        tol = DEFAULT_TOLERANCES[scheme]
+        span = float(ref["gap"].max() - ref["gap"].min())
+        if tol.max_abs is not None:
+            assert err["gap"] <= tol.max_abs, (scheme, err)
+        else:
+            assert err["gap"] / span <= tol.rel_range, (scheme, err)
+        gap_err[scheme] = err["gap"]
+    # int16-fixed shares int8-weight's int8 matrices: over a gap its integer dt and ranges add
+    # little (before the dt format had headroom it was 25x int8-weight's error here)
+    assert gap_err["int16-fixed"] <= 3.0 * gap_err["int8-weight"], gap_err
+
+
+def test_a_dt_outside_the_range_is_saturated_and_counted(cfc):
+    model, files = cfc
+    path, info = files["int16-fixed"]
+    P = info["manifest"]["c_prefix"].upper()
+    header = path.with_suffix(".h").read_text()
+    dt_max = float(re.search(rf"#define {P}_DT_MAX (\S+)f", header).group(1))
+    frac = int(re.search(rf"#define {P}_DT_FRAC (\d+)", header).group(1))
+    assert dt_max == 32767 * 2.0 ** -frac and dt_max >= 16 * 1.2     # >= 16x the largest calibration dt
+    runner = _runner(path, info, model)
+    x = np.ones(IN, np.float32)
+    before = runner.dt_saturated
+    runner.reset()
+    y_in = runner.step(x, dt_max)
+    assert runner.dt_saturated == before                               # the largest dt is represented
+    runner.reset()
+    y_out = runner.step(x, 10.0 * dt_max)
+    assert runner.dt_saturated == before + 1                            # the documented counter
+    assert np.array_equal(y_in, y_out)                                  # saturated to DT_MAX
+    # the C API itself: the float and the integer entry points return the count
+    lib, p = runner._lib, info["manifest"]["c_prefix"]
+    state, y = np.zeros(8, np.float32), np.zeros(OUT, np.float32)
+    assert runner.raw_step(x.ctypes.data, ctypes.c_float(10.0 * dt_max), state.ctypes.data, y.ctypes.data) == 1
+    assert runner.raw_step(x.ctypes.data, ctypes.c_float(1.0), state.ctypes.data, y.ctypes.data) == 0
+    step_q = getattr(lib, f"{p}_step_q")
+    step_q.argtypes, step_q.restype = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p], ctypes.c_int
+    xq, sq, yq = np.zeros(IN, np.int16), np.zeros(8, np.int16), np.zeros(OUT, np.int16)
+    args = (xq.ctypes.data, sq.ctypes.data, yq.ctypes.data)
+    assert [step_q(args[0], d, args[1], args[2]) for d in (40000, 0, -5, 1, 32767)] == [1, 1, 1, 0, 0]
+    # float schemes represent any finite dt > 0: nothing to count
+    path, info = files["fp32"]
+    fp = _runner(path, info, model)
+    assert "DT_MAX 3.40282347e+38f" in path.with_suffix(".h").read_text()
+    assert fp.raw_step(x.ctypes.data, ctypes.c_float(1e30), state.ctypes.data, y.ctypes.data) == 0
+
+
+# -- a bundle exported through the CLI with --package ----------------------------------------------
+@pytest.fixture(scope="module")
+def packaged(export_checkpoint, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pkg")
+    ckpt = export_checkpoint("cfc", units=8, dataset="basicmotions")
+    out = subprocess.run([sys.executable, "-m", "edgelnn", "export", str(ckpt), "--out", str(root / "b"),
+                          "--format", "c", "--quant", "fp32", "--quant", "int8-weight", "--quant", "int16-fixed",
+                          "--graph", "step", "--package", str(root / "p")],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return root / "b", root / "p", out.stdout
+
+
+def test_header_normalisation_equals_the_manifest_and_the_host_helper(packaged):
+    from edgelnn.runtime import load_bundle
+
+    bundle_path, _, _ = packaged
+    bundle = load_bundle(bundle_path)
+    norm = bundle.manifest["normalisation"]
+    raw = np.random.default_rng(0).normal(3.0, 5.0, (7, len(norm["mean"]))).astype(np.float32)
+    host = bundle.normalise(raw)
+    assert np.allclose(host, (raw - np.float32(norm["mean"])) / np.float32(norm["std"]), rtol=0, atol=0)
+    assert len(bundle.artifacts) == 3
+    for entry in bundle.artifacts:
+        P = entry["c_prefix"].upper()
+        header = (bundle_path / entry["extra_files"][0]["file"]).read_text()
+        for key in ("mean", "std"):
+            values = re.search(rf"#define {P}_NORM_{key.upper()} \{{([^}}]*)\}}", header).group(1)
+            assert np.array_equal(np.float32([float(v.rstrip("f")) for v in values.split(",")]),
+                                  np.float32(norm[key]))
+        labels = re.search(rf"#define {P}_LABELS \{{(.*)\}}", header).group(1)
+        assert re.findall(r'"([^"]*)"', labels) == bundle.dataset["label_names"]
+        # the gate's measured bound is stated; the gap sequences are part of the gate
+        parity = entry["parity"]
+        assert parity["gaps"]["passed"] and parity["gaps"]["gap_factors"] == [50.0, 100.0]
+        stated = float(re.search(rf"#define {P}_MAX_ABS_ERROR (\S+)f", header).group(1))
+        assert stated == pytest.approx(max(parity["max_abs"], parity["gaps"]["max_abs"]), rel=1e-3)
+        with bundle.open(entry, runtime="c") as runner:          # header sha256 checked on open
+            lib = runner._lib
+            fn = getattr(lib, f"{entry['c_prefix']}_normalise")
+            fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_void_p], None
+            for row, want in zip(raw, host):
+                got = np.zeros_like(row)
+                fn(np.ascontiguousarray(row).ctypes.data, got.ctypes.data)
+                assert np.array_equal(got, want)                  # C helper == host helper, bit for bit
+
+
+def _outputs(text: str) -> dict[tuple[int, int], np.ndarray]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == ["y"]:
+            out[(int(parts[1]), int(parts[2]))] = np.float32(parts[3:])
+    return out
+
+
+@needs_cross
+def test_example_project_builds_strictly_and_matches_golden_on_the_host_and_the_emulated_m4(packaged):
+    from edgelnn.runtime import load_bundle
+
+    bundle_path, pkg, stdout = packaged
+    assert "example project" in stdout
+    bundle = load_bundle(bundle_path)
+    golden = bundle.golden()
+    for scheme in ("fp32", "int16-fixed"):
+        entry = next(a for a in bundle.artifacts if a["scheme"] == scheme)
+        folder = pkg / entry["file"][:-2].replace(".", "_")
+        for f in ("main.c", "Makefile", "CMakeLists.txt", "README.md", "golden_data.h", "firmware/startup.c",
+                  "firmware/mps2-an386.ld", "firmware/microbit.ld", entry["file"]):
+            assert (folder / f).is_file(), f
+        assert "-Wall -Wextra -Werror -pedantic" in (folder / "Makefile").read_text()
+        made = subprocess.run(["make", "-s", "host", "m4"], cwd=folder, capture_output=True, text=True, timeout=300)
+        assert made.returncode == 0, made.stderr[-2000:]
+        tol = entry["golden"]["tolerance"]
+        for run in (["make", "-s", "run-host"], ["make", "-s", "run-m4"]):
+            proc = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
+            text = proc.stdout + proc.stderr                  # semihosting writes to either
+            assert proc.returncode == 0 and "PASS" in text, text[-500:]
+            ys = _outputs(text)
+            assert len(ys) == int(golden.lengths.sum())
+            worst = max(float(np.abs(v - golden.y[g, t]).max()) for (g, t), v in ys.items())
+            assert worst <= tol + 1e-6, (scheme, run, worst, tol)    # printed with 6 decimals
+
+
+@needs_cross
+def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path):
+    from edgelnn.runtime.c.cycles import step_cost
+    from edgelnn.targets import load_profile
+    from edgelnn.targets.mcu import core_of
+
+    core = core_of(load_profile("cortex-m4"))
+    rng = np.random.default_rng(0)
+    x, dt = rng.standard_normal((3, IN)).astype(np.float32), np.ones(3, np.float32)
+    costs = {}
+    for units in (32, 64):
+        torch.manual_seed(0)
+        model = models.create("gru", IN, OUT, units=units, seed=0).eval()
+        path = tmp_path / f"gru{units}.step.fp32.c"
+        info = build.convert(model, "step", path, mcu=False)
+        prefix = info["manifest"]["c_prefix"]
+        costs[units] = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=2)
+        if units == 32:
+            again = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=2)
+            assert (again.instructions, again.cycles) == (costs[32].instructions, costs[32].cycles)
+    small, big = costs[32], costs[64]
+    assert 0 < small.instructions < big.instructions
+    assert big.cycles >= big.instructions            # no instruction takes less than a cycle
+    assert small.clock_mhz == 80.0 and small.us == pytest.approx(small.cycles / 80.0, abs=0.01)
