@@ -125,6 +125,22 @@ def test_a_command_without_its_extra_says_which_to_install(base_venv, args, tmp_
     assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
 
 
+def test_a_study_report_without_scipy_says_which_extra_to_install(base_venv, tmp_path):
+    """The base package reports bundles; a study folder's report needs the `stats` extra (scipy):
+    one error line naming it, and nothing written into the study folder."""
+    from study_fixtures import write_synthetic_study
+
+    folder = write_synthetic_study(tmp_path / "study", models=("cfc", "gru"), datasets=("irregular-sine",),
+                                   budgets=(1000,), arms=("plain",), shifts={}, bench=False, seeds=2, n_items=20)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    proc = subprocess.run([str(base_venv / "bin" / "edgelnn"), "report", str(folder)], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "pip install 'edgelnn[stats]'" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
 # -- tflite-runtime, the fallback --------------------------------------------------------------
 TFLITE_RUNTIME = ("numpy<2", "tflite-runtime==2.14.0")
 

@@ -449,9 +449,13 @@ def cross_block(a: Analysis) -> str:
             lines.append("- No cross-dataset test: no liquid-vs-RNN pair is assessable on any dataset.")
         else:
             pmin = min(w["p_min"] for w in ws)
+            floor = min(1.0, len(ws) * pmin)
             lines.append(f"- No liquid-vs-RNN pair differs across datasets by a Wilcoxon signed-rank test with Holm "
                          f"over the {len(ws)} pairs (at most {n} dataset{'s' if n != 1 else ''} per pair where the "
-                         f"pair is assessable; the smallest attainable p is {fmt_p(pmin)}).")
+                         f"pair is assessable; the smallest attainable p is {fmt_p(pmin)}, after Holm "
+                         f"{fmt_p(floor)}"
+                         + (": with this many datasets the per-pair test cannot reach alpha, the Friedman / Nemenyi "
+                            "test is the cross-dataset comparison)." if floor > a.alpha else ")."))
     fr = cross.get("friedman")
     if fr:
         lines.append(f"- Friedman test over {fr['n_blocks']} datasets: p = {fmt_p(fr['p_chi2'])}; Nemenyi critical "

@@ -110,6 +110,8 @@ def build_study_report(folder: str | Path, out: str | Path | None = None, *, qui
     ``design``: the engine's design dict (else ``study.json``'s ``design``), shown in the report.
     ``quick``: a quick look; no verdicts. ``n_boot``: override the resample count (tests).
     """
+    import scipy.stats  # noqa: F401 -- the `stats` extra: missing, fail before anything is written
+
     folder = Path(folder)
     data = load_study(folder)
     if design is not None:
