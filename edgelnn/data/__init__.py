@@ -1,4 +1,5 @@
-"""Datasets for edgelnn: bundled real series, a synthetic irregular-sampling task, and shifts."""
+"""Datasets for edgelnn: bundled real series, event-encoded digits, synthetic irregular-sampling and
+physical-dynamics tasks, and shifts."""
 from .registry import DATASETS, DatasetInfo, UnknownDatasetError, get_info, load, names
 from .shifts import (LEGACY_NAMES, SHIFTS, Shift, UnknownShiftError, add_noise, add_offset_drift, apply_shift,
                      canonical, change_length, change_sampling_rate, drop_samples, shift_seed)
