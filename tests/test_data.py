@@ -127,10 +127,11 @@ def test_co2_chronological_and_dt():
         assert (s.dt > 0).all() and (s.dt[:, 0] == 1).all()
     dts = np.concatenate([s.dt.ravel() for s in splits(ds)])
     assert np.median(dts) == 1 and dts.max() >= 2  # real gaps where weeks are missing
-    # next target continues the window: target (orig units) is close to the last input value
+    # relative to each window's last week: that input is 0 and the target (next week) is close to it
     last = ds.train.x[:, -1, 0] * ds.norm_std[0] + ds.norm_mean[0]
     target = ds.train.y[:, 0] * ds.target_std + ds.target_mean
-    assert np.abs(target - last).max() < 5
+    np.testing.assert_allclose(last, 0, atol=1e-5)
+    assert np.abs(target - last).max() < 5 and target.std() > 0.3
 
 
 def test_co2_targets_chronological_from_loader():
@@ -141,10 +142,13 @@ def test_co2_targets_chronological_from_loader():
     ds = get("co2")
     assert len(ds.train) + len(ds.val) + len(ds.test) == n
     assert len(ds.val) == round(0.15 * (len(ds.train) + len(ds.val)))  # last 15% of the train period
-    # split by target index: train targets, then val targets, then test targets, all in time order
+    # split by target index: train targets, then val targets, then test targets, all in time order;
+    # each the change from the window's last week, whose inputs are relative to that week
     target = np.concatenate([s.y[:, 0] for s in splits(ds)]) * ds.target_std + ds.target_mean
-    expected = values[np.arange(CO2_WINDOW, len(values), CO2_STRIDE)]
-    np.testing.assert_allclose(target, expected, atol=1e-3)
+    t = np.arange(CO2_WINDOW, len(values), CO2_STRIDE)
+    np.testing.assert_allclose(target, values[t] - values[t - 1], atol=1e-4)
+    first = ds.train.x[0, :, 0] * ds.norm_std[0] + ds.norm_mean[0]
+    np.testing.assert_allclose(first, values[:CO2_WINDOW] - values[CO2_WINDOW - 1], atol=1e-4)
 
 
 def test_unknown_names_list_known():

@@ -60,7 +60,8 @@ def test_listing_commands():
     assert str(ltc.active_param_count()) in cells and str(ltc.param_count()) in cells
     datasets = edgelnn("datasets")
     assert datasets.returncode == 0
-    for name in ("basicmotions", "japanesevowels", "italypowerdemand", "co2", "irregular-sine"):
+    for name in ("basicmotions", "japanesevowels", "italypowerdemand", "co2", "irregular-sine",
+                 "double-pendulum", "digits-events"):
         assert name in datasets.stdout
 
 

@@ -60,7 +60,8 @@ _INFOS = [
                 horizon_note="a sample is one day of 24 hourly readings; a day has no 25th hour"),
     DatasetInfo("co2", "regression", 1, 1, 761, 326, CO2_WINDOW, CO2_WINDOW,
                 f"Weekly Mauna Loa CO2 1958-2001, missing weeks dropped (dt in weeks, >1 at gaps); "
-                f"{CO2_WINDOW}-sample windows predict the next sample, stride {CO2_STRIDE}; "
+                f"{CO2_WINDOW}-sample windows predict the next sample, stride {CO2_STRIDE}, inputs and "
+                "target relative to the window's last sample (ppm; the change is forecast); "
                 "chronological: first 70% of windows train (last 15% of those = val), last 30% test.",
                 "Keeling & Whorf 2004 (SIO/CDIAC), public domain; statsmodels 0.15 datasets.co2",
                 load_co2, val_fraction=0.15, horizon=co2_horizon,
