@@ -258,3 +258,4 @@ def test_regression_claims_are_on_relative_mse(tmp_path):
     assert r.normalised and r.liquid_share == pytest.approx(12.5, abs=2) and r.rnn_share == pytest.approx(60, abs=4)
     assert r.verdict == LIQUID_BETTER
     assert "co2" in files.findings_text and not files.problems
+    assert "loses a smaller share of its gain over the predict-the-mean baseline than gru" in files.findings_text

@@ -55,7 +55,7 @@ def _evidence(cs: list[Claim]) -> str:
         prefix = "first within 1 point at: " + ", ".join(f"{m} {_budget(v)}" for m, v in reach.items()) + "; "
     if cs[0].question == "robustness" and cs[0].normalised:
         unit = get_metric(cs[0].metric).unit
-        prefix = "share of the clean accuracy above chance lost: " + ", ".join(
+        prefix = _robust_words("share of its accuracy above chance lost: ", cs[0]).replace("its ", "the clean ") + ", ".join(
             f"{m} {v:.0f} % ({pts:.1f} {unit})" for m, v, pts in _shares(cs)) + "; "
         unit = cs[0].unit
     least = "at least " if any(c.censored in ("rnn", "liquid") for c in cs) else ""
@@ -74,6 +74,18 @@ def _evidence(cs: list[Claim]) -> str:
     bound = "< 0.0001" if worst < 1e-4 else f"<= {fmt_p(worst)}"
     censored = " (censored: a side never came within 1 point at any budget; the differences are bounds)" if least else ""
     return f"{prefix}{size} {unit}{censored}, every Holm p {bound}"
+
+
+def _robust_words(text: str, c: Claim) -> str:
+    """Robustness wording for the claim's metric: a share of the accuracy above chance, of the gain
+    over the predict-the-mean baseline (relative MSE), or a plain loss (no chance level known)."""
+    if c.question != "robustness":
+        return text
+    if not c.normalised:
+        return text.replace("loses a smaller share of its accuracy above chance than", "loses less than")
+    if c.metric != "accuracy":
+        return text.replace("its accuracy above chance", "its gain over the predict-the-mean baseline")
+    return text
 
 
 def _shares(cs: list[Claim]) -> list[tuple[str, float, float]]:
@@ -118,7 +130,7 @@ def winners_statements(claims: list[Claim], liquid: list[str], rnn: list[str]) -
         if not won:
             continue
         side = (lambda c: (c.liquid, c.rnn)) if verdict == LIQUID_BETTER else (lambda c: (c.rnn, c.liquid))
-        verb = VERBS[q][0 if verdict == LIQUID_BETTER else 1]
+        verb = _robust_words(VERBS[q][0 if verdict == LIQUID_BETTER else 1], won[0])
         by_loser: dict[str, set] = {}
         for c in won:
             w, lo = side(c)
@@ -150,7 +162,7 @@ def winners_sentences(claims: list[Claim], liquid: list[str], rnn: list[str], wh
 
 def _plural(verb: str) -> str:
     return (verb.replace("is more", "are more").replace("reaches", "reach").replace("loses", "lose", 1)
-            .replace("its accuracy", "their accuracy"))
+            .replace(" its ", " their "))
 
 
 def _where(c: Claim, budgets: list[int] | None = None) -> str:
