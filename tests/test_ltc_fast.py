@@ -102,6 +102,24 @@ def test_fast_ltc_in_float32_is_as_accurate_as_ncps_in_float32(kind, inputs, out
     assert err["fast"][1] <= err["ncps"][1] + 1e-6, err
 
 
+@pytest.mark.parametrize("kind", ["ltc", "ltc-ncp"])
+def test_fast_ltc_with_one_dense_and_one_sparse_layer(kind):
+    """Masks that AutoNCP / FullyConnected do not make (a fully connected recurrent layer with cut
+    sensory synapses, an NCP with every sensory synapse) take the mixed paths: still ncps's function."""
+    model = _spread(create(kind, 3, 2, units=12, seed=4).double())
+    with torch.no_grad():
+        mask = model.cell.rnn_cell.sensory_sparsity_mask
+        if kind == "ltc":
+            mask[0, ::2] = 0.0
+        else:
+            mask.fill_(1.0)
+    x, dt = _irregular(3, 10, 3, torch.float64)
+    y_ref, g_ref = _outputs_and_grads(model, lambda a, b: _ncps_rollout(model, a, b), x, dt)
+    y_fast, g_fast = _outputs_and_grads(model, lambda a, b: model(a, b), x, dt)
+    assert (y_fast - y_ref).abs().max().item() <= 1e-6
+    assert _max_diff(g_fast, g_ref) <= 1e-6
+
+
 def test_fast_ltc_single_steps_equal_the_sequence_and_ncps():
     """step() (no sequence scope: the synapse terms are gathered per call) is the same function."""
     model = create("ltc-ncp", 3, 2, units=16, seed=1).eval()
