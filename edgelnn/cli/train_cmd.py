@@ -49,10 +49,14 @@ def train(
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
     dataset: str = typer.Option(..., "--dataset", "-d", help="dataset: see `edgelnn datasets`"),
     units: int = typer.Option(32, min=1, help="hidden units (neurons for NCP wirings)"),
-    epochs: int = typer.Option(50, min=1, help="maximum epochs (early stopping on validation)"),
-    batch_size: int = typer.Option(16, min=1, help="mini-batch size"),
-    lr: float = typer.Option(0.01, help="Adam learning rate (> 0)"),
-    patience: int = typer.Option(10, min=1, help="epochs without a lower validation loss before stopping"),
+    epochs: int = typer.Option(100, min=1, help="maximum epochs (early stopping on validation)"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="mini-batch size [default: the largest power "
+                                             "of two giving >= 10 steps an epoch, within 8-64]"),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate (> 0) [default: per model kind, "
+                                       "e.g. cfc 0.005, ltc 0.01, gru 0.01]"),
+    patience: int = typer.Option(20, min=1, help="epochs without a lower validation loss before stopping"),
+    retries: int = typer.Option(2, min=0, help="retries of a run flagged as a training failure (best "
+                                "epoch <= 3, constant output, divergence), each at the rate / sqrt(10)"),
     seed: int = typer.Option(0, min=0, help="seed for weights, validation split and batches"),
     threads: int = typer.Option(1, min=1, help="torch threads (one is fastest for these small cells)"),
     option: list[str] = typer.Option([], "--option", help="model option KEY=VALUE, e.g. mode=pure (repeatable)"),
@@ -74,7 +78,7 @@ def train(
     get_augment(augment)
     config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
-                         options=_parse_options(option), augment=augment)
+                         options=_parse_options(option), augment=augment, retries=retries)
     check_output_file(out, "--out", keep_if=_is_checkpoint, kind="an edgelnn checkpoint")
     ds = load_dataset(dataset, seed=seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
@@ -88,11 +92,23 @@ def train(
     if as_json:
         print_json(result.to_dict())
         return
+    from ..train import recipe
+
     unit = "" if result.metric == "accuracy" else " (original units)"
-    console.print(f"[green]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
+    colour = "red" if result.failed else "green"
+    console.print(f"[{colour}]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
+                  f"val {result.metric}: {result.val_metric:.4f}  "
                   f"params: {result.params_active} active / {result.params} total  "
-                  f"best epoch: {result.best_epoch}/{result.epochs_run}  time: {result.seconds:.1f}s"
+                  f"best epoch: {result.best_epoch}/{result.epochs_run}  lr: {result.lr:g}  "
+                  f"batch: {result.batch_size}  time: {result.seconds:.1f}s"
                   + (f"  peak memory: {result.peak_mb:.1f} MB" if result.peak_mb is not None else ""))
+    for k, attempt in enumerate(result.attempts if len(result.attempts) > 1 else []):
+        if attempt["failure"]:
+            console.print(f"[yellow]run {k + 1} of {len(result.attempts)} at lr {attempt['lr']:g} flagged: "
+                          f"{recipe.describe(attempt['failure'])}[/]")
+    if result.failed:
+        console.print(f"[bold red]TRAINING FAILURE: {recipe.describe(result.failure)} -- this model is not "
+                      "a result; try another --lr or --batch-size[/]")
     console.print(f"checkpoint: {out}", highlight=False, soft_wrap=True)
 
 

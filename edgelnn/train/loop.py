@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from .. import data as data_mod
 from .. import metrics
 from ..errors import InputError, NumericError
 from ..models import create
+from . import recipe
 from .augment import augment_rng, get_augment
 from .memory import PeakMemory
 
@@ -24,14 +26,17 @@ ProgressFn = Callable[[int, int, float, float], None]  # epoch, epochs, train_lo
 
 @dataclass
 class TrainConfig:
+    """One training run. ``batch_size`` and ``lr`` None: the recipe's (edgelnn.train.recipe) --
+    derived from the training-set size and the kind."""
+
     model: str
     dataset: str
     units: int = 32
-    epochs: int = 50
-    batch_size: int = 16
-    lr: float = 0.01
+    epochs: int = recipe.DEFAULT_EPOCHS
+    batch_size: int | None = None
+    lr: float | None = None
     seed: int = 0
-    patience: int = 10
+    patience: int = recipe.DEFAULT_PATIENCE
     options: dict = field(default_factory=dict)
     val_fraction: float = 0.2
     # Intra-op threads. These cells are tiny (batch 16, tens of units): one thread is fastest,
@@ -39,16 +44,28 @@ class TrainConfig:
     threads: int = 1
     # None, or a name of edgelnn.train.augment.AUGMENTS ("time": random drop / resample per batch)
     augment: str | None = None
+    # retries of a run the failure rule flags (edgelnn.train.recipe.diagnose), each at a lower rate
+    retries: int = 0
 
     def __post_init__(self):
-        for name in ("units", "epochs", "batch_size", "patience", "threads"):
+        for name in ("units", "epochs", "patience", "threads"):
             checks.positive_int(getattr(self, name), name)
+        if self.batch_size is not None:
+            checks.positive_int(self.batch_size, "batch_size")
+        if self.lr is not None:
+            checks.positive_number(self.lr, "lr")
         checks.integer(self.seed, "seed", 0)
-        checks.positive_number(self.lr, "lr")
+        checks.integer(self.retries, "retries", 0)
         frac = checks.number(self.val_fraction, "val_fraction", minimum=0.0)
         if frac >= 1.0:
             raise InputError(f"val_fraction must be < 1, got {frac}")
         get_augment(self.augment)  # an unknown name fails here, before any work
+
+    def resolved(self, n_train: int) -> "TrainConfig":
+        """This config with the recipe's batch size and rate filled in where they are None."""
+        return dataclasses.replace(
+            self, batch_size=self.batch_size or recipe.default_batch_size(n_train),
+            lr=self.lr if self.lr is not None else recipe.default_lr(self.model))
 
 
 @dataclass
@@ -70,6 +87,16 @@ class TrainResult:
     peak_mb: float | None = None        # training peak memory above the process's (edgelnn.train.memory)
     augment: str | None = None
     history: list[dict] = field(default_factory=list)
+    lr: float | None = None             # the rate the kept run trained with (after any retry)
+    batch_size: int | None = None
+    # training-failure codes of the kept run (edgelnn.train.recipe; empty: healthy)
+    failure: list[str] = field(default_factory=list)
+    # every run made: [{"lr", "failure", "val_metric", "val_loss", "best_epoch"}] (retries after the first)
+    attempts: list[dict] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failure)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,16 +152,40 @@ def _val_scores(model, ds, loss_fn) -> tuple[float, float]:
 
 def train(config: TrainConfig, out: str | Path | None = None, progress: ProgressFn | None = None,
           dataset=None):
-    """Train one model; returns (model, TrainResult). Saves a checkpoint when ``out`` is given."""
+    """Train one model; returns (model, TrainResult). Saves a checkpoint when ``out`` is given.
+
+    A run the failure rule flags (edgelnn.train.recipe) is retried up to ``config.retries`` times,
+    each at the next lower rate of ``recipe.retry_lrs``; the first healthy run is kept, else the
+    flagged run with the lowest validation loss (its ``failure`` says why). A run whose loss
+    diverges counts as flagged while retries remain; the last one raises NumericError."""
     get_augment(config.augment)  # an unknown name fails before any work
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     try:
         ds = dataset or data_mod.load(config.dataset, seed=config.seed, val_fraction=config.val_fraction)
+        config = config.resolved(len(ds.train))
         _warm_up()
         _rehearse(config, ds)
+        rates = [config.lr] + recipe.retry_lrs(config.lr, config.retries)
+        kept, attempts = None, []
         with PeakMemory() as peak:  # the run itself: the data is loaded already
-            model, result = _train(config, progress, ds)
+            for k, lr in enumerate(rates):
+                try:
+                    model, result = _train(dataclasses.replace(config, lr=lr), progress, ds)
+                except NumericError:
+                    if k == len(rates) - 1:
+                        raise
+                    attempts.append({"lr": lr, "failure": [recipe.DIVERGED], "val_metric": None,
+                                     "val_loss": None, "best_epoch": 0})
+                    continue
+                attempts.append({"lr": lr, "failure": list(result.failure), "val_metric": result.val_metric,
+                                 "val_loss": result.val_loss, "best_epoch": result.best_epoch})
+                if kept is None or not result.failure or result.val_loss < kept[1].val_loss:
+                    kept = (model, result)
+                if not result.failure:
+                    break
+        model, result = kept
+        result.attempts = attempts
         result.peak_mb = peak.mb
         result.checkpoint = str(out) if out else ""
         if out:
@@ -162,7 +213,7 @@ def _warm_up() -> None:
                   ["a", "b", "c"])
     ds = build(raw, name="warm-up", task="classification", seed=0, val_fraction=0.25)
     with torch.random.fork_rng(devices=[]):
-        _train(TrainConfig("gru", "warm-up", units=2, epochs=1, batch_size=4), None, ds)
+        _train(TrainConfig("gru", "warm-up", units=2, epochs=1, batch_size=4, lr=0.01), None, ds)
     _warm = True
 
 
@@ -194,7 +245,7 @@ def _rehearse(config: TrainConfig, ds) -> None:
             loss = loss_fn(_last(model(xb, dtb), lb), yb)
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.CLIP_NORM)
             opt.step()
             model.after_optimizer_step()
         _val_scores(model, ds, loss_fn)
@@ -236,7 +287,7 @@ def _train(config: TrainConfig, progress, ds):
     # Cosine decay: with few samples (BasicMotions: 2 steps an epoch) a constant rate keeps
     # the loss oscillating late in training.
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs),
-                                                          eta_min=config.lr * 0.05)
+                                                          eta_min=config.lr * recipe.FINAL_LR_FRACTION)
     train_tensors = _tensors(ds.train)
     gen = torch.Generator().manual_seed(config.seed)
     augment, aug_rng = get_augment(config.augment), augment_rng(config.seed)
@@ -254,7 +305,7 @@ def _train(config: TrainConfig, progress, ds):
             loss = loss_fn(out_last, yb)
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.CLIP_NORM)
             opt.step()
             model.after_optimizer_step()
             total += loss.item() * len(idx)
@@ -278,6 +329,9 @@ def _train(config: TrainConfig, progress, ds):
 
     model.load_state_dict(best_state)
     model.eval()
+    val_last = metrics.last_valid(predict_steps(model, ds.val), ds.val.lengths) if len(ds.val) else None
+    failure = recipe.diagnose(best_epoch, len(history),
+                              val_last is not None and recipe.constant_output(val_last, ds.task))
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
                      "augment": config.augment}
@@ -286,5 +340,6 @@ def _train(config: TrainConfig, progress, ds):
                          metric=metric, test_metric=test, val_metric=best_val,
                          best_epoch=best_epoch, epochs_run=len(history),
                          seconds=time.perf_counter() - start, params_active=model.active_param_count(),
-                         val_loss=best_loss, augment=config.augment, history=history)
+                         val_loss=best_loss, augment=config.augment, history=history,
+                         lr=config.lr, batch_size=config.batch_size, failure=failure)
     return model, result
