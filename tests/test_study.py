@@ -20,12 +20,14 @@ from edgelnn.study.state import StudyState, StudyStateError, clear_stale
 
 CLI = [sys.executable, "-c", "from edgelnn.cli import main; main()"]
 # Two datasets (one with irregular dt), a liquid and an RNN model, two budgets, two seeds, both
-# arms, two tuning trials, two epochs; the chosen points of one dataset exported (ONNX fp32).
+# arms, two tuning rates (1e-4, 1e-1: the best is always on an edge, so every group extends its grid
+# once), two epochs; the chosen points of one dataset exported (ONNX fp32).
 TINY = ["study", "--datasets", "italypowerdemand,irregular-sine", "--models", "cfc,gru", "--budgets", "250,1000",
         "--seeds", "2", "--trials", "2", "--arms", "plain,time-aug", "--max-epochs", "2", "--patience", "2",
+        "--tune-budget", "250", "--tune-seeds", "1", "--batch-factors", "1", "--max-extensions", "1",
         "--aug-datasets", "all", "--export-datasets", "italypowerdemand", "--formats", "onnx", "--schemes", "fp32",
         "--max-run-seconds", "0"]
-N_JOBS = 8 + 24 + 4 + 4   # trials, final runs (16 plain + 8 time-aug), exports, benches
+N_JOBS = 12 + 24 + 4 + 4   # trials (8 + 4 extensions), final runs (16 plain + 8 time-aug), exports, benches
 VOLATILE = {"worker", "seconds", "train_seconds", "train_peak_mb"}  # where and how fast: may differ
 
 
@@ -61,13 +63,15 @@ def assert_same_results(a: Path, b: Path) -> None:
 
 # -- the design -----------------------------------------------------------------------------------
 def test_equal_tuning_gives_every_model_the_same_learning_rates():
-    rates = {m: [t["lr"] for t in search.trial_settings(m, 4)] for m in ("cfc", "ltc", "gru", "gru-d")}
+    rates = {m: [t["lr"] for t in search.trial_settings(m, 4, 16)] for m in ("cfc", "ltc", "gru", "gru-d")}
     assert len({tuple(r) for r in rates.values()}) == 1 and len(set(rates["gru"])) == 4
     lo, hi = search.LR_RANGE
     assert rates["gru"][0] == pytest.approx(lo) and rates["gru"][-1] == pytest.approx(hi)
-    cfc = search.trial_settings("cfc", 4)
+    assert lo <= 1e-4 and hi >= 1e-1                                       # the grid spans 1e-4..1e-1
+    cfc = search.trial_settings("cfc", 4, 16)
     assert {t["search"]["backbone_ratio"] for t in cfc} == {1.0, 2.0, 4.0}  # CfC's own option, every value
-    assert all(t["search"] == {} for t in search.trial_settings("gru", 4))
+    assert {(t["lr"], t["batch_size"]) for t in cfc} == {(r, b) for r in rates["gru"] for b in (8, 16)}
+    assert all(t["search"] == {} for t in search.trial_settings("gru", 4, 16))
 
 
 def test_tuning_picks_the_lowest_validation_loss_and_final_runs_follow_it():
@@ -75,7 +79,7 @@ def test_tuning_picks_the_lowest_validation_loss_and_final_runs_follow_it():
         return TrialRecord("italypowerdemand", "cfc", 1000, k, {"lr": lr, "backbone_ratio": 2.0, "options": {},
                            "max_epochs": 150, "patience": 20, "batch_size": 16}, 5, 1000, 0, 0.9, loss, 3, 23, 1.0)
     chosen = plan.choose([trial(0, 0.40, 0.001), trial(1, float("nan"), 0.01), trial(2, 0.31, 0.05)])
-    assert chosen == {"lr": 0.05, "search": {"backbone_ratio": 2.0}, "trial": 2}
+    assert chosen == {"lr": 0.05, "batch_size": 16, "search": {"backbone_ratio": 2.0}, "trial": 2, "extensions": 0}
     d = StudyDesign(datasets=("italypowerdemand",), models=("cfc",), budgets=(250, 1000), seeds=2)
     a = plan.final_job(d, "italypowerdemand", "cfc", 250, "plain", 1, chosen)
     b = plan.final_job(d, "italypowerdemand", "cfc", 250, "plain", 1, {**chosen, "lr": 0.01})
@@ -225,7 +229,7 @@ def test_tiny_study_through_the_cli(reference):
     assert {c["model"] for c in summary["curves"]} == {"cfc", "gru"}
     assert {r["dataset"] for r in summary["competence"]} >= {"italypowerdemand"}
     assert summary["claims"], "the pair table is empty"
-    assert len(list((out / "records").glob("*/*.json"))) == 24 and len(list((out / "tuning").glob("*/*.json"))) == 8
+    assert len(list((out / "records").glob("*/*.json"))) == 24 and len(list((out / "tuning").glob("*/*.json"))) == 12
     assert len(list((out / "results").glob("italypowerdemand/*.jsonl"))) == 4
     assert not list((out / "bundles").glob("irregular-sine/*"))
     state = json.loads((out / "study.json").read_text())

@@ -35,7 +35,15 @@ def study(
                                               "('all' for every budget)"),
     aug_datasets: Optional[str] = typer.Option(None, "--aug-datasets", help="datasets the time-aug arm runs on "
                                                "('all' for every one)"),
-    trials: Optional[int] = typer.Option(None, "--trials", help="tuning trials per model (the same for all)"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="learning rates tuning tries over 1e-4..1e-1 "
+                                         "(the same for every model; 1: no search, the recipe's rate)"),
+    tune_seeds: Optional[int] = typer.Option(None, "--tune-seeds", help="seeds per tuning setting"),
+    batch_factors: Optional[str] = typer.Option(None, "--batch-factors", help="batch sizes tuning tries, as "
+                                                "multiples of the dataset's, e.g. 0.5,1"),
+    max_extensions: Optional[int] = typer.Option(None, "--max-extensions", help="times a group's grid may be "
+                                                 "extended past an edge its best rate lies on (0: never)"),
+    retries: Optional[int] = typer.Option(None, "--retries", help="retries of a final run flagged as a "
+                                          "training failure, each at the rate / sqrt(10)"),
     tune_budget: Optional[str] = typer.Option(None, "--tune-budget", help="budget tuning runs at and is reused "
                                               "from, or 'each' to tune at every budget"),
     max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="maximum training epochs"),
@@ -65,7 +73,7 @@ def study(
 ):
     """Liquid networks vs RNNs at matched parameter budgets, equally tuned, over datasets, seeds and
     training arms; the chosen points exported and benchmarked; a report with verdicts. Resumable.
-    No options: the default study (about an hour on 2 cores; --plan shows the estimate)."""
+    No options: the default study (--plan shows its estimated time)."""
     from ..study import default_design, quick_design, run_study
     from ..study.costs import plan_time
 
@@ -78,6 +86,8 @@ def study(
         "models": _csv(models) if models else None,
         "budgets": _ints(budgets, "--budgets") if budgets else None,
         "seeds": seeds, "trials": trials, "max_epochs": max_epochs, "patience": patience,
+        "tune_seeds": tune_seeds, "max_extensions": max_extensions, "retries": retries,
+        "batch_factors": _floats(batch_factors, "--batch-factors") if batch_factors else None,
         "arms": _csv(arms) if arms else None,
         "export": export,
         "formats": _csv(formats) if formats else None,
@@ -112,7 +122,7 @@ def study(
     out_console = progress_console(as_json)   # stdout carries the JSON: progress goes to stderr
     out_console.print(f"study{' (quick look)' if design.quick else ''}: {', '.join(design.models)} on "
                   f"{', '.join(design.datasets)}; budgets {', '.join(f'{b:,}' for b in design.budgets)}; "
-                  f"{design.seeds} seed(s); arms {', '.join(design.arms)}; {design.trials} tuning trial(s) "
+                  f"{design.seeds} seed(s); arms {', '.join(design.arms)}; {design.trials} tuning rate(s) "
                   f"-> {folder}", highlight=False, soft_wrap=True)
     require_extra("train")
     if workers != 0:
@@ -152,6 +162,13 @@ def _batch_sizes(values: list[str], design) -> dict:
     return sizes
 
 
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv(text))
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated numbers, got {text!r}") from None
+
+
 def _cores() -> int:
     import os
 
@@ -184,6 +201,10 @@ def _print_plan(design, est) -> None:
     console.print(f"estimated wall time on {est.workers} worker(s): {est.wall / 60:.0f} min "
                   f"(= (tuning + final + export) / {est.workers} + longest job x {1 - 1 / est.workers:g} "
                   f"+ bench + start and report)", highlight=False)
+    if est.extension_max:
+        console.print(f"grid extensions (only where a best rate lies on the grid's edge) add up to "
+                      f"{est.extension_max / 60:.1f} CPU min ({est.extension_max / est.workers / 60:.0f} min wall) "
+                      "if every group extended the most times", highlight=False)
 
 
 def _plan_json(design, est) -> dict:
@@ -197,7 +218,8 @@ def _plan_json(design, est) -> dict:
     return {"design": design.to_dict(), "cells": cells, "deferred": deferred, "workers": est.workers,
             "cpu_minutes": {"tuning": round(est.tune / 60, 1), "final": round(est.final / 60, 1),
                             "export": round(est.export / 60, 1), "bench": round(est.bench / 60, 1)},
-            "estimated_wall_minutes": round(est.wall / 60, 1)}
+            "estimated_wall_minutes": round(est.wall / 60, 1),
+            "extension_max_cpu_minutes": round(est.extension_max / 60, 1)}
 
 
 class _StudyProgress:

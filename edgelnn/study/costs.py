@@ -116,6 +116,9 @@ class TimePlan:
     longest_job: float
     deferred: list[dict]
     by_cell: dict
+    # CPU seconds the grid extensions would add if every group extended the full number of times
+    # (not in ``wall``: how many extend is known only from the results)
+    extension_max: float = 0.0
 
     @property
     def parallel(self) -> float:
@@ -134,11 +137,18 @@ REPORT_SECONDS = 30.0
 
 def plan_time(design, workers: int = 2) -> TimePlan:
     """The design's estimated cost, cell by cell (``design.max_run_seconds`` defers cells)."""
-    from . import plan
+    from . import plan, search
 
     tune = final = export = bench = longest = 0.0
     by_cell: dict = {}
     deferred = []
+    tune_by_group: dict = {}
+    for job in plan.tuning_jobs(design):   # the base grid; extensions come on top (``extension_max``)
+        tune_by_group[job.group] = tune_by_group.get(job.group, 0.0) + job.estimate
+        longest = max(longest, job.estimate)
+    tune = sum(tune_by_group.values())
+    per_round = len(design.batch_factors) * design.tune_seeds if design.trials > 1 else 0
+    extension_max = 0.0
     for d in design.datasets:
         for m in design.models:
             for b in design.budgets:
@@ -147,15 +157,16 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                     deferred.append({"dataset": d, "model": m, "budget": b, "run_seconds": round(est)})
                     continue
                 n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm, d))
-                n_tune = design.trials if b in {plan.tuning_budget(design, d, m, x) for x in design.budgets} else 0
-                cell = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
-                by_cell[(d, m, b)] = cell
-                units = plan.final_units(design, d, m, b)
-                tune += n_tune * (est - score_estimate(d, m, units))
+                group = tune_by_group.get((d, m, b))
+                n_tune = (len(search.trial_settings(m, design.trials, design.batch_size(d), design.batch_factors))
+                          * design.tune_seeds) if group is not None else 0
+                by_cell[(d, m, b)] = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
+                if group is not None and n_tune:
+                    extension_max += design.max_extensions * per_round * group / n_tune
                 final += n_final * est
                 longest = max(longest, est)
                 if design.export and d in (design.export_datasets or design.datasets):
                     export += export_estimate(design.formats, design.graphs, design.schemes, m,
                                               plan.final_units(design, d, m, b))
                     bench += bench_estimate(design.formats, design.graphs, design.schemes)
-    return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell)
+    return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell, extension_max)

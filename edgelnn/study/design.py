@@ -18,13 +18,11 @@ from .records import ARMS
 DEFAULT_DATASETS = ("italypowerdemand", "japanesevowels", "irregular-sine")
 DEFAULT_MODELS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d")
 DEFAULT_BUDGETS = (250, 1000, 4000)
-# Mini-batch size per dataset, the same for every model (docs/study-design.md). A step of these tiny
-# cells costs mostly fixed overhead, so fewer, larger batches make an epoch cheaper: irregular-sine
-# (480 training sequences of 64 steps, the costliest set) trains full-batch -- 1.7x cheaper than
-# batches of 256, one CfC-NCP seed 0.983 vs 0.997 test accuracy; the small sets keep 2-4 batches.
-BATCH_SIZES = {"italypowerdemand": 32, "japanesevowels": 64, "irregular-sine": 480,
-               "basicmotions": 16, "co2": 128}
-DEFAULT_BATCH = 32
+# Mini-batch size per dataset, the same for every model (and the middle of the batch sizes tuning
+# tries): none set by default -- the training recipe's, the largest power of two that gives >= 10
+# optimizer steps an epoch within 8..64 (edgelnn.train.recipe.default_batch_size). The former
+# full-batch irregular-sine (one step an epoch, 150 in all) is what collapsed CfC-NCP there.
+BATCH_SIZES: dict[str, int] = {}
 # Short bench settings (a stable p50 on a shared 2-core machine in seconds per artifact). Accuracy
 # through the artifact on the clean test split only, capped at 300 sequences (one runtime call per
 # sample and step): the shift suite is scored per item in PyTorch by the final runs themselves.
@@ -44,9 +42,16 @@ class StudyDesign:
     # datasets the time-aug arm runs on (empty: all). Default: the regularly sampled ones, whose
     # training data never shows dropped samples or another rate; irregular-sine's already does.
     aug_datasets: tuple[str, ...] = ("italypowerdemand", "japanesevowels")
-    trials: int = 3                                  # tuning trials, the same for every model
-    tune_budget: int | None = 1000                   # tune there and reuse (None: tune every budget)
-    tune_seed: int = 0
+    # tuning (edgelnn.study.search): ``trials`` learning rates over 1e-4..1e-1 x batch_factors x the
+    # dataset's batch, tune_seeds seeds each, at every budget (tune_budget None), the same for every
+    # model; a best rate on the grid's edge extends the grid by one step, up to max_extensions times
+    trials: int = 4
+    tune_budget: int | None = None                   # None: tune at every budget; else tune there and reuse
+    tune_seed: int = 0                               # the first tuning seed
+    tune_seeds: int = 2
+    batch_factors: tuple[float, ...] = (0.5, 1.0)
+    max_extensions: int = 2
+    retries: int = 2                                 # retries of a flagged final run (edgelnn.train.recipe)
     max_epochs: int = 150
     patience: int = 20
     batch_sizes: dict = field(default_factory=lambda: dict(BATCH_SIZES))
@@ -65,7 +70,7 @@ class StudyDesign:
 
     def __post_init__(self):
         for name in ("datasets", "models", "budgets", "arms", "aug_budgets", "aug_datasets", "export_datasets",
-                     "formats", "graphs", "schemes"):
+                     "formats", "graphs", "schemes", "batch_factors"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "budgets", tuple(int(b) for b in self.budgets))
         object.__setattr__(self, "aug_budgets", tuple(int(b) for b in self.aug_budgets))
@@ -80,8 +85,12 @@ class StudyDesign:
             raise InputError(f"unknown arm {bad[0]!r}; known: {', '.join(ARMS)}")
         if min(self.budgets) < 10:
             raise InputError(f"a parameter budget must be >= 10, got {min(self.budgets)}")
-        if self.seeds < 1 or self.trials < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise InputError("--seeds, --trials, --max-epochs and --patience must be >= 1")
+        if self.seeds < 1 or self.trials < 1 or self.max_epochs < 1 or self.patience < 1 or self.tune_seeds < 1:
+            raise InputError("--seeds, --trials, --tune-seeds, --max-epochs and --patience must be >= 1")
+        if self.max_extensions < 0 or self.retries < 0:
+            raise InputError("--max-extensions and --retries must be >= 0")
+        if not self.batch_factors or min(self.batch_factors) <= 0:
+            raise InputError("--batch-factors must be positive numbers")
         if self.tune_budget is not None and self.tune_budget not in self.budgets:
             object.__setattr__(self, "tune_budget", _middle(self.budgets))
         if any(d not in self.datasets for d in self.aug_datasets):
@@ -94,7 +103,16 @@ class StudyDesign:
 
     # -- what runs -------------------------------------------------------------------------
     def batch_size(self, dataset: str) -> int:
-        return int(self.batch_sizes.get(dataset, DEFAULT_BATCH))
+        """The dataset's batch size: the design's, else the training recipe's for its training split."""
+        if dataset in self.batch_sizes:
+            return int(self.batch_sizes[dataset])
+        from ..train.recipe import default_batch_size
+        from .costs import data_shape
+
+        return default_batch_size(data_shape(dataset).n_train)
+
+    def tuning_seeds(self) -> range:
+        return range(self.tune_seed, self.tune_seed + self.tune_seeds)
 
     def tuning_budgets(self) -> tuple[int, ...]:
         """Budgets tuning runs at: one (reused for the others) or every budget."""
@@ -153,14 +171,13 @@ def default_design() -> StudyDesign:
 
 def quick_design() -> StudyDesign:
     """`edgelnn study --quick`: a first look in <= 5 minutes -- two datasets (one irregularly
-    sampled), two budgets, two seeds, one trial (the search's middle learning rate), 15 epochs,
-    the plain arm, ONNX only; cells over 20 CPU s a run deferred (LTC beyond 250 parameters on
-    italypowerdemand, on irregular-sine at all). No verdicts."""
+    sampled), two budgets, two seeds, no search (one setting: the training recipe's rate and batch,
+    one tuning seed), 15 epochs, the plain arm, ONNX only; cells over 20 CPU s a run deferred.
+    No verdicts."""
     return StudyDesign(datasets=("italypowerdemand", "irregular-sine"), budgets=(250, 1000), seeds=2,
                        arms=("plain",), aug_budgets=(), aug_datasets=(), trials=1, tune_budget=250,
+                       tune_seeds=1, max_extensions=0, retries=1,
                        max_epochs=15, patience=5, max_run_seconds=20.0, formats=("onnx",),
-                       # 15 full-batch epochs are 15 optimizer steps: too few for a first look
-                       batch_sizes={**BATCH_SIZES, "irregular-sine": 128},
                        schemes=("fp32", "int8-dynamic"), bench={**BENCH, "max_eval_sequences": 100}, quick=True)
 
 

@@ -223,7 +223,7 @@ class _Engine:
         report reads (into ``superseded/<time>/``): the report then shows exactly this design, and
         nothing is deleted."""
         keep = set()
-        for job in self.tune:
+        for job in self.tune + self._finished_extensions():
             keep.update(job.outputs)
         for d, m, b, arm, s in self.finals:
             keep.update({plan.record_path(d, m, b, arm, s), plan.checkpoint_path(d, m, b, arm, s)})
@@ -250,6 +250,20 @@ class _Engine:
         self.progress.log(f"moved {len(moved)} output(s) of a previous design that this one does not "
                           f"produce to {dest.relative_to(self.folder)}/")
         return str(dest)
+
+    def _finished_extensions(self) -> list[plan.Job]:
+        """The extension trials this design has already run (their outputs are this design's, not
+        a previous one's): replayed from the finished base grid, round by round."""
+        out = []
+        for group, jobs in self.groups.items():
+            jobs = list(jobs)
+            while all(self.state.done(j.key, j.fingerprint, j.outputs) for j in jobs):
+                more = plan.extension_jobs(self.design, group, [records.read(self.folder / j.outputs[0]) for j in jobs])
+                if not more:
+                    break
+                jobs += more
+                out += more
+        return out
 
     # -- the graph ----------------------------------------------------------------------------------
     def offer(self, job: plan.Job, fn, args: tuple, priority: float, pin: bool = False) -> None:
@@ -322,9 +336,20 @@ class _Engine:
         if job.kind == "tune":
             group = self.groups[job.group]
             if all(self.status.get(j.key) == "done" for j in group):
-                chosen = plan.choose([records.read(self.folder / j.outputs[0]) for j in group])
+                trials = [records.read(self.folder / j.outputs[0]) for j in group]
+                more = [j for j in plan.extension_jobs(self.design, job.group, trials) if j.key not in self.jobs]
+                if more:  # the best rate lies on the edge of the rates tried: extend (search.py)
+                    self.progress.log(f"extending the grid of {job.group[0]}/{job.group[1]} at budget "
+                                      f"{job.group[2]:,}: lr {more[0].spec['lr']:g} (round {more[0].spec['extension']})")
+                    group.extend(more)
+                    self.tune.extend(more)
+                    self.total += len(more)
+                    for extra in more:
+                        self.offer(extra, run_train, (extra.spec,), 1e9 + extra.estimate)
+                    return
+                chosen = plan.choose(trials)
                 self.progress.log(f"tuned {job.group[0]}/{job.group[1]} at budget {job.group[2]}: "
-                                  f"trial {chosen['trial']} (lr {chosen['lr']:g}"
+                                  f"trial {chosen['trial']} (lr {chosen['lr']:g}, batch {chosen['batch_size']}"
                                   + "".join(f", {k} {v:g}" for k, v in chosen["search"].items()) + ")")
                 for d, m, b, arm, s in self.finals:
                     if d == job.group[0] and m == job.group[1] and plan.tuning_budget(self.design, d, m, b) == job.group[2]:
@@ -438,11 +463,17 @@ def notes(design: StudyDesign) -> list[str]:
               "training data is irregular already)" if design.aug_datasets else "")
            + ", with the plain arm's tuned settings")
     lines = [
-        f"**Equal tuning.** {search.describe(list(design.models), design.trials)} Each trial trains with "
-        f"seed {design.tune_seed} for at most {design.max_epochs} epochs with early stopping after "
-        f"{design.patience} epochs without a lower validation loss, and is scored on validation data only; "
-        f"the trial with the lowest validation loss wins. Models are {tb}. Batch size per dataset "
-        f"(the same for every model): {', '.join(f'{d} {design.batch_size(d)}' for d in design.datasets)}.",
+        f"**Equal tuning.** {search.describe(list(design.models), design.trials, design.tune_seeds, design.batch_factors, design.max_extensions)} "
+        f"Each trial trains with the training recipe (edgelnn.train.recipe: Adam, gradient norm clipped at 1, the "
+        f"rate cosine-decayed to 5 %) for at most {design.max_epochs} epochs with early stopping after "
+        f"{design.patience} epochs without a lower validation loss, and is scored on validation data only. "
+        f"Models are {tb}. Dataset batch size (the same for every model): "
+        f"{', '.join(f'{d} {design.batch_size(d)}' for d in design.datasets)}.",
+        f"**Training failures.** A run whose kept epoch is <= 3, whose outputs are constant or whose loss "
+        f"diverges is flagged (edgelnn.train.recipe) and retried up to {design.retries} times at the rate / "
+        "sqrt(10), the same rule for every model; a cell whose validation score falls from one budget to the "
+        "next beyond seed noise is flagged too. A flagged run or cell is reported as a training failure and "
+        "carries no verdict.",
         f"**Final runs.** {design.seeds} seeds per (dataset, model, budget) in the plain arm; the time-aug arm "
         f"(random drop / resample while training) runs {aug}. Each final model is scored once on the test "
         "split and on the dataset's shift suite (fixed shift seeds, so items pair across models and seeds).",

@@ -71,10 +71,12 @@ def run_train(spec: dict) -> dict:
     cfg = TrainConfig(model=spec["model"], dataset=spec["dataset"], units=spec["units"],
                       epochs=spec["max_epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
                       seed=spec["seed"], patience=spec["patience"], options=dict(spec["options"]),
-                      augment="time" if spec["arm"] == "time-aug" else None)
+                      augment="time" if spec["arm"] == "time-aug" else None, retries=spec.get("retries", 0))
     files = {}
     hparams = {"lr": spec["lr"], **spec["search"], "options": dict(spec["options"]),
                "max_epochs": spec["max_epochs"], "patience": spec["patience"], "batch_size": spec["batch_size"]}
+    if final and spec.get("retries"):
+        hparams["retries"] = spec["retries"]
     with scratch() as tmp:
         ckpt = tmp / Path(spec["checkpoint"]).name if final else None  # same name: same bytes
         try:
@@ -87,7 +89,8 @@ def run_train(spec: dict) -> dict:
                 dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
                 hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
                 val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
-                seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True)
+                seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True,
+                extension=spec.get("extension", 0), training_failure=["diverged"])
             return _payload(record, files, start_cpu, start_wall)
         if final:
             files[spec["checkpoint"]] = ckpt.read_bytes()
@@ -96,7 +99,8 @@ def run_train(spec: dict) -> dict:
             dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
             hparams=hparams, units=spec["units"], params_active=result.params_active, seed=spec["seed"],
             val_metric=float(result.val_metric), val_loss=float(result.val_loss), best_epoch=result.best_epoch,
-            epochs_run=result.epochs_run, seconds=round(result.seconds, 3), worker=where())
+            epochs_run=result.epochs_run, seconds=round(result.seconds, 3), worker=where(),
+            extension=spec.get("extension", 0), training_failure=list(result.failure))
         return _payload(record, files, start_cpu, start_wall)
     test = item_scores(model, ds.test, ds)
     shifts: dict[str, dict[str, rec.ShiftScore]] = {}
@@ -112,7 +116,7 @@ def run_train(spec: dict) -> dict:
         test_metric=float(score_from_items(test, ds.task)), test_scores=[float(v) for v in test],
         shifts=shifts, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
         train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
-        checkpoint=spec["checkpoint"])
+        checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts))
     return _payload(record, files, start_cpu, start_wall)
 
 

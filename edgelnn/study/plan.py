@@ -14,7 +14,7 @@ from . import costs, search
 from .budget import fit_budget
 from .design import StudyDesign, fingerprint
 
-ENGINE_VERSION = 1  # bump when a job's result changes for the same spec (fingerprints then change)
+ENGINE_VERSION = 2  # bump when a job's result changes for the same spec (fingerprints then change)
 
 
 @dataclass
@@ -29,8 +29,8 @@ class Job:
     deps: list[str] = field(default_factory=list)
 
 
-def trial_path(d: str, m: str, b: int, k: int) -> str:
-    return f"tuning/{d}/{m}-b{b}-t{k}.json"
+def trial_path(d: str, m: str, b: int, k: int, s: int = 0) -> str:
+    return f"tuning/{d}/{m}-b{b}-t{k}-s{s}.json"
 
 
 def record_path(d: str, m: str, b: int, arm: str, s: int) -> str:
@@ -62,13 +62,15 @@ def _train_spec(design: StudyDesign, kind: str, d: str, m: str, b: int, arm: str
     fit = fit_budget(m, n_in, n_out, b, trial["search"])
     spec = {"type": kind, "dataset": d, "model": m, "budget": b, "arm": arm, "seed": seed,
             "units": fit.units, "options": dict(fit.options), "params_active": fit.params_active,
-            "lr": trial["lr"], "search": dict(trial["search"]), "batch_size": design.batch_size(d),
+            "lr": trial["lr"], "search": dict(trial["search"]),
+            "batch_size": int(trial.get("batch_size") or design.batch_size(d)),
             "max_epochs": design.max_epochs, "patience": design.patience}
     if kind == "tune":
-        spec["type"], spec["trial"] = "trial", k
+        spec["type"], spec["trial"], spec["extension"] = "trial", k, int(trial.get("extension", 0))
     else:
         from ..data import shift_suite
 
+        spec["retries"] = design.retries
         spec["checkpoint"] = checkpoint_path(d, m, b, arm, seed)
         spec["shifts"] = [[name, float(level)] for name, level in shift_suite(d)]
     return spec
@@ -97,34 +99,52 @@ def tuning_budget(design: StudyDesign, d: str, m: str, b: int | None = None) -> 
     return below[-1] if below else ok[0]
 
 
-def tuning_jobs(design: StudyDesign) -> list[Job]:
-    jobs = []
+def tuning_groups(design: StudyDesign) -> list[tuple]:
+    """(dataset, model, budget) of every tuning group, in design order."""
+    out = []
     for d in design.datasets:
         for m in design.models:
             budgets = design.budgets if design.tune_budget is None else design.budgets[:1]
-            for b in sorted({tuning_budget(design, d, m, x) for x in budgets} - {None}):
-                for k, trial in enumerate(search.trial_settings(m, design.trials)):
-                    spec = _train_spec(design, "tune", d, m, b, "plain", design.tune_seed, trial, k)
-                    jobs.append(Job(f"tune {d}/{m}-b{b}-t{k}", "tune", spec, [trial_path(d, m, b, k)],
-                                    fingerprint("tune", ENGINE_VERSION, spec),
-                                    costs.train_estimate(d, m, b, spec["units"], spec["batch_size"],
-                                                         design.max_epochs),
-                                    (d, m, b)))
+            out += [(d, m, b) for b in sorted({tuning_budget(design, d, m, x) for x in budgets} - {None})]
+    return out
+
+
+def trial_jobs(design: StudyDesign, group: tuple, settings: list[dict]) -> list[Job]:
+    """One job per (setting, tuning seed) of ``group``; a setting's ``trial`` index is its own
+    or its place in ``settings``."""
+    d, m, b = group
+    jobs = []
+    for i, trial in enumerate(settings):
+        k = trial.get("trial", i)
+        for s in design.tuning_seeds():
+            spec = _train_spec(design, "tune", d, m, b, "plain", s, trial, k)
+            jobs.append(Job(f"tune {d}/{m}-b{b}-t{k}-s{s}", "tune", spec, [trial_path(d, m, b, k, s)],
+                            fingerprint("tune", ENGINE_VERSION, spec),
+                            costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs),
+                            (d, m, b)))
     return jobs
 
 
-def choose(trials: list) -> dict:
-    """The chosen settings of a group: the trial with the lowest validation loss (the early-stopping
-    signal; accuracy on a small validation split is coarse), ties to the earlier trial."""
-    def loss(t):
-        v = t.val_loss
-        return float("inf") if v is None or v != v else float(v)
+def tuning_jobs(design: StudyDesign) -> list[Job]:
+    """The base grid of every group (extensions follow from their results: ``extension_jobs``)."""
+    jobs = []
+    for d, m, b in tuning_groups(design):
+        settings = search.trial_settings(m, design.trials, design.batch_size(d), design.batch_factors)
+        jobs += trial_jobs(design, (d, m, b), settings)
+    return jobs
 
-    best = min(sorted(trials, key=lambda t: t.trial), key=loss)
-    return {"lr": best.hparams["lr"], "search": {k: best.hparams[k] for k in best.hparams
-                                                 if k not in ("lr", "options", "max_epochs", "patience",
-                                                              "batch_size")},
-            "trial": best.trial}
+
+def extension_jobs(design: StudyDesign, group: tuple, trials: list) -> list[Job]:
+    """The jobs of the next extension round of ``group`` given its finished trial records (empty:
+    its best rate is inside the rates tried, or the design's extension budget is spent)."""
+    rows = search.landscape(trials)
+    return trial_jobs(design, group, search.extension(rows, design.trials, design.max_extensions))
+
+
+def choose(trials: list) -> dict:
+    """The chosen settings of a group (edgelnn.study.search.choose: lowest mean validation loss
+    over the tuning seeds among unflagged settings, ties to the earlier trial)."""
+    return search.choose(trials)
 
 
 def final_keys(design: StudyDesign) -> list[tuple]:
@@ -153,7 +173,11 @@ def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, 
 def final_units(design: StudyDesign, d: str, m: str, b: int) -> int:
     """Units of (d, m, b) with the search's middle options (the size before tuning has chosen)."""
     n_in, n_out = _sizes(d)
-    return fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"]).units
+    return fit_budget(m, n_in, n_out, b, _middle_search(m)).units
+
+
+def _middle_search(m: str) -> dict:
+    return search.trial_settings(m, 1, 1)[0]["search"]
 
 
 def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
@@ -191,7 +215,7 @@ def sizing(design: StudyDesign) -> list[dict]:
         n_in, n_out = _sizes(d)
         for m in design.models:
             for b in design.budgets:
-                f = fit_budget(m, n_in, n_out, b, search.trial_settings(m, 1)[0]["search"])
+                f = fit_budget(m, n_in, n_out, b, _middle_search(m))
                 rows.append({"dataset": d, "kind": m, "budget": b, "units": f.units,
                              "params_active": f.params_active, "params_total": f.params_total,
                              "within": f.within, "reason": f.reason})

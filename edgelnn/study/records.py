@@ -46,6 +46,9 @@ class TrialRecord:
     seconds: float
     worker: str = ""
     diverged: bool = False   # training diverged (NaN/inf loss): val_loss is inf, never chosen
+    extension: int = 0       # 0: the base grid; k: added by the k-th extension (edgelnn.study.search)
+    # training-failure codes (edgelnn.train.recipe; empty: healthy): a flagged setting is not chosen
+    training_failure: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +80,11 @@ class RunRecord:
     train_peak_mb: float | None = None
     worker: str = ""
     checkpoint: str = ""     # path relative to the study folder
+    # training-failure codes (edgelnn.train.recipe; empty: healthy). A flagged run is no result:
+    # it never carries a verdict. "falls-with-capacity" is added per cell when records are read
+    # (edgelnn.study.failures). ``attempts``: every run made (the retries at lower rates).
+    training_failure: list[str] = field(default_factory=list)
+    attempts: list[dict] = field(default_factory=list)
 
     @property
     def key(self) -> str:

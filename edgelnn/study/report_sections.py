@@ -7,6 +7,7 @@ import statistics
 from collections import Counter
 
 from ..report.doc import Image, Section, Table, Text
+from . import search
 from .competence import GATE_POINTS, published
 from .metrics import get as get_metric
 from .findings import fmt_p, join
@@ -121,10 +122,9 @@ def tuning_blocks(data: StudyData) -> list:
     dorder = {d: i for i, d in enumerate(data.datasets)}
     for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (dorder.get(kv[0][0], 99),
                                                                       order.get(kv[0][1], 99), kv[0][2])):
-        # the engine's rule (edgelnn.study.plan.choose): lowest validation loss, ties to the earlier
-        # trial; a diverged trial (loss inf or NaN) is never kept
-        best = min(sorted(ts, key=lambda t: t.trial),
-                   key=lambda t: t.val_loss if t.val_loss is not None and t.val_loss == t.val_loss else float("inf"))
+        # the engine's rule (edgelnn.study.search.choose): lowest mean validation loss over the tuning
+        # seeds, a flagged or diverged setting never kept while another exists
+        best = search.best(search.landscape(ts))
         used = [r for r in data.runs if r.dataset == ds and r.model == model and r.arm == "plain"]
         settings = {json.dumps(r.hparams, sort_keys=True) for r in used}
         same_b = {json.dumps(r.hparams, sort_keys=True) for r in used if r.budget == b}
@@ -134,8 +134,9 @@ def tuning_blocks(data: StudyData) -> list:
             chosen = f"{next(iter(settings))} (used at every budget)"
         else:
             chosen = "; ".join(sorted(settings)) or "(no final run yet)"
+        val = "–" if best["val_metric"] is None else f"{best['val_metric']:.4f}"
         rows.append([ds, model, f"{b:,}", str(len(ts)), _space(ts),
-                     f"trial {best.trial}: loss {best.val_loss:.4f}, {best.val_metric:.4f}", chosen,
+                     f"trial {best['trial']}: loss {best['val_loss']:.4f}, {val}", chosen,
                      f"{sum(t.seconds for t in ts):.0f}"])
     text = (f"**Tuning** on validation data only: {sum(len(v) for v in groups.values())} trials over "
             f"{len(groups)} (dataset, model, budget) groups; "
@@ -145,7 +146,29 @@ def tuning_blocks(data: StudyData) -> list:
               "(the chosen settings column shows what each final model used).")
     return [Text(text), Table("tuning", ["dataset", "model", "budget", "trials", "search (values tried)",
                                          "chosen trial (validation)", "chosen settings (final runs)",
-                                         "tuning s"], rows)]
+                                         "tuning s"], rows), *landscape_blocks(data, groups)]
+
+
+def landscape_blocks(data: StudyData, groups: dict) -> list:
+    """Every group's tuning landscape: each setting's mean validation loss and score over its seeds,
+    whether a seed was flagged as a training failure, and which extension round added it."""
+    rows = []
+    for (ds, model, b), ts in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        land = search.landscape(ts)
+        win = search.best(land)["trial"]
+        for r in land:
+            extra = ", ".join(f"{k} {v:g}" for k, v in r["search"].items() if isinstance(v, (int, float)))
+            rows.append([ds, model, f"{b:,}", str(r["trial"]), f"{r['lr']:g}", str(r["batch_size"] or "–"),
+                         extra or "–", str(r["seeds"]), f"{r['val_loss']:.4f}", num(r["val_metric"], 4),
+                         "flagged" if r["flagged"] else "", str(r["extension"] or ""), "◀" if r["trial"] == win else ""])
+    extended = sorted({(ds, m, b) for (ds, m, b), ts in groups.items() if any(getattr(t, "extension", 0) for t in ts)})
+    text = ("**Tuning landscape** (validation data only; mean over each setting's seeds). *ext*: the extension "
+            "round that added the setting (the grid is extended one step past an edge its best rate lies on, "
+            "the same rule for every model); ◀: the chosen setting. "
+            + (f"Extended: {len(extended)} of {len(groups)} group(s)." if extended else "No group was extended."))
+    return [Text(text), Table("tuning-landscape", ["dataset", "model", "budget", "trial", "lr", "batch", "options",
+                                                   "seeds", "val loss", "val score", "failure", "ext", "chosen"],
+                              rows)]
 
 
 def competence_section(a: Analysis) -> Section:
@@ -428,7 +451,21 @@ def training_section(data: StudyData) -> Section:
                      pm(c.mean("train_peak_mb"), c.std("train_peak_mb"), 1),
                      pm(c.mean("epochs_run"), c.std("epochs_run"), 1), pm(c.mean("best_epoch"), c.std("best_epoch"), 1),
                      num(tune.get((c.dataset, c.model, c.budget)), 0) if c.arm == "plain" else "–"])
-    return Section("Training time and peak memory", [
+    from ..train.recipe import describe as describe_failure
+    from .failures import failed_cells
+
+    failed = failed_cells(data.runs)
+    fail_rows = [[ds, m, f"{b:,}", arm, describe_failure(codes),
+                  str(sum(1 for r in data.runs if (r.dataset, r.model, r.budget, r.arm) == (ds, m, b, arm)
+                          and r.training_failure))]
+                 for (ds, m, b, arm), codes in sorted(failed.items())]
+    failures = ([Text(f"**Training failures** ({len(fail_rows)} cell(s), after the retries): reported here, never "
+                      "turned into a verdict."),
+                 Table("training-failures", ["dataset", "model", "budget", "arm", "failure", "runs flagged"],
+                       fail_rows)] if fail_rows else
+                [Text("**Training failures:** none remained after the retries (rule: kept epoch <= 3, constant "
+                      "output, divergence, or a validation score that falls with capacity beyond seed noise).")])
+    return Section("Training time and peak memory", [*failures,
         Text("Per final run (mean ± std over seeds): wall time of training, training peak memory (as recorded "
              "by the trainer; method in `edgelnn.train`), epochs run and best epoch (early stopping on "
              "validation). Tuning seconds: all trials of that (dataset, model, budget). Runs shared the "

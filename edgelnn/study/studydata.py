@@ -198,6 +198,9 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
             if isinstance(r, RunRecord)]
     trials = [t for t in _read_records(sorted((folder / "tuning").glob("*/*.json")), folder, problems)
               if isinstance(t, TrialRecord)]
+    from .failures import flag_runs
+
+    flag_runs(runs)   # the cell-level training-failure rule (falls with capacity) joins each run's own
     data = StudyData(folder, design, runs, trials, problems=problems)
     groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
