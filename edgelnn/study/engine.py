@@ -279,7 +279,7 @@ class _Engine:
     def run(self) -> None:
         from .jobs import run_train
 
-        for job in self.tune:
+        for job in list(self.tune):  # extension trials join self.tune as their groups finish: offered then
             self.offer(job, run_train, (job.spec,), 1e9 + job.estimate)
         self._drain()
         self.phase = "benchmarks"
