@@ -58,3 +58,19 @@ def test_no_extension_without_trials_budget_and_flagged_settings_are_not_chosen(
     rows = search.landscape(records)
     assert search.extension(rows, 4, max_extensions=0) == []
     assert [r["flagged"] for r in rows].count(True) == 2
+
+
+def test_a_cell_whose_validation_score_falls_with_capacity_is_flagged_beyond_seed_noise():
+    from edgelnn.study.failures import failed_cells, flag_runs
+    from edgelnn.study.records import RunRecord
+
+    def run(model, budget, seed, val):
+        return RunRecord("japanesevowels", model, "liquid", budget, "plain", seed, 8, budget, budget, {}, "accuracy",
+                         val, val, [1.0])
+    runs = ([run("cfc", 1000, s, v) for s, v in enumerate((0.86, 0.87, 0.85))]
+            + [run("cfc", 4000, s, v) for s, v in enumerate((0.64, 0.66, 0.62))]       # falls: a failure
+            + [run("gru", 1000, s, v) for s, v in enumerate((0.90, 0.96, 0.93))]
+            + [run("gru", 4000, s, v) for s, v in enumerate((0.92, 0.89, 0.95))])      # within seed noise
+    assert flag_runs(runs) == {("japanesevowels", "cfc", 4000, "plain")}
+    assert failed_cells(runs) == {("japanesevowels", "cfc", 4000, "plain"): ["falls-with-capacity"]}
+    assert all(r.training_failure == [] for r in runs if r.model == "gru" or r.budget == 1000)

@@ -334,7 +334,8 @@ def _train(config: TrainConfig, progress, ds):
                               val_last is not None and recipe.constant_output(val_last, ds.task))
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
-                     "augment": config.augment}
+                     "augment": config.augment, "lr": config.lr, "batch_size": config.batch_size,
+                     "training_failure": ", ".join(failure) or "none"}
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
