@@ -114,7 +114,7 @@ def test_wrong_shaped_input_to_step_gives_one_clear_line(tmp_path):
 
 
 def test_train_result_carries_both_counts_val_loss_and_peak_memory():
-    model, result = train(TrainConfig("ltc", "italypowerdemand", units=12, epochs=2))
+    model, result = train(TrainConfig("ltc-ncp", "italypowerdemand", units=12, epochs=2))
     assert result.params == model.param_count() > result.params_active == model.active_param_count() > 0
     assert result.val_loss == min(h["val_loss"] for h in result.history)
     assert result.seconds > 0

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 
 # kind -> (a: s per batch-step, b: s per sample-step per unit**p, p, val a, val b)
 TRAIN_MODEL: dict[str, tuple[float, float, int, float, float]] = {
-    "ltc": (4.03e-3, 8.94e-8, 2, 8.2e-4, 2.4e-8),
+    # the fast LTC (edgelnn.models.ltc_fast, over the present synapses): a and b from its step time
+    # as a multiple of GRU's at 1,000 and 4,000 active parameters on japanesevowels, batch 16
+    # (interleaved rounds, 2026-12-06, under load: x4.3 / x6.9 fully connected, x5.1 / x15.4 NCP),
+    # times GRU's fitted step cost; ncps's dense cell was (4.03e-3, 8.94e-8)
+    "ltc": (2.14e-3, 1.97e-7, 2, 8.2e-4, 2.4e-8),
+    "ltc-ncp": (1.68e-3, 7.28e-8, 2, 8.2e-4, 2.4e-8),
     "cfc-ncp": (2.11e-3, 1.29e-7, 1, 8.7e-4, 2.1e-8),
     "cfc": (9.07e-4, 1.69e-7, 1, 3.3e-4, 1.06e-7),
     "lstm": (5.66e-4, 1.06e-7, 1, 1.8e-4, 4.5e-8),
@@ -36,12 +41,13 @@ EXPECTED_EPOCHS_BY_DATASET = {"irregular-sine": 100}
 # 7 artifacts each) took 3.8 CPU min in all, a quarter of what the figures above gave; 5-8 CPU s
 # for an RNN or CfC bundle, 29 and 75 for LTC at 250 and 1,000.
 EXPORT_SECONDS = {"onnx": 0.5, "tflite": 2.0, "c": 0.5}   # per artifact (format x graph x scheme)
-EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "cfc-ncp": lambda units: 1.5}
+EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "ltc-ncp": lambda units: max(1.0, units / 4.0),
+                 "cfc-ncp": lambda units: 1.5}
 BENCH_SECONDS = 1.5                              # per artifact and runtime
 # Scoring a final model on the test split and its shift suite (PyTorch, batches of 256): per
 # batch-step overhead by kind, plus LTC's dense synapses -- measured 4.5, 32 and 91 CPU s for
 # LTC-17/39/86 on italypowerdemand's 1,029 test items (x 10.5 lengths of the suite), <= 2 s else.
-SCORE_BATCH_STEP = {"ltc": 1.5e-3, "cfc-ncp": 0.9e-3, "cfc": 0.35e-3}
+SCORE_BATCH_STEP = {"ltc": 1.5e-3, "ltc-ncp": 1.5e-3, "cfc-ncp": 0.9e-3, "cfc": 0.35e-3}
 SCORE_LTC_SAMPLE_STEP = 8.1e-8                   # x units**2
 SUITE_LENGTHS = 10.5                             # clean + noise x4 + drop x3 + rate 0.5 + rate 2 (x L)
 HORIZON_LENGTHS = 6.0                            # horizon 2 and 4, where the dataset has one
@@ -85,7 +91,7 @@ def score_estimate(dataset: str, kind: str, units: int) -> float:
     n, length = get_info(dataset).n_test, data_shape(dataset).length
     steps = length * (SUITE_LENGTHS + (HORIZON_LENGTHS if horizon_supported(dataset) else 0.0))
     cost = SCORE_BATCH_STEP.get(kind, 0.3e-3) * steps * math.ceil(n / 256)
-    if kind == "ltc":
+    if kind in ("ltc", "ltc-ncp"):
         cost += SCORE_LTC_SAMPLE_STEP * n * steps * units ** 2
     return cost
 

@@ -20,7 +20,8 @@ from .records import ARMS
 # (double-pendulum, regression) and event-based classification (digits-events)
 DEFAULT_DATASETS = ("italypowerdemand", "japanesevowels", "irregular-sine", "basicmotions", "co2",
                     "double-pendulum", "digits-events")
-DEFAULT_MODELS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d")
+# CfC and LTC each fully connected (the LTC paper's setting) and on an NCP wiring, and three RNNs
+DEFAULT_MODELS = ("cfc", "cfc-ncp", "ltc", "ltc-ncp", "lstm", "gru", "gru-d")
 DEFAULT_BUDGETS = (250, 1000, 4000)
 # Mini-batch size per dataset, the same for every model (and the middle of the batch sizes tuning
 # tries): none set by default -- the training recipe's, the largest power of two that gives >= 10
