@@ -25,6 +25,7 @@ from edgelnn.export.c.schemes import SCHEMES
 from edgelnn.export.validate import DEFAULT_TOLERANCES
 from edgelnn.runtime.c.runner import CRunner
 from edgelnn.schema import mcu_of
+from format_checks import assert_artifacts_valid
 
 pytestmark = pytest.mark.usefixtures("c_cache")   # compiled libraries in a test folder
 
@@ -352,6 +353,7 @@ def test_export_for_cortex_m4_makes_c_artifacts_with_figures(m4_bundles):
         assert [r.status for r in rep.results if r.graph == "step"] == ["passed", "passed"]
         manifest = json.loads((path / "manifest.json").read_text())
         assert manifest["target"] == "cortex-m4"
+        assert assert_artifacts_valid(path) == 2                     # strict compile, gcc and clang
         for a in manifest["artifacts"]:
             assert "mcu" not in a                                     # one place: the footprint
             fig = a["footprint"]["mcu"]["cortex-m4"]

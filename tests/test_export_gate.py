@@ -56,6 +56,28 @@ def test_gate_rejects_a_broken_artifact(monkeypatch, export_checkpoint, tmp_path
     assert not (out / rej["file"]).exists()
 
 
+def test_gate_rejects_an_unsorted_onnx_graph(monkeypatch, export_checkpoint, tmp_path):
+    """The fp16 converter's own output (input Casts after their consumers) without the re-sort:
+    onnxruntime runs it, but it is not valid ONNX, so the gate rejects it with the checker's
+    message; the sorted fp16 graph of the normal path passes the checker and the reference
+    evaluator (issue 20)."""
+    from edgelnn.export.checks import check_format
+
+    ckpt = export_checkpoint("cfc")
+    monkeypatch.setattr(quantize_mod, "toposort", lambda graph: False)
+    out = tmp_path / "unsorted"
+    report = export_bundle(ckpt, out, formats=["onnx"], schemes=["fp32", "fp16"], graphs=["step"])
+    bad = next(r for r in report.results if r.scheme == "fp16")
+    assert bad.status == "rejected" and "onnx.checker" in bad.reason and "topologically sorted" in bad.reason
+    m = json.loads((out / "manifest.json").read_text())
+    assert [a["scheme"] for a in m["artifacts"]] == ["fp32"] and not (out / bad.file).exists()
+    monkeypatch.undo()
+    good = tmp_path / "sorted.onnx"
+    quantize_mod.quantize(out / m["artifacts"][0]["file"], "fp16", None, good)
+    assert check_format("onnx", good).startswith("onnx.checker full_check")
+    onnx.checker.check_model(onnx.load(str(good)), full_check=True)
+
+
 def test_unquantized_scheme_is_reported_as_float(export_checkpoint, tmp_path):
     """LTC's weights are elementwise (no MatMul): ORT dynamic quantization leaves them float."""
     report = export_bundle(export_checkpoint("ltc"), tmp_path / "ltc", formats=["onnx"],

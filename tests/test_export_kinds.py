@@ -12,6 +12,7 @@ import torch
 from edgelnn import models
 from edgelnn.export.formats import FORMATS
 from edgelnn.runtime import open_runner
+from format_checks import assert_artifacts_valid
 
 TFLITE = FORMATS["tflite"].available() is None
 
@@ -41,6 +42,7 @@ def check_fp32_step_artifacts(kind, fp32_bundle, export_checkpoint):
     wanted = {"onnx", "tflite"} if TFLITE else {"onnx"}
     fp32 = {a["format"]: a for a in manifest["artifacts"] if a["scheme"] == "fp32" and a["graph"] == "step"}
     assert set(fp32) == wanted, report.to_json()
+    assert_artifacts_valid(bundle)            # step and seq graphs: every format's own checker
     x, dt = _irregular(150, model.input_size, seed=1)
     ref, _ = _torch(model, x, dt)
     sizes = [s for _, s in model.state_spec]

@@ -15,6 +15,7 @@ from edgelnn.export.manifest import sha256
 from edgelnn.export.onnx.inspect import reduced_fraction, weight_storage
 from edgelnn.export.validate import Reference, compare, parse_tolerances, run_artifact
 from edgelnn.runtime import load_bundle
+from format_checks import assert_artifacts_valid
 
 KINDS = ("cfc", "lstm")
 TFLITE = FORMATS["tflite"].available() is None
@@ -35,6 +36,7 @@ def test_every_scheme_is_exported_and_described(kind, scheme_bundle):
         expected |= {("tflite", s) for s in FORMATS["tflite"].schemes}
     assert produced == expected, report.to_json()
     assert not report.by_status("failed"), report.to_json()
+    assert assert_artifacts_valid(path) == len(m["artifacts"])     # every format's own checker
     fp32 = {a["format"]: a["bytes"] for a in m["artifacts"] if a["scheme"] == "fp32"}
     for a in m["artifacts"]:
         f = path / a["file"]

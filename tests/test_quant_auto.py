@@ -22,6 +22,7 @@ from edgelnn.export.mixed.search import Budget, search
 from edgelnn.export.validate import Tolerance
 from edgelnn.export.footprint import weight_bytes
 from cli_inprocess import run_cli as _cli
+from format_checks import assert_artifacts_valid
 
 AVAILABLE = [f for f in ("onnx", "tflite") if FORMATS[f].available() is None]
 TIGHT = 0.05                 # full int8 misses this error bound; int16 with headroom meets it
@@ -58,6 +59,7 @@ def test_auto_passes_where_full_int8_fails(fmt, int8_fails):
     f = path / auto["file"]
     assert auto["file"].endswith(f".step.auto{SUFFIX[fmt]}") and sha256(f) == auto["sha256"]
     assert auto["parity"]["passed"] and auto["parity"]["rel_range"] <= TIGHT
+    assert_artifacts_valid(path)                              # mixed precision: the format's checker
     assert auto["parity"]["tolerance"]["rel_range"] == TIGHT and auto["golden"]["tolerance"] > 0
     block = auto["auto"]
     fp32 = _entry(m, fmt, "fp32", ("artifacts",))

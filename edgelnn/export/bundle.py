@@ -21,6 +21,7 @@ from .. import interrupt, metrics
 from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
+from .checks import FormatCheckError, check_format, reference_agreement
 from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
@@ -250,6 +251,12 @@ def _seq_compute_from_step(artifacts: list[dict]) -> None:
             fp["macs_from"] = step["file"]
 
 
+def _span(ref: Reference) -> float:
+    mask = np.arange(ref.x.shape[1])[None, :] < ref.lengths[:, None]
+    valid = ref.outputs[mask]
+    return float(valid.max() - valid.min()) if valid.size else 0.0
+
+
 def _golden(path, entry, sizes, golden: Reference, scheme: str) -> dict:
     outputs = run_artifact(path, entry, sizes, golden.x, golden.dt, golden.lengths)
     mask = np.arange(golden.x.shape[1])[None, :] < golden.lengths[:, None]
@@ -316,6 +323,7 @@ class _Run:
         entry.update(info.get("manifest") or {})      # format-specific facts (C: prefix, header, mcu)
         tol = tolerance or self.tolerances.get(scheme, Tolerance(max_abs=1e-4))
         try:
+            entry["checked"] = check_format(fmt.name, path)    # the format's own checker first
             parity = compare(run_artifact(path, entry, self.sizes, ref.x, ref.dt, ref.lengths), ref, tol)
             if fmt.name == "c" and parity["passed"]:      # firmware meets sensor gaps: replay some
                 gaps = self.gaps(ref)
@@ -326,8 +334,14 @@ class _Run:
                     parity["reason"] = f"fails on dt gaps of {'/'.join(f'{f:g}' for f in gap['gap_factors'])}x " \
                                        f"the median dt: {gap['reason']}"
             entry["parity"] = {k: v for k, v in parity.items() if k != "reason"}
+            if parity["passed"] and fmt.name == "onnx":
+                entry["parity"]["reference_evaluator"] = reference_agreement(
+                    path, self.sizes, ref.x, ref.dt, tol, _span(ref))
             if parity["passed"]:
                 entry["golden"] = _golden(path, entry, self.sizes, golden, scheme)
+        except FormatCheckError as exc:
+            parity = {"passed": False, "reason": str(exc)}
+            entry["parity"] = {"passed": False}
         except EdgeLNNError as exc:
             parity = {"passed": False, "reason": f"does not run in {fmt.runtime}: {exc}"}
             entry["parity"] = {"passed": False}

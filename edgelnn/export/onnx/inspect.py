@@ -135,3 +135,53 @@ def reduced_fraction(storage: dict, scheme: str) -> float:
         return el.get("float16", 0) / total
     integer = sum(v for k, v in el.items() if k.startswith(("int", "uint")) and k not in ("int64", "int32"))
     return integer / total
+
+
+def toposort(graph: onnx.GraphProto, outer: set[str] | frozenset = frozenset()) -> bool:
+    """Reorder ``graph.node`` so that every node comes after the producers of its inputs (the
+    ONNX spec's rule; onnxruntime re-sorts silently, the reference evaluator and strict tools do
+    not). Original order is kept where it is already valid; subgraphs are sorted too.
+    Returns True when the order changed. A cycle or an input nobody produces is left in place
+    (the checker then names it)."""
+    known = set(outer) | {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    order: list = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(n in known for n in node.input) and all(n in known for n in _captured(node)):
+                order.append(node)
+                known.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):        # stuck: keep the remainder as it was
+            order += rest
+            break
+        pending = rest
+    for node in order:
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                toposort(sub, known)
+    changed = [id(n) for n in order] != [id(n) for n in graph.node]
+    if changed:
+        nodes = [onnx.NodeProto() for _ in order]
+        for dst, src in zip(nodes, order):
+            dst.CopyFrom(src)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return changed
+
+
+def _captured(node) -> set[str]:
+    """Names a node's subgraphs read from the enclosing scope (they must exist before it)."""
+    names: set[str] = set()
+    for attr in node.attribute:
+        for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            local = {i.name for i in sub.input} | {i.name for i in sub.initializer} | {""}
+            for n in sub.node:
+                local.update(n.output)
+            for n in sub.node:
+                names.update(i for i in n.input if i not in local)
+                names.update(i for i in _captured(n) if i not in local)
+            names.update(o.name for o in sub.output if o.name not in local)
+    return names

@@ -22,7 +22,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import ConversionError
 from ..errors import ShapeError
-from .inspect import describe_io, reduced_fraction, weight_storage
+from .inspect import describe_io, reduced_fraction, toposort, weight_storage
 
 SCHEMES = ("fp32", "fp16", "int8-dynamic", "int8-static")
 # Weights stored in the reduced type below this fraction -> the scheme left the model in float.
@@ -106,8 +106,11 @@ def _fp16(src: Path, dst: Path, calibration, settings) -> str:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     proto = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    # the converter appends the input Casts after their consumers: an invalid graph by the spec
+    # (onnx.checker, the reference evaluator) that only onnxruntime re-sorts
+    sorted_ = toposort(proto.graph)
     onnx.save_model(proto, str(dst))
-    return "onnxruntime.transformers.float16, keep_io_types=True"
+    return "onnxruntime.transformers.float16, keep_io_types=True" + (", nodes re-sorted" if sorted_ else "")
 
 
 def _int8_dynamic(src: Path, dst: Path, calibration, settings) -> str:
