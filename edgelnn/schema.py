@@ -103,12 +103,37 @@ def manifest_files(manifest: dict, where: str = MANIFEST) -> dict[str, str]:
     return out
 
 
-def check_sha256(entry: dict, where: str) -> str:
-    """The artifact entry's sha256 (64 lower-case hex digits), else a BundleError: without it
-    a changed file could not be told from the one the exporter checked."""
+def check_sha256(entry: dict, where: str, what: str | None = None) -> str:
+    """The entry's sha256 (64 hex digits, returned lower-case), else a BundleError that says
+    whether it is missing or malformed: without it a changed file could not be told from the
+    one the exporter checked. ``what`` names the file in the message (default: the artifact)."""
     value = entry.get("sha256")
+    what = what or f"artifact {entry.get('file')!r}"
+    if value is None:
+        raise BundleError(f"{where}: missing sha256 for {what} (every file an artifact uses must carry "
+                          "one); re-export the bundle")
     if not isinstance(value, str) or not SHA256_RE.match(value.lower()):
-        shown = "missing" if value is None else f"malformed ({str(value)[:20]!r})"
-        raise BundleError(f"{where}: artifact {entry.get('file')!r} has a {shown} sha256; "
-                          "re-export the bundle")
+        raise BundleError(f"{where}: malformed sha256 for {what} ({str(value)[:20]!r}, expected 64 hex "
+                          "digits); re-export the bundle")
     return value.lower()
+
+
+def artifact_files(entry: dict, where: str = MANIFEST) -> list[tuple[str, str]]:
+    """[(plain name, sha256)] of every file an artifact uses: the artifact itself, then each of
+    its ``extra_files`` (a C artifact's header, an ONNX file's external data). Every one must be
+    a plain name inside the bundle and carry a well-formed sha256; a C artifact must list its
+    header (it is compiled with the source). BundleError (one line) otherwise."""
+    name = plain_name(entry.get("file"), f"{where}: artifact file", BundleError)
+    files = [(name, check_sha256(entry, where))]
+    extras = entry.get("extra_files", [])
+    if extras is None:
+        extras = []
+    if not isinstance(extras, list) or not all(isinstance(x, dict) for x in extras):
+        raise BundleError(f"{where}: extra_files of artifact {name!r} must be a list of objects")
+    for x in extras:
+        extra = plain_name(x.get("file"), f"{where}: extra file of artifact {name!r}", BundleError)
+        files.append((extra, check_sha256(x, where, f"file {extra!r} of artifact {name!r}")))
+    if entry.get("format") == "c" and not any(n.endswith(".h") for n, _ in files[1:]):
+        raise BundleError(f"{where}: C artifact {name!r} lists no header in extra_files (the header is "
+                          "compiled with it and must carry a sha256); re-export the bundle")
+    return files

@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EdgeLNNError
-from ..runtime import load_bundle, verify_sha256
+from ..runtime import load_bundle
+from ..runtime.integrity import verify_artifact
 from ..schema import mcu_of
 from .accuracy import evaluate
 from .harness import _Context, _one_line
@@ -54,12 +55,8 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
     path = ctx.bundle.artifact_path(entry)
     base = {"runtime": "c", "threads": 1}
     try:
-        verify_sha256(path, entry["sha256"])
-        header = path.with_suffix(".h")
-        for extra in entry.get("extra_files") or []:
-            if extra.get("file", "").endswith(".h"):
-                header = path.parent / extra["file"]
-                verify_sha256(header, extra["sha256"])
+        used = verify_artifact(ctx.bundle.path, entry)     # the source, its header: every file compiled
+        header = next(p for p in used[1:] if p.suffix == ".h")
         fig = mcu_of(entry).get(core.name)
         if fig is None:
             say(f"{name} [{core.name}]: cross-compiling for the figures")

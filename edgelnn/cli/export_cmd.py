@@ -200,14 +200,19 @@ def auto_lines(report) -> list[tuple[str, bool]]:
 @app.command("inspect")
 def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder"), as_json: bool = JsonOption):
     """Show an export bundle: model, artifacts with parity figures, rejected and unsupported."""
+    from ..errors import BundleError
     from ..runtime.bundle import read_manifest
-    from ..runtime.integrity import sha256_file
+    from ..runtime.integrity import verify_artifact
 
     m = read_manifest(bundle)
-    checks = []
-    for a in m["artifacts"]:
-        p = bundle / a["file"]
-        checks.append(p.is_file() and sha256_file(p) == a["sha256"].lower())
+    checks, first = [], None
+    for a in m["artifacts"]:              # every file the artifact uses: source, header, data
+        try:
+            verify_artifact(bundle, a)
+            checks.append(True)
+        except BundleError as exc:
+            checks.append(False)
+            first = first or str(exc)
     bad = checks.count(False)
     if as_json:
         print_json({"bundle": str(bundle), "manifest": m,
@@ -215,7 +220,7 @@ def inspect(bundle: Path = typer.Argument(..., help="an export bundle folder"), 
     else:
         _show_bundle(bundle, m, checks)
     if bad:
-        fail(f"{bad} artifact file(s) in {bundle} are missing or do not match their sha256")
+        fail(f"{bad} artifact(s) in {bundle} have files missing or do not match their sha256 (first: {first})")
 
 
 def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import BundleError
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import MANIFEST, SHIFT_RENAMES, check_sha256, manifest_files
+from ..schema import MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files
 from .base import Runner
 
 
@@ -114,11 +114,15 @@ class Bundle:
 
     def open(self, entry: dict | str, *, runtime: str | None = None, threads: int | None = 1,
              providers=None, verify: bool = True) -> Runner:
-        """A Runner for an artifact, its sha256 checked against the manifest first."""
+        """A Runner for an artifact, the sha256 of every file it uses (the artifact, a C header,
+        external data) checked against the manifest first."""
+        from .integrity import verify_artifact
         from .runners import open_runner
 
         if isinstance(entry, str):
             entry = self.artifact(entry)
+        if verify:
+            verify_artifact(self.path, entry, str(self.path / MANIFEST))
         return open_runner(self.artifact_path(entry), entry, self.state_sizes, runtime=runtime,
                            threads=threads, providers=providers,
                            expected_sha256=entry.get("sha256") if verify else None)
@@ -214,5 +218,5 @@ def read_manifest(path: str | Path) -> dict:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
     manifest_files(manifest, str(manifest_path))       # every file name stays inside the bundle
     for a in manifest.get("artifacts", []):
-        check_sha256(a, str(manifest_path))
+        artifact_files(a, str(manifest_path))           # every file it uses: plain name + sha256
     return manifest

@@ -15,6 +15,22 @@ def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def verify_artifact(folder: str | Path, entry: dict, where: str = "manifest.json") -> list[Path]:
+    """Check every file an artifact uses (``edgelnn.schema.artifact_files``: the artifact, its
+    header, external data) against its manifest sha256; returns their paths. BundleError names
+    the first file that is missing, carries no or a malformed sha256, or was modified."""
+    from ..schema import artifact_files
+
+    paths = []
+    for name, digest in artifact_files(entry, where):
+        path = Path(folder) / name
+        if not path.is_file():
+            raise BundleError(f"bundle file missing: {path} (used by artifact {entry.get('file')})")
+        verify_sha256(path, digest)
+        paths.append(path)
+    return paths
+
+
 def verify_sha256(path: str | Path, expected: str) -> None:
     """Raise BundleError when the file's sha256 is not the manifest's."""
     actual = sha256_file(path)

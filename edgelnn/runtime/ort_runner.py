@@ -32,12 +32,18 @@ class OrtRunner(Runner):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Without listed extra files the model is loaded from its bytes: a file next to it that the
+        # graph names as external data (not in the manifest, so never checked) cannot be read.
+        source = str(path) if artifact.get("extra_files") else Path(path).read_bytes()
         try:
-            self._session = ort.InferenceSession(str(path), options,
+            self._session = ort.InferenceSession(source, options,
                                                  providers=list(providers or ["CPUExecutionProvider"]))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise BundleError(f"onnxruntime cannot load {Path(path).name}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if isinstance(source, bytes) and "external" in str(exc).lower() + text.lower():
+                text = ("the graph reads external data files the manifest does not list with a sha256 "
+                        f"(extra_files); refused ({text[:160]})")
+            raise BundleError(f"onnxruntime cannot load {Path(path).name}: {text}") from None
         io = artifact.get("io") or {}
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()

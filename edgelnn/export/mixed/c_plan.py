@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .plan import Plan, Unit
+from ...runtime.integrity import sha256_file
 
 COMPUTE = "int8-weight"           # the C scheme whose code (float compute) every candidate is
 TAG = "auto"                      # file name and symbol prefix of the candidates
@@ -174,7 +175,7 @@ class CPlanner:
             for i, (xi, dti) in enumerate(seqs):
                 x[i, :len(xi)], dt[i, :len(dti)] = xi, dti
             entry = {"file": c_file.name, "format": "c", "graph": "step", "io": self.io, "c_prefix": prefix,
-                     "extra_files": [{"file": header.name}]}
+                     "extra_files": [{"file": header.name, "sha256": sha256_file(header)}]}
             out = run_artifact(c_file, entry, self.state_sizes, x, dt, lengths)
             mask = np.arange(t)[None, :] < lengths[:, None]
             return np.asarray(out)[mask]

@@ -26,7 +26,6 @@ import numpy as np
 
 from ...errors import BundleError, InputError
 from ..base import Runner
-from ..integrity import verify_sha256
 from .toolchain import CompileError, build_shared
 
 PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -217,25 +216,46 @@ class _Ctx(ctypes.Structure):
     _fields_ = [("inp", VOIDP), ("state", VOIDP), ("y", VOIDP)]
 
 
+def _verified_text(path: Path, expected: str | None, what: str) -> str:
+    """The file's text, its sha256 taken over the very bytes that are compiled."""
+    import hashlib
+
+    if not path.is_file():
+        raise BundleError(f"artifact {what}: {path.name} is missing")
+    data = path.read_bytes()
+    if expected is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != str(expected).lower():
+            raise BundleError(f"artifact {path.name} was modified: sha256 {actual[:16]}... != manifest "
+                              f"{str(expected)[:16]}...; re-export or copy the bundle again")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"artifact {what}: {path.name} is not UTF-8 C source") from None
+
+
 def artifact_sources(path: Path, artifact: dict) -> tuple[str, dict[str, str]]:
-    """(prefix, {file: text}) of a C artifact and its header, the header's sha256 checked."""
+    """(prefix, {file: text}) of a C artifact and its header. Every file that is compiled must
+    be listed with a sha256 (``edgelnn.schema.artifact_files``) and is checked over the bytes
+    handed to the compiler; the artifact's own sha256 when the entry has one (a bundle's
+    always has: the parity gate's candidates are checked by the gate itself)."""
+    from ...schema import artifact_files
+
     prefix = str(artifact.get("c_prefix") or "")
     if not PREFIX_RE.match(prefix):
         raise BundleError(f"artifact {path.name}: manifest has no valid c_prefix ({prefix!r})")
-    header = None
-    for extra in artifact.get("extra_files") or []:
-        if str(extra.get("file", "")).endswith(".h"):
-            header = path.parent / Path(extra["file"]).name
-            if not header.is_file():
-                raise BundleError(f"artifact {path.name}: header {header.name} is missing")
-            if extra.get("sha256"):
-                verify_sha256(header, extra["sha256"])
-    if header is None:
-        header = path.with_suffix(".h")
-        if not header.is_file():
-            raise BundleError(f"artifact {path.name}: header {header.name} is missing")
-    sources = {path.name: path.read_text(), header.name: header.read_text(),
-               "edgelnn_shim.c": SHIM.format(p=prefix, P=prefix.upper(), header=header.name)}
+    entry = {**artifact, "file": path.name, "format": "c"}
+    if entry.get("sha256") is None:          # a candidate the gate is about to check: headers still
+        entry["sha256"] = "0" * 64           # need theirs (the artifact's own is not known yet)
+        own = None
+    else:
+        own = entry["sha256"]
+    files = artifact_files(entry, f"artifact {path.name}")
+    header = next(n for n, _ in files[1:] if n.endswith(".h"))
+    sources = {path.name: _verified_text(path, own, path.name)}
+    for name, digest in files[1:]:
+        sources[name] = _verified_text(path.parent / name, digest, path.name)
+    sources["edgelnn_shim.c"] = SHIM.format(p=prefix, P=prefix.upper(), header=header)
     return prefix, sources
 
 
