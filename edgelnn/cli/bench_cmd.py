@@ -83,6 +83,39 @@ def _check_results_file(out: Path) -> None:
                               "file written by `edgelnn bench` (choose another name)")
 
 
+def _check_runtimes_used(runtimes: list[str], providers: str | None, artifacts: list[dict], bundle: Path,
+                        local: bool) -> list[str] | None:
+    """The runtime asked for is the runtime used: each named runtime must have artifacts of its
+    format among those benched, and --providers must name onnxruntime providers that exist
+    (issue 20). Returns the provider list (None: the target's)."""
+    from ..errors import InputError
+    from ..runtime import RUNTIMES
+
+    formats = sorted({a["format"] for a in artifacts})
+    for name in runtimes:
+        fmt = RUNTIMES[name].format
+        if fmt not in formats:
+            raise InputError(f"--runtime {name} runs {fmt} artifacts and {bundle} has none to bench "
+                             f"(formats: {', '.join(formats) or 'none'}); choose a runtime of those formats")
+    if providers is None:
+        return None
+    names = [p.strip() for p in providers.split(",")]
+    if not any(names) or not all(names):
+        raise InputError(f"--providers {providers!r}: expected provider names separated by commas, "
+                         "e.g. CPUExecutionProvider")
+    if "onnx" not in formats or (runtimes and "onnxruntime" not in runtimes):
+        raise InputError("--providers applies to onnxruntime, and no ONNX artifact is benched with it")
+    if local:
+        import onnxruntime as ort
+
+        known = ort.get_all_providers()
+        bad = [p for p in names if p not in known]
+        if bad:
+            raise InputError(f"--providers: unknown onnxruntime provider {bad[0]!r}; known: "
+                             f"{', '.join(known)}")
+    return names
+
+
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="export bundle folder (from `edgelnn export`)"),
@@ -132,9 +165,12 @@ def bench(
     b = load_bundle(bundle)                       # a bad bundle fails here, before any work
     for name in artifact or []:
         b.artifact(name)
+    chosen = [b.artifact(name) for name in artifact] if artifact else b.artifacts
+    provider_list = _check_runtimes_used(runtime or [], providers, chosen, bundle,
+                                         local=target == ["host"] and not host)
     with progress_console(as_json).status("benchmarking") as status:
         rows = bench_on_target(target, bundle, host, artifacts=artifact or None, threads=threads or None,
-                               providers=[p.strip() for p in providers.split(",")] if providers else None,
+                               providers=provider_list,
                                runtimes=runtime or None, settings=settings,
                                progress=lambda msg: status.update(msg))
     if out is not None:
