@@ -1,6 +1,7 @@
 """``edgelnn bench``: golden check, latency, peak RAM and accuracy of every artifact of a bundle."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -8,6 +9,7 @@ import typer
 
 from .app import app
 from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
+from ..bench.settings import MAX_CHUNK, MAX_EVAL, MAX_RUNS, MAX_SECONDS, MAX_WARMUP
 from .paths import check_output_file
 
 
@@ -130,14 +132,15 @@ def bench(
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
                                                 help="onnxruntime, litert, tflite-runtime, c (repeatable)"),
     providers: Optional[str] = typer.Option(None, help="onnxruntime execution providers, comma separated"),
-    warmup: int = typer.Option(50, min=0, help="untimed calls before timing"),
-    min_runs: int = typer.Option(500, min=1, help="timed calls, at least"),
-    min_seconds: float = typer.Option(1.0, help="timing duration in seconds, at least (finite, >= 0)"),
-    seq_chunk: Optional[int] = typer.Option(None, min=1, help="steps per call timed for dynamic sequence graphs"),
+    warmup: int = typer.Option(50, min=0, max=MAX_WARMUP, help=f"untimed calls before timing (0..{MAX_WARMUP})"),
+    min_runs: int = typer.Option(500, min=1, max=MAX_RUNS, help=f"timed calls, at least (1..{MAX_RUNS})"),
+    min_seconds: float = typer.Option(1.0, help=f"timing duration in seconds, at least (finite, 0..{MAX_SECONDS:g})"),
+    seq_chunk: Optional[int] = typer.Option(None, min=1, max=MAX_CHUNK,
+                                            help=f"steps per call timed for dynamic sequence graphs (1..{MAX_CHUNK})"),
     cpus: Optional[str] = typer.Option(None, help="pin timing to these cores, e.g. 2,3"),
     memory: bool = typer.Option(True, help="measure peak RSS in a fresh process"),
     accuracy: bool = typer.Option(True, help="task metric through the artifact on eval.npz"),
-    eval_limit: Optional[int] = typer.Option(None, min=1, help="score only the first N sequences per eval "
+    eval_limit: Optional[int] = typer.Option(None, min=1, max=MAX_EVAL, help="score only the first N sequences per eval "
                                              "split (quick runs; PyTorch's figures are then omitted)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
     as_json: bool = JsonOption,
@@ -157,6 +160,12 @@ def bench(
         cpu_list = [int(c) for c in cpus.split(",")] if cpus else None
     except ValueError:
         raise InputError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 2,3") from None
+    if cpu_list and target == ["host"] and not host and hasattr(os, "sched_getaffinity"):
+        usable = sorted(os.sched_getaffinity(0))
+        bad = [c for c in cpu_list if c not in usable]
+        if bad:
+            raise InputError(f"--cpus: core {bad[0]} is not one this process may run on "
+                             f"(usable: {','.join(map(str, usable))})")
     settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                              seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
                              max_eval_sequences=eval_limit, cpu_affinity=cpu_list)

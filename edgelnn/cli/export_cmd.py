@@ -83,10 +83,10 @@ def export(
     strict: bool = typer.Option(False, help="exit 1 when any artifact was rejected or failed"),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", metavar="POINTS",
                                              help="--quant auto: task-metric points the artifact may lose "
-                                                  "on the parity data (default 1)"),
+                                                  "on the parity data (finite, 0..100; default 1)"),
     max_error: Optional[float] = typer.Option(None, "--max-error", metavar="REL",
-                                              help="--quant auto: max error / output range (default: the "
-                                                   "int8-static bound, 0.2)"),
+                                              help="--quant auto: max error / output range (finite, >= 0; "
+                                                   "default: the int8-static bound, 0.2)"),
     package: Optional[Path] = typer.Option(None, "--package", metavar="DIR",
                                            help="also write an example firmware project per C artifact "
                                                 "into DIR (main.c, Makefile, CMakeLists.txt, start-up code, "

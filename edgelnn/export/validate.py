@@ -73,8 +73,8 @@ def parse_tolerances(spec) -> dict[str, Tolerance]:
             number = float(value)
         except (TypeError, ValueError):
             raise UnknownNameError(f"tolerance for {scheme} must be a number, got {value!r}") from None
-        if not number >= 0:
-            raise UnknownNameError(f"tolerance for {scheme} must be >= 0, got {value!r}")
+        if not (number >= 0 and number != float("inf")):
+            raise UnknownNameError(f"tolerance for {scheme} must be a finite number >= 0, got {value!r}")
         result[scheme] = Tolerance(**{**asdict(result[scheme]), bound: number})
     return result
 

@@ -187,6 +187,90 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(Path(path), read_manifest(path))
 
 
+# Fields the readers use, and their JSON types (None allowed unless the field is required):
+# a value of another type is one BundleError naming it, never an AttributeError deep in a command.
+_NUMBER = (int, float)
+_TOP = {"name": str, "model": dict, "dataset": dict, "reference": dict, "tensors": dict,
+        "evaluation": dict, "calibration": dict, "notes": list, "target": str, "golden_file": str}
+_ENTRY = {"file": str, "format": str, "graph": str, "scheme": str, "io": dict, "golden": dict,
+          "parity": dict, "footprint": dict, "chunk": int, "bytes": int, "size_ratio": _NUMBER,
+          "quantized": bool, "note": str, "c_prefix": str, "tools": dict, "extra_files": list,
+          "reason": str, "sha256": str}
+_REQUIRED_ENTRY = ("file", "format", "graph", "scheme")
+_FORMATS = ("onnx", "tflite", "c")
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", dict: "an object", list: "a list", int: "an integer", bool: "true or false"}
+    return "a number" if t == _NUMBER else names.get(t, t.__name__)
+
+
+def _typed(value, t, what: str, where: str, required: bool = False) -> None:
+    if value is None and not required:
+        return
+    ok = isinstance(value, t) and not (t in (int, _NUMBER) and isinstance(value, bool))
+    if ok and t in (int, _NUMBER) and not np.isfinite(value):
+        ok = False
+    if not ok:
+        raise BundleError(f"{where}: {what} must be {_type_name(t)}, got {json.dumps(value)[:40]}; "
+                          "re-export the bundle")
+
+
+def check_types(manifest: dict, where: str) -> None:
+    """Every field a reader uses has its JSON type (finite numbers, known formats and graphs)."""
+    for key, t in _TOP.items():
+        _typed(manifest.get(key), t, key, where)
+    for i, a in enumerate(manifest.get("artifacts", [])):
+        for key, t in _ENTRY.items():
+            _typed(a.get(key), t, f"artifacts[{i}].{key}", where, key in _REQUIRED_ENTRY)
+        if a["format"] not in _FORMATS:
+            raise BundleError(f"{where}: artifacts[{i}].format {a['format']!r} is not one of {', '.join(_FORMATS)}")
+        if a["graph"] not in ("step", "seq"):
+            raise BundleError(f"{where}: artifacts[{i}].graph {a['graph']!r} is not step or seq")
+        io = a.get("io") or {}
+        for side in ("inputs", "outputs"):
+            names = io.get(side, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise BundleError(f"{where}: artifacts[{i}].io.{side} must be a list of names")
+        golden = a.get("golden") or {}
+        for key in ("tolerance", "max_abs_host"):
+            _typed(golden.get(key), _NUMBER, f"artifacts[{i}].golden.{key}", where)
+        if golden.get("tolerance") is not None and golden["tolerance"] < 0:
+            raise BundleError(f"{where}: artifacts[{i}].golden.tolerance must be >= 0")
+        if a.get("chunk") is not None and a["chunk"] < 1:
+            raise BundleError(f"{where}: artifacts[{i}].chunk must be >= 1")
+    for key in ("rejected", "unsupported"):
+        for i, e in enumerate(manifest.get(key, [])):
+            for field_ in ("file", "format", "graph", "scheme", "reason"):
+                _typed(e.get(field_), str, f"{key}[{i}].{field_}", where)
+    evaluation = manifest.get("evaluation") or {}
+    _typed(evaluation.get("reference"), _NUMBER, "evaluation.reference", where)
+    _typed(evaluation.get("metric"), str, "evaluation.metric", where)
+    shifts = evaluation.get("shifts") or []
+    _typed(shifts, list, "evaluation.shifts", where)
+    for i, s in enumerate(shifts):
+        _typed(s, dict, f"evaluation.shifts[{i}]", where, True)
+        _typed(s.get("key"), str, f"evaluation.shifts[{i}].key", where, True)
+        _typed(s.get("shift"), str, f"evaluation.shifts[{i}].shift", where)
+        for k in ("level", "reference"):
+            _typed(s.get(k), _NUMBER, f"evaluation.shifts[{i}].{k}", where)
+    for key in ("model", "dataset"):
+        for k, v in (manifest.get(key) or {}).items():
+            if k in ("units", "input_size", "output_size", "params", "params_active"):
+                _typed(v, int, f"{key}.{k}", where)
+            elif k in ("task", "name", "kind", "metric"):
+                _typed(v, str, f"{key}.{k}", where)
+    _typed((manifest.get("reference") or {}).get("test"), _NUMBER, "reference.test", where)
+    _typed((manifest.get("dataset") or {}).get("target_std"), _NUMBER, "dataset.target_std", where)
+    state = manifest["tensors"]["step"]["state"]
+    _typed(state, list, "tensors.step.state", where, True)
+    for i, s in enumerate(state):
+        _typed(s, dict, f"tensors.step.state[{i}]", where, True)
+        _typed(s.get("size"), int, f"tensors.step.state[{i}].size", where, True)
+        if s["size"] < 1:
+            raise BundleError(f"{where}: tensors.step.state[{i}].size must be >= 1")
+
+
 def read_manifest(path: str | Path) -> dict:
     """The validated manifest of a bundle folder; BundleError (one line) when it is not one."""
     path = Path(path)
@@ -216,6 +300,7 @@ def read_manifest(path: str | Path) -> dict:
             a["file"], a["format"], a["graph"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
+    check_types(manifest, str(manifest_path))
     manifest_files(manifest, str(manifest_path))       # every file name stays inside the bundle
     for a in manifest.get("artifacts", []):
         artifact_files(a, str(manifest_path))           # every file it uses: plain name + sha256

@@ -47,10 +47,12 @@ class Budget:
     def __post_init__(self):
         from ...errors import InputError
 
-        if not self.max_drop >= 0:
-            raise InputError(f"--max-drop must be >= 0 points, got {self.max_drop}")
-        if self.max_error is not None and not self.max_error >= 0:
-            raise InputError(f"--max-error must be >= 0, got {self.max_error}")
+        import math
+
+        if not (math.isfinite(self.max_drop) and 0 <= self.max_drop <= 100):
+            raise InputError(f"--max-drop must be a finite number of points in 0..100, got {self.max_drop}")
+        if self.max_error is not None and not (math.isfinite(self.max_error) and self.max_error >= 0):
+            raise InputError(f"--max-error must be a finite number >= 0, got {self.max_error}")
 
     def tolerance(self, gate: Tolerance) -> Tolerance:
         """The gate's bounds, tightened by the budget (never loosened)."""
