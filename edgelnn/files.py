@@ -12,6 +12,30 @@ from pathlib import Path
 from .errors import OutputError
 
 
+MAX_JSON_DEPTH = 64      # objects and lists inside each other in one document we read
+
+
+class JSONNestingError(ValueError):
+    """A JSON document nested deeper than MAX_JSON_DEPTH (never an edgelnn file)."""
+
+
+def json_loads(text: str | bytes):
+    """``json.loads`` with bounded nesting: deeper than MAX_JSON_DEPTH (or than the parser's
+    recursion limit) is a JSONNestingError (a ValueError), not a RecursionError."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise JSONNestingError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise JSONNestingError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            stack += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return obj
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to a temporary file next to ``path`` and rename it into place: readers
     never see half a file, and an error or Ctrl-C leaves the old file as it was."""
@@ -46,7 +70,9 @@ def jsonl_problem(path: str | Path, accept=None) -> str | None:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json_loads(line)
+        except JSONNestingError as exc:
+            return f"line {lineno} is {exc}"
         except ValueError:
             return f"line {lineno} is not JSON"
         if not isinstance(obj, dict):

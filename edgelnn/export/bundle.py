@@ -22,6 +22,7 @@ from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
 from .checks import FormatCheckError, check_format, reference_agreement
+from ..outdir import remove_leftovers, writer_lock
 from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
@@ -494,10 +495,25 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
     notes = [f"{f} skipped: {why}" for f, why in skipped.items()]
     model, ds = _load(checkpoint)
     created = _check_out(out)
+    try:
+        with writer_lock(out, "export"):        # one writer per folder; then a killed run's leftovers
+            remove_leftovers(out)
+            return _export_locked(out, model, ds, name, start, chosen, usable, picked, settings, graphs_of,
+                                  tols, budget, skipped, notes, progress, checkpoint)
+    except BaseException:
+        _remove_created(created, out)
+        raise
+
+
+def _export_locked(out, model, ds, name, start, chosen, usable, picked, settings, graphs_of, tols, budget,
+                   skipped, notes, progress, checkpoint) -> ExportReport:
     name = name or out.name
     plain_name(name, "bundle name (--name, default the --out folder's name)", UnknownNameError)
     task = ds.task
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write to {out.parent} ({exc.strerror or exc})") from None
     try:
         total = 1 + sum(len([s for s in picked if s in f.schemes_for(g) or (s == AUTO and g == "step")])
                         for f in usable for g in graphs_of[f.name] if g in f.graphs)
@@ -556,7 +572,6 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        _remove_created(created, out)
         raise
     return report
 

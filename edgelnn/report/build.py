@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..outdir import staged_folder
 from . import plots
 from .claims import Claim, check_claims
 from .auto import auto_section
@@ -89,6 +90,9 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
     """Read result rows, write the report folder, return what was written and decided."""
     if budget < 0:
         raise InputError(f"--budget must be >= 0 points, got {budget}")
+    for b in bundles or []:
+        if not Path(b).is_dir():
+            raise InputError(f"--bundles {b}: no such folder (a folder holding the bundles of the results)")
     rows = load_results(list(results))
     out = Path(out)
     per_model, overall = recommend(rows, budget)
@@ -139,16 +143,16 @@ def build_report(results: list[str | Path], out: str | Path, *, budget: float = 
     title = title or f"edgelnn report: {dataset}"
 
     written = []
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    for name, png in images.items():
-        if png:
-            path = out / "plots" / f"{name}.png"
-            path.write_bytes(png)
-            written.append(path)
+    with staged_folder(out, "report") as tmp:     # the whole folder or nothing; one writer
+        (tmp / "plots").mkdir(parents=True, exist_ok=True)
+        for name, png in images.items():
+            if png:
+                (tmp / "plots" / f"{name}.png").write_bytes(png)
+                written.append(out / "plots" / f"{name}.png")
+        (tmp / "report.md").write_text(render_md(title, sections), encoding="utf-8")
+        (tmp / "report.html").write_text(render_html(title, sections), encoding="utf-8")
+        picked = {id(p.row) for p in overall + per_model if p.row is not None}
+        write_csv(tmp / "results.csv", rows, picked)
     md, html_path, csv_path = out / "report.md", out / "report.html", out / "results.csv"
-    md.write_text(render_md(title, sections), encoding="utf-8")
-    html_path.write_text(render_html(title, sections), encoding="utf-8")
-    picked = {id(p.row) for p in overall + per_model if p.row is not None}
-    write_csv(csv_path, rows, picked)
     return ReportFiles(out, md, html_path, csv_path, written, rows, overall + per_model, summaries,
                        claims, sens)

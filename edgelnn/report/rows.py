@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EdgeLNNError, UnsafePathError
+from ..files import JSONNestingError, json_loads
 from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
@@ -156,6 +157,58 @@ def _num(value, kind=float):
     return None if isinstance(out, float) and math.isnan(out) else out
 
 
+# Measurements a row may carry: each must be a finite number >= 0 when present (JSON null: not
+# measured). Accuracies (metric "accuracy") must lie in [0, 1]. A row that breaks this is refused
+# when read: a report never ranks or recommends from it.
+_OBJECTS = ("latency_us", "measured_on", "footprint", "run_latency_us")
+_MEASURES = ("golden_max_abs", "golden_tolerance", "per_sample_us", "peak_rss_mb", "model_rss_mb",
+             "size_bytes", "size_ratio", "params", "params_active", "parity_max_abs", "run_per_sample_us",
+             "flash_bytes", "ram_bytes", "stack_bytes", "mcu_state_bytes", "chunk", "threads", "eval_sequences")
+_SCORES = ("accuracy", "accuracy_fp32", "agreement")
+
+
+def _check_number(value, name: str, where: str, top: float | None = None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultsError(f"{where}: malformed row: {name} must be a number, got {json.dumps(value)[:40]}")
+    if not math.isfinite(value):
+        raise ResultsError(f"{where}: malformed row: {name} is {value} (a measurement must be a finite number)")
+    if value < 0 or (top is not None and value > top):
+        bounds = f"in [0, {top:g}]" if top is not None else ">= 0"
+        raise ResultsError(f"{where}: malformed row: {name} is {value:g}, outside {bounds}")
+
+
+def check_values(obj: dict, where: str) -> None:
+    """Types and ranges of the fields the report reads (see _MEASURES, _SCORES)."""
+    for key in _OBJECTS:
+        if obj.get(key) is not None and not isinstance(obj[key], dict):
+            raise ResultsError(f"{where}: malformed row: {key} must be an object, got {json.dumps(obj[key])[:40]}")
+    for key in ("latency_us", "run_latency_us"):
+        for k, v in (obj.get(key) or {}).items():
+            _check_number(v, f"{key}.{k}", where)
+    for key in _MEASURES:
+        _check_number(obj.get(key), key, where)
+    for k in ("weight_bytes", "state_bytes", "macs_per_step", "elementwise_per_step"):
+        _check_number((obj.get("footprint") or {}).get(k), f"footprint.{k}", where)
+    top = 1.0 if str(obj.get("metric") or "accuracy") == "accuracy" else None
+    for key in _SCORES:
+        _check_number(obj.get(key), key, where, 1.0 if key == "agreement" else top)
+    shifts = obj.get("shifts")
+    if shifts is not None and not isinstance(shifts, list):
+        raise ResultsError(f"{where}: malformed row: shifts must be a list, got {json.dumps(shifts)[:40]}")
+    for i, s in enumerate(shifts or []):
+        if not isinstance(s, dict):
+            raise ResultsError(f"{where}: malformed row: shifts[{i}] must be an object")
+        _check_number(s.get("level"), f"shifts[{i}].level", where)
+        for key in ("accuracy", "accuracy_fp32"):
+            _check_number(s.get(key), f"shifts[{i}].{key}", where, top)
+    for key in ("bundle", "model", "dataset", "format", "scheme", "graph", "runtime", "target", "error",
+                "artifact", "metric", "provider", "runtime_version"):
+        if obj.get(key) is not None and not isinstance(obj[key], (str, int, float)):
+            raise ResultsError(f"{where}: malformed row: {key} must be text, got {json.dumps(obj[key])[:40]}")
+
+
 def parse_row(obj: dict, where: str) -> Row:
     """Validate one JSON object and flatten it into a Row; ResultsError names ``where``."""
     if not isinstance(obj, dict):
@@ -168,6 +221,7 @@ def parse_row(obj: dict, where: str) -> Row:
                            f"not supported (this edgelnn reads {SCHEMA!r} version {SCHEMA_VERSION})")
     if obj["status"] not in STATUSES:
         raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
+    check_values(obj, where)
     try:      # names the report uses to find files: a bundle folder and a file inside it
         plain_name(str(obj["bundle"]), "bundle")
         if obj.get("artifact") is not None:
@@ -227,7 +281,15 @@ def load_results(paths: list[str | Path]) -> list[Row]:
     if not paths:
         raise ResultsError("no results files given")
     rows: list[Row] = []
+    seen: dict = {}
     for path in map(Path, paths):
+        try:
+            key = path.resolve()
+        except OSError:
+            key = path.absolute()
+        if key in seen:
+            raise ResultsError(f"{path}: given twice (also as {seen[key]}); its rows would count double")
+        seen[key] = path
         if not path.is_file():
             raise ResultsError(f"{path}: no such results file")
         count = 0
@@ -242,13 +304,16 @@ def load_results(paths: list[str | Path]) -> list[Row]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_loads(line)
+            except JSONNestingError as exc:
+                raise ResultsError(f"{path}:{lineno}: not a result row (JSON {exc})") from None
             except json.JSONDecodeError as exc:
                 raise ResultsError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
             try:
                 row = parse_row(obj, f"{path}:{lineno}")
-            except (TypeError, ValueError, AttributeError) as exc:   # a field of the wrong type
-                raise ResultsError(f"{path}:{lineno}: malformed row ({exc})") from None
+            except (TypeError, ValueError, AttributeError, OverflowError):   # a field of the wrong type
+                raise ResultsError(f"{path}:{lineno}: malformed row (a field has the wrong type or an "
+                                   "impossible value; rows come from `edgelnn bench --out`)") from None
             row.source = str(path)
             rows.append(row)
             count += 1

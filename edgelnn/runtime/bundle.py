@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
+from ..files import json_loads
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files
@@ -280,7 +281,7 @@ def read_manifest(path: str | Path) -> dict:
     if not manifest_path.is_file():
         raise BundleError(f"{path} is not an export bundle: no manifest.json")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json_loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:

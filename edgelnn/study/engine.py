@@ -92,10 +92,23 @@ def run_study(design: StudyDesign, out: str | Path, *, scheduler: str | None = N
     Nothing is written before the design is checked, study.json is read and the executor is up:
     a bad name, a damaged state file or an unreachable scheduler leaves the folder as it was.
     """
+    from ..outdir import first_missing, remove_created, writer_lock
+
     start = time.perf_counter()
     progress = progress or _Quiet()
     design.check_names()
     folder = Path(out)
+    created = first_missing(folder.parent)
+    try:
+        with writer_lock(folder, "study"):      # one writer per study folder
+            return _run_locked(design, folder, start, progress, scheduler, workers, fresh, executor)
+    except BaseException:
+        if not folder.exists():
+            remove_created(created, folder.parent)
+        raise
+
+
+def _run_locked(design, folder: Path, start: float, progress, scheduler, workers, fresh, executor) -> StudyResult:
     state = StudyState(folder) if fresh else StudyState.read(folder)
     executor = executor or open_executor(scheduler, workers)
     engine = None

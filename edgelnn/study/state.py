@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import json_loads
 
 STATE_FILE = "study.json"
 SCHEMA = "edgelnn-study"
@@ -47,8 +48,8 @@ class StudyState:
             return cls(folder)
         fresh = f"move it away or rerun with --fresh to start the study afresh (finished jobs are then redone)"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json_loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise StudyStateError(f"{path} is damaged ({_short(exc)}); {fresh}") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise StudyStateError(f"{path} is not an edgelnn study state file; {fresh}")

@@ -404,6 +404,10 @@ def load_profile_file(path: str | Path) -> Profile:
         raise ProfileError(f"cannot read target profile {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start}); a target profile is UTF-8 TOML") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: nested too deeply to be a target profile") from None
     return parse_profile(data, path.stem, str(path))
 
 
