@@ -64,7 +64,7 @@ class _Quiet:
 
 def open_executor(scheduler: str | None, workers: int | None):
     """``--scheduler`` address, else a LocalCluster of ``workers`` (default: one per core); 0: in-process."""
-    if scheduler:
+    if scheduler is not None:
         ex = DaskExecutor.connect(scheduler)
     elif workers == 0:
         return InProcess()

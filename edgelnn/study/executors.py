@@ -92,6 +92,7 @@ class DaskExecutor:
         client_cls, cluster_cls = _distributed("LocalCluster")
         import dask
 
+        silence_dask_teardown()
         n = workers or os.cpu_count() or 1
         try:
             # no statistical profiler in the workers: it samples the training thread's stack 100
@@ -107,12 +108,19 @@ class DaskExecutor:
 
     @classmethod
     def connect(cls, address: str) -> "DaskExecutor":
-        """An existing cluster (``tcp://HOST:8786``); fails in one line when unreachable."""
+        """An existing cluster (``tcp://HOST:8786``); fails in one line when the address is
+        malformed (at once) or nothing listens there (within PROBE_SECONDS), before any work."""
+        host, port = check_scheduler_address(address)
         client_cls, _ = _distributed()
         _quiet_dask_logs()
+        silence_dask_teardown()
+        probe_scheduler(address, host, port)
         try:
             client = client_cls(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError, CommClosedError...
+            import gc
+
+            gc.collect()                  # the half-made Client's __del__ runs now, silenced
             raise StudyExecutorError(f"cannot reach the Dask scheduler at {address} ({_short(exc)}); "
                                      "start one with `dask scheduler` (README, section Studies on Dask)") from None
         ex = cls(client, None, address)
@@ -258,6 +266,100 @@ def _distributed(cluster: str | None = None):
         raise StudyExecutorError("studies on Dask need the study extra: pip install 'edgelnn[study]' "
                                  "(or run in this process with --workers 0)") from None
     return distributed.Client, (getattr(distributed, cluster) if cluster else None)
+
+
+SCHEMES = ("tcp", "tls")
+PROBE_SECONDS = 4.0
+
+
+def check_scheduler_address(address) -> tuple[str, int]:
+    """(host, port) of a ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` scheduler address, else a
+    StudyExecutorError saying what is wrong with it (empty, another scheme, no port...)."""
+    from urllib.parse import urlsplit
+
+    hint = "expected tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    text = str(address or "").strip()
+    if not text:
+        raise StudyExecutorError(f"--scheduler is empty; {hint}")
+    if any(ord(c) < 33 for c in text):
+        raise StudyExecutorError(f"--scheduler {address!r} holds spaces or control characters; {hint}")
+    if "://" not in text:
+        text = f"tcp://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise StudyExecutorError(f"--scheduler {address!r} is not an address ({exc}); {hint}") from None
+    if parts.scheme not in SCHEMES:
+        raise StudyExecutorError(f"--scheduler {address!r}: scheme {parts.scheme!r} is not one a Dask "
+                                 f"scheduler listens on ({', '.join(SCHEMES)}); {hint}")
+    if not parts.hostname or port is None or not 0 < port < 65536 or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username:
+        raise StudyExecutorError(f"--scheduler {address!r} needs a host and a port 1..65535 and nothing "
+                                 f"else; {hint}")
+    return parts.hostname, port
+
+
+def probe_scheduler(address: str, host: str, port: int, timeout: float = PROBE_SECONDS) -> None:
+    """A plain TCP connection first: nothing listening there, or something that is not a Dask
+    scheduler, is one line within ~2 x ``timeout``. A Dask scheduler sends its handshake as soon as
+    a connection opens (tcp comm: an 8-byte message length, then the frame count); tls:// is
+    only connected to (its first bytes are TLS)."""
+    import socket
+    import struct
+
+    start = "start one with `dask scheduler` (README, section Studies on Dask)"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            if address.startswith("tls://"):
+                return
+            data = b""
+            while len(data) < 16:
+                chunk = sock.recv(16 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        if "data" in locals():
+            raise StudyExecutorError(f"something listens at {address} but does not answer like a Dask scheduler "
+                                     f"(no handshake within {timeout:g} s); {start}") from None
+        raise StudyExecutorError(f"cannot reach the Dask scheduler at {address} (timed out); {start}") from None
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or _short(exc)
+        raise StudyExecutorError(f"cannot reach the Dask scheduler at {address} ({why}); {start}") from None
+    total, frames = struct.unpack("<QQ", data) if len(data) == 16 else (0, 0)
+    if not (16 <= total < (1 << 26) and 0 < frames < 1024):
+        raise StudyExecutorError(f"something listens at {address} but does not answer like a Dask scheduler; "
+                                 f"{start}")
+
+
+def _dask_noise(unraisable) -> bool:
+    obj = unraisable.object
+    names = [getattr(type(obj), "__module__", "") or "", getattr(obj, "__module__", "") or "",
+             getattr(obj, "__qualname__", "") or ""]
+    tb = unraisable.exc_traceback
+    while tb is not None:
+        names.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    return any(n.startswith(("distributed", "tornado", "dask")) or "Client.__del__" in n for n in names)
+
+
+def silence_dask_teardown() -> None:
+    """A Client that failed to connect, or one torn down at exit, reports its own errors as
+    'Exception ignored in Client.__del__' tracebacks after edgelnn's error line: drop exactly
+    those (other unraisable exceptions still go to the previous hook)."""
+    import sys
+
+    previous = sys.unraisablehook
+    if getattr(previous, "_edgelnn_dask", False):
+        return
+
+    def hook(unraisable):
+        if not _dask_noise(unraisable):
+            previous(unraisable)
+
+    hook._edgelnn_dask = True
+    sys.unraisablehook = hook
 
 
 def _quiet_dask_logs() -> None:
