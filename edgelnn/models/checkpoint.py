@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import EdgeLNNError
+from ..errors import EdgeLNNError, OutputError
 
 FORMAT = "edgelnn-checkpoint"
 SCHEMA_VERSION = 1
@@ -47,8 +47,31 @@ def save(model, path) -> None:
     try:
         torch.save(payload, tmp)
         tmp.replace(path)
+    except (OSError, RuntimeError) as exc:   # torch reports a failed write (ENOSPC...) as RuntimeError
+        raise OutputError(f"cannot write the checkpoint {path} ({_write_reason(exc, path)}); "
+                          "nothing was written") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _write_reason(exc: BaseException, path: Path) -> str:
+    """What the OS said, also when torch wrapped it in a RuntimeError without the errno."""
+    import shutil
+
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    try:
+        if shutil.disk_usage(path.parent).free < 1 << 20:
+            return "No space left on device"
+    except OSError:
+        pass
+    if not os.access(path.parent, os.W_OK):
+        return "the folder is not writable"
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
 
 
 def load(path):

@@ -129,23 +129,50 @@ def build_shared(sources: dict[str, str], main: list[str], native: bool = True,
     errors = []
     for argv_flags in attempts:
         key = hashlib.sha256(digest.digest() + " ".join(argv_flags).encode()).hexdigest()
-        folder = cache_dir() / key[:2] / key
-        lib = folder / ("lib.dylib" if sys.platform == "darwin" else "lib.so")
+        name = "lib.dylib" if sys.platform == "darwin" else "lib.so"
+        lib = cache_dir() / key[:2] / key / name
         if lib.is_file():
             return lib, {"compiler": version, "flags": argv_flags, "cache": str(lib), "cached": True}
-        tmp_root = cache_dir()
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=tmp_root) as tmp:
-            for name, text in sources.items():
-                (Path(tmp) / name).write_text(text)
-            out = Path(tmp) / lib.name
-            proc = run([*cc, *argv_flags, "-o", str(out), *main, "-lm"], cwd=tmp)
-            if proc.returncode != 0:
-                errors.append(first_error(proc.stderr))
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            final = folder / f".{lib.name}.{os.getpid()}"
-            shutil.copyfile(out, final)
-            os.replace(final, lib)
-        return lib, {"compiler": version, "flags": argv_flags, "cache": str(lib), "cached": False}
+        try:
+            built = _compile(cc, argv_flags, sources, main, cache_dir(), lib)
+        except OSError:               # a read-only or full cache: build in a private temporary folder
+            private = _private_root()
+            built = _compile(cc, argv_flags, sources, main, private, private / key / name)
+        if isinstance(built, str):
+            errors.append(built)
+            continue
+        return built, {"compiler": version, "flags": argv_flags, "cache": str(built), "cached": False}
     raise CompileError(f"{' '.join(cc)} failed: {errors[-1] if errors else 'unknown error'}")
+
+
+_PRIVATE: list[Path] = []
+
+
+def _private_root() -> Path:
+    """This process's own build folder (removed at exit), when the cache cannot be written."""
+    if not _PRIVATE:
+        import atexit
+
+        path = Path(tempfile.mkdtemp(prefix="edgelnn-c-"))
+        atexit.register(shutil.rmtree, path, True)
+        _PRIVATE.append(path)
+    return _PRIVATE[0]
+
+
+def _compile(cc, argv_flags, sources, main, tmp_root: Path, lib: Path) -> Path | str:
+    """Build into ``lib`` (under ``tmp_root``); the compiler's first error line when it fails.
+    OSError when ``tmp_root`` cannot be written."""
+    folder = lib.parent
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=tmp_root) as tmp:
+        for name, text in sources.items():
+            (Path(tmp) / name).write_text(text)
+        out = Path(tmp) / lib.name
+        proc = run([*cc, *argv_flags, "-o", str(out), *main, "-lm"], cwd=tmp)
+        if proc.returncode != 0:
+            return first_error(proc.stderr)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f".{lib.name}.{os.getpid()}"
+        shutil.copyfile(out, final)
+        os.replace(final, lib)
+    return lib
