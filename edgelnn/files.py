@@ -93,6 +93,7 @@ def append_jsonl(path: str | Path, objects: list[dict]) -> int:
     path = Path(path)
     lines = [(json.dumps(obj, allow_nan=False) + "\n").encode("utf-8") for obj in objects]
     path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     written = 0
     try:
@@ -110,6 +111,11 @@ def append_jsonl(path: str | Path, objects: list[dict]) -> int:
                     pass
                 why = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was reached",
                        errno.EDQUOT: "the disk quota is exceeded"}.get(exc.errno, exc.strerror or str(exc))
+                if not existed and written == 0:       # nothing of ours in it: leave no empty file
+                    try:
+                        path.unlink()
+                    except OSError:
+                        pass
                 raise OutputError(f"{path}: {why}; {written} of {len(lines)} row(s) appended, each "
                                   "whole (the file holds no partial line)") from None
             written += 1
