@@ -367,6 +367,24 @@ class _Run:
                 (path.parent / Path(extra["file"]).name).unlink(missing_ok=True)
 
 
+def _raise_if_disk(exc: BaseException, tmp: Path) -> None:
+    """A converter that failed because the disk is full or not writable is not a failed artifact:
+    the whole export stops with one line naming the folder (the other artifacts would fail too)."""
+    import errno as _errno
+
+    codes = (_errno.ENOSPC, _errno.EDQUOT, _errno.EROFS, _errno.EACCES)
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.errno in codes:
+        why = cause.strerror
+    else:
+        try:
+            why = "No space left on device" if shutil.disk_usage(tmp).free < (1 << 20) else None
+        except OSError:
+            why = None
+    if why:
+        raise ExportError(f"cannot write to {tmp.parent} ({why}); no bundle was written") from None
+
+
 def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, chunk) -> None:
     module = fmt.load()
     for graph in graphs:
@@ -386,6 +404,7 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
                 run.advance(f"{fmt.name} {graph} {scheme}: unsupported")
             continue
         except Exception as exc:  # noqa: BLE001 - keep going with the other formats/graphs
+            _raise_if_disk(exc, run.tmp)
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
             run.failed_entry(fmt.name, graph, "fp32", reason, time.perf_counter() - started)
             run.advance(f"{fmt.name} {graph} fp32: failed")
@@ -425,6 +444,7 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
                 qinfo = module.quantize(source, scheme, calib, path, **options)
             except Exception as exc:  # noqa: BLE001
                 path.unlink(missing_ok=True)
+                _raise_if_disk(exc, run.tmp)
                 reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
                 run.failed_entry(fmt.name, graph, scheme, reason, time.perf_counter() - started)
                 run.advance(f"{fmt.name} {graph} {scheme}: failed")
