@@ -604,3 +604,14 @@ def test_the_suite_is_large_enough():
     theirs = len(test_bad_input.CLI_CASES) + len(test_bad_input.API_CASES)
     assert len({c.id for c in CASES} | {a[0] for a in API}) == len(CASES) + len(API)
     assert ours >= 120 and ours + theirs >= 300, (ours, theirs)
+
+
+def test_disk_export_full_disk(ws, mount):
+    full = mount(ws / "full", "size=256k")
+    fill(full)
+    before = snapshot(ws)
+    proc = edgelnn(ws, "export", "model.pt", "--out", "full/b", "--format", "onnx", "--quant", "fp32",
+                   "--graph", "step")
+    line = one_error(proc, "full")
+    assert "No space left" in line and "Errno" not in line, line
+    assert snapshot(ws) == before and [p.name for p in full.iterdir()] == [".filler"]

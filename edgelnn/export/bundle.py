@@ -590,6 +590,9 @@ def _export_locked(out, model, ds, name, start, chosen, usable, picked, settings
                                      f"see the table for why); {kept}", report)
         interrupt.check()          # never replace the user's bundle after an interrupt
         _replace(tmp, out)
+    except OSError as exc:          # the bundle's own files (data, manifest) on a full/read-only disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"cannot write to {out.parent} ({exc.strerror or exc}); no bundle was written") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
