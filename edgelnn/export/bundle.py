@@ -348,6 +348,14 @@ class _Run:
             entry["parity"] = {"passed": False}
         entry["tools"] = fmt.tool_versions()
         entry.update(extra or {})
+        if parity["passed"] and fmt.name == "c":     # the header states the bound the gate measured
+            from .c.build import stamp_error_bound
+            stamp_error_bound(path, entry)
+            try:                                      # and the stamped header still compiles strictly
+                check_format("c", path)
+            except FormatCheckError as exc:
+                parity = {**parity, "passed": False, "reason": str(exc)}
+                entry["parity"]["passed"] = False
         result = ArtifactResult(fmt.name, graph, scheme, "passed" if parity["passed"] else "rejected",
                                 path.name, entry["bytes"], entry["size_ratio"], entry["quantized"],
                                 parity.get("max_abs"), parity.get("rel_range"), parity.get("metric"),
@@ -355,9 +363,6 @@ class _Run:
                                 round(time.perf_counter() - started, 2))
         self.results.append(result)
         if parity["passed"]:
-            if fmt.name == "c":           # the header states the bound the gate measured
-                from .c.build import stamp_error_bound
-                stamp_error_bound(path, entry)
             entry["footprint"] = _footprint(path, entry)
             self.artifacts.append(entry)
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import BundleError
-from ..integrity import verify_sha256
+from ..integrity import verify_artifact
 from .mcu import FIRMWARE, flt
 
 MAIN = r"""/* Example: stream the golden samples through {p}_step and compare with PyTorch's outputs.
@@ -255,13 +255,9 @@ def write_package(bundle, entry: dict, out: Path) -> Path:
     """The example project of one C artifact of ``bundle`` (``edgelnn.runtime.Bundle``) at ``out``."""
     import re
 
-    src = bundle.artifact_path(entry)
-    verify_sha256(src, entry["sha256"])
-    header = next((bundle.path / e["file"] for e in entry.get("extra_files") or []
-                   if e.get("file", "").endswith(".h")), src.with_suffix(".h"))
-    for e in entry.get("extra_files") or []:
-        if e.get("file", "").endswith(".h"):
-            verify_sha256(header, e["sha256"])
+    used = verify_artifact(bundle.path, entry)        # every file that is compiled, sha256 checked
+    src = used[0]
+    header = next(p for p in used[1:] if p.suffix == ".h")
     prefix = entry["c_prefix"]
     P = prefix.upper()
     out.mkdir(parents=True, exist_ok=True)
