@@ -160,15 +160,15 @@ def bench(
         cpu_list = [int(c) for c in cpus.split(",")] if cpus else None
     except ValueError:
         raise InputError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 2,3") from None
+    settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
+                             seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
+                             max_eval_sequences=eval_limit, cpu_affinity=cpu_list)
     if cpu_list and target == ["host"] and not host and hasattr(os, "sched_getaffinity"):
         usable = sorted(os.sched_getaffinity(0))
         bad = [c for c in cpu_list if c not in usable]
         if bad:
             raise InputError(f"--cpus: core {bad[0]} is not one this process may run on "
                              f"(usable: {','.join(map(str, usable))})")
-    settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
-                             seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
-                             max_eval_sequences=eval_limit, cpu_affinity=cpu_list)
     if out is not None:
         _check_results_file(out)
     b = load_bundle(bundle)                       # a bad bundle fails here, before any work
