@@ -77,13 +77,13 @@ def study(
     from ..study import default_design, quick_design, run_study
     from ..study.costs import plan_time
 
+    if scheduler and workers is not None:
+        raise typer.BadParameter("--workers sizes the local cluster; with --scheduler the cluster is yours",
+                                 param_hint="--workers")
     if scheduler is not None:          # a malformed or empty address: one line before anything else
         from ..study.executors import check_scheduler_address, probe_scheduler
 
         probe_scheduler(scheduler, *check_scheduler_address(scheduler))
-    if scheduler and workers is not None:
-        raise typer.BadParameter("--workers sizes the local cluster; with --scheduler the cluster is yours",
-                                 param_hint="--workers")
     design = quick_design() if quick else default_design()
     changes = {
         "datasets": _csv(datasets) if datasets else None,
