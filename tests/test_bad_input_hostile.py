@@ -103,7 +103,7 @@ def nested(depth: int) -> str:
 
 REPORT = ["report", "results.jsonl", "--out", "rep", "--no-sensitivity"]
 EXPORT_AUTO = ["export", "model.pt", "--out", "b2", "--quant", "auto"]
-STUDY = ["study", "--workers", "0", "--out", "st", "--datasets", "italypowerdemand", "--models", "gru"]
+STUDY = ["study", "--out", "st", "--datasets", "italypowerdemand", "--models", "gru"]
 
 # -- the cases ---------------------------------------------------------------------------------
 CASES = [
