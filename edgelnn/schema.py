@@ -32,6 +32,8 @@ STATUS_LABELS = {
     "rejected": ("exported-failed", "exported, failed parity check"),
     "failed": ("failed", "failed to run"),
     "unsupported": ("failed", "not exported (unsupported)"),
+    # exported and fine, but of a format the target cannot run (e.g. ONNX on a microcontroller)
+    "not_applicable": ("not-applicable", "not applicable to this target"),
 }
 STATUSES = tuple(STATUS_LABELS)
 # Fields a row must have to be read at all; of those, the ones that may not be null.

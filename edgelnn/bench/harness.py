@@ -71,6 +71,12 @@ class _Context:
             footprint=entry.get("footprint"), metric=self._metric(),
             parity_max_abs=parity.get("max_abs"), edgelnn_version=__version__, env=self.env,
             timestamp=_now(), chunk=entry.get("chunk"))
+        fields["sha256"] = entry.get("sha256")
+        if entry.get("format") == "c" and "size_bytes" not in values \
+                and self.measured_on.get("via") != "emulator":           # host: what the code costs
+            obj = _c_object_bytes(b.artifact_path(entry))
+            if obj is not None:
+                fields.update(size_bytes=obj, source_bytes=entry.get("bytes"))
         fields.update(values)
         return ResultRow(**fields)
 
@@ -216,3 +222,34 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
             rows.append(ctx.row({**entry, "file": entry.get("file")}, "unsupported",
                                 error=entry.get("reason") or "not supported by the exporter"))
     return [r.to_dict() for r in rows]
+
+
+_OBJECT_BYTES: dict[str, int | None] = {}
+
+
+def _c_object_bytes(c_file: Path) -> int | None:
+    """text + rodata of the C artifact compiled for this host (cc -O2 -c; ``size -A``): what it
+    adds to a program, where its .c file's bytes are mostly formatting of constants. None when no
+    compiler or ``size`` is here."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    key = str(c_file)
+    if key in _OBJECT_BYTES:
+        return _OBJECT_BYTES[key]
+    from ..runtime.c.toolchain import find_cc
+
+    cc, size = find_cc(), shutil.which("size")
+    out = None
+    if cc and size and Path(c_file).is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            obj = Path(tmp) / "a.o"
+            built = subprocess.run([*cc, "-std=c99", "-O2", "-c", str(c_file), "-o", str(obj)],
+                                   cwd=Path(c_file).parent, capture_output=True, text=True)
+            if built.returncode == 0:
+                listing = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
+                out = sum(int(p[1]) for p in (ln.split() for ln in listing.splitlines())
+                          if len(p) >= 2 and p[0].startswith((".text", ".rodata")) and p[1].isdigit())
+    _OBJECT_BYTES[key] = out
+    return out

@@ -141,10 +141,10 @@ def bench_mcu(bundle_path: str | Path, profile, *, artifacts: list[str] | None =
     rows: list[ResultRow] = []
     for entry in entries:
         if entry.get("format") != "c":
-            rows.append(ctx.row(entry, "unsupported", error=f"{profile.name} runs C artifacts only "
+            rows.append(ctx.row(entry, "not_applicable", error=f"{profile.name} runs C artifacts only "
                                 f"(export with --format c)"))
         elif _compute(entry) not in profile.schemes:
-            rows.append(ctx.row(entry, "unsupported", error=f"scheme {_compute(entry)} does not suit "
+            rows.append(ctx.row(entry, "not_applicable", error=f"scheme {_compute(entry)} does not suit "
                                 f"{profile.name} (its schemes: {', '.join(profile.schemes)})"))
         else:
             rows.append(bench_c_on_mcu(ctx, entry, profile, settings, say))

@@ -38,7 +38,10 @@ class ResultRow:
     peak_rss_mb: float | None = None
     baseline_rss_mb: float | None = None
     model_rss_mb: float | None = None
-    size_bytes: int | None = None
+    size_bytes: int | None = None         # file bytes; C: the compiled object's text + rodata on the
+                                          # host, flash on a microcontroller target
+    source_bytes: int | None = None       # C: the .c source's bytes (size_bytes is the object's)
+    sha256: str | None = None             # of the artifact file (byte-identical artifacts share it)
     size_ratio: float | None = None
     params: int | None = None
     params_active: int | None = None      # masked synapses excluded

@@ -78,6 +78,8 @@ th{background:#f2f2f2}caption{caption-side:top;text-align:left;font-style:italic
 tr.passed td:first-child{border-left:4px solid #2e7d32}
 tr.exported-failed td:first-child{border-left:4px solid #ef6c00}
 tr.failed td:first-child{border-left:4px solid #c62828}
+tr.not-applicable td:first-child{border-left:4px solid #9e9e9e}
+tr.not-applicable td{color:#757575}
 img{max-width:100%;height:auto;display:block;margin:.5em 0 1.2em}
 code{background:#f4f4f4;padding:0 3px;border-radius:3px}
 .scroll{overflow-x:auto}

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .rows import HIGHER_IS_BETTER, Row  # noqa: E402
 
-MARKERS = {"onnx": "o", "tflite": "s"}
+MARKERS = {"onnx": "o", "tflite": "s", "c": "D"}
+MARKER_KEY = "o onnx, s tflite, D c, ^ other"
 SHIFT_AXES = {  # shift -> (x label, clean level, log x)
     "noise": ("noise: SNR (dB), lower = more noise", None, False),
     "offset-drift": ("non-stationarity: offset drift at the last sample (train std)", 0.0, False),
@@ -78,7 +79,7 @@ def scatter(rows: list[Row], x_of, x_label: str, title: str) -> bytes | None:
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(x_label)
     ax.set_ylabel(metric + ("" if higher else " (lower is better)"))
-    ax.set_title(title + "  (o onnx, s tflite)")
+    ax.set_title(f"{title}  (markers: {MARKER_KEY})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
@@ -90,8 +91,10 @@ def accuracy_latency(rows: list[Row]) -> bytes | None:
 
 
 def accuracy_size(rows: list[Row]) -> bytes | None:
-    return scatter(rows, lambda r: r.size_bytes / 1024 if r.size_bytes else None,
-                   "artifact size (KiB, log)", "accuracy vs size")
+    """Host sizes only: a microcontroller row's size is flash, another quantity (its own table)."""
+    return scatter([r for r in rows if r.flash_bytes is None],
+                   lambda r: r.size_bytes / 1024 if r.size_bytes else None,
+                   "size on the host (KiB, log; C: compiled object text + rodata)", "accuracy vs size")
 
 
 def robustness(curves: dict, clean: dict, metric: str = "accuracy") -> bytes | None:

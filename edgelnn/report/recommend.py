@@ -47,6 +47,8 @@ def exclusion(row: Row, budget: float) -> str | None:
     """Why ``row`` may not be recommended, or None when it is a candidate."""
     if row.status != "passed":
         return row.status_label
+    if row.file_grew:
+        return f"file grew under quantization ({row.size_ratio:.2f}x fp32's)"
     if row.drop is None:
         return "no accuracy measured"
     if row.drop > budget + 1e-9:

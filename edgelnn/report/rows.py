@@ -63,8 +63,10 @@ class Row:
     chunk: int | None = None
     peak_rss_mb: float | None = None
     model_rss_mb: float | None = None
-    size_bytes: int | None = None
-    size_ratio: float | None = None
+    size_bytes: int | None = None            # C: object text + rodata on a host, flash on an MCU
+    size_ratio: float | None = None          # the file's bytes / fp32's (manifest)
+    source_bytes: int | None = None          # C: the .c file's bytes
+    sha256: str | None = None
     params: int | None = None
     params_active: int | None = None
     # the model's own memory and compute (bench row's ``footprint``; None for older rows)
@@ -101,6 +103,11 @@ class Row:
         if self.status == "rejected" and self.size_bytes is None:
             return EXPORT_FAILED
         return STATUSES[self.status]
+
+    @property
+    def file_grew(self) -> bool:
+        """A quantized artifact whose file is larger than fp32's (e.g. ONNX QDQ structure)."""
+        return self.scheme != "fp32" and self.size_ratio is not None and self.size_ratio > 1.0
 
     @property
     def status_label(self) -> str:
@@ -248,6 +255,7 @@ def parse_row(obj: dict, where: str) -> Row:
         per_sample_us=_num(obj.get("per_sample_us")), chunk=_num(obj.get("chunk"), int),
         peak_rss_mb=_num(obj.get("peak_rss_mb")), model_rss_mb=_num(obj.get("model_rss_mb")),
         size_bytes=_num(obj.get("size_bytes"), int), size_ratio=_num(obj.get("size_ratio")),
+        source_bytes=_num(obj.get("source_bytes"), int), sha256=obj.get("sha256"),
         params=_num(obj.get("params"), int), params_active=_num(obj.get("params_active"), int),
         weight_bytes=_num(fp.get("weight_bytes"), int), state_bytes=_num(fp.get("state_bytes"), int),
         macs_per_step=_num(fp.get("macs_per_step"), int),

@@ -37,7 +37,11 @@ STATUS_LEGEND = ("Status legend: **passed** = exported, golden check passed, mea
                  "**exported, failed golden/parity check** = the artifact exists but disagrees with "
                  "PyTorch beyond tolerance (parity failures are kept out of the bundle); "
                  "**failed to export / not exported (unsupported) / failed to run** = no usable artifact, "
-                 "reason given. "
+                 "reason given; **not applicable to this target** (grey) = an artifact of a format the "
+                 "target does not run (e.g. ONNX on a microcontroller), not a failure. "
+                 "*file grew* = a quantized artifact whose file is larger than fp32's: never recommended "
+                 "for its size. An artifact byte-identical to another (same sha256) is listed once, its "
+                 "aliases after `=`. "
                  "Δ = accuracy − the fp32 reference: PyTorch on the test split, or the fp32 artifact when "
                  "only a subset was scored; for RMSE a positive Δ is worse.")
 
@@ -52,11 +56,29 @@ MEMORY_NOTE = ("*weight KiB*, *state B* and *MACs/step* are the model's own cost
                "matrix products); the *runtime RSS* columns are the runtime's cost: resident memory "
                "of a process running it, mostly the runtime itself whatever the model. *flash KiB* "
                "and *MCU RAM B* (static RAM + worst-case stack + state) are a C artifact's on a "
-               "microcontroller target's core.")
+               "microcontroller target's core. *size KiB* is the file on a host, except C: the compiled "
+               "object's text + rodata on the host (its source's bytes in brackets) and flash on a "
+               "microcontroller; *× fp32* compares files.")
+
+
+def aliases(rows: list[Row]) -> tuple[list[Row], dict[int, list[Row]]]:
+    """Rows with byte-identical artifacts (same sha256, target and runtime) collapsed to the first:
+    (kept rows, {id(kept row): the rows it stands for})."""
+    kept, alias, first = [], {}, {}
+    for r in rows:
+        key = (r.sha256, r.target, r.runtime, r.bundle) if r.sha256 else None
+        if key is not None and key in first:
+            alias.setdefault(id(first[key]), []).append(r)
+            continue
+        if key is not None:
+            first[key] = r
+        kept.append(r)
+    return kept, alias
 
 
 def results_section(rows: list[Row]) -> Section:
     order = sorted(rows, key=lambda r: (r.target, r.model, r.bundle, r.format, r.graph, r.scheme, r.runtime or ""))
+    order, same = aliases(order)
     body, classes = [], []
     for r in order:
         call = f"{num(r.p50_us, 1)} ({r.chunk})" if r.graph == "seq" and r.p50_us is not None else "–"
@@ -64,9 +86,12 @@ def results_section(rows: list[Row]) -> Section:
             call = f"{num(r.raw['run_latency_us'].get('p50'), 1)} ({r.raw.get('run_chunk')}, run)"
         golden = (f"{num(r.golden_max_abs, 5)} / {num(r.golden_tolerance, 5)}"
                   if r.golden_max_abs is not None else "–")
-        body.append([r.model, r.bundle, art(r), r.runtime or "–", r.target, r.status_label,
+        name = art(r) + "".join(f" = {a.scheme}" for a in same.get(id(r), []))
+        size = kib(r.size_bytes) + (f" (source {kib(r.source_bytes)})" if r.source_bytes is not None else "") \
+            + (" **file grew**" if r.file_grew else "")
+        body.append([r.model, r.bundle, name, r.runtime or "–", r.target, r.status_label,
                      str(r.params) if r.params is not None else "–",
-                     str(r.params_active) if r.params_active is not None else "–", kib(r.size_bytes),
+                     str(r.params_active) if r.params_active is not None else "–", size,
                      kib(r.weight_bytes), str(r.state_bytes) if r.state_bytes is not None else "–",
                      str(r.macs_per_step) if r.macs_per_step is not None else "–",
                      num(r.size_ratio, 2), num(r.step_p50_us, 1), num(r.step_p99_us, 1), call,

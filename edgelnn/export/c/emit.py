@@ -252,7 +252,7 @@ class FloatEmitter:
             for (i = 0; i < k; i++) {{
                 const float xi = x[i];
                 const float *wi = wc + (long)i * n;
-                for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
+                {P}_UNROLL for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
             }}
         }} else {{
             for (i = 0; i < k; i++) {{
@@ -271,7 +271,13 @@ class FloatEmitter:
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;
         float acc = 0.0f;
-        for (i = 0; i < k; i++) acc += {w} * x[i];
+        for (i = 0; i + 4 <= k; i += 4) {{     /* by 4: the same sums in the same order, fewer branches */
+            acc += {w.replace("[i]", "[i]")} * x[i];
+            acc += {w.replace("[i]", "[i + 1]")} * x[i + 1];
+            acc += {w.replace("[i]", "[i + 2]")} * x[i + 2];
+            acc += {w.replace("[i]", "[i + 3]")} * x[i + 3];
+        }}
+        for (; i < k; i++) acc += {w} * x[i];
 {fin}        if (b) acc += b[j];
         if (add) acc += add[j];
         y[j] = acc;
@@ -625,7 +631,12 @@ class FloatEmitter:
                  f"   its terms in the same order, so the block size never changes a result. */\n"
                  f"#ifndef {P}_MV_BLOCK\n#if defined(__arm__) && !defined(__aarch64__)\n"
                  f"#define {P}_MV_BLOCK 8     /* 32-bit Arm (Cortex-M): little stack, no float SIMD */\n"
-                 f"#else\n#define {P}_MV_BLOCK 64\n#endif\n#endif\n") if self.block_macro else ""
+                 f"#else\n#define {P}_MV_BLOCK 64\n#endif\n#endif\n"
+                 f"/* Cortex-M: gcc keeps -Os loops rolled; unrolling the inner product loops halves the cycles\n"
+                 f"   per step (same operations in the same order: same results). */\n"
+                 f"#ifndef {P}_UNROLL\n#if defined(__arm__) && !defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)\n"
+                 f"#define {P}_UNROLL _Pragma(\"GCC unroll 8\")\n#else\n#define {P}_UNROLL\n#endif\n#endif\n"
+                 ) if self.block_macro else ""
         if self.flat_macro:
             kib = 4 * self.FLAT_CHUNK // 1024
             block += (f"/* Sparse sums over all active entries at once (vectorizes; up to {kib} KiB of stack\n"

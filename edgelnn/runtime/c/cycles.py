@@ -37,6 +37,7 @@ from .toolchain import QEMU, QEMU_HINT, run
 
 CLOCK_MHZ = {"cortex-m4": 80.0, "cortex-m0plus": 48.0}   # STM32L4-class M4, SAMD21/STM32L0-class M0+
 STEPS = 3               # steps timed after one untimed step from the zero state
+M4_REFILL = 2           # P, the pipeline refill of a taken branch on the M4 (TRM: 1..3)
 MODEL_DOC = {"cortex-m4": "Cortex-M4 TRM r0p1 table 3-1 (+ FPU table 7-1), zero wait states, "
                           "taken-branch refill P=2, SDIV/UDIV 12, single LDR/STR pipelined after a load/store",
              "cortex-m0plus": "Cortex-M0+ TRM table 3-1, zero wait states, single-cycle multiplier"}
@@ -114,7 +115,7 @@ def disassemble(elf: Path) -> dict[int, Insn]:
 def _m4(ins: Insn, taken: bool, prev_mem: bool) -> tuple[int, str, bool]:
     """(cycles, class, is a single load/store) of one executed instruction on a Cortex-M4."""
     m, ops = ins.mnemonic, ins.operands
-    P = 2
+    P = M4_REFILL
     if _LOAD1.match(m) or _VLDST.match(m):
         pc_load = m.startswith("ldr") and re.match(r"\s*pc\b", ops)
         return (1 if prev_mem else 2) + (P if pc_load else 0), "load/store", True
