@@ -189,5 +189,29 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "--markdown" not in sys.argv:
     main()
+
+
+def markdown(result: dict) -> str:
+    """The RESULTS.md tables, generated from the JSON this script wrote."""
+    out = ["| kind | scheme | core (API) | instructions/step | est. cycles/step | µs @ clock | MACs/step | "
+           "est. cycles/MAC | largest dt |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["cycles"]:
+        api = "integer" if r["api"].startswith("integer") else "float"
+        out.append(f"| {r['kind']} | {r['scheme']} | {r['core']} ({api}) | {r['instructions']:,} | {r['cycles']:,} | "
+                   f"{r['us']:,.0f} @ {r['clock_mhz']:g} MHz | {r['macs'] or '–'} | "
+                   f"{r['cycles_per_mac'] if r['cycles_per_mac'] is not None else '–'} | "
+                   f"{'unbounded (float)' if r['dt_max'].startswith('3.40282') else r['dt_max']} |")
+    for d in result.get("dt_change", []):
+        med = d["host_step_us_median"]
+        out += ["", f"dt change, {d['kind']}-64 int16-fixed: host step {med['old']:.3f} → {med['new']:.3f} µs "
+                    f"(median of {d['rounds']} alternating runs, ratio {d['host_ratio_new_over_old']:.3f}, load "
+                    f"{d['load']:.1f}); flash Cortex-M4 float API {d['flash_m4_float_api']['old']} → "
+                    f"{d['flash_m4_float_api']['new']} B, Cortex-M0+ integer API "
+                    f"{d['flash_m0plus_integer_api']['old']} → {d['flash_m0plus_integer_api']['new']} B."]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--markdown":
+    print(markdown(json.loads(Path(sys.argv[2]).read_text())))

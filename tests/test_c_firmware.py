@@ -251,3 +251,33 @@ def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path)
     assert 0 < small.instructions < big.instructions
     assert big.cycles >= big.instructions            # no instruction takes less than a cycle
     assert small.clock_mhz == 80.0 and small.us == pytest.approx(small.cycles / 80.0, abs=0.01)
+
+
+# -- the report tells the truth about size ------------------------------------------------------------
+def test_report_size_truth_aliases_grown_files_and_not_applicable_rows(tmp_path):
+    from edgelnn.bench import append_rows
+    from edgelnn.report import build_report
+    from edgelnn.report.plots import MARKER_KEY
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_report import make_row
+
+    sha = "a" * 64
+    rows = [make_row(size=20000, sha256="f" * 64),
+            make_row(scheme="int8-static", size=7000, p50=40, acc=0.95, sha256=sha),
+            make_row(scheme="auto", size=7000, p50=41, acc=0.95, sha256=sha),          # byte-identical
+            make_row(scheme="int8-dynamic", size=30000, p50=30, acc=0.95, sha256="b" * 64),   # grew
+            make_row(fmt="c", scheme="fp32", size=9000, p50=2.0, acc=0.95, sha256="c" * 64,
+                     source_bytes=51236, runtime="c"),
+            make_row(scheme="fp32", status="not_applicable", size=20000, target="cortex-m4",
+                     error="cortex-m4 runs C artifacts only (export with --format c)")]
+    append_rows(tmp_path / "r.jsonl", rows)
+    rep = build_report([tmp_path / "r.jsonl"], tmp_path / "rep", sensitivity=False, budget=1.0)
+    md = rep.markdown.read_text()
+    assert "| onnx step auto = int8-static | onnxruntime | host |" in md                # shown once,
+    assert "| onnx step int8-static | onnxruntime | host |" not in md                  # with its alias
+    assert "**file grew**" in md and "not applicable to this target" in md
+    assert "(source 50.0)" in md                                                    # C: object vs source
+    pick = next(r for r in rep.recommendations if r.target == "host" and r.model == "")
+    assert pick.row.scheme != "int8-dynamic"                       # a grown file is never picked for size
+    assert "D c" in MARKER_KEY
