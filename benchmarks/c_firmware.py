@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("cfc", "cfc-ncp", "ltc", "lstm", "gru", "gru-d", "rnn")
+KINDS = ("cfc", "cfc-ncp", "lstm", "gru", "gru-d", "rnn", "ltc-ncp", "ltc")   # slowest to trace last
+STEPS = 2           # timed steps after one untimed step (the count is deterministic)
 
 
 def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
@@ -45,8 +46,8 @@ def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotio
     for scheme in ("int8-weight", "int16-fixed"):
         path = root / f"{kind}.step.{scheme}.c"
         out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
-    x = ds.test.x[0, :4].astype(np.float32)
-    dt = ds.test.dt[0, :4].astype(np.float32)
+    x = ds.test.x[0, :STEPS + 1].astype(np.float32)
+    dt = ds.test.dt[0, :STEPS + 1].astype(np.float32)
     return model, out, x, dt
 
 
@@ -67,7 +68,7 @@ def dt_max(path: Path, prefix: str) -> str:
     return m.group(1).rstrip("f") if m else "?"
 
 
-def cycles_table(kinds, root: Path) -> list[dict]:
+def cycles_table(kinds, root: Path, partial: Path | None = None) -> list[dict]:
     from edgelnn.runtime.c.cycles import step_cost
     from edgelnn.targets import load_profile
     from edgelnn.targets.mcu import core_of
@@ -81,7 +82,7 @@ def cycles_table(kinds, root: Path) -> list[dict]:
         for scheme, core in (("fp32", m4), ("int8-weight", m4), ("int16-fixed", m0)):
             path, info = files[scheme]
             prefix = info["manifest"]["c_prefix"]
-            cost = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt)
+            cost = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=STEPS, timeout=1800)
             n = macs(path, model)
             rows.append({"kind": kind, "scheme": scheme, "core": core.name, "api": cost.api,
                          "instructions": cost.instructions, "cycles": cost.cycles, "us": cost.us,
@@ -90,6 +91,8 @@ def cycles_table(kinds, root: Path) -> list[dict]:
                          "dt_max": dt_max(path, prefix), "by_class": cost.by_class})
             print(json.dumps(rows[-1]), flush=True)
         print(f"# {kind}: {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+        if partial is not None:
+            partial.write_text(json.dumps({"cycles": rows}, indent=1) + "\n")
     return rows
 
 
@@ -181,10 +184,11 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        result = {"cycles": cycles_table(args.kinds, root)}
-        if args.old_src:
+        result = {}
+        if args.old_src:                  # first: it is quick, and the cycle table is long
             result["dt_change"] = [dt_change_cost(args.old_src, k, root) for k in ("cfc", "lstm")]
-            print(json.dumps(result["dt_change"], indent=1))
+            print(json.dumps(result["dt_change"], indent=1), flush=True)
+        result["cycles"] = cycles_table(args.kinds, root, args.out.with_suffix(".partial.json"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
