@@ -205,6 +205,11 @@ def _print_plan(design, est) -> None:
     console.print(f"estimated wall time on {est.workers} worker(s): {est.wall / 60:.0f} min "
                   f"(= (tuning + final + export) / {est.workers} + longest job x {1 - 1 / est.workers:g} "
                   f"+ bench + start and report)", highlight=False)
+    from ..study.engine import ncp_minimum
+
+    ncp = ncp_minimum(design)
+    if ncp:
+        console.print(ncp.replace("**", ""), highlight=False)
     if est.extension_max:
         console.print(f"grid extensions (only where a best rate lies on the grid's edge) add up to "
                       f"{est.extension_max / 60:.1f} CPU min ({est.extension_max / est.workers / 60:.0f} min wall) "

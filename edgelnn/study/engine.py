@@ -504,9 +504,32 @@ def notes(design: StudyDesign) -> list[str]:
                           "per run)" for c in deferred)
         lines.append(f"**Deferred for run time** (estimated cost over {design.max_run_seconds:g} CPU s per run; "
                      f"no claim covers them): {cells}. `edgelnn study --max-run-seconds 0` runs them too.")
+    ncp = ncp_minimum(design)
+    if ncp:
+        lines.append(ncp)
     if design.quick:
         lines.append("**Quick look:** few seeds, one trial, short training: a first look, no verdicts.")
     return lines
+
+
+def ncp_minimum(design: StudyDesign) -> str:
+    """NCP's minimum size per wired kind over the design's datasets (edgelnn.models.minimum_size),
+    stated so that a budget below it is never hidden in a column."""
+    from ..models import minimum_size
+
+    parts, smallest = [], min(design.budgets)
+    below = []
+    for m in (m for m in design.models if m.endswith("-ncp")):
+        sizes = {d: minimum_size(m, *plan._sizes(d)) for d in design.datasets}
+        lo, hi = min(v.params_active for v in sizes.values()), max(v.params_active for v in sizes.values())
+        parts.append(f"{m} {sizes[design.datasets[0]].units} neurons, {lo:,}" + (f"-{hi:,}" if hi != lo else "")
+                     + " active parameters")
+        below += [f"{m} on {d}" for d, v in sizes.items() if v.params_active > smallest]
+    if not parts:
+        return ""
+    return (f"**NCP's minimum size** (the smallest wiring ncps builds, over the datasets): {'; '.join(parts)}. "
+            + (f"Above the smallest budget ({smallest:,}) for: {', '.join(below)} -- those cells are larger "
+               "than their column says." if below else f"Every budget of the ladder (from {smallest:,}) is above it."))
 
 
 def where_ran(state: StudyState) -> str:
