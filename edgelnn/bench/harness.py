@@ -31,6 +31,9 @@ def _now() -> str:
 
 
 def _one_line(exc: BaseException) -> str:
+    """A row's error: an OS error as 'path: reason' (never '[Errno 22] ...'), else the first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
