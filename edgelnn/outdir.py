@@ -94,6 +94,14 @@ def remove_leftovers(folder: str | Path) -> list[Path]:
     except OSError:
         return removed
     prefixes = tuple(f".{folder.name}.{kind}-" for kind in LEFTOVER_KINDS)
+    olds = sorted((p for p in entries if p.name.startswith(f".{folder.name}.old-") and p.is_dir()),
+                  key=lambda p: p.name)
+    if olds and not folder.exists():      # killed between moving the old folder aside and the new in:
+        try:                              # the old one is the user's; put it back
+            olds[-1].rename(folder)
+            entries = list(folder.parent.iterdir())
+        except OSError:
+            return removed
     for p in entries:
         if p.name.startswith(prefixes) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

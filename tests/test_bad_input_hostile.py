@@ -615,3 +615,16 @@ def test_disk_export_full_disk(ws, mount):
     line = one_error(proc, "full")
     assert "No space left" in line and "Errno" not in line, line
     assert snapshot(ws) == before and [p.name for p in full.iterdir()] == [".filler"]
+
+
+def test_lock_leftover_old_folder_is_put_back(tmp_path):
+    """A run killed between moving the old folder aside and renaming the new one in: the next
+    run restores the old folder (the user's) instead of deleting it, and removes the rest."""
+    from edgelnn.outdir import remove_leftovers
+
+    (tmp_path / ".rep.old-1" / "plots").mkdir(parents=True)
+    (tmp_path / ".rep.old-1" / "report.md").write_text("the user's report")
+    (tmp_path / ".rep.tmp-x").mkdir()
+    remove_leftovers(tmp_path / "rep")
+    assert (tmp_path / "rep" / "report.md").read_text() == "the user's report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
