@@ -127,7 +127,7 @@ def bench(
                                      help="target profile (repeatable: devices in parallel)"),
     host: Optional[list[str]] = typer.Option(None, "--host", help="device address [user@]host[:port] "
                                              "(with several --target: NAME=[user@]host)"),
-    threads: Optional[int] = typer.Option(None, min=0, help="runtime threads (default: the target's; "
+    threads: Optional[int] = typer.Option(None, min=0, max=1024, help="(0..1024) runtime threads (default: the target's; "
                                           "0: the runtime's default)"),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", "-r",
                                                 help="onnxruntime, litert, tflite-runtime, c (repeatable)"),

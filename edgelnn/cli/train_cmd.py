@@ -48,17 +48,18 @@ def _is_checkpoint(path: Path) -> bool:
 def train(
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
     dataset: str = typer.Option(..., "--dataset", "-d", help="dataset: see `edgelnn datasets`"),
-    units: int = typer.Option(32, min=1, help="hidden units (neurons for NCP wirings)"),
-    epochs: int = typer.Option(100, min=1, help="maximum epochs (early stopping on validation)"),
+    units: int = typer.Option(32, min=1, max=65536, help="hidden units (neurons for NCP wirings; 1..65536)"),
+    epochs: int = typer.Option(100, min=1, max=1_000_000, help="maximum epochs (early stopping on validation; "
+                               "1..1000000)"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="mini-batch size [default: the largest power "
                                              "of two giving >= 10 steps an epoch, within 8-64]"),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (> 0) [default: per model kind, "
                                        "e.g. cfc 0.005, ltc 0.01, gru 0.01]"),
     patience: int = typer.Option(20, min=1, help="epochs without a lower validation loss before stopping"),
-    retries: int = typer.Option(2, min=0, help="retries of a run flagged as a training failure (best "
+    retries: int = typer.Option(2, min=0, max=100, help="(0..100) retries of a run flagged as a training failure (best "
                                 "epoch <= 3, constant output, divergence), each at the rate / sqrt(10)"),
     seed: int = typer.Option(0, min=0, help="seed for weights, validation split and batches"),
-    threads: int = typer.Option(1, min=1, help="torch threads (one is fastest for these small cells)"),
+    threads: int = typer.Option(1, min=1, max=1024, help="torch threads (one is fastest for these small cells; 1..1024)"),
     option: list[str] = typer.Option([], "--option", help="model option KEY=VALUE, e.g. mode=pure (repeatable)"),
     augment: Optional[str] = typer.Option(None, help="training augmentation: 'time' = random drop / "
                                           "sampling-rate change of each batch (true dt kept)"),
