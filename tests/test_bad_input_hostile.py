@@ -152,6 +152,15 @@ CASES = [
          setup=both(manifest_edit(lambda m: [a.update(sha256=a["sha256"].upper()) for a in m["artifacts"]]),
                     lambda ws: (ws / "bundle" / onnx_fp32(ws)).write_bytes(
                         (ws / "bundle" / onnx_fp32(ws)).read_bytes() + b"\0"))),
+    Case("integrity-bench-mcu-m0-header-sha-deleted", lambda ws: ["bench", "bundle", "-a", c_file(ws), "-t",
+                                                                   "cortex-m0plus", *quick_bench()], "missing sha256",
+         setup=both(edit_header, edit_c(drop_header_sha))),
+    Case("runtime-cortex-m4-onnx-export", ["export", "model.pt", "--target", "cortex-m4", "--format", "onnx",
+                                           "--out", "b2"], "does not run on cortex-m4"),
+    Case("runtime-cortex-m4-scheme", ["export", "model.pt", "--target", "cortex-m4", "--quant", "int8-dynamic",
+                                      "--out", "b2"], "not offered by c"),
+    Case("runtime-cortex-m0-tflite-export", ["export", "model.pt", "--target", "cortex-m0plus", "--format",
+                                             "tflite", "--out", "b2"], "does not run on cortex-m0plus"),
     # 3. the runtime asked for is the runtime used
     Case("runtime-c-on-onnx-only", bench_one("onnx", "-r", "c"), "runs c artifacts"),
     Case("runtime-onnxruntime-on-c-only", bench_one("c", "-r", "onnxruntime"), "runs onnx artifacts"),
