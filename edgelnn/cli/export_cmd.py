@@ -61,11 +61,16 @@ def _is_json(path: Path) -> bool:
         return False
 
 
+def _commas(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
 @app.command("export")
 def export(
-    checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
+    checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train` or `edgelnn import` "
+                                      "(a model trained elsewhere: bring it with `edgelnn import`)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder (default export/<checkpoint name>)"),
-    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite, c (repeat; default: all available)"),
+    format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite, c (repeat or comma-separated; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
                                     help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
                                          "int16-fixed, auto (repeat; default: all that apply except auto)"),
@@ -99,6 +104,7 @@ def export(
     from ..export.errors import NothingPassedError
     from ..export.formats import GRAPHS
 
+    format, quant, graph = (_commas(v) for v in (format, quant, graph))   # --format onnx,tflite,c too
     out = out or Path("export") / checkpoint.stem
     if report_json is not None:
         check_output_file(report_json, "--report-json", keep_if=_is_json, kind="a JSON file")

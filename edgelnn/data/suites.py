@@ -23,7 +23,10 @@ LEVELS: dict[str, tuple[float, ...]] = {
 
 
 def horizon_supported(dataset: str) -> bool:
-    return get_info(dataset).horizon is not None
+    """Only a bundled dataset can make longer sequences (user data from a file cannot)."""
+    from .registry import DATASETS
+
+    return dataset.strip().lower() in DATASETS and get_info(dataset).horizon is not None
 
 
 def shift_suite(dataset: str) -> list[tuple[str, float]]:

@@ -171,6 +171,14 @@ def _load(checkpoint):
     from ..models import load
 
     model = load(checkpoint)
+    if getattr(model, "stored_data", None):       # train --data / import: the checkpoint carries its data
+        from ..data.stored import unpack
+
+        ds = unpack(model.stored_data, model.config["data"], str(checkpoint))
+        if ds.input_size != model.input_size:
+            raise ExportError(f"{checkpoint}: the stored data has {ds.input_size} features, the model "
+                              f"{model.input_size}")
+        return model, ds
     name = model.config.get("dataset")
     if not name:
         raise ExportError(f"{checkpoint}: the checkpoint names no dataset; calibration and parity need one")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def save(model, path) -> None:
     payload = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "config": model.config,
                "metrics": getattr(model, "metrics", {}), "state_dict": state,
                "checksum": {"algorithm": "sha256", "value": checksum(model.config, state)}}
+    stored = getattr(model, "stored_data", None)
+    if stored:  # the data export needs (edgelnn.data.stored); its sha256 is in config["data"]
+        payload["data"] = {k: torch.from_numpy(v) for k, v in stored.items()}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         torch.save(payload, tmp)
@@ -74,6 +78,17 @@ def _write_reason(exc: BaseException, path: Path) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
+def _what_instead(payload) -> str:
+    """A state dict or another framework's checkpoint: say how to bring it."""
+    if isinstance(payload, dict) and payload and (
+            all(isinstance(v, torch.Tensor) for v in payload.values())
+            or any(isinstance(payload.get(k), dict) for k in ("state_dict", "model_state_dict", "model"))):
+        return (" (it looks like a state_dict: weights without the module that uses them); rebuild your module "
+                "in a file and bring it with `edgelnn import FILE.py:FUNCTION --data DATA --out CKPT.pt` (see "
+                "README 'Your own model')")
+    return "; a model trained elsewhere comes in with `edgelnn import FILE.py:FUNCTION --data DATA --out CKPT.pt`"
+
+
 def load(path):
     from .sequence import SequenceModel
 
@@ -83,9 +98,13 @@ def load(path):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+            raise CheckpointError(f"{path} holds a pickled Python object (a whole module?), which edgelnn never "
+                                  "loads; bring your model with `edgelnn import FILE.py:FUNCTION --data DATA --out "
+                                  "CKPT.pt` (see README 'Your own model')") from None
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an edgelnn checkpoint")
+        raise CheckpointError(f"{path} is not an edgelnn checkpoint{_what_instead(payload)}")
     if payload.get("schema_version") != SCHEMA_VERSION:
         raise CheckpointError(f"{path} has checkpoint schema {payload.get('schema_version')!r}; "
                               f"this edgelnn reads schema {SCHEMA_VERSION}")
@@ -110,5 +129,17 @@ def load(path):
             raise CheckpointError(f"{path}: {exc}") from None
         raise CheckpointError(f"{path} has a damaged config ({type(exc).__name__}: {exc})") from None
     model.metrics = dict(payload.get("metrics", {}))
+    model.stored_data = None
+    if isinstance(config.get("data"), dict):
+        arrays = payload.get("data")
+        if not isinstance(arrays, dict) or not all(isinstance(v, torch.Tensor) for v in arrays.values()):
+            raise CheckpointError(f"{path} is damaged: its config names stored data but the data is missing")
+        from ..data.stored import StoredDataError, unpack
+
+        model.stored_data = {k: v.numpy() for k, v in arrays.items()}
+        try:
+            unpack(model.stored_data, config["data"], str(path))
+        except StoredDataError as exc:
+            raise CheckpointError(str(exc)) from None
     model.eval()
     return model

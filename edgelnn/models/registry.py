@@ -52,6 +52,16 @@ class UnknownModelError(InputError):
     """A model kind that is not in MODELS."""
 
 
+def get_loadable(name: str) -> ModelKind:
+    """The kind a checkpoint names: a zoo kind, or ``imported`` (a module brought with ``edgelnn
+    import``: loadable and exportable, not trainable, so not in MODELS)."""
+    if name == "imported":
+        from .imported import ImportedStep
+
+        return ModelKind("imported", ImportedStep, "imported", "a recurrent module brought with edgelnn import")
+    return get_kind(name)
+
+
 def get_kind(name: str) -> ModelKind:
     try:
         return MODELS[name]

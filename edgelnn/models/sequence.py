@@ -10,7 +10,7 @@ from torch import nn
 from .. import checks
 from ..errors import InputError, ShapeError
 from .cells import StepCell
-from .registry import MODELS, get_kind
+from .registry import MODELS, get_kind, get_loadable
 
 TASKS = ("classification", "regression")
 # What each model option may be (the zoo's options, see MODELS[...].defaults).
@@ -57,7 +57,7 @@ class SequenceModel(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
         self.config = copy.deepcopy(config)
-        kind = get_kind(config["kind"])
+        kind = get_loadable(config["kind"])
         try:
             self.cell: StepCell = kind.cell(config["input_size"], config["output_size"],
                                             config["units"], **config.get("options", {}))
