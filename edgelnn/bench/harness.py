@@ -49,6 +49,7 @@ class _Context:
         self.target = target
         self._golden = None
         self._evaluation = None
+        self.eval_file: str | None = None     # bench --eval-data: the user's data instead of eval.npz
         self._reference: dict[tuple[str, str], tuple[np.ndarray, str] | None] = {}
 
     def golden(self):
@@ -58,7 +59,7 @@ class _Context:
 
     def evaluation(self):
         if self._evaluation is None:
-            self._evaluation = self.bundle.evaluation()
+            self._evaluation = self.bundle.evaluation(self.eval_file)
         return self._evaluation
 
     def row(self, entry: dict, status: str, **values) -> ResultRow:
@@ -210,6 +211,7 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
             raise InputError(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
     entries = [bundle.artifact(a) for a in artifacts] if artifacts else bundle.artifacts
     ctx = _Context(bundle, target, on_target, device)
+    ctx.eval_file = settings.eval_file
     rows: list[ResultRow] = []
     for entry in entries:
         for runtime in _runtimes_for(entry, runtimes):

@@ -32,6 +32,7 @@ class BenchSettings:
     accuracy: bool = True
     shifts: bool = True
     max_eval_sequences: int | None = None   # cap per eval split (None: all)
+    eval_file: str | None = None             # an eval.npz of the user's data (bench --eval-data) instead of the bundle's
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
+from .data_options import FEATURES, LABEL, SEQ_ID, TARGET, TIME, data_kwargs
 from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
 from ..bench.settings import MAX_CHUNK, MAX_EVAL, MAX_RUNS, MAX_SECONDS, MAX_WARMUP
 from .paths import check_output_file
@@ -143,6 +144,10 @@ def bench(
     eval_limit: Optional[int] = typer.Option(None, min=1, max=MAX_EVAL, help="score only the first N sequences per eval "
                                              "split (quick runs; PyTorch's figures are then omitted)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="score accuracy on your data (.npz or .csv, "
+                                             "normalised as the bundle says) instead of the bundle's eval.npz"),
+    label: Optional[str] = LABEL, target_col: Optional[str] = TARGET, features: Optional[str] = FEATURES,
+    time: str = TIME, seq_id: str = SEQ_ID,
     as_json: bool = JsonOption,
 ) -> None:
     """Golden check, then latency, peak RAM and accuracy of every artifact x runtime."""
@@ -177,6 +182,42 @@ def bench(
     chosen = [b.artifact(name) for name in artifact] if artifact else b.artifacts
     provider_list = _check_runtimes_used(runtime or [], providers, chosen, bundle,
                                          local=target == ["host"] and not host)
+    tmp = None
+    if eval_data is not None:
+        if target != ["host"] or host:
+            raise InputError("--eval-data scores on this host (target host); bench a device with the bundle's own "
+                             "eval.npz, or export with that data")
+        tmp = _eval_file(b, eval_data, data_kwargs(label, target_col, features, time, seq_id))
+        settings.eval_file = str(tmp / "eval.npz")
+    try:
+        _bench(bundle, target, host, artifact, threads, provider_list, runtime, settings, out, as_json)
+    finally:
+        if tmp is not None:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _eval_file(b, path: Path, options: dict) -> Path:
+    """The user's data as an eval.npz (test split only) for bundle ``b``: its normalisation, classes."""
+    import tempfile
+
+    import numpy as np
+
+    from ..data.userdata import for_model
+
+    ds, norm = b.manifest.get("dataset", {}), b.manifest.get("normalisation", {})
+    split, _ = for_model(path, norm_mean=norm["mean"], norm_std=norm["std"], task=ds.get("task"),
+                         label_names=list(ds.get("label_names") or []), target_mean=ds.get("target_mean", 0.0),
+                         target_std=ds.get("target_std", 1.0), **options)
+    tmp = Path(tempfile.mkdtemp(prefix="edgelnn-eval-"))
+    np.savez(tmp / "eval.npz", test_x=split.x, test_dt=split.dt, test_lengths=split.lengths, test_y=split.y)
+    return tmp
+
+
+def _bench(bundle, target, host, artifact, threads, provider_list, runtime, settings, out, as_json) -> None:
+    from ..bench import append_rows
+
     with progress_console(as_json).status("benchmarking") as status:
         rows = bench_on_target(target, bundle, host, artifacts=artifact or None, threads=threads or None,
                                providers=provider_list,

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import InputError
 from .app import app
+from .data_options import FEATURES, LABEL, SEQ_ID, TARGET, TASK, TEST, TIME
 from .output import Col, JsonOption, console, print_json, progress_console, show, table
 from .paths import check_output_file
 
@@ -47,7 +48,15 @@ def _is_checkpoint(path: Path) -> bool:
 @app.command()
 def train(
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="dataset: see `edgelnn datasets`"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="a bundled dataset: see `edgelnn datasets`"),
+    data: Optional[Path] = typer.Option(None, "--data", help="your data instead: .npz (x, y, t or dt, lengths) or a "
+                                        "long .csv (seq_id, t, features, label or target)"),
+    label: Optional[str] = LABEL, target: Optional[str] = TARGET, features: Optional[str] = FEATURES,
+    time: str = TIME, seq_id: str = SEQ_ID, task: Optional[str] = TASK,
+    test_fraction: float = TEST,
+    normalise: bool = typer.Option(True, "--normalise/--no-normalise",
+                                   help="--data: normalise inputs (and regression targets) with the train split's "
+                                        "statistics, recorded in the checkpoint and the manifest"),
     units: int = typer.Option(32, min=1, max=65536, help="hidden units (neurons for NCP wirings; 1..65536)"),
     epochs: int = typer.Option(100, min=1, max=1_000_000, help="maximum epochs (early stopping on validation; "
                                "1..1000000)"),
@@ -66,7 +75,7 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="checkpoint file to write, e.g. runs/cfc.pt"),
     as_json: bool = JsonOption,
 ):
-    """Train a model on a dataset (CPU) and write a checkpoint."""
+    """Train a model on a bundled dataset or your own data (CPU) and write a checkpoint."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..data import get_info, load as load_dataset
@@ -75,21 +84,42 @@ def train(
     from ..train.augment import get_augment
 
     get_kind(model)  # fail on an unknown name before loading anything
-    get_info(dataset)
+    if (dataset is None) == (data is None):
+        raise InputError("give --dataset NAME (a bundled set) or --data FILE (your .npz or .csv), one of them")
+    if dataset is not None:
+        get_info(dataset)
     get_augment(augment)
-    config = TrainConfig(model=model, dataset=dataset, units=units, epochs=epochs,
+    config = TrainConfig(model=model, dataset=dataset or Path(data).name, units=units, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, patience=patience, threads=threads,
                          options=_parse_options(option), augment=augment, retries=retries)
     check_output_file(out, "--out", keep_if=_is_checkpoint, kind="an edgelnn checkpoint")
-    ds = load_dataset(dataset, seed=seed)
+    record = None
+    if data is not None:
+        from ..data.userdata import load_dataset as load_user_data
+
+        ds, record = load_user_data(data, task=task, label=label, target=target, features=features, time=time,
+                                    seq_id=seq_id, seed=seed, val_fraction=config.val_fraction,
+                                    test_fraction=test_fraction, normalise_inputs=normalise)
+        if ds.train.y.ndim != (1 if ds.task == "classification" else 2):
+            raise InputError(f"{data}: per-step targets (one per row) are read, but train fits per-sequence "
+                             "targets (one per sequence, read at its last step); give one label/target per "
+                             "sequence, or train elsewhere and bring the model with `edgelnn import`")
+    else:
+        ds = load_dataset(dataset, seed=seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                   TimeElapsedColumn(), console=progress_console(as_json), transient=as_json) as bar:
-        task = bar.add_task(f"train {model} on {dataset}", total=epochs, status="")
+        bar_task = bar.add_task(f"train {model} on {ds.name}", total=epochs, status="")
 
         def progress(epoch, total, loss, val):
-            bar.update(task, completed=epoch, status=f"epoch {epoch} loss {loss:.4f} val {val:.4f}")
+            bar.update(bar_task, completed=epoch, status=f"epoch {epoch} loss {loss:.4f} val {val:.4f}")
 
-        _, result = run_training(config, out, progress=progress, dataset=ds)
+        trained, result = run_training(config, None if record else out, progress=progress, dataset=ds)
+    if record is not None:    # the checkpoint carries the data export needs (no registry entry)
+        from ..data.stored import attach
+
+        attach(trained, ds, record, seed)
+        trained.save(out)
+        result.checkpoint = str(out)
     if as_json:
         print_json(result.to_dict())
         return

@@ -23,6 +23,7 @@ from .prepare import channel_stats, normalise
 from .types import Dataset, Split
 
 TASKS = ("classification", "regression")
+_NO_TARGET = "\0no-target"
 SEQ_COL, TIME_COL = "seq_id", "t"
 # Classification labels that look like these column names name the target by default.
 LABEL_COLS, TARGET_COLS = ("label", "y", "class"), ("target",)
@@ -66,9 +67,11 @@ def file_sha256(path: Path) -> str:
 
 
 def read_file(path, *, task: str | None = None, label: str | None = None, target: str | None = None,
-              features: list[str] | str | None = None, time: str = TIME_COL, seq_id: str = SEQ_COL) -> Sequences:
+              features: list[str] | str | None = None, time: str = TIME_COL, seq_id: str = SEQ_COL,
+              need_targets: bool = True) -> Sequences:
     """Read ``path`` (.npz or .csv) into Sequences; ``task`` None = classification when the file
-    has labels (``y`` integer in .npz, a label column in .csv), else regression."""
+    has labels (``y`` integer in .npz, a label column in .csv), else regression.
+    ``need_targets`` False (prediction): a file without labels/targets reads with y = 0."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"data file not found: {path}; give a .npz or .csv file (see README 'Your own model')")
@@ -80,9 +83,9 @@ def read_file(path, *, task: str | None = None, label: str | None = None, target
         features = [f.strip() for f in features.split(",") if f.strip()]
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        seqs = _read_npz(path, task)
+        seqs = _read_npz(path, task, need_targets)
     elif suffix == ".csv":
-        seqs = _read_csv(path, task, label, target, features, time, seq_id)
+        seqs = _read_csv(path, task, label, target, features, time, seq_id, need_targets)
     else:
         raise DataFileError(f"{path}: unknown data format {path.suffix!r}; use .npz (x, y, t or dt, lengths) "
                             "or a long .csv with a header (seq_id, t, features, label or target)")
@@ -91,7 +94,7 @@ def read_file(path, *, task: str | None = None, label: str | None = None, target
 
 
 # -- npz ---------------------------------------------------------------------------------------
-def _read_npz(path: Path, task: str | None) -> Sequences:
+def _read_npz(path: Path, task: str | None, need_targets: bool = True) -> Sequences:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -100,6 +103,8 @@ def _read_npz(path: Path, task: str | None) -> Sequences:
                             "numeric arrays (np.savez(path, x=..., y=...))") from None
     except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many types for a broken file
         raise DataFileError(f"{path} is not a readable .npz ({type(exc).__name__}); write it with np.savez") from None
+    if not need_targets and "y" not in arrays:
+        arrays["y"] = np.zeros(len(arrays.get("x", [])), np.int64)
     for key in ("x", "y"):
         if key not in arrays:
             raise DataFileError(f"{path}: no array {key!r} (has {', '.join(sorted(arrays)) or 'none'}); "
@@ -275,8 +280,11 @@ def _loadtxt_why(exc: ValueError) -> str:
     return msg[:200]
 
 
-def _read_csv(path, task, label, target, features, time, seq_id) -> Sequences:
+def _read_csv(path, task, label, target, features, time, seq_id, need_targets=True) -> Sequences:
     cols = _header(path)
+    if not need_targets and label is None and target is None and not any(c in LABEL_COLS + TARGET_COLS
+                                                                             for c in cols):
+        cols, label = cols + [_NO_TARGET], _NO_TARGET
     fix = f"(the header has: {', '.join(cols)})"
     for need, opt in ((seq_id, "--seq-id"), (time, "--time")):
         if need not in cols:
@@ -312,7 +320,9 @@ def _read_csv(path, task, label, target, features, time, seq_id) -> Sequences:
                        ndmin=2, encoding="utf-8", quotechar='"')
     except ValueError as exc:
         raise DataFileError(f"{path}: feature columns: {_loadtxt_why(exc)}") from None
-    if task == "classification":
+    if ycol == _NO_TARGET:
+        y_raw = np.full(len(t), "0")
+    elif task == "classification":
         y_raw = _column(path, idx[ycol], ycol, str)
     else:
         y_raw = _column(path, idx[ycol], ycol, np.float64)
@@ -490,3 +500,31 @@ def load_dataset(path, *, task=None, label=None, target=None, features=None, tim
     seqs = read_file(path, task=task, label=label, target=target, features=features, time=time, seq_id=seq_id)
     return to_dataset(seqs, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       normalise_inputs=normalise_inputs, input_size=input_size)
+
+
+def for_model(path, *, norm_mean, norm_std, task: str, label_names: list[str], target_mean: float = 0.0,
+              target_std: float = 1.0, need_targets: bool = True, **options) -> tuple[Split, Sequences]:
+    """All sequences of ``path`` prepared for an existing model: its normalisation, its classes
+    (labels matched by name), its target scaling. Returns (Split, the Sequences as read)."""
+    C = len(norm_mean)
+    seqs = read_file(path, task=task, need_targets=need_targets, **options)
+    if seqs.x.shape[2] != C:
+        raise ShapeError(f"{seqs.source} has {seqs.x.shape[2]} feature column(s) ({', '.join(seqs.features)}); "
+                         f"the model takes {C}: pick them with --features")
+    split = normalise(seqs.split(), np.asarray(norm_mean), np.asarray(norm_std), target=False)
+    y = seqs.y
+    if need_targets and task == "classification" and seqs.label_names and label_names:
+        named = not all(n.isdigit() for n in seqs.label_names)
+        if named:
+            unknown = [n for n in seqs.label_names if n not in label_names]
+            if unknown:
+                raise DataFileError(f"{seqs.source}: class(es) {', '.join(unknown[:5])} are not among the model's "
+                                    f"({', '.join(label_names)}); fix the labels or drop those sequences")
+            lut = np.array([label_names.index(n) for n in seqs.label_names], dtype=np.int64)
+            y = lut[y]
+        if int(y.max()) >= len(label_names):
+            raise DataFileError(f"{seqs.source}: class index {int(y.max())} is beyond the model's "
+                                f"{len(label_names)} classes")
+    elif need_targets and task == "regression":
+        y = ((y - target_mean) / target_std).astype(np.float32)
+    return Split(split.x, split.dt, y, split.lengths), seqs

@@ -133,9 +133,14 @@ class Bundle:
         return Golden(data["x"].astype(np.float32), data["dt"].astype(np.float32),
                       data["lengths"].astype(np.int64), data["y"].astype(np.float32))
 
-    def evaluation(self) -> Evaluation:
+    def evaluation(self, eval_file: str | None = None) -> Evaluation:
+        """eval.npz of the bundle, or ``eval_file`` (the same layout, test split only: the user's
+        data, from ``bench --eval-data``; no PyTorch reference, no shifts)."""
         info = self.manifest.get("evaluation") or {}
-        data = _npz(self.path / self.files["eval"], ["test_x", "test_dt", "test_lengths", "test_y"])
+        if eval_file is not None:
+            info = {"metric": info.get("metric"), "reference": None}   # no PyTorch figure on this data
+        data = _npz(Path(eval_file) if eval_file else self.path / self.files["eval"],
+                    ["test_x", "test_dt", "test_lengths", "test_y"])
         test = EvalSplit("test", data["test_x"].astype(np.float32),
                          data["test_dt"].astype(np.float32), data["test_lengths"].astype(np.int64),
                          reference=info.get("reference", self.manifest.get("reference", {}).get("test")))
@@ -275,6 +280,11 @@ def check_types(manifest: dict, where: str) -> None:
 def read_manifest(path: str | Path) -> dict:
     """The validated manifest of a bundle folder; BundleError (one line) when it is not one."""
     path = Path(path)
+    if path.is_file() and path.suffix.lower() in (".onnx", ".tflite", ".c", ".h", ".pt", ".pth"):
+        raise BundleError(f"{path} is a single model file; bench measures an export bundle (the artifacts with "
+                          "their manifest, golden and evaluation data): make one with `edgelnn export CKPT.pt "
+                          "--out BUNDLE`; a model trained elsewhere comes in with `edgelnn import FILE.py:FUNCTION "
+                          "--data DATA --out CKPT.pt` first (see README 'Your own model')")
     if not path.is_dir():
         raise BundleError(f"{path} is not a folder (expected an export bundle from `edgelnn export`)")
     manifest_path = path / MANIFEST
