@@ -254,47 +254,105 @@ def _read_samples(path: Path):
 
 @app.command()
 def predict(
-    checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train`"),
-    input: Path = typer.Option(..., "--input", "-i", help="raw samples, (time, channels): .npy, .csv or .json"),
-    dt: float = typer.Option(1.0, help="elapsed time between samples (finite, > 0)"),
+    checkpoint: Path = typer.Argument(..., help="a checkpoint written by `edgelnn train` or `edgelnn import`"),
+    input: Path = typer.Option(..., "--input", "-i", help="raw samples: .npy / .json (time, channels), a .csv "
+                                                          "(with a header: its time column gives dt, its seq_id "
+                                                          "column several sequences) or .npz (x, t or dt, lengths)"),
+    dt: float = typer.Option(1.0, help="elapsed time between samples where the input has no timestamps "
+                                       "(finite, > 0)"),
     normalised: bool = typer.Option(False, help="input is already normalised"),
+    features: Optional[str] = FEATURES, time: str = TIME, seq_id: str = SEQ_ID,
     as_json: bool = JsonOption,
 ):
-    """Stream a sequence of raw samples through a checkpoint, step by step (PyTorch reference)."""
+    """Stream sequences of raw samples through a checkpoint, step by step (PyTorch reference)."""
     import numpy as np
     import torch
 
     from .. import checks
-    from ..errors import NumericError, ShapeError
+    from ..errors import NumericError
     from ..models import load
 
     checks.positive_number(dt, "--dt")
     model = load(checkpoint)
-    samples = _read_samples(input)
+    seqs = _predict_inputs(model, checkpoint, input, dt, normalised, features, time, seq_id)
+    results = []
+    for name, x, dts in seqs:
+        state = model.initial_state(1)
+        with torch.no_grad():
+            for row, d in zip(x, dts):
+                y, state = model.step(torch.from_numpy(np.ascontiguousarray(row[None])), float(d), state)
+        y = y[0].numpy()
+        if not np.isfinite(y).all():
+            raise NumericError(f"the model's output is NaN or infinite after {len(x)} steps: "
+                               f"the weights in {checkpoint} (or the input scale) are broken")
+        out = {"sequence": name, "steps": len(x), "task": model.config["task"], "outputs": y.tolist()}
+        if model.config["task"] == "classification":
+            labels = model.config["label_names"] or [str(i) for i in range(len(y))]
+            probs = np.exp(y - y.max()) / np.exp(y - y.max()).sum()
+            best = int(np.argmax(y))
+            out.update(label=labels[best], probability=float(probs[best]))
+        else:
+            data = model.config.get("data") or {}
+            if data:
+                out["outputs_original_units"] = (y * data.get("target_std", 1.0) + data.get("target_mean", 0.0)).tolist()
+        results.append(out)
+    if as_json:
+        print_json(results[0] if len(results) == 1 and results[0]["sequence"] is None else results)
+        return
+    for out in results:
+        head = f"prediction after {out['steps']} steps" + (f" of {out['sequence']}" if out["sequence"] else "")
+        if "label" in out:
+            console.print(f"{head}: [bold]{out['label']}[/] (p={out['probability']:.3f})")
+        elif "outputs_original_units" in out:
+            console.print(f"{head}: {out['outputs_original_units']}")
+        else:
+            console.print(f"{head}: {out['outputs']} (normalised units)")
+
+
+def _has_header(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    for field in first.strip().split(","):
+        try:
+            float(field)
+        except ValueError:
+            return True
+    return False
+
+
+def _predict_inputs(model, checkpoint, path: Path, dt, normalised, features, time, seq_id):
+    """[(sequence name or None, x (T, C) normalised, dt (T,))] from the input file."""
+    import numpy as np
+
+    from ..errors import ShapeError
+
+    if path.suffix.lower() == ".npz" or (path.suffix.lower() == ".csv" and path.is_file() and _has_header(path)):
+        from ..data.userdata import _header, for_model
+
+        cfg = model.config
+        C = model.input_size
+        mean, std = ([0.0] * C, [1.0] * C) if normalised else (cfg["norm_mean"], cfg["norm_std"])
+        options = {}
+        if path.suffix.lower() == ".csv":
+            cols = _header(path)
+            recorded = ((cfg.get("data") or {}).get("provenance") or {}).get("features")
+            feats = features or (",".join(recorded) if recorded and all(f in cols for f in recorded) else None)
+            options = {"features": feats, "time": time if time in cols else None,
+                       "seq_id": seq_id if seq_id in cols else None}
+        split, seqs = for_model(path, norm_mean=mean, norm_std=std, task=cfg["task"],
+                                label_names=cfg.get("label_names") or [], need_targets=False, **options)
+        timed = path.suffix.lower() == ".npz" or options.get("time") is not None
+        many = len(split.lengths) > 1 or options.get("seq_id") is not None
+        return [(seqs.ids[i] if many else None, split.x[i, :L], split.dt[i, :L] if timed else np.full(L, dt))
+                for i, L in enumerate(split.lengths)]
+    samples = _read_samples(path)
     if samples.shape[1] != model.input_size:
-        raise ShapeError(f"{input} has {samples.shape[1]} channels; the model in {checkpoint.name} "
+        raise ShapeError(f"{path} has {samples.shape[1]} channels; the model in {checkpoint.name} "
                          f"expects {model.input_size}")
     if not normalised:
         samples = (samples - np.asarray(model.config["norm_mean"], np.float32)) / \
             np.asarray(model.config["norm_std"], np.float32)
-    state = model.initial_state(1)
-    with torch.no_grad():
-        for row in samples:
-            y, state = model.step(torch.from_numpy(np.ascontiguousarray(row[None])), dt, state)
-    y = y[0].numpy()
-    if not np.isfinite(y).all():
-        raise NumericError(f"the model's output is NaN or infinite after {len(samples)} steps: "
-                           f"the weights in {checkpoint} (or the input scale) are broken")
-    out = {"steps": len(samples), "task": model.config["task"], "outputs": y.tolist()}
-    if model.config["task"] == "classification":
-        labels = model.config["label_names"] or [str(i) for i in range(len(y))]
-        probs = np.exp(y - y.max()) / np.exp(y - y.max()).sum()
-        best = int(np.argmax(y))
-        out.update(label=labels[best], probability=float(probs[best]))
-    if as_json:
-        print_json(out)
-    elif "label" in out:
-        console.print(f"prediction after {out['steps']} steps: [bold]{out['label']}[/] "
-                      f"(p={out['probability']:.3f})")
-    else:
-        console.print(f"prediction after {out['steps']} steps: {y.tolist()} (normalised units)")
+    return [(None, samples, np.full(len(samples), dt))]

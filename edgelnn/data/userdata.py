@@ -287,7 +287,7 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
         cols, label = cols + [_NO_TARGET], _NO_TARGET
     fix = f"(the header has: {', '.join(cols)})"
     for need, opt in ((seq_id, "--seq-id"), (time, "--time")):
-        if need not in cols:
+        if need is not None and need not in cols:
             raise DataFileError(f"{path}: no column {need!r} {fix}; name the sequence id and time columns "
                                 f"{SEQ_COL!r} and {TIME_COL!r}, or pass {opt} COL")
     if label is None and target is None:
@@ -303,7 +303,7 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
     if task is None:
         task = "classification" if label else "regression"
     if features is None:
-        features = [c for c in cols if c not in (seq_id, time, ycol)]
+        features = [c for c in cols if c not in (seq_id, time, ycol) and c != _NO_TARGET]
     for f in features:
         if f not in cols:
             raise DataFileError(f"{path}: no feature column {f!r} {fix}; fix --features")
@@ -311,10 +311,12 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
         raise DataFileError(f"{path}: no feature columns besides {seq_id}, {time} and {ycol}; add them "
                             "or pass --features")
     idx = {c: i for i, c in enumerate(cols)}
-    ids_raw = _column(path, idx[seq_id], seq_id, str)
+    t = _column(path, idx[time], time, np.float64) if time is not None else None   # None: one sample per step
+    if t is None:
+        t = np.arange(len(_column(path, 0, cols[0], str)), dtype=np.float64)
+    ids_raw = _column(path, idx[seq_id], seq_id, str) if seq_id is not None else np.zeros(len(t), "U1")
     if len(ids_raw) == 0:
         raise DataFileError(f"{path}: no data rows after the header")
-    t = _column(path, idx[time], time, np.float64)
     try:
         x = np.loadtxt(path, delimiter=",", skiprows=1, usecols=[idx[f] for f in features], dtype=np.float32,
                        ndmin=2, encoding="utf-8", quotechar='"')
