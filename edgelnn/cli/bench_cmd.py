@@ -209,7 +209,7 @@ def _eval_file(b, path: Path, options: dict) -> Path:
     ds, norm = b.manifest.get("dataset", {}), b.manifest.get("normalisation", {})
     split, _ = for_model(path, norm_mean=norm["mean"], norm_std=norm["std"], task=ds.get("task"),
                          label_names=list(ds.get("label_names") or []), target_mean=ds.get("target_mean", 0.0),
-                         target_std=ds.get("target_std", 1.0), **options)
+                         target_std=ds.get("target_std", 1.0), nominal_dt=ds.get("nominal_dt"), **options)
     tmp = Path(tempfile.mkdtemp(prefix="edgelnn-eval-"))
     np.savez(tmp / "eval.npz", test_x=split.x, test_dt=split.dt, test_lengths=split.lengths, test_y=split.y)
     return tmp

@@ -343,7 +343,8 @@ def _predict_inputs(model, checkpoint, path: Path, dt, normalised, features, tim
             options = {"features": feats, "time": time if time in cols else None,
                        "seq_id": seq_id if seq_id in cols else None}
         split, seqs = for_model(path, norm_mean=mean, norm_std=std, task=cfg["task"],
-                                label_names=cfg.get("label_names") or [], need_targets=False, **options)
+                                label_names=cfg.get("label_names") or [], need_targets=False,
+                                nominal_dt=(cfg.get("data") or {}).get("nominal_dt"), **options)
         timed = path.suffix.lower() == ".npz" or options.get("time") is not None
         many = len(split.lengths) > 1 or options.get("seq_id") is not None
         return [(seqs.ids[i] if many else None, split.x[i, :L], split.dt[i, :L] if timed else np.full(L, dt))

@@ -50,6 +50,7 @@ class Sequences:
     ids: list[str]
     nominal_dt: float
     per_step: bool = False
+    first_dt_nominal: bool = True      # first steps hold the nominal dt (timestamps), not a given dt
     source: str = ""
     sha256: str = ""
     columns: dict = field(default_factory=dict)   # which column was what (csv)
@@ -133,6 +134,7 @@ def _read_npz(path: Path, task: str | None, need_targets: bool = True) -> Sequen
     valid = np.arange(T)[None, :] < lengths[:, None]
     x = x.astype(np.float32)
     _finite(x, valid, path, "x")
+    x = np.where(valid[..., None], x, 0.0).astype(np.float32)     # padding is 0, whatever the file held
     if "t" in arrays and "dt" in arrays:
         raise DataFileError(f"{path}: has both t and dt; keep one (t: timestamps, dt: intervals)")
     dt = None
@@ -163,7 +165,7 @@ def _read_npz(path: Path, task: str | None, need_targets: bool = True) -> Sequen
     if "label_names" in arrays:
         names = [str(v) for v in arrays["label_names"]]
     return Sequences(x, dt, y, lengths, task, names, [f"x{c}" for c in range(x.shape[2])],
-                     [str(i) for i in range(n)], nominal, per_step)
+                     [str(i) for i in range(n)], nominal, per_step, first_dt_nominal="dt" not in arrays)
 
 
 def _shape(a, shape, path, name):
@@ -344,7 +346,7 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
     dup = np.flatnonzero(same_seq & (np.diff(t_sorted) <= 0))
     if len(dup):
         r = order[dup[0] + 1]
-        raise DataFileError(f"{path}: sequence {ids_raw[r]!r} has two rows at {time} = {t[r]:g} (row "
+        raise DataFileError(f"{path}: sequence {str(ids_raw[r])!r} has two rows at {time} = {t[r]:g} (row "
                             f"{rows[r]}); timestamps must strictly increase within a sequence: drop or merge "
                             "the duplicates")
     n, T = len(uniq), int(lengths.max())
@@ -371,7 +373,7 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
         ys = np.zeros((n, T), yv.dtype)
         ys[seq, step] = yv
         yv = ys
-    where = (lambda i: f"{path}: sequence {uniq[i]!r}, column {ycol!r}")
+    where = (lambda i: f"{path}: sequence {str(uniq[i])!r}, column {ycol!r}")
     mask = (np.arange(T)[None, :] < lengths[:, None]) if per_step else np.ones(n, bool)
     if task == "regression":
         bad = np.flatnonzero(~np.isfinite(y_raw))
@@ -505,11 +507,17 @@ def load_dataset(path, *, task=None, label=None, target=None, features=None, tim
 
 
 def for_model(path, *, norm_mean, norm_std, task: str, label_names: list[str], target_mean: float = 0.0,
-              target_std: float = 1.0, need_targets: bool = True, **options) -> tuple[Split, Sequences]:
+              target_std: float = 1.0, nominal_dt: float | None = None, need_targets: bool = True,
+              **options) -> tuple[Split, Sequences]:
     """All sequences of ``path`` prepared for an existing model: its normalisation, its classes
-    (labels matched by name), its target scaling. Returns (Split, the Sequences as read)."""
+    (labels matched by name), its target scaling, its nominal dt on first and padded steps (where
+    the file has timestamps). Returns (Split, the Sequences as read)."""
     C = len(norm_mean)
     seqs = read_file(path, task=task, need_targets=need_targets, **options)
+    if nominal_dt is not None and seqs.first_dt_nominal:
+        valid = np.arange(seqs.x.shape[1])[None, :] < seqs.lengths[:, None]
+        valid[:, 0] = False
+        seqs.dt = np.where(valid, seqs.dt, np.float32(nominal_dt)).astype(np.float32)
     if seqs.x.shape[2] != C:
         raise ShapeError(f"{seqs.source} has {seqs.x.shape[2]} feature column(s) ({', '.join(seqs.features)}); "
                          f"the model takes {C}: pick them with --features")
