@@ -100,7 +100,7 @@ def test_split_is_seeded_and_normalisation_comes_from_train(tmp_path):
 BAD = {
     "missing column": ("seq_id,t,f\n1,0,1\n", {"label": "activity"}, ["no column 'activity'", "--label"]),
     "NaN": ("seq_id,t,f,label\n1,0,1,a\n1,1,nan,a\n", {}, ["row 3", "'f'", "NaN", "impute"]),
-    "empty field": ("seq_id,t,f,label\n1,0,1,a\n1,1,,a\n", {}, ["row 3", "not a number"]),
+    "empty field": ("seq_id,t,f,label\n1,0,1,a\n1,1,,a\n", {}, ["row 3", "where a number belongs"]),
     "timestamps repeat": ("seq_id,t,f,label\n1,0,1,a\n1,1,2,a\n1,1,3,a\n", {},
                           ["sequence '1'", "row 4", "strictly increase"]),
     "non-integer label": ("seq_id,t,f,label\n1,0,1,1.5\n2,0,1,0\n", {}, ["row 2", "'1.5'", "not a class index"]),

@@ -260,33 +260,11 @@ def _header(path: Path) -> list[str]:
     return cols
 
 
-def _column(path: Path, index: int, name: str, dtype):
-    try:
-        return np.loadtxt(path, delimiter=",", skiprows=1, usecols=[index], dtype=dtype, ndmin=1,
-                          encoding="utf-8", quotechar='"')
-    except ValueError as exc:
-        raise DataFileError(f"{path}: column {name!r}: {_loadtxt_why(exc)}") from None
-
-
-def _loadtxt_why(exc: ValueError) -> str:
-    msg = str(exc).splitlines()[0]
-    import re
-
-    m = re.search(r"could not convert string '(.*)' to \w+ at row (\d+)", msg)
-    if m:
-        return (f"row {int(m.group(2)) + 2} holds {m.group(1)!r}, not a number; fix or drop that row "
-                "(missing values must be imputed)")
-    m = re.search(r"at row (\d+)", msg)
-    if m:
-        return f"row {int(m.group(1)) + 2}: {msg}; every row needs the header's number of fields"
-    return msg[:200]
-
-
 def _read_csv(path, task, label, target, features, time, seq_id, need_targets=True) -> Sequences:
     cols = _header(path)
     if not need_targets and label is None and target is None and not any(c in LABEL_COLS + TARGET_COLS
                                                                              for c in cols):
-        cols, label = cols + [_NO_TARGET], _NO_TARGET
+        label = _NO_TARGET
     fix = f"(the header has: {', '.join(cols)})"
     for need, opt in ((seq_id, "--seq-id"), (time, "--time")):
         if need is not None and need not in cols:
@@ -299,113 +277,225 @@ def _read_csv(path, task, label, target, features, time, seq_id, need_targets=Tr
                                 f"(classification) or --target COL (regression) {fix}")
         label, target = (found[0], None) if found[0] in LABEL_COLS else (None, found[0])
     ycol = label or target
-    if ycol not in cols:
+    if ycol != _NO_TARGET and ycol not in cols:
         raise DataFileError(f"{path}: no column {ycol!r} {fix}; pass --{'label' if label else 'target'} "
                             "with a column of the header")
     if task is None:
         task = "classification" if label else "regression"
     if features is None:
-        features = [c for c in cols if c not in (seq_id, time, ycol) and c != _NO_TARGET]
+        features = [c for c in cols if c not in (seq_id, time, ycol)]
     for f in features:
         if f not in cols:
             raise DataFileError(f"{path}: no feature column {f!r} {fix}; fix --features")
     if not features:
         raise DataFileError(f"{path}: no feature columns besides {seq_id}, {time} and {ycol}; add them "
                             "or pass --features")
+    y_kind = None if ycol == _NO_TARGET else ("str" if task == "classification" else "float")
+    rows = _parse_rows(path, cols, seq_id, time, features, ycol if y_kind else None, y_kind)
+    return _assemble(path, rows, task, features, seq_id, time, ycol, label)
+
+
+CHUNK_ROWS = 16384
+MAX_TEXT = 63          # characters of a sequence id or class name (read as fixed-width text)
+
+
+@dataclass
+class _Rows:
+    """The CSV's rows in file order: sequence codes (into ``ids``), t, x, and y codes or values."""
+
+    seq: np.ndarray          # (n,) int32
+    ids: list[str]
+    t: np.ndarray            # (n,) float64
+    x: np.ndarray            # (n, C) float32
+    y: np.ndarray | None     # (n,) int32 codes into y_names, or float64 values
+    y_names: list[str]
+
+
+def _parse_rows(path, cols, seq_id, time, features, ycol, y_kind) -> _Rows:
+    """One pass over the file in chunks (numpy's C parser; memory bounded by the chunk)."""
+    import itertools
+
     idx = {c: i for i, c in enumerate(cols)}
-    t = _column(path, idx[time], time, np.float64) if time is not None else None   # None: one sample per step
-    if t is None:
-        t = np.arange(len(_column(path, 0, cols[0], str)), dtype=np.float64)
-    ids_raw = _column(path, idx[seq_id], seq_id, str) if seq_id is not None else np.zeros(len(t), "U1")
-    if len(ids_raw) == 0:
+    fields, usecols = [], []
+    if seq_id is not None:
+        fields.append(("id", f"U{MAX_TEXT + 1}"))
+        usecols.append(idx[seq_id])
+    if time is not None:
+        fields.append(("t", "f8"))
+        usecols.append(idx[time])
+    fields.append(("x", "f4", (len(features),)))
+    usecols += [idx[f] for f in features]
+    if ycol is not None:
+        fields.append(("y", f"U{MAX_TEXT + 1}" if y_kind == "str" else "f8"))
+        usecols.append(idx[ycol])
+    dtype = np.dtype(fields)
+    total = _count_rows(path)
+    if total == 0:
         raise DataFileError(f"{path}: no data rows after the header")
-    try:
-        x = np.loadtxt(path, delimiter=",", skiprows=1, usecols=[idx[f] for f in features], dtype=np.float32,
-                       ndmin=2, encoding="utf-8", quotechar='"')
-    except ValueError as exc:
-        raise DataFileError(f"{path}: feature columns: {_loadtxt_why(exc)}") from None
-    if ycol == _NO_TARGET:
-        y_raw = np.full(len(t), "0")
-    elif task == "classification":
-        y_raw = _column(path, idx[ycol], ycol, str)
-    else:
-        y_raw = _column(path, idx[ycol], ycol, np.float64)
-    rows = np.arange(len(t)) + 2                      # file line numbers (header = 1)
-    for name, arr in ((time, t), *((f, x[:, j]) for j, f in enumerate(features))):
+    seq = np.zeros(total, np.int32)                # filled chunk by chunk: no list of parts to join
+    t = np.arange(total, dtype=np.float64)
+    x = np.empty((total, len(features)), np.float32)
+    y = (np.zeros(total, np.int32) if y_kind == "str" else np.zeros(total)) if ycol is not None else None
+    id_map: dict[str, int] = {}
+    y_map: dict[str, int] = {}
+    done = 0
+    with open(path, "r", encoding="utf-8", newline="") as fh:
+        fh.readline()
+        while True:
+            lines = list(itertools.islice(fh, CHUNK_ROWS))
+            if not lines:
+                break
+            try:
+                a = np.loadtxt(lines, delimiter=",", usecols=usecols, dtype=dtype, ndmin=1, quotechar='"')
+            except ValueError as exc:
+                raise DataFileError(f"{path}: {_loadtxt_why(exc, done)}") from None
+            n = len(a)
+            if done + n > total:   # blank lines are skipped by the parser; more rows than lines cannot happen
+                raise DataFileError(f"{path}: changed while it was read; read it again")
+            part = slice(done, done + n)
+            if seq_id is not None:
+                seq[part] = _codes(a["id"], id_map, path, seq_id)
+            if time is not None:
+                t[part] = a["t"]
+            x[part] = a["x"].reshape(n, len(features))
+            if ycol is not None:
+                y[part] = _codes(a["y"], y_map, path, ycol) if y_kind == "str" else a["y"]
+            done += n
+            del a, lines
+    if done == 0:
+        raise DataFileError(f"{path}: no data rows after the header")
+    if done < total:                                # blank lines
+        seq, t, x = seq[:done], t[:done], x[:done]
+        y = y[:done] if y is not None else None
+    if time is None:
+        t = np.arange(done, dtype=np.float64)
+    return _Rows(seq, list(id_map) if seq_id is not None else ["0"], t, x, y, list(y_map))
+
+
+def _count_rows(path) -> int:
+    """Data lines (after the header), counted in 1 MiB blocks."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return max(0, count + (last != b"\n") - 1)
+
+
+def _codes(values: np.ndarray, table: dict, path, col) -> np.ndarray:
+    """Text values -> int32 codes in order of first appearance (``table`` grows); a dict, not a
+    sort: 5x faster than np.unique on fixed-width text."""
+    codes = np.fromiter((table.setdefault(v, len(table)) for v in values.tolist()), np.int32, count=len(values))
+    if max((len(k) for k in table), default=0) > MAX_TEXT:     # the fixed-width field may have cut it
+        raise DataFileError(f"{path}: column {col!r} has values longer than {MAX_TEXT} characters; shorten them")
+    return codes
+
+
+def _loadtxt_why(exc: ValueError, offset: int = 0) -> str:
+    msg = str(exc).splitlines()[0]
+    import re
+
+    m = re.search(r"could not convert string '(.*)' to \w+ at row (\d+)", msg)
+    if m:
+        return (f"row {int(m.group(2)) + 2 + offset} holds {m.group(1)!r} where a number belongs; fix or drop "
+                "that row (missing values must be imputed)")
+    m = re.search(r"at row (\d+)", msg)
+    if m:
+        return (f"row {int(m.group(1)) + 2 + offset}: {msg.split(' at row')[0]}; every row needs the header's "
+                "number of fields")
+    return msg[:200]
+
+
+def _assemble(path, r: _Rows, task, features, seq_id, time, ycol, label) -> Sequences:
+    """Rows (any order) -> padded sequences sorted by id, each by time; memory: ~2.5x the arrays."""
+    n_rows = len(r.t)
+    for name, arr in ((time, r.t), *((f, r.x[:, j]) for j, f in enumerate(features))):
         bad = np.flatnonzero(~np.isfinite(arr))
         if len(bad):
-            raise DataFileError(f"{path}: row {rows[bad[0]]}, column {name!r} is NaN or infinite; drop or "
+            raise DataFileError(f"{path}: row {bad[0] + 2}, column {name!r} is NaN or infinite; drop or "
                                 "impute missing values first")
-    # group rows by sequence (any order), then by time within a sequence
-    uniq, inverse = np.unique(ids_raw, return_inverse=True)
-    order = np.lexsort((t, inverse))
-    inv_sorted, t_sorted = inverse[order], t[order]
-    starts = np.flatnonzero(np.r_[True, inv_sorted[1:] != inv_sorted[:-1]])
-    lengths = np.diff(np.r_[starts, len(order)]).astype(np.int64)
-    same_seq = inv_sorted[1:] == inv_sorted[:-1]
-    dup = np.flatnonzero(same_seq & (np.diff(t_sorted) <= 0))
+    rank = np.argsort(np.array(r.ids, dtype=object)).astype(np.int32)      # ids in sorted order
+    ids = [r.ids[i] for i in rank]
+    seq = np.empty(len(rank), np.int32)
+    seq[rank] = np.arange(len(rank), dtype=np.int32)
+    seq = seq[r.seq]
+    order = np.lexsort((r.t, seq))
+    seq_sorted = seq[order]
+    t_sorted = r.t[order]
+    starts = np.flatnonzero(np.r_[True, seq_sorted[1:] != seq_sorted[:-1]])
+    lengths = np.diff(np.r_[starts, n_rows]).astype(np.int64)
+    same = seq_sorted[1:] == seq_sorted[:-1]
+    gaps = np.diff(t_sorted)
+    dup = np.flatnonzero(same & (gaps <= 0))
     if len(dup):
-        r = order[dup[0] + 1]
-        raise DataFileError(f"{path}: sequence {str(ids_raw[r])!r} has two rows at {time} = {t[r]:g} (row "
-                            f"{rows[r]}); timestamps must strictly increase within a sequence: drop or merge "
+        row = int(order[dup[0] + 1])
+        raise DataFileError(f"{path}: sequence {ids[seq[row]]!r} has two rows at {time} = {r.t[row]:g} (row "
+                            f"{row + 2}); timestamps must strictly increase within a sequence: drop or merge "
                             "the duplicates")
-    n, T = len(uniq), int(lengths.max())
-    step = np.arange(len(order)) - np.repeat(starts, lengths)
-    seq = inv_sorted
-    xs = np.zeros((n, T, x.shape[1]), np.float32)
-    xs[seq, step] = x[order]
-    del x
-    ts = np.full((n, T), np.nan)
-    ts[seq, step] = t_sorted
-    dt = np.full((n, T), np.nan)
-    dt[:, 1:] = np.diff(ts, axis=1)
-    dt, nominal = _fill_dt(dt, lengths, T)
-    del ts
+    n, T = len(ids), int(lengths.max())
+    step_sorted = (np.arange(n_rows) - np.repeat(starts, lengths)).astype(np.int32)
+    nominal = float(np.median(gaps[same])) if same.any() else 1.0
+    if time is None:
+        nominal = 1.0
+    dt = np.full((n, T), nominal, np.float32)
+    inner = np.flatnonzero(same) + 1
+    dt[seq_sorted[inner], step_sorted[inner]] = gaps[inner - 1]
+    del t_sorted, gaps, inner
+    r.t = None
+    step = np.empty(n_rows, np.int32)
+    step[order] = step_sorted
+    xs = np.zeros((n, T, r.x.shape[1]), np.float32)
+    xs[seq, step] = r.x                                   # rows land in place: no sorted copy of x
+    r.x = None
     # targets: per step when they vary within a sequence, else per sequence
-    y_sorted = y_raw[order]
-    firsts = y_sorted[starts]
-    per_step = bool(np.any(y_sorted != np.repeat(firsts, lengths)))
     names: list[str] = []
-    if task == "classification":
-        y_sorted, names = _class_indices(y_sorted, path, ycol, rows[order])
-    yv = y_sorted if per_step else y_sorted[starts]
-    if per_step:
-        ys = np.zeros((n, T), yv.dtype)
-        ys[seq, step] = yv
-        yv = ys
-    where = (lambda i: f"{path}: sequence {str(uniq[i])!r}, column {ycol!r}")
-    mask = (np.arange(T)[None, :] < lengths[:, None]) if per_step else np.ones(n, bool)
-    if task == "regression":
-        bad = np.flatnonzero(~np.isfinite(y_raw))
+    y_sorted = r.y[order] if r.y is not None else np.zeros(n_rows, np.int32)
+    per_step = bool(np.any(y_sorted != np.repeat(y_sorted[starts], lengths)))
+    if task == "classification" and r.y is not None:
+        code_to_index, names = _class_indices(r.y_names, path, ycol, r.y, order)
+        y_sorted = code_to_index[y_sorted]
+    elif task == "regression":
+        bad = np.flatnonzero(~np.isfinite(y_sorted))
         if len(bad):
-            raise DataFileError(f"{path}: row {rows[bad[0]]}, column {ycol!r} is NaN or infinite; drop or "
-                                "impute missing targets first")
+            raise DataFileError(f"{path}: row {int(order[bad[0]]) + 2}, column {ycol!r} is NaN or infinite; drop "
+                                "or impute missing targets first")
+    if per_step:
+        yv = np.zeros((n, T), y_sorted.dtype)
+        yv[seq_sorted, step_sorted] = y_sorted
+    else:
+        yv = y_sorted[starts]
+    where = (lambda i: f"{path}: sequence {ids[i]!r}, column {ycol!r}")
+    mask = (np.arange(T)[None, :] < lengths[:, None]) if per_step else np.ones(n, bool)
     y, names = _targets(yv, task, mask, per_step, where, names)
-    return Sequences(xs, dt, y, lengths, task, names, list(features), [str(u) for u in uniq], nominal,
-                     per_step, columns={"seq_id": seq_id, "time": time, "label" if task == "classification"
-                                        else "target": ycol, "features": list(features)})
+    columns = {"seq_id": seq_id, "time": time, "features": list(features)}
+    if ycol != _NO_TARGET:
+        columns["label" if task == "classification" else "target"] = ycol
+    return Sequences(xs, dt, y, lengths, task, names, list(features), ids, nominal, per_step, columns=columns)
 
 
-def _class_indices(values: np.ndarray, path, col, rows) -> tuple[np.ndarray, list[str]]:
-    """Labels as text -> int64 indices: integers keep their value; names are indexed in sorted order."""
-    values = np.char.strip(values.astype(str))
-    empty = np.flatnonzero(values == "")
-    if len(empty):
-        raise DataFileError(f"{path}: row {rows[empty[0]]}, column {col!r} is empty; every row needs a label")
-    try:
-        num = values.astype(np.float64)
-    except ValueError:
-        names, idx = np.unique(values, return_inverse=True)
-        if len(names) > 0 and any(_is_number(v) for v in names):
-            bad = next(v for v in names if not _is_number(v))
-            raise DataFileError(f"{path}: column {col!r} mixes numbers and names (e.g. {bad!r}); use one kind")
-        return idx.astype(np.int64), [str(v) for v in names]
-    bad = np.flatnonzero(~np.isfinite(num) | (num != np.round(num)) | (num < 0))
-    if len(bad):
-        raise DataFileError(f"{path}: row {rows[bad[0]]}, column {col!r} is {values[bad[0]]!r}, not a class "
-                            "index (0, 1, 2, ...); for classification give integer labels or class names "
-                            "(or --target for regression)")
-    return num.astype(np.int64), []
+def _class_indices(names: list[str], path, col, codes, order) -> tuple[np.ndarray, list[str]]:
+    """Label texts -> (code -> class index, class names): integers keep their value (no names);
+    names are indexed in sorted order."""
+    def first_row(k: int) -> int:
+        return int(np.flatnonzero(codes == k)[0]) + 2
+
+    if "" in names:
+        raise DataFileError(f"{path}: row {first_row(names.index(''))}, column {col!r} is empty; every row "
+                            "needs a label")
+    numeric = [_is_number(v) for v in names]
+    if all(numeric):
+        vals = np.array([float(v) for v in names])
+        bad = np.flatnonzero(~np.isfinite(vals) | (vals != np.round(vals)) | (vals < 0))
+        if len(bad):
+            raise DataFileError(f"{path}: row {first_row(int(bad[0]))}, column {col!r} is {names[bad[0]]!r}, not a "
+                                "class index (0, 1, 2, ...); for classification give integer labels or class "
+                                "names (or --target for regression)")
+        return vals.astype(np.int64), []
+    if any(numeric):
+        bad = next(v for v in names if not _is_number(v))
+        raise DataFileError(f"{path}: column {col!r} mixes numbers and names (e.g. {bad!r}); use one kind")
+    sorted_names = sorted(names)
+    return np.array([sorted_names.index(v) for v in names], dtype=np.int64), sorted_names
 
 
 def _is_number(v: str) -> bool:
