@@ -244,3 +244,22 @@ def test_predict_takes_the_csv_header_and_its_timestamps(tmp_path, monkeypatch, 
     np.testing.assert_allclose(got["outputs"], y.numpy(), atol=1e-5)
     rc, out, _ = run_cli(monkeypatch, capsys, "predict", ckpt, "-i", path, "--json")
     assert rc == 0 and len(json.loads(out)) == 10
+
+
+def test_regression_and_per_step_targets_import_and_export(tmp_path):
+    """Regression (a per-sequence target) and per-step labels go through import and export; the
+    metric reads each sequence's last step."""
+    import edgelnn
+    from edgelnn.export import export_bundle
+
+    path, truth = _long_csv(tmp_path / "r.csv", target=True, n=16)
+    torch.manual_seed(0)
+    model, result = edgelnn.import_model((torch.nn.GRU(2, 4, batch_first=True), torch.nn.Linear(4, 1)),
+                                         data=path, target="speed", out=tmp_path / "r.pt")
+    assert model.config["task"] == "regression" and result.rel <= 1e-5 and result.test_metric > 0
+    rows = "\n".join(f"{s},{j * 0.5 + s * 0.01},{np.sin(j + s)},{(j + s) % 2}" for s in range(12) for j in range(6))
+    step = _csv(tmp_path / "p.csv", "seq_id,t,f,state\n" + rows + "\n")
+    _, result = edgelnn.import_model((torch.nn.RNN(1, 3), torch.nn.Linear(3, 2)), data=step, label="state",
+                                     out=tmp_path / "p.pt")
+    report = export_bundle(tmp_path / "p.pt", tmp_path / "b", formats=["onnx"], schemes=["fp32"], graphs=["step"])
+    assert report.passed and report.reference == pytest.approx(result.test_metric)

@@ -203,6 +203,9 @@ def info(checkpoint: Path = typer.Argument(..., help="a checkpoint written by `e
     cfg = model.config
     data = {key: cfg.get(key) for key in ("kind", "input_size", "output_size", "units", "options",
                                           "task", "dataset", "label_names", "seed")}
+    if cfg.get("kind") == "imported" and not as_json:   # the structure holds whole wiring matrices
+        imp = cfg.get("imported", {})
+        data["options"] = f"{imp.get('module')} from {imp.get('from')}; dt {cfg.get('dt_input')}"
     data.update(params=model.param_count(), params_active=model.active_param_count(),
                 state=[{"name": n, "size": s} for n, s in model.state_spec],
                 metrics=dict(model.metrics))

@@ -45,7 +45,8 @@ def pack(ds: Dataset, seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
         for key in KEYS:
             arrays[f"{name}_{key}"] = np.ascontiguousarray(getattr(sub, key))
         counts[name] = {"stored": int(len(idx)), "of": int(n)}
-    record = {"name": ds.name, "task": ds.task, "input_size": ds.input_size, "output_size": ds.output_size,
+    per_step = ds.train.y.ndim == (2 if ds.task == "classification" else 3)
+    record = {"name": ds.name, "task": ds.task, "per_step": bool(per_step), "input_size": ds.input_size, "output_size": ds.output_size,
               "label_names": list(ds.label_names), "norm_mean": list(ds.norm_mean), "norm_std": list(ds.norm_std),
               "target_mean": float(ds.target_mean), "target_std": float(ds.target_std),
               "nominal_dt": float(ds.nominal_dt), "description": ds.description, "source": ds.source,
@@ -62,6 +63,8 @@ def unpack(arrays: dict[str, np.ndarray], record: dict, where: str = "checkpoint
         raise StoredDataError(f"{where}: the stored data does not match its sha256; the file was changed or "
                               "damaged: import or train it again")
     splits = {s: Split(*(arrays[f"{s}_{k}"] for k in KEYS)) for s in ("train", "val", "test")}
+    if record.get("per_step"):     # the task metric reads each sequence's last step (as for every model)
+        splits = {k: last_step_targets(v) for k, v in splits.items()}
     return Dataset(name=record["name"], task=record["task"], input_size=int(record["input_size"]),
                    output_size=int(record["output_size"]), label_names=list(record["label_names"]),
                    train=splits["train"], val=splits["val"], test=splits["test"],
@@ -69,6 +72,13 @@ def unpack(arrays: dict[str, np.ndarray], record: dict, where: str = "checkpoint
                    target_mean=float(record["target_mean"]), target_std=float(record["target_std"]),
                    nominal_dt=float(record["nominal_dt"]), description=record.get("description", ""),
                    source=record.get("source", ""))
+
+
+def last_step_targets(split: Split) -> Split:
+    """Per-step targets (N, T[, K]) -> the target at each sequence's last step: the metric export
+    and bench report (outputs are compared at every step by the parity gates regardless)."""
+    idx = np.arange(len(split))
+    return Split(split.x, split.dt, split.y[idx, split.lengths - 1], split.lengths)
 
 
 def attach(model, ds: Dataset, provenance: dict | None = None, seed: int = 0) -> None:

@@ -113,7 +113,17 @@ def import_model(module_or_pair, data, *, task: str | None = None, out=None, lab
     is written (ImportMismatchError beyond 1e-5 relative). ``normalise`` False (default): the data
     reaches the model as in the file (the module was trained on raw data). ``out``: write the
     checkpoint there (with the data subsets export needs)."""
-    from ..data.stored import attach
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # small cells: on a busy machine two threads spin-wait on each other (see export)
+    try:
+        return _import(module_or_pair, data, task, out, label, target, features, time_col, seq_id, seed,
+                       val_fraction, test_fraction, normalise, label_names, origin)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _import(module_or_pair, data, task, out, label, target, features, time_col, seq_id, seed, val_fraction,
+            test_fraction, normalise, label_names, origin):
     from ..models.sequence import SequenceModel
 
     start = time.perf_counter()
@@ -183,9 +193,12 @@ def _finish(model, ds, provenance, agreement: Agreement, module: str, dt_input: 
 
     metric = metrics.metric_name(ds.task)
     test = None
-    if len(ds.test) and ds.test.y.ndim == (1 if ds.task == "classification" else 2):
-        last = metrics.last_valid(predict_steps(model, ds.test), ds.test.lengths)
-        test = metrics.score(last, ds.test.y, ds.task, ds.target_std)
+    if len(ds.test):
+        from ..data.stored import last_step_targets
+
+        split = ds.test if ds.test.y.ndim == (1 if ds.task == "classification" else 2) else last_step_targets(ds.test)
+        last = metrics.last_valid(predict_steps(model, split), split.lengths)
+        test = metrics.score(last, split.y, ds.task, ds.target_std)
     model.metrics = {"metric": metric, "test": test, "import_max_abs": agreement.max_abs,
                      "import_rel": agreement.rel}
     attach(model, ds, provenance, seed)
