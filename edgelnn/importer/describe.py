@@ -129,5 +129,10 @@ def output_size(structure: dict, rnn: nn.Module, head: nn.Module | None) -> int:
     cell = ImportedStep(1, 1, 1, structure)
     x = torch.zeros(1, int(structure["args"]["input_size"]))
     with torch.no_grad():
-        y, _ = cell(x, torch.ones(1, 1), torch.zeros(1, cell.state_spec[0][1]))
+        try:
+            y, _ = cell(x, torch.ones(1, 1), torch.zeros(1, cell.state_spec[0][1]))
+        except RuntimeError as exc:
+            raise UnsupportedModuleError(f"the head does not fit the {structure['type']} module's output "
+                                         f"({str(exc).splitlines()[0][:120]}); return the head your module was "
+                                         "trained with") from None
     return int(y.shape[1])
