@@ -47,6 +47,7 @@ def _is_checkpoint(path: Path) -> bool:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     model: str = typer.Option(..., "--model", "-m", help="model kind: see `edgelnn models`"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="a bundled dataset: see `edgelnn datasets`"),
     data: Optional[Path] = typer.Option(None, "--data", help="your data instead: .npz (x, y, t or dt, lengths) or a "
@@ -85,7 +86,11 @@ def train(
 
     get_kind(model)  # fail on an unknown name before loading anything
     if (dataset is None) == (data is None):
-        raise InputError("give --dataset NAME (a bundled set) or --data FILE (your .npz or .csv), one of them")
+        import click
+
+        raise click.UsageError("Missing option '--dataset' / '-d' (a bundled set) or '--data' (your .npz or "
+                               ".csv): give one of them" if dataset is None else
+                               "give --dataset or --data, not both", ctx=ctx)
     if dataset is not None:
         get_info(dataset)
     get_augment(augment)
@@ -326,13 +331,28 @@ def _has_header(path: Path) -> bool:
     return False
 
 
+def _our_header(path: Path, model, time: str, seq_id: str) -> bool:
+    """A header that names the time or sequence column, or the model's recorded features."""
+    if not _has_header(path):
+        return False
+    from ..data.userdata import DataFileError, _header
+
+    try:
+        cols = _header(path)
+    except DataFileError:
+        return False
+    recorded = ((model.config.get("data") or {}).get("provenance") or {}).get("features") or []
+    return time in cols or seq_id in cols or (bool(recorded) and all(f in cols for f in recorded))
+
+
 def _predict_inputs(model, checkpoint, path: Path, dt, normalised, features, time, seq_id):
     """[(sequence name or None, x (T, C) normalised, dt (T,))] from the input file."""
     import numpy as np
 
     from ..errors import ShapeError
 
-    if path.suffix.lower() == ".npz" or (path.suffix.lower() == ".csv" and path.is_file() and _has_header(path)):
+    if path.suffix.lower() == ".npz" or (path.suffix.lower() == ".csv" and path.is_file() and
+                                         _our_header(path, model, time, seq_id)):
         from ..data.userdata import _header, for_model
 
         cfg = model.config

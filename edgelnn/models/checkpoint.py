@@ -98,7 +98,7 @@ def load(path):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
-        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
+        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
             raise CheckpointError(f"{path} holds a pickled Python object (a whole module?), which edgelnn never "
                                   "loads; bring your model with `edgelnn import FILE.py:FUNCTION --data DATA --out "
                                   "CKPT.pt` (see README 'Your own model')") from None
