@@ -215,6 +215,20 @@ def test_train_data_checkpoint_exports_in_a_fresh_process_without_the_file(tmp_p
     assert manifest["artifacts"] and manifest["dataset"]["name"] == "sensors.csv"
     assert manifest["normalisation"]["mean"] == model.config["norm_mean"] != [0.0, 0.0]
     assert manifest["dataset"]["label_names"] == ["a", "b"]
+    # bench --eval-data: accuracy through the artifact on other data, normalised as the bundle says
+    other, _ = _long_csv(tmp_path / "other.csv", seed=5, n=10)
+    rc, out, err = run_cli(monkeypatch, capsys, "bench", tmp_path / "b", "--eval-data", other, "--no-memory",
+                           "--warmup", "1", "--min-runs", "3", "--min-seconds", "0", "--json")
+    assert rc == 0, err
+    from edgelnn.data.userdata import for_model
+    from edgelnn.train.loop import predict_steps
+
+    split, _ = for_model(other, norm_mean=model.config["norm_mean"], norm_std=model.config["norm_std"],
+                         task="classification", label_names=["a", "b"], nominal_dt=model.config["data"]["nominal_dt"])
+    last = predict_steps(model, split)[np.arange(len(split)), split.lengths - 1]
+    expected = float(np.mean(last.argmax(1) == split.y))
+    rows = json.loads(out)
+    assert rows and all(r["accuracy"] == pytest.approx(expected) for r in rows if r["status"] == "passed"), rows
     # a flipped byte in the stored data is refused, not exported
     raw = torch.load(ckpt, weights_only=True)
     raw["data"]["test_x"][0, 0, 0] += 1.0
