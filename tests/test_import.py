@@ -196,3 +196,23 @@ def test_module_options_import_and_match_their_module(variant, sensor_csv):
     torch.manual_seed(0)
     model, result = edgelnn.import_model(_variants()[variant](), data=sensor_csv, label="activity")
     assert result.rel <= 1e-5 and result.sequences > 0 and model.config["kind"] == "imported"
+
+
+def test_an_edgelnn_model_imports_with_new_data_through_the_cli(sensor_csv, tmp_path, monkeypatch, capsys):
+    """The zoo's own model is one route among others: a factory returning a SequenceModel."""
+    from edgelnn import models
+
+    model = models.create("gru", 2, 3, units=4, seed=0)
+    model.save(tmp_path / "zoo.pt")
+    (tmp_path / "zoo_def.py").write_text(f"from edgelnn import models\n\ndef build():\n"
+                                         f"    return models.load({str(tmp_path / 'zoo.pt')!r})\n")
+    rc, out, err = run_cli(monkeypatch, capsys, "import", f"{tmp_path / 'zoo_def.py'}:build", "--data", sensor_csv,
+                           "--label", "activity", "--out", tmp_path / "mine.pt", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["module"] == "edgelnn.gru"
+    loaded = models.load(tmp_path / "mine.pt")
+    assert loaded.kind == "gru" and loaded.config["dataset"] == "sensors.csv" and loaded.stored_data
+    assert loaded.config["label_names"] == ["idle", "run", "walk"]
+    ref = models.load(tmp_path / "zoo.pt")
+    for (k, a), b in zip(loaded.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(a, b), k

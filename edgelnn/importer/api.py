@@ -216,10 +216,9 @@ def _import_zoo(model, head, data, task, out, data_options, start, origin):
     if head is not None:
         raise UnsupportedModuleError("an edgelnn model has its own head; import it without a second one")
     model = copy.deepcopy(model).eval()
-    data_options = dict(data_options)
-    data_options["normalise_inputs"] = data_options["normalise_inputs"]
     ds, provenance = _dataset(data, model.input_size, task or model.config.get("task"), data_options)
-    model.config.update(dataset=ds.name, norm_mean=list(ds.norm_mean), norm_std=list(ds.norm_std))
+    model.config.update(dataset=ds.name, norm_mean=list(ds.norm_mean), norm_std=list(ds.norm_std), task=ds.task,
+                        label_names=_labels(ds, model.output_size, model.config.get("label_names") or None))
     with torch.no_grad():
         split = ds.val if len(ds.val) else ds.test
         n = min(32, len(split))
