@@ -208,7 +208,7 @@ def test_train_data_checkpoint_exports_in_a_fresh_process_without_the_file(tmp_p
     path.unlink()                                          # "another machine": the file is gone
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "edgelnn", "export", str(ckpt), "--out", str(tmp_path / "b"),
-                           "--format", "onnx", "--quant", "fp32", "--graph", "step", "--json"],
+                           "--format", "onnx,c", "--quant", "fp32", "--graph", "step,seq", "--json"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
@@ -229,6 +229,8 @@ def test_train_data_checkpoint_exports_in_a_fresh_process_without_the_file(tmp_p
     expected = float(np.mean(last.argmax(1) == split.y))
     rows = json.loads(out)
     assert rows and all(r["accuracy"] == pytest.approx(expected) for r in rows if r["status"] == "passed"), rows
+    assert {r["format"] for r in rows if r["status"] == "passed"} == {"onnx", "c"}
+    assert any(r["format"] == "c" and r["status"] == "unsupported" for r in rows)     # C has no seq graph
     # a flipped byte in the stored data is refused, not exported
     raw = torch.load(ckpt, weights_only=True)
     raw["data"]["test_x"][0, 0, 0] += 1.0

@@ -76,8 +76,8 @@ class _Context:
             parity_max_abs=parity.get("max_abs"), edgelnn_version=__version__, env=self.env,
             timestamp=_now(), chunk=entry.get("chunk"))
         fields["sha256"] = entry.get("sha256")
-        if entry.get("format") == "c" and "size_bytes" not in values \
-                and self.measured_on.get("via") != "emulator":           # host: what the code costs
+        if entry.get("format") == "c" and entry.get("file") and "size_bytes" not in values \
+                and self.measured_on.get("via") != "emulator":           # host: what the code costs (no file: unsupported)
             obj = _c_object_bytes(b.artifact_path(entry))
             if obj is not None:
                 fields.update(size_bytes=obj, source_bytes=entry.get("bytes"))
