@@ -41,9 +41,10 @@ def test_dense_step_graph_counts_match_the_model_exactly(fp32_bundle, export_che
 
 def test_ltc_stores_its_masks_and_computes_elementwise(fp32_bundle, export_checkpoint):
     """LTC's synapses are elementwise arithmetic over units x units (x 6 ODE unfolds), not
-    matrix products; its file also holds the fixed wiring masks as constants."""
-    bundle, _ = fp32_bundle("ltc")
-    model = models.load(export_checkpoint("ltc"))
+    matrix products; an NCP-wired LTC's file also holds the fixed wiring masks as constants (a
+    fully connected one's masks are all ones, which a converter may fold away)."""
+    bundle, _ = fp32_bundle("ltc-ncp")
+    model = models.load(export_checkpoint("ltc-ncp"))
     cell = model.cell.rnn_cell
     masks = cell.sparsity_mask.numel() + cell.sensory_sparsity_mask.numel()
     # untrained, the affine input/output mappings are x*1+0: a converter may fold them away
