@@ -89,7 +89,7 @@ class _Context:
         return info.get("metric") or self.bundle.dataset.get("metric")
 
 
-def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers, limit):
+def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers, limit, accel=None):
     """fp32 predictions on the test split for the agreement figure: the bundle's fp32 artifact
     of the same format in the same runtime (PyTorch is not on the device); cached."""
     key = (entry["format"], runtime)
@@ -100,7 +100,7 @@ def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers
         candidates.sort(key=lambda a: a["graph"] != "step")
         if candidates:
             ref = candidates[0]
-            with ctx.bundle.open(ref, runtime=runtime, threads=threads, providers=providers) as r:
+            with ctx.bundle.open(ref, runtime=runtime, threads=threads, providers=providers, accel=accel) as r:
                 golden = golden_check(r, ctx.golden(), _tolerance(ref))
                 if golden.ok:
                     last = last_outputs(r, ctx.evaluation().test, limit)
@@ -117,19 +117,20 @@ def _tolerance(entry: dict) -> float:
 
 def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | None = 1,
                    providers=None, settings: BenchSettings = BenchSettings(),
-                   progress: Progress | None = None) -> ResultRow:
+                   progress: Progress | None = None, accel: dict | None = None) -> ResultRow:
     """One artifact with one runtime -> one row. Errors become rows, never exceptions."""
     say = progress or (lambda _msg: None)
     name = entry["file"]
     base = {"runtime": runtime, "threads": threads}
     try:
         say(f"{name} [{runtime}]: loading")
-        runner = ctx.bundle.open(entry, runtime=runtime, threads=threads, providers=providers)
+        runner = ctx.bundle.open(entry, runtime=runtime, threads=threads, providers=providers, accel=accel)
     except Exception as exc:  # noqa: BLE001 - the report must keep going, like ultralytics'
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
     try:
         base.update(runtime_version=runner.runtime_version, providers_used=runner.providers_used,
-                    provider=(runner.providers_used or [None])[0], chunk=runner.chunk)
+                    provider=(runner.providers_used or [None])[0], chunk=runner.chunk,
+                    accelerator=runner.accel)
         say(f"{name} [{runtime}]: golden check")
         golden = golden_check(runner, ctx.golden(), _tolerance(entry))
         base.update(golden_ok=golden.ok, golden_max_abs=golden.max_abs,
@@ -140,7 +141,7 @@ def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | N
         if settings.accuracy:
             say(f"{name} [{runtime}]: accuracy")
             ref = _fp32_reference(ctx, entry, runtime, threads, providers,
-                                  settings.max_eval_sequences)
+                                  settings.max_eval_sequences, accel)
             acc = evaluate(runner, ctx.evaluation(), reference_last=ref[0] if ref else None,
                            reference_name=ref[1] if ref else None, shifts=settings.shifts,
                            limit=settings.max_eval_sequences)
@@ -163,6 +164,19 @@ def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | N
                 rstats, rchunk = native
                 values.update(run_chunk=rchunk, run_latency_us=rstats.to_dict(),
                               run_per_sample_us=rstats.p50 / rchunk)
+        if settings.streams and runner.graph == "step":
+            from .streams import measure_streams
+
+            found = []
+            for n in settings.streams:
+                say(f"{name} [{runtime}]: {n} streams")
+                found.append(measure_streams(runner, ctx.golden(), n, _tolerance(entry), settings).to_dict())
+            values["streams"] = found
+            bad = next((f for f in found if not f["golden_ok"]), None)
+            if bad is not None:
+                base.update(values)
+                return ctx.row(entry, "golden_failed", error=bad["error"],
+                               **{k: v for k, v in base.items() if k not in ("latency_us", "run_latency_us")})
     except Exception as exc:  # noqa: BLE001
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
     finally:
@@ -171,7 +185,7 @@ def bench_artifact(ctx: _Context, entry: dict, runtime: str, *, threads: int | N
         say(f"{name} [{runtime}]: peak memory (fresh process)")
         try:
             mem = measure_memory(ctx.bundle.path, name, runtime, threads=threads,
-                                 providers=providers)
+                                 providers=providers, accel=accel)
             values.update(peak_rss_mb=mem.peak_rss_mb, baseline_rss_mb=mem.baseline_rss_mb,
                           model_rss_mb=mem.model_rss_mb)
         except Exception as exc:  # noqa: BLE001
@@ -198,13 +212,16 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
                  runtimes: list[str] | None = None, settings: BenchSettings | None = None,
                  on_target: bool = True, device: str | None = None,
                  include_manifest_failures: bool = True,
-                 progress: Progress | None = None) -> list[dict]:
+                 progress: Progress | None = None, accel: dict | None = None) -> list[dict]:
     """Bench every (or the named) artifact of a bundle with every matching runtime.
 
     Returns result rows as dicts (README.md, section "Result rows"), including rows for the
     manifest's ``rejected`` and ``unsupported`` entries so reports show failures too.
     """
+    from ..runtime.accel import check_accel
+
     settings = settings or BenchSettings()
+    accel = check_accel(accel)
     bundle = load_bundle(bundle_path)
     for r in runtimes or []:     # a named runtime that is not installed gives failed rows
         if r not in RUNTIMES:
@@ -216,7 +233,7 @@ def bench_bundle(bundle_path: str | Path, *, artifacts: list[str] | None = None,
     for entry in entries:
         for runtime in _runtimes_for(entry, runtimes):
             rows.append(bench_artifact(ctx, entry, runtime, threads=threads, providers=providers,
-                                       settings=settings, progress=progress))
+                                       settings=settings, progress=progress, accel=accel))
     if include_manifest_failures and not artifacts:
         for entry in bundle.rejected:
             reason = entry.get("reason") or "failed the export parity gate"

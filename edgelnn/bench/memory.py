@@ -41,12 +41,14 @@ def peak_rss_mb() -> tuple[float, str]:
 
 
 def measure_memory(bundle_path: str | Path, artifact: str, runtime: str, *, threads: int | None = 1,
-                   providers: list | None = None, timeout: float = 600.0) -> MemoryResult:
+                   providers: list | None = None, timeout: float = 600.0, accel: dict | None = None) -> MemoryResult:
     """Run :mod:`edgelnn.bench.memory_probe` in a fresh interpreter and parse its JSON line."""
     cmd = [sys.executable, "-m", "edgelnn.bench.memory_probe", "--bundle", str(bundle_path),
            "--artifact", artifact, "--runtime", runtime, "--threads", str(threads or 0)]
     if providers:
         cmd += ["--providers", json.dumps(providers)]
+    if accel:
+        cmd += ["--accel", json.dumps(accel)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)

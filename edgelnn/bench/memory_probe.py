@@ -13,6 +13,7 @@ def main(argv=None) -> None:
     p.add_argument("--runtime", required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--providers", default=None)
+    p.add_argument("--accel", default=None)
     a = p.parse_args(argv)
 
     from edgelnn.bench.memory import peak_rss_mb
@@ -24,7 +25,7 @@ def main(argv=None) -> None:
     baseline, source = peak_rss_mb()
     providers = json.loads(a.providers) if a.providers else None
     runner = bundle.open(a.artifact, runtime=a.runtime, threads=a.threads or None,
-                         providers=providers)
+                         providers=providers, accel=json.loads(a.accel) if a.accel else None)
     runner.run_each(golden.x, golden.dt, golden.lengths)       # the workload: golden replay
     peak, _ = peak_rss_mb()
     print(json.dumps({"baseline_rss_mb": round(baseline, 3), "peak_rss_mb": round(peak, 3),

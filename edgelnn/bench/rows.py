@@ -25,6 +25,9 @@ class ResultRow:
     runtime_version: str | None = None
     provider: str | None = None
     providers_used: list[str] = field(default_factory=list)
+    # accelerator options of the target profile (edgelnn/runtime/accel.py): {requested, session |
+    # interpreter (what the runtime reports it has), fallback: [lines]}; null when none were asked
+    accelerator: dict | None = None
     threads: int | None = None
     target: str = "host"
     measured_on: dict = field(default_factory=dict)
@@ -58,6 +61,9 @@ class ResultRow:
     run_chunk: int | None = None
     run_latency_us: dict | None = None
     run_per_sample_us: float | None = None
+    # bench --streams: per stream count B, {streams, batch_mode, golden_ok, golden_max_abs,
+    # latency_us (per batch call), stream_steps_per_s, per_stream_step_us, state_bytes, error}
+    streams: list[dict] | None = None
     # the model's own memory and compute, read from the artifact at export (export/footprint.py):
     # weight_elements, weight_bytes, state_bytes, macs_per_step, elementwise_per_step, file_bytes,
     # structure_bytes, weights_by_dtype; None for bundles exported before it existed. A C

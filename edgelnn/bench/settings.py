@@ -33,6 +33,7 @@ class BenchSettings:
     shifts: bool = True
     max_eval_sequences: int | None = None   # cap per eval split (None: all)
     eval_file: str | None = None             # an eval.npz of the user's data (bench --eval-data) instead of the bundle's
+    streams: tuple[int, ...] | None = None  # stream counts for throughput vs streams (bench --streams)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

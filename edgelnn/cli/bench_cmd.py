@@ -41,6 +41,24 @@ STATUS_LABEL = {"passed": "[green]passed[/]", "golden_failed": "[red]golden fail
                 "unsupported": "[dim]unsupported[/]"}
 
 
+def render_streams(rows: list[dict]):
+    """Throughput vs stream count (bench --streams): one line per artifact x runtime x count."""
+    from rich import box
+
+    t = table("throughput vs streams", [Col("artifact", ident=True), Col("runtime", ident=True),
+              Col("streams", justify="right"), Col("batch", ident=True), Col("golden", justify="center"),
+              Col("stream-steps/s", justify="right"), Col("µs/stream-step", justify="right"),
+              Col("p50 µs/batch", justify="right"), Col("p99 µs/batch", justify="right")],
+              box=box.SIMPLE_HEAD, pad_edge=False)
+    for r in rows:
+        for s in r.get("streams") or []:
+            lat = s.get("latency_us") or {}
+            t.add_row(_short(r), r.get("runtime") or "-", str(s["streams"]), s["batch_mode"],
+                      "ok" if s["golden_ok"] else "FAIL", _fmt(s.get("stream_steps_per_s"), ",.0f"),
+                      _fmt(s.get("per_stream_step_us"), ".3f"), _fmt(lat.get("p50")), _fmt(lat.get("p99")))
+    return t
+
+
 def render_table(rows: list[dict]):
     from rich.markup import escape
 
@@ -143,6 +161,8 @@ def bench(
     accuracy: bool = typer.Option(True, help="task metric through the artifact on eval.npz"),
     eval_limit: Optional[int] = typer.Option(None, min=1, max=MAX_EVAL, help="score only the first N sequences per eval "
                                              "split (quick runs; PyTorch's figures are then omitted)"),
+    streams: Optional[str] = typer.Option(None, help="also throughput vs stream count for step artifacts, "
+                                          "e.g. 1,16,256,4096 (each count golden-checked first)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="score accuracy on your data (.npz or .csv, "
                                              "normalised as the bundle says) instead of the bundle's eval.npz"),
@@ -152,6 +172,7 @@ def bench(
 ) -> None:
     """Golden check, then latency, peak RAM and accuracy of every artifact x runtime."""
     from ..bench import BenchSettings, append_rows
+    from ..bench.streams import parse_streams
     from ..errors import InputError
     from ..runtime import RUNTIMES, resolve_runtime
     from ..runtime.bundle import load_bundle
@@ -167,7 +188,8 @@ def bench(
         raise InputError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 2,3") from None
     settings = BenchSettings(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                              seq_chunk=seq_chunk, memory=memory, accuracy=accuracy,
-                             max_eval_sequences=eval_limit, cpu_affinity=cpu_list)
+                             max_eval_sequences=eval_limit, cpu_affinity=cpu_list,
+                             streams=parse_streams(streams))
     if cpu_list and target == ["host"] and not host and hasattr(os, "sched_getaffinity"):
         usable = sorted(os.sched_getaffinity(0))
         bad = [c for c in cpu_list if c not in usable]
@@ -229,6 +251,8 @@ def _bench(bundle, target, host, artifact, threads, provider_list, runtime, sett
         print_json(rows)
     else:
         show(render_table(rows))
+        if any(r.get("streams") for r in rows):
+            show(render_streams(rows))
         for line in dict.fromkeys(f"{r['target']}: {r['provider_note']}" for r in rows
                                   if r.get("provider_note")):
             note(line)

@@ -13,14 +13,16 @@ BATCH, TIME = "batch", "time"
 def tensor_specs(model, graph: str, *, dynamic: bool = True, chunk: int | None = None) -> dict:
     """{"inputs": [{name, shape, dtype}], "outputs": [...], "state": [...]} for one graph.
 
-    step: batch 1. seq: ("batch", "time") dynamic when ``dynamic``, else (1, chunk).
+    step: a batch of streams ("batch" dynamic, one row per stream, each with its own dt) when
+    ``dynamic``, else batch 1. seq: ("batch", "time") dynamic when ``dynamic``, else (1, chunk).
     """
     ins, outs = io_names(model)
     c, o = model.input_size, model.output_size
     sizes = [size for _, size in model.state_spec]
     if graph == "step":
-        in_shapes = [[1, c], [1, 1], *[[1, h] for h in sizes]]
-        out_shapes = [[1, o], *[[1, h] for h in sizes]]
+        b = BATCH if dynamic else 1
+        in_shapes = [[b, c], [b, 1], *[[b, h] for h in sizes]]
+        out_shapes = [[b, o], *[[b, h] for h in sizes]]
     elif graph == "seq":
         b, t = (BATCH, TIME) if dynamic else (1, int(chunk))
         in_shapes = [[b, t, c], [b, t], *[[b, h] for h in sizes]]

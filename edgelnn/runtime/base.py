@@ -63,6 +63,25 @@ class Runner:
         """The raw runtime call: float32 arrays in canonical order, nothing else. Timed alone."""
         raise NotImplementedError
 
+    # many streams: one call steps B streams, each with its own dt and state
+    accel: dict | None = None                  # accelerator options asked, read back, fallbacks
+    batch_mode: str = "one stream per call"    # or "batched": B streams in one runtime call
+    batch_note: str = ""
+
+    def invoke_batch(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        """[x (B, C), dt (B, 1), *states (B, H)] -> [y (B, O), *states (B, H)], unchecked: B
+        streams, each stepped as if alone. This fallback makes one runtime call per stream;
+        backends whose step graph takes a batch override it."""
+        outs = [self.invoke([f[i:i + 1] for f in feeds]) for i in range(len(feeds[0]))]
+        return [np.concatenate([np.asarray(o[j], np.float32).reshape(1, -1) for o in outs])
+                for j in range(len(outs[0]))]
+
+    def streams(self, n: int = 0, **options):
+        """A ``Streams`` server over this step artifact with room for ``n`` streams."""
+        from .streams import Streams
+
+        return Streams(self, n, **options)
+
     def close(self) -> None:
         """Release the session/interpreter."""
 
@@ -240,7 +259,7 @@ class Runner:
         return {"artifact": self.name, "format": self.format, "graph": self.graph,
                 "runtime": self.runtime, "runtime_version": self.runtime_version,
                 "providers_used": list(self.providers_used), "threads": self.threads,
-                "chunk": self.chunk}
+                "chunk": self.chunk, "batch": self.batch_mode, "accelerator": self.accel}
 
 
 def natural_key(name: str):

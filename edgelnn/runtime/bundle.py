@@ -114,7 +114,7 @@ class Bundle:
         return self.path / (entry if isinstance(entry, str) else entry["file"])
 
     def open(self, entry: dict | str, *, runtime: str | None = None, threads: int | None = 1,
-             providers=None, verify: bool = True) -> Runner:
+             providers=None, verify: bool = True, accel: dict | None = None) -> Runner:
         """A Runner for an artifact, the sha256 of every file it uses (the artifact, a C header,
         external data) checked against the manifest first."""
         from .integrity import verify_artifact
@@ -125,7 +125,7 @@ class Bundle:
         if verify:
             verify_artifact(self.path, entry, str(self.path / MANIFEST))
         return open_runner(self.artifact_path(entry), entry, self.state_sizes, runtime=runtime,
-                           threads=threads, providers=providers,
+                           threads=threads, providers=providers, accel=accel,
                            expected_sha256=entry.get("sha256") if verify else None)
 
     def golden(self) -> Golden:

@@ -24,8 +24,16 @@ class OrtRunner(Runner):
     runtime = "onnxruntime"
 
     def __init__(self, path, artifact: dict, state_sizes: list[int], *, ort, threads: int | None = 1,
-                 providers=None):
+                 providers=None, accel: dict | None = None):
+        from .accel import ort_providers, ort_readback, trt_calibration_table
+
         self.runtime_version = ort.__version__
+        asked = (accel or {}).get("onnxruntime") or {}
+        qdq = b"QuantizeLinear" in Path(path).read_bytes()        # int8 graphs carry their scales
+        providers, cpu_threads = ort_providers(
+            providers, asked, calibration_table=None if qdq else
+            (lambda folder: trt_calibration_table(Path(path), Path(path).parent / "calibration.npz", folder)))
+        threads = cpu_threads or threads
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or 0)     # 0 = onnxruntime's default
         options.inter_op_num_threads = 1
@@ -71,6 +79,9 @@ class OrtRunner(Runner):
                          input_size=finite_dim(x_shape[-1]) or 0,
                          output_size=finite_dim(y_shape[-1]) or 0, fixed_time=fixed_time)
         self.providers_used = list(self._session.get_providers())
+        self.accel = ort_readback(self._session, asked, cpu_threads) if asked else None
+        if self.graph == "step":
+            self.batch_mode, self.batch_note = _batch_mode(Path(path), x_shape)
         # the session's C-level run: the Python wrapper re-validates names on every call, which
         # the runner already did once here (names, count, dtypes)
         inner = getattr(self._session, "_sess", None)
@@ -81,6 +92,24 @@ class OrtRunner(Runner):
             return self._run(self._out_names, dict(zip(self._in_names, feeds)), None)
         return self._session.run(self._out_names, dict(zip(self._in_names, feeds)))
 
+    def invoke_batch(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        if self.batch_mode != "batched":
+            return super().invoke_batch(feeds)
+        return self.invoke(feeds)
+
     def close(self) -> None:
         self._session = None
         self._run = None
+
+
+def _batch_mode(path: Path, x_shape) -> tuple[str, str]:
+    """("batched", "") when the step graph's batch axis is dynamic and its rows never meet; else
+    one call per stream, with the reason. DynamicQuantizeLinear takes one input scale over the
+    whole tensor, so in a batch each stream's result would depend on the others' values (the op
+    name is stored as plain text in the protobuf: no onnx package needed to find it)."""
+    if finite_dim(x_shape[0]) is not None:
+        return "one stream per call", "the step graph has a fixed batch of 1"
+    if b"DynamicQuantizeLinear" in path.read_bytes():
+        return "one stream per call", ("dynamic int8 quantizes the whole batch with one input scale, "
+                                       "so streams would change each other's results")
+    return "batched", ""

@@ -46,23 +46,24 @@ def _version(dist: str, module) -> str:
         return str(getattr(module, "__version__", "unknown"))
 
 
-def _open_ort(spec, path, artifact, state_sizes, threads, providers):
+def _open_ort(spec, path, artifact, state_sizes, threads, providers, accel=None):
     from .ort_runner import OrtRunner
 
     ort = _import(spec)
-    return OrtRunner(path, artifact, state_sizes, ort=ort, threads=threads, providers=providers)
+    return OrtRunner(path, artifact, state_sizes, ort=ort, threads=threads, providers=providers, accel=accel)
 
 
-def _open_tflite(spec, path, artifact, state_sizes, threads, providers):
+def _open_tflite(spec, path, artifact, state_sizes, threads, providers, accel=None):
     from .tflite_runner import TFLiteRunner
 
     module = _import(spec)
     dist = "ai-edge-litert" if spec.name == "litert" else "tflite-runtime"
     return TFLiteRunner(path, artifact, state_sizes, interpreter_cls=module.Interpreter,
-                        runtime=spec.name, runtime_version=_version(dist, module), threads=threads)
+                        runtime=spec.name, runtime_version=_version(dist, module), threads=threads,
+                        accel=accel, resolvers=getattr(module, "OpResolverType", None))
 
 
-def _open_c(spec, path, artifact, state_sizes, threads, providers):
+def _open_c(spec, path, artifact, state_sizes, threads, providers, accel=None):
     from .c.runner import CRunner
     from .c.toolchain import require_cc
 
@@ -142,13 +143,18 @@ def resolve_runtime(fmt: str, runtime: str | None = None) -> str:
 
 def open_runner(path: str | Path, artifact: dict, state_sizes: list[int], *,
                 runtime: str | None = None, threads: int | None = 1, providers=None,
-                expected_sha256: str | None = None) -> Runner:
+                expected_sha256: str | None = None, accel: dict | None = None) -> Runner:
     """A Runner for the artifact file at ``path`` (``artifact`` is its manifest entry).
 
     ``expected_sha256`` is checked before the file is handed to any runtime.
     ``providers`` (onnxruntime only) is a list of execution provider names or
     (name, options) pairs; the ones actually used end up in ``runner.providers_used``.
+    ``accel``: accelerator options (``edgelnn.runtime.accel``: {"onnxruntime": {provider:
+    {option: value}}, "litert": {option: value}}), checked here; what took is ``runner.accel``.
     """
+    from .accel import check_accel
+
+    accel = check_accel(accel)
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"artifact file not found: {path}")
@@ -158,4 +164,4 @@ def open_runner(path: str | Path, artifact: dict, state_sizes: list[int], *,
     name = resolve_runtime(fmt, runtime)
     spec = RUNTIMES[name]
     artifact = {**artifact, "format": fmt}
-    return spec.opener(spec, path, artifact, list(state_sizes), threads, providers)
+    return spec.opener(spec, path, artifact, list(state_sizes), threads, providers, accel)

@@ -46,12 +46,24 @@ class TFLiteRunner(Runner):
     format = "tflite"
 
     def __init__(self, path, artifact: dict, state_sizes: list[int], *, interpreter_cls,
-                 runtime: str, runtime_version: str, threads: int | None = 1):
+                 runtime: str, runtime_version: str, threads: int | None = 1, accel: dict | None = None,
+                 resolvers=None):
+        from .accel import litert_readback, litert_settings
+
         self.runtime = runtime
         self.runtime_version = runtime_version
         name = Path(path).name
+        asked = (accel or {}).get("litert") or {}
+        kwargs, fallback = litert_settings(asked, threads)
+        threads = kwargs["num_threads"]
+        extra = {}
+        if "resolver" in kwargs:
+            if resolvers is None:
+                fallback.append(f"xnnpack: {runtime} cannot turn its default delegate off; it stayed on")
+            else:
+                extra["experimental_op_resolver_type"] = getattr(resolvers, kwargs["resolver"])
         try:
-            it = interpreter_cls(model_path=str(path), num_threads=threads or None)
+            it = interpreter_cls(model_path=str(path), num_threads=threads or None, **extra)
             it.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - interpreter raises ValueError/RuntimeError
             raise BundleError(f"{runtime} cannot load {name}: "
@@ -84,6 +96,10 @@ class TFLiteRunner(Runner):
         super().__init__(path, artifact, state_sizes, threads=threads, input_size=x_shape[-1],
                          output_size=y_shape[-1], fixed_time=fixed_time)
         self.providers_used = ["CPU"]
+        self.accel = litert_readback(it, asked, threads, fallback) if asked else None
+        # resizing a batch-1 LiteRT graph is not safe (measured: an LSTM step computes wrong rows,
+        # an LTC step fails to prepare), so streams go one call each
+        self.batch_note = "the LiteRT step artifact is exported at batch 1"
         self._direct = self._probe_direct()
 
     def _probe_direct(self) -> bool:

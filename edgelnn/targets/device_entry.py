@@ -84,7 +84,8 @@ def cmd_bench(args) -> dict:
                         threads=req.get("threads", 1), providers=providers, runtimes=runtimes,
                         settings=settings, on_target=bool(req.get("on_target", True)),
                         device=req.get("device"), progress=_progress,
-                        include_manifest_failures=bool(req.get("include_manifest_failures", True)))
+                        include_manifest_failures=bool(req.get("include_manifest_failures", True)),
+                        accel=req.get("accel") or None)
     rows = [annotate(r, providers) for r in rows]
     return {"ok": True, "facts": facts(import_runtimes=False), "runtimes": runtimes, "rows": rows}
 

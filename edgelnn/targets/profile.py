@@ -128,6 +128,9 @@ class Profile:
     pip: dict = field(default_factory=dict)
     source: str = ""
     mcu: Mcu | None = None
+    # accelerator options (edgelnn/runtime/accel.py): {"onnxruntime": {provider: {option: value}},
+    # "litert": {option: value}}, from [onnx_provider_options.<Provider>] and [litert_options]
+    accel: dict = field(default_factory=dict)
 
     @property
     def is_remote(self) -> bool:
@@ -265,7 +268,7 @@ class _Check:
 
 TOP_KEYS = ("name", "description", "arch", "cpu", "cores", "memory_mb", "runtimes",
             "onnx_providers", "threads", "schemes", "reduce_range", "accelerator", "connection",
-            "pip", "mcu")
+            "pip", "mcu", "onnx_provider_options", "litert_options")
 CONNECTION_KEYS = tuple(f.name for f in fields(Connection))
 MCU_KEYS = tuple(f.name for f in fields(Mcu))
 
@@ -293,6 +296,25 @@ def _parse_mcu(source: str, data, arch: str) -> Mcu | None:
                ram_kb=c.get("ram_kb", int, None, minimum=1))
 
 
+def _parse_accel(source: str, data: dict, providers: tuple) -> dict:
+    """[onnx_provider_options.<Provider>] and [litert_options], checked by the runtime's own
+    registry (edgelnn/runtime/accel.py); options for a provider the profile does not list are
+    refused (they could never apply)."""
+    from ..errors import InputError
+    from ..runtime.accel import check_litert_options, check_onnx_options
+
+    try:
+        onnx = check_onnx_options(data.get("onnx_provider_options"))
+        litert = check_litert_options(data.get("litert_options"))
+    except InputError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
+    for provider in onnx:
+        if provider not in providers:
+            raise ProfileError(f"{source}: onnx_provider_options.{provider}: the profile's onnx_providers "
+                               f"do not list {provider}")
+    return {k: v for k, v in (("onnxruntime", onnx), ("litert", litert)) if v}
+
+
 def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     """Validate a parsed TOML table into a Profile."""
     top = _Check(source, data)
@@ -311,6 +333,7 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
     if providers[-1] != "CPUExecutionProvider":
         top.fail("onnx_providers", "must list CPUExecutionProvider last (it is the fallback)")
     mcu = _parse_mcu(source, data.get("mcu"), arch)
+    accel = _parse_accel(source, data, providers)
     cores = top.get("cores", int, None, minimum=1)
     memory = top.get("memory_mb", int, None, minimum=16)
     if arch != "native" and mcu is None and (cores is None or memory is None):
@@ -392,7 +415,7 @@ def parse_profile(data: dict, name: str, source: str = "<profile>") -> Profile:
         threads=threads, schemes=top.strings("schemes", pattern=SCHEME_RE),
         reduce_range=top.get("reduce_range", bool, False),
         accelerator=top.get("accelerator", str, None), connection=connection, pip=dict(pip),
-        source=source, mcu=mcu)
+        source=source, mcu=mcu, accel=accel)
 
 
 def load_profile_file(path: str | Path) -> Profile:

@@ -374,7 +374,7 @@ def bench_remote(bundle: str | Path, target: str | Profile, host: str | None = N
                "settings": _settings_dict(settings),
                "on_target": on_target(profile, facts.get("machine")),
                "device": facts.get("board") or facts.get("cpu"),
-               "include_manifest_failures": True}
+               "include_manifest_failures": True, "accel": profile.accel}
     doc = device.run_runner(bundle, ["bench", "BUNDLE", "--request", "request.json"],
                             {"request.json": json.dumps(request).encode()}, progress=say)
     rows = doc.get("rows") or []
@@ -412,7 +412,8 @@ def bench_local(bundle: str | Path, profile: Profile, *, artifacts: list[str] | 
     rows = bench_bundle(bundle, artifacts=artifacts, target=profile.name,
                         threads=threads or profile.threads, providers=providers, runtimes=chosen,
                         settings=settings, on_target=on_target(profile, native_facts()["arch"]),
-                        progress=_say(progress, profile.name) if progress else None)
+                        progress=_say(progress, profile.name) if progress else None,
+                        accel=profile.accel)
     return [annotate(r, providers) for r in rows]
 
 

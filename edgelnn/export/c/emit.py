@@ -224,9 +224,112 @@ class FloatEmitter:
         if st.ctype != "float":
             scale = st.scale_name if np.size(st.scale) > 1 else self.array("float", [float(np.reshape(st.scale, -1)[0])], "scale")
             args += [scale, "1" if np.size(st.scale) > 1 else "0"]
+        self._mv_call = (st, list(args), bias, k)
         args += [bias, add, self.ptr(k.x), self.ptr(k.out), str(k.n), str(k.k)]
         return [f"    {helper}({', '.join(args)}); /* {k.out} = {k.weight} x {k.x}"
                 f"{' + ' + k.addend if k.addend else ''} */"]
+
+    # -- many streams: the batched core --------------------------------------------------------
+    _BATCH_BASE = {"x": ("xb", "INPUT_SIZE"), "dt": ("dtb", None), "state": ("sb", "STATE_SIZE"),
+                   "y": ("yb", "OUTPUT_SIZE"), "tmp": ("tb", "ARENA")}
+
+    def _ptr_b(self, name: str) -> tuple[str, str]:
+        """(pointer to stream 0's copy, stride between streams) of a value in the batched core."""
+        loc = self.prog.locs[name]
+        base, size = self._BATCH_BASE[loc.base]
+        stride = "1" if size is None else f"{self.p.upper()}_{size}" if size != "ARENA" else str(self.prog.arena)
+        return (base if loc.offset == 0 else f"({base} + {loc.offset})"), stride
+
+    def batch_lines(self, k, lines: list[str]) -> list[str]:
+        """``k`` over the ``ns`` streams of a tile. A matrix-vector product walks its weights once
+        for all streams (each weight block in the outer loop, the streams inside); any other
+        kernel runs its single-stream code once per stream, on that stream's slices."""
+        if isinstance(k, MatVec):
+            st, wargs, bias, _ = self._mv_call
+            helper = self._mv_batch_helper(st)
+            add, astr = self._ptr_b(k.addend) if k.addend else ("(const float *)0", "0")
+            x, xs = self._ptr_b(k.x)
+            y, ys = self._ptr_b(k.out)
+            if helper is None:           # no batched variant: the single helper, stream by stream
+                single = self._mv_helper(st)
+                aexp = f"{add} + (long)s * {astr}" if k.addend else add
+                return [f"    for (s = 0; s < ns; s++)",
+                        f"        {single}({', '.join(wargs + [bias, aexp, f'{x} + (long)s * {xs}', f'{y} + (long)s * {ys}', str(k.n), str(k.k)])});"]
+            return [f"    {helper}(ns, {', '.join(wargs + [bias, add, astr, x, xs, y, ys, str(k.n), str(k.k)])});"]
+        P = self.p.upper()
+        head = [f"    for (s = 0; s < ns; s++) {{",
+                f"        const float *x = xb + (long)s * {P}_INPUT_SIZE;",
+                f"        const float dt = dtb[s];",
+                f"        float *state = sb + (long)s * {P}_STATE_SIZE;",
+                f"        float *y = yb + (long)s * {P}_OUTPUT_SIZE;"]
+        if self.prog.arena:
+            head.append(f"        float *tmp = tb + (long)s * {self.prog.arena};")
+        head.append("        (void)x; (void)dt; (void)state; (void)y;" + (" (void)tmp;" if self.prog.arena else ""))
+        return head + ["    " + ln if ln.strip() and not ln.startswith("#") else ln for ln in lines] + ["    }"]
+
+    def _mv_batch_helper(self, st: Stored) -> str | None:
+        """The batched variant of a dense matrix-vector helper (None: sparse encodings run the
+        single helper per stream). Each output sums the same terms in the same order as the single
+        helper, so a stream's result does not depend on the batch."""
+        if st.encoding not in ("dense_t", "dense"):
+            return None
+        single = self._mv_helper(st)
+        name = single + "_b"
+        if name in self.helpers:
+            return name
+        q = st.ctype != "float"
+        wt = st.ctype
+        sargs = ", const float *s, int ss" if q else ""
+        tail = "const float *b, const float *add, long as, const float *x, long xs, float *y, long ys, int n, int k"
+        if st.encoding == "dense_t":
+            P = self.p.upper()
+            sig = f"int ns, const float *w, {tail}"
+            body = f"""    int j0, i, t, s;
+    for (j0 = 0; j0 < n; j0 += {P}_MV_BLOCK) {{
+        const int m = n - j0 < {P}_MV_BLOCK ? n - j0 : {P}_MV_BLOCK;
+        const float *wc = w + j0;
+        for (s = 0; s < ns; s++) {{
+            float acc[{P}_MV_BLOCK];
+            const float *xv = x + (long)s * xs;
+            const float *av = add ? add + (long)s * as : (const float *)0;
+            float *yv = y + (long)s * ys;
+            for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] = 0.0f;
+            if (m == {P}_MV_BLOCK) {{
+                for (i = 0; i < k; i++) {{
+                    const float xi = xv[i];
+                    const float *wi = wc + (long)i * n;
+                    for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
+                }}
+            }} else {{
+                for (i = 0; i < k; i++) {{
+                    const float xi = xv[i];
+                    const float *wi = wc + (long)i * n;
+                    for (t = 0; t < m; t++) acc[t] += wi[t] * xi;
+                }}
+            }}
+            for (t = 0; t < m; t++) yv[j0 + t] = acc[t] + (b ? b[j0 + t] : 0.0f) + (av ? av[j0 + t] : 0.0f);
+        }}
+    }}
+"""
+        else:
+            w = "(float)wj[i]" if q else "wj[i]"
+            fin = "            acc *= s[j * ss];\n" if q else ""
+            sig = f"int ns, const {wt} *w{sargs}, {tail}"
+            body = f"""    int j, i, r;
+    for (j = 0; j < n; j++) {{
+        const {wt} *wj = w + (long)j * k;
+        for (r = 0; r < ns; r++) {{
+            const float *xv = x + (long)r * xs;
+            float acc = 0.0f;
+            for (i = 0; i < k; i++) acc += {w} * xv[i];
+{fin}            if (b) acc += b[j];
+            if (add) acc += add[(long)r * as + j];
+            y[(long)r * ys + j] = acc;
+        }}
+    }}
+"""
+        self.helpers[name] = f"static void {name}({sig})\n{{\n{body}}}\n"
+        return name
 
     def _mv_helper(self, st: Stored) -> str:
         p = self.p
@@ -609,8 +712,11 @@ class FloatEmitter:
     def emit(self, header_name: str) -> Emitted:
         prog, p = self.prog, self.p
         body: list[str] = []
+        bbody: list[str] = []
         for k in prog.kernels:
-            body += self.kernel(k)
+            lines = self.kernel(k)
+            body += lines
+            bbody += self.batch_lines(k, lines)
         P = p.upper()
         if any("for (i = 0" in ln for ln in body):
             self.loop_vars.add("i")
@@ -623,6 +729,12 @@ class FloatEmitter:
                 + "\n".join(decl) + ("\n" if decl else "")
                 + "    (void)x; (void)dt; (void)state;\n"
                 + "\n".join(body) + "\n}\n")
+        bdecl = ["    int " + ", ".join(sorted(self.loop_vars | {"s"})) + ";"]
+        if prog.arena:
+            bdecl.append(f"    float tb[{P}_BATCH_TILE * {prog.arena}];")
+        core_b = (f"/* The step of ns <= {P}_BATCH_TILE streams: kernel by kernel, each over every stream. */\n"
+                  f"static void {p}_core_batch(int ns, const float *xb, const float *dtb, float *sb, float *yb)\n{{\n"
+                  + "\n".join(bdecl) + "\n" + "\n".join(bbody) + "\n}\n")
         includes = ["#include <stdint.h>" if any("int8_t" in a or "int16_t" in a for a in self.arrays) else None,
                     "#include <math.h>" if self.libm else None, f'#include "{header_name}"']
         order = [h for h in self.helpers if h.endswith(("_tanh",))] + \
@@ -637,6 +749,7 @@ class FloatEmitter:
                  f"#ifndef {P}_UNROLL\n#if defined(__arm__) && !defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)\n"
                  f"#define {P}_UNROLL _Pragma(\"GCC unroll 8\")\n#else\n#define {P}_UNROLL\n#endif\n#endif\n"
                  ) if self.block_macro else ""
+        block += batch_tile_macro(P)
         if self.flat_macro:
             kib = 4 * self.FLAT_CHUNK // 1024
             block += (f"/* Sparse sums over all active entries at once (vectorizes; up to {kib} KiB of stack\n"
@@ -648,8 +761,13 @@ class FloatEmitter:
                       f"#define {P}_FLAT_LOOPS 1\n#else\n#define {P}_FLAT_LOOPS 0\n#endif\n#endif\n")
         source = "\n".join([
             self.banner, *[i for i in includes if i], "", block,
-            *self.arrays, *[self.helpers[h] for h in order], core,
+            *self.arrays, *[self.helpers[h] for h in order], core, core_b,
             f"void {p}_reset(float *state)\n{{\n    int i;\n    for (i = 0; i < {P}_STATE_SIZE; i++) state[i] = 0.0f;\n}}\n",
+            f"int {p}_step_batch(int n, const float *x, const float *dt, float *state, float *y)\n{{\n"
+            f"    int s0;\n    for (s0 = 0; s0 < n; s0 += {P}_BATCH_TILE)\n"
+            f"        {p}_core_batch(n - s0 < {P}_BATCH_TILE ? n - s0 : {P}_BATCH_TILE, x + (long)s0 * {P}_INPUT_SIZE,\n"
+            f"                       dt + s0, state + (long)s0 * {P}_STATE_SIZE, y + (long)s0 * {P}_OUTPUT_SIZE);\n"
+            f"    return 0;      /* a float dt is never saturated */\n}}\n",
             f"int {p}_run(const float *x, const float *dt, int n, float *state, float *y)\n{{\n"
             f"    int t;\n    for (t = 0; t < n; t++)\n"
             f"        {p}_core(x + (long)t * {P}_INPUT_SIZE, dt[t], state, y + (long)t * {P}_OUTPUT_SIZE);\n"
@@ -659,6 +777,13 @@ class FloatEmitter:
         header = make_header(p, prog, self.banner, meta=prog.graph.meta, scheme=self.scheme_name)
         self.stats["arena_floats"] = prog.arena
         return Emitted(source, header, dict(self.stats), self.tensor_table())
+
+
+def batch_tile_macro(P: str) -> str:
+    return (f"/* Streams one pass of {P.lower()}_step_batch carries through every kernel: the weights are read once\n"
+            f"   per tile, and each stream's temporaries of a tile live on the stack at once. */\n"
+            f"#ifndef {P}_BATCH_TILE\n#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)\n"
+            f"#define {P}_BATCH_TILE 16\n#else\n#define {P}_BATCH_TILE 2\n#endif\n#endif\n")
 
 
 FLT_MAX_LITERAL = "3.40282347e+38f"
@@ -749,6 +874,10 @@ int {p}_step(const float *x, float dt, float *state, float *y);
 int {p}_run(const float *x, const float *dt, int n, float *state, float *y);
 /* raw[{P}_INPUT_SIZE] sensor features -> x[{P}_INPUT_SIZE] as the model takes them. */
 void {p}_normalise(const float *raw, float *x);
+/* n streams, one sample each, row-major: x[n][{P}_INPUT_SIZE], dt[n] (each stream's own),
+   state[n][{P}_STATE_SIZE], y[n][{P}_OUTPUT_SIZE]. Each stream's result equals {p}_step on it alone;
+   returns the number of streams whose dt was saturated, as step. */
+int {p}_step_batch(int n, const float *x, const float *dt, float *state, float *y);
 {extra}
 #ifdef __cplusplus
 }}

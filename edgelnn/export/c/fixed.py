@@ -532,6 +532,16 @@ int {p}_step(const float *x, float dt, float *state, float *y)
 {{
     return {p}_run(x, &dt, 1, state, y);
 }}
+
+/* n streams: one after another (the integer kernels have no batched variant); returns the
+   number of streams whose dt was saturated */
+int {p}_step_batch(int n, const float *x, const float *dt, float *state, float *y)
+{{
+    int s, out = 0;
+    for (s = 0; s < n; s++)
+        out += {p}_step(x + (long)s * {P}_INPUT_SIZE, dt[s], state + (long)s * {P}_STATE_SIZE, y + (long)s * {P}_OUTPUT_SIZE);
+    return out;
+}}
 """
         macros = [f"#define {P}_X_FRAC {fx}      /* x_q = round(x * 2^{fx}) */",
                   f"#define {P}_DT_FRAC {fdt}     /* dt_q = round(dt * 2^{fdt}), 1 .. 32767 */",

@@ -1,6 +1,8 @@
 """PyTorch graph -> fp32 .onnx: the dynamo exporter first, the TorchScript exporter as fallback.
 
-step: ``StepGraph`` at batch 1. seq: dynamic batch and time, state in/out — ``ScanGraph``
+step: ``StepGraph`` traced at batch 1, its batch axis then made dynamic (B streams, each row with
+its own dt and state) once a batch of 3 is checked to equal each row run alone; where it is not,
+the graph stays at batch 1 and the note says why. seq: dynamic batch and time, state in/out — ``ScanGraph``
 (ONNX Scan) through dynamo, else a scripted loop (ONNX Loop) through TorchScript.
 After every export: per-node metadata stripped, io names/shapes/dtypes asserted
 (``check_io``), ``onnx.checker`` run.
@@ -19,7 +21,7 @@ import torch
 from ..errors import ConversionError, ShapeError
 from ..graphs import ScanGraph, StepGraph, io_names, sample_inputs, scripted_loop
 from ..specs import BATCH, TIME, tensor_specs
-from .inspect import check_io, conform_io, strip_metadata
+from .inspect import check_io, conform_io, free_batch, strip_metadata
 
 GRAPHS = ("step", "seq")
 EXPORTERS = ("dynamo", "torchscript")
@@ -88,6 +90,47 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(lines[:2])[:240]}" if lines else type(exc).__name__
 
 
+BATCH_TOL = 1e-6      # a row's result in a batch vs alone: kernels may sum in another order
+
+
+def _batch_dynamic(proto: onnx.ModelProto, model, spec: dict) -> str:
+    """Free the step graph's batch axis when a batch of 3 streams equals each stream alone
+    (within BATCH_TOL relative: onnxruntime's kernels may sum in another order at another batch
+    size; rows that meet differ by far more); else leave batch 1, pin ``spec`` to it and say why."""
+    import numpy as np
+    import onnxruntime as ort
+
+    trial = onnx.ModelProto()
+    trial.CopyFrom(proto)
+    free_batch(trial)
+    rng = np.random.default_rng(0)
+    names = [i["name"] for i in spec["inputs"]]
+    feeds = {n: rng.standard_normal((3, int(i["shape"][1]))).astype(np.float32) for n, i in
+             zip(names, spec["inputs"])}
+    feeds["dt"] = rng.uniform(0.2, 3.0, (3, 1)).astype(np.float32)
+    why = ""
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(trial.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        big = sess.run(None, feeds)
+        for r in range(3):
+            one = sess.run(None, {k: v[r:r + 1] for k, v in feeds.items()})
+            if any(not np.allclose(b[r:r + 1], o, rtol=BATCH_TOL, atol=BATCH_TOL) for b, o in zip(big, one)):
+                why = "a batch of streams differs from each stream alone"
+                break
+    except Exception as exc:  # noqa: BLE001 - onnxruntime refuses the freed graph: keep batch 1
+        why = f"onnxruntime cannot run it at batch 3 ({type(exc).__name__})"
+    if why:
+        for side in ("inputs", "outputs"):
+            for t in spec[side]:
+                t["shape"] = [1, *t["shape"][1:]]
+        return f"batch 1 only: {why}"
+    free_batch(proto)
+    return "batch of streams dynamic"
+
+
 def convert(model, graph: str, out_path, chunk: int | None = None, *, exporter: str | None = None) -> dict:
     """Export ``graph`` ("step" or "seq") of ``model`` to ``out_path`` as fp32 ONNX.
 
@@ -108,6 +151,7 @@ def convert(model, graph: str, out_path, chunk: int | None = None, *, exporter: 
             with _quiet(), torch.no_grad():
                 proto = _EXPORTERS[name](model, graph)
             strip_metadata(proto)
+            batch_note = _batch_dynamic(proto, model, spec) if graph == "step" else ""
             pinned = conform_io(proto, spec)
             check_io(proto, spec, f"{graph} graph ({name} exporter)")
             onnx.checker.check_model(proto, full_check=False)
@@ -124,6 +168,8 @@ def convert(model, graph: str, out_path, chunk: int | None = None, *, exporter: 
         note = f"{name} exporter, opset {proto.opset_import[0].version}"
         if loop:
             note += f", ONNX {loop}"
+        if batch_note:
+            note += f"; {batch_note}"
         if pinned:
             note += f"; static dims restored: {', '.join(pinned)}"
         if failures:

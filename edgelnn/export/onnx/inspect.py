@@ -185,3 +185,14 @@ def _captured(node) -> set[str]:
                 names.update(i for i in _captured(n) if i not in local)
             names.update(o.name for o in sub.output if o.name not in local)
     return names
+
+
+def free_batch(proto: onnx.ModelProto, name: str = "batch") -> None:
+    """Make axis 0 of every graph input and output the symbolic ``name`` (a step graph traced at
+    batch 1 whose nodes never fix the batch: Gemm, element-wise, reductions over other axes) and
+    drop the intermediate shapes recorded at batch 1."""
+    for v in [*proto.graph.input, *proto.graph.output]:
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
+            dims[0].dim_param = name
+    del proto.graph.value_info[:]

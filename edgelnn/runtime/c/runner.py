@@ -299,6 +299,11 @@ class CRunner(Runner):
         self.raw_run = getattr(lib, f"{prefix}_run")
         self.raw_run.argtypes, self.raw_run.restype = [VOIDP, VOIDP, INT, VOIDP, VOIDP], INT
         self._saturated = ctypes.c_long.in_dll(lib, f"{prefix}_edgelnn_dt_saturated")
+        batch = getattr(lib, f"{prefix}_step_batch", None)     # artifacts before it lack it
+        if batch is not None:
+            batch.argtypes, batch.restype = [INT, VOIDP, VOIDP, VOIDP, VOIDP], INT
+            self.batch_mode = "batched"
+        self._cbatch = batch
         self._step1 = getattr(lib, f"{prefix}_edgelnn_step1")
         self._step1.argtypes, self._step1.restype = [VOIDP], INT
         self._in = np.zeros(n_in + 1, np.float32)        # x then dt
@@ -425,6 +430,26 @@ class CRunner(Runner):
         """Samples whose dt the artifact saturated to its [<P>_DT_MIN, <P>_DT_MAX] (the count its
         step/run returned), summed over every runner of this compiled library."""
         return int(self._saturated.value)
+
+    def invoke_batch(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        """B streams in one ``<prefix>_step_batch`` call (state rows: the state tensors of one
+        stream concatenated, as in ``<prefix>_step``)."""
+        if self._cbatch is None:
+            return super().invoke_batch(feeds)
+        x = np.ascontiguousarray(feeds[0], np.float32)
+        n = len(x)
+        dt = np.ascontiguousarray(feeds[1], np.float32).reshape(n)
+        states = feeds[2:]
+        state = np.ascontiguousarray(states[0] if len(states) == 1 else np.concatenate(states, axis=1),
+                                     np.float32)
+        if state is states[0]:
+            state = state.copy()
+        y = np.empty((n, self.output_size), np.float32)
+        saturated = self._cbatch(n, x.ctypes.data, dt.ctypes.data, state.ctypes.data, y.ctypes.data)
+        if saturated:
+            self._saturated.value += saturated
+        bounds = np.cumsum([0, *self.state_sizes])
+        return [y, *[state[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]]
 
     def close(self) -> None:
         self._lib = None

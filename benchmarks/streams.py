@@ -1,0 +1,263 @@
+"""Many streams (issue 21): throughput vs stream count per runtime, measured side by side in one run.
+
+    .venv/bin/python benchmarks/streams.py [--models cfc,lstm,gru,ltc] [--units 64]
+        [--streams 1,16,256,4096] [--rounds 2] [--min-seconds 0.3] [--work DIR --reuse]
+        [--write benchmarks/RESULTS.md] [--json out.json]
+
+For each kind (untrained, 64 units: speed does not depend on weight values) one bundle with the
+fp32 ONNX, TFLite and C step artifacts and the C int8-weight one. Per artifact and runtime, round
+robin over everything so background load hits every item alike (best p50 over ``--rounds``):
+
+* the one-stream step cost: ``Runner.invoke`` at batch 1 (what ``edgelnn bench`` times);
+* at each stream count B: ``Runner.invoke_batch`` over B streams (``bench --streams``: golden-
+  checked at B first), per stream-step = p50 per batch / B.
+
+Targets: per stream-step at 256 streams <= 1/10 of the one-stream cost for onnxruntime and LiteRT,
+<= 1/2 for C; C batched at 256 within 2x of the compute floor = multiply-adds per step (the fp32
+ONNX step graph's ``macs_per_step``) / this core's FMA rate, measured here by a C loop of
+independent vector FMAs built with the C runtime's flags. Memory: state bytes x streams + one
+copy of the weights, and the peak RSS of a fresh process serving 4,096 streams (``Streams``)
+against the same process with the model loaded and no streams.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from edgelnn.bench import BenchSettings, fingerprint  # noqa: E402
+from edgelnn.bench.latency import measure_latency  # noqa: E402
+from edgelnn.bench.streams import measure_streams  # noqa: E402
+from edgelnn.runtime import load_bundle  # noqa: E402
+
+KINDS = {"cfc": "CfC", "lstm": "LSTM", "gru": "GRU", "ltc": "LTC"}
+MARK_START, MARK_END = "<!-- streams:start -->", "<!-- streams:end -->"
+ITEMS = (("onnx", "fp32", "onnxruntime"), ("tflite", "fp32", "litert"), ("c", "fp32", "c"),
+         ("c", "int8-weight", "c"))
+TARGET = {"onnxruntime": 0.1, "litert": 0.1, "c": 0.5}
+
+FMA_C = r"""
+#include <time.h>
+#define N 128
+double fma_rate(long iters)
+{
+    float acc[N], a = 0.999f, b = 0.001f;
+    int t; long i;
+    struct timespec t0, t1;
+    for (t = 0; t < N; t++) acc[t] = (float)t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < iters; i++)
+        for (t = 0; t < N; t++) acc[t] = acc[t] * a + b;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    {
+        volatile float sink = 0.0f;
+        for (t = 0; t < N; t++) sink += acc[t];
+        (void)sink;
+    }
+    return (double)iters * N / ((t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+}
+"""
+
+
+def fma_rate(rounds: int = 5) -> float:
+    """Multiply-adds per second of one core: 128 independent fp32 chains (16 AVX registers),
+    compiled with the C runtime's flags (-O3 -march=native -ffp-contract=fast); best of rounds."""
+    import ctypes
+
+    from edgelnn.runtime.c.toolchain import build_shared
+
+    lib_path, _ = build_shared({"fma.c": FMA_C}, ["fma.c"], native=True)
+    lib = ctypes.CDLL(str(lib_path))
+    lib.fma_rate.argtypes, lib.fma_rate.restype = [ctypes.c_long], ctypes.c_double
+    return max(lib.fma_rate(2_000_000) for _ in range(rounds))
+
+
+def build(kind: str, units: int, dataset, work: Path, reuse: bool) -> Path:
+    from edgelnn import models
+    from edgelnn.export import export_bundle
+
+    name = f"{kind}{units}-{dataset.name}"
+    out = work / name
+    if not (reuse and (out / "manifest.json").is_file()):
+        model = models.create(kind, dataset.input_size, dataset.output_size, units=units, task=dataset.task,
+                              label_names=dataset.label_names, norm_mean=dataset.norm_mean,
+                              norm_std=dataset.norm_std, dataset=dataset.name, seed=0)
+        model.save(work / f"{name}.pt")
+        export_bundle(work / f"{name}.pt", out, formats=["onnx", "tflite", "c"], graphs=["step"],
+                      schemes=["fp32", "int8-weight"], tolerances={"int8-weight": {"metric_delta": 1.0}})
+    return out
+
+
+RSS_PROBE = r"""
+import sys, numpy as np
+from edgelnn.runtime import load_bundle
+b = load_bundle(sys.argv[1]); n = int(sys.argv[3])
+r = b.open(sys.argv[2])
+if n:
+    srv = r.streams(n)
+    x = np.zeros((n, r.input_size), np.float32)
+    for k in range(3):
+        srv.step_arrays(range(n), x, np.full(n, 1.0 + k))
+print([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+"""
+
+
+def peak_rss_kb(bundle: Path, artifact: str, streams: int) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(bundle), artifact, str(streams)],
+                         capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="cfc,lstm,gru,ltc")
+    p.add_argument("--units", type=int, default=64)
+    p.add_argument("--streams", default="1,16,256,4096")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--min-seconds", type=float, default=0.3)
+    p.add_argument("--work", type=Path, default=None)
+    p.add_argument("--reuse", action="store_true")
+    p.add_argument("--write", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    from edgelnn import data
+
+    counts = [int(c) for c in a.streams.split(",")]
+    work = a.work or Path(tempfile.mkdtemp(prefix="edgelnn-streams-"))
+    work.mkdir(parents=True, exist_ok=True)
+    ds = data.load("basicmotions")
+    load_before = os.getloadavg()[0]
+    kinds = a.models.split(",")
+    bundles = {k: build(k, a.units, ds, work, a.reuse) for k in kinds}
+    settings = BenchSettings(warmup=20, min_runs=200, min_seconds=a.min_seconds)
+    opened = {}
+    for k, path in bundles.items():
+        b = load_bundle(path)
+        for fmt, scheme, runtime in ITEMS:
+            entry = next((e for e in b.artifacts if e["format"] == fmt and e["scheme"] == scheme), None)
+            if entry is not None:
+                opened[(k, fmt, scheme, runtime)] = (b, entry, b.open(entry, runtime=runtime))
+    best: dict = {}
+    for rnd in range(a.rounds):                  # round robin: load hits every item alike
+        for key, (b, entry, runner) in opened.items():
+            one, _ = measure_latency(runner, b.golden(), settings)
+            best.setdefault(key, {"one": [], "streams": {}})["one"].append(one.p50)
+            for n in counts:
+                res = measure_streams(runner, b.golden(), n, float(entry["golden"]["tolerance"]), settings)
+                if not res.golden_ok:
+                    raise SystemExit(f"{entry['file']}: {res.error}")
+                best[key]["streams"].setdefault(n, []).append((res.per_stream_step_us, res.batch_mode))
+            print(f"round {rnd + 1}: {entry['file']} [{runner.runtime}] done", file=sys.stderr, flush=True)
+    rate = fma_rate()
+    load_after = os.getloadavg()[0]
+    rows = []
+    for (k, fmt, scheme, runtime), fig in best.items():
+        b, entry, runner = opened[(k, fmt, scheme, runtime)]
+        onnx = next(e for e in b.artifacts if e["format"] == "onnx" and e["scheme"] == "fp32")
+        macs = (onnx.get("footprint") or {}).get("macs_per_step")
+        per = {n: min(v)[0] for n, v in fig["streams"].items()}
+        rows.append({"model": f"{KINDS.get(k, k)}-{a.units}", "kind": k, "format": fmt, "scheme": scheme,
+                     "runtime": runtime, "batch_mode": fig["streams"][counts[0]][0][1],
+                     "one_stream_us": min(fig["one"]), "per_stream_step_us": per,
+                     "steps_per_s": {n: 1e6 / v for n, v in per.items()}, "macs_per_step": macs,
+                     "state_bytes_per_stream": 4 * sum(b.state_sizes),
+                     "weight_bytes": (entry.get("footprint") or {}).get("weight_bytes")
+                     or ((entry.get("c") or {}).get("stats") or {}).get("weight_bytes")})
+    rss = {}
+    if 4096 in counts:
+        for k, path in bundles.items():
+            b = load_bundle(path)
+            c = next(e for e in b.artifacts if e["format"] == "c" and e["scheme"] == "fp32")
+            rss[k] = {"artifact": c["file"], "model_kb": peak_rss_kb(path, c["file"], 0),
+                      "streams_kb": peak_rss_kb(path, c["file"], 4096)}
+    for _, _, runner in opened.values():
+        runner.close()
+    report = render(rows, counts, rate, rss, load_before, load_after, a)
+    print(report)
+    if a.write:
+        old = a.write.read_text() if a.write.exists() else ""
+        block = f"{MARK_START}\n{report.rstrip()}\n{MARK_END}\n"
+        if MARK_START in old and MARK_END in old:
+            new = old[:old.index(MARK_START)] + block + old[old.index(MARK_END) + len(MARK_END) + 1:]
+        else:
+            new = old.rstrip("\n") + "\n\n" + block
+        a.write.write_text(new)
+    if a.json:
+        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate, "rss": rss}, indent=1))
+    return 0
+
+
+def render(rows, counts, rate, rss, load_before, load_after, a) -> str:
+    env = fingerprint()
+    cmd = "python benchmarks/streams.py" + (f" --models {a.models}" if a.models != "cfc,lstm,gru,ltc" else "")
+    out = ["## Many streams: throughput vs stream count (issue 21)", "",
+           f"`{cmd}` on {env['cpu']} ({env['cores']} cores), {time.strftime('%Y-%m-%d', time.gmtime())}; "
+           f"1 thread; best p50 of {a.rounds} round-robin rounds; 1-minute load average {load_before:.1f} before, "
+           f"{load_after:.1f} after: **measured under load** (the machine is shared), so only the ratios "
+           "taken side by side in this run mean anything. Untrained models, 64 units, basicmotions "
+           "(6 inputs). Every stream count was golden-checked through the very call timed.", "",
+           "Stream-steps per second (one thread):", "",
+           "| model | artifact | runtime | batch | " + " | ".join(f"{n} streams" for n in counts) + " |",
+           "| --- | --- | --- | --- | " + " | ".join("---:" for _ in counts) + " |"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['format']} {r['scheme']} | {r['runtime']} | {r['batch_mode']} | "
+                   + " | ".join(f"{r['steps_per_s'][n]:,.0f}" for n in counts) + " |")
+    out += ["", f"Targets at 256 streams: µs per stream-step ÷ the one-stream step cost (`Runner.invoke` at "
+            "batch 1): onnxruntime and LiteRT ≤ 0.10, C ≤ 0.50. C compute floor: multiply-adds per step "
+            f"(the fp32 ONNX step graph's `macs_per_step`) ÷ this core's measured FMA rate, "
+            f"**{rate / 1e9:.1f} G multiply-adds/s** (one core; 128 independent fp32 chains, the C runtime's "
+            "flags). The floor counts matrix products only: LTC's synapse arithmetic is element-wise "
+            "and not in it.", "",
+            "| model | artifact | runtime | one stream µs | 256: µs/stream-step | ratio | target | met | floor µs | 256 ÷ floor |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+    for r in rows:
+        if 256 not in r["per_stream_step_us"]:
+            continue
+        per = r["per_stream_step_us"][256]
+        ratio = per / r["one_stream_us"]
+        tgt = TARGET[r["runtime"]]
+        floor = r["macs_per_step"] / rate * 1e6 if r["macs_per_step"] else None
+        fl = f"{floor:.3f}" if floor else "-"
+        vs = f"{per / floor:.1f}x" if floor and r["runtime"] == "c" else "-"
+        out.append(f"| {r['model']} | {r['format']} {r['scheme']} | {r['runtime']} | {r['one_stream_us']:.2f} | "
+                   f"{per:.3f} | {ratio:.3f} | {tgt:.2f} | {'yes' if ratio <= tgt else '**no**'} | {fl} | {vs} |")
+    c32 = {r["kind"]: r for r in rows if r["runtime"] == "c" and r["scheme"] == "fp32"}
+    c8 = {r["kind"]: r for r in rows if r["runtime"] == "c" and r["scheme"] == "int8-weight"}
+    if c8:
+        out += ["", "int8-weight C vs fp32 C (µs per stream-step; target: int8-weight at least as fast):", "",
+                "| model | streams | fp32 | int8-weight | int8 ÷ fp32 |", "| --- | ---: | ---: | ---: | ---: |"]
+        for k, r8 in c8.items():
+            r32 = c32.get(k)
+            if r32 is None:
+                continue
+            for n in ([1, 256] if 256 in counts else counts[:1]):
+                a32 = r32["one_stream_us"] if n == 1 else r32["per_stream_step_us"][n]
+                a8 = r8["one_stream_us"] if n == 1 else r8["per_stream_step_us"][n]
+                out.append(f"| {r8['model']} | {n} | {a32:.3f} | {a8:.3f} | {a8 / a32:.2f} |")
+    if rss:
+        out += ["", "Memory at 4,096 streams (C fp32; `Streams` holding every state): state bytes × streams + "
+                "one copy of the weights, and the peak RSS (VmHWM) of a fresh process that serves 4,096 "
+                "streams three rounds, against the same process with the model loaded and no streams:", "",
+                "| model | state B/stream | × 4,096 | weights B | peak RSS, model only | peak RSS, 4,096 streams | difference |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for k, m in rss.items():
+            r = c32[k]
+            out.append(f"| {r['model']} | {r['state_bytes_per_stream']} | {r['state_bytes_per_stream'] * 4096:,} | "
+                       f"{r['weight_bytes'] or '-'} | {m['model_kb'] / 1024:.1f} MiB | {m['streams_kb'] / 1024:.1f} MiB | "
+                       f"{(m['streams_kb'] - m['model_kb']) / 1024:.1f} MiB |")
+    out += ["", "GPU crossover (the stream count at which CUDA or TensorRT beats the CPU): **not measured** — "
+            "no GPU machine was lent to this task."]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
