@@ -398,6 +398,21 @@ def _raise_if_disk(exc: BaseException, tmp: Path) -> None:
         raise ExportError(f"cannot write to {tmp.parent} ({why}); no bundle was written") from None
 
 
+BATCHED_FILES = ("tflite",)      # formats whose step graph has a fixed batch: one file per size
+
+
+def _batch_files(run: _Run, module, fmt: Format, graph: str, scheme: str, path: Path, calib, ref,
+                 sources: dict) -> None:
+    """A passed step artifact of a fixed-batch format gets its batched files (export/batches.py)."""
+    if fmt.name not in BATCHED_FILES or graph != "step" or run.results[-1].status != "passed":
+        return
+    from .batches import add_batch_files
+
+    run.tick(f"{fmt.name} {graph} {scheme}: batched files")
+    entry = run.artifacts[-1]
+    entry["note"] = f"{entry['note']}; {add_batch_files(run, module, fmt, scheme, path, entry, calib, ref, sources)}"
+
+
 def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, chunk) -> None:
     module = fmt.load()
     for graph in graphs:
@@ -430,6 +445,8 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
         fp32_bytes = fp32.stat().st_size
         run.tick(f"{fmt.name} {graph} fp32: parity")
         run.gate(fmt, graph, "fp32", fp32, fp32_info, chunk, fp32_bytes, ref, golden, started)
+        sources: dict = {}         # batched fp32 step files, shared by the schemes
+        _batch_files(run, module, fmt, graph, "fp32", fp32, calib, ref, sources)
         run.advance(f"{fmt.name} {graph} fp32: {run.results[-1].status}")
         source = fp32 if fp32.exists() else None
         kept_source = source is not None
@@ -464,9 +481,12 @@ def _export_format(run: _Run, fmt: Format, graphs, schemes, calib, ref, golden, 
                 continue
             run.tick(f"{fmt.name} {graph} {scheme}: parity")
             run.gate(fmt, graph, scheme, path, {**qinfo, "io": info["io"]}, chunk, fp32_bytes, ref, golden, started)
+            _batch_files(run, module, fmt, graph, scheme, path, calib, ref, sources)
             run.advance(f"{fmt.name} {graph} {scheme}: {run.results[-1].status}")
         if not kept_source:
             source.unlink(missing_ok=True)
+        for src in sources.values():
+            src.unlink(missing_ok=True)
 
 
 def export_bundle(checkpoint, out, *, formats: Sequence[str] | None = None,

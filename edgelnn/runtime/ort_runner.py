@@ -29,10 +29,22 @@ class OrtRunner(Runner):
 
         self.runtime_version = ort.__version__
         asked = (accel or {}).get("onnxruntime") or {}
-        qdq = b"QuantizeLinear" in Path(path).read_bytes()        # int8 graphs carry their scales
-        providers, cpu_threads = ort_providers(
-            providers, asked, calibration_table=None if qdq else
-            (lambda folder: trt_calibration_table(Path(path), Path(path).parent / "calibration.npz", folder)))
+        # TensorRT int8 on a float graph needs a calibration table (int8 QDQ graphs carry their
+        # scales); made from the bundle's calibration data, only where TensorRT is present
+        table_notes: list[str] = []
+
+        def table(folder):
+            try:
+                return trt_calibration_table(Path(path), Path(path).parent / "calibration.npz", folder)
+            except Exception as exc:  # noqa: BLE001 - e.g. the onnx package missing on the device
+                table_notes.append(f"TensorrtExecutionProvider.int8: no calibration table ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''})")
+                return None
+
+        trt_here = "TensorrtExecutionProvider" in ort.get_available_providers()
+        qdq = b"QuantizeLinear" in Path(path).read_bytes()
+        providers, cpu_threads = ort_providers(providers, asked,
+                                               calibration_table=table if trt_here and not qdq else None)
         threads = cpu_threads or threads
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or 0)     # 0 = onnxruntime's default
@@ -80,6 +92,8 @@ class OrtRunner(Runner):
                          output_size=finite_dim(y_shape[-1]) or 0, fixed_time=fixed_time)
         self.providers_used = list(self._session.get_providers())
         self.accel = ort_readback(self._session, asked, cpu_threads) if asked else None
+        if self.accel is not None:
+            self.accel["fallback"] += table_notes
         if self.graph == "step":
             self.batch_mode, self.batch_note = _batch_mode(Path(path), x_shape)
         # the session's C-level run: the Python wrapper re-validates names on every call, which

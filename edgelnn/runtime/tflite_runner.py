@@ -98,8 +98,19 @@ class TFLiteRunner(Runner):
         self.providers_used = ["CPU"]
         self.accel = litert_readback(it, asked, threads, fallback) if asked else None
         # resizing a batch-1 LiteRT graph is not safe (measured: an LSTM step computes wrong rows,
-        # an LTC step fails to prepare), so streams go one call each
-        self.batch_note = "the LiteRT step artifact is exported at batch 1"
+        # an LTC step fails to prepare): batches go through the files exported per batch size
+        self._open_args = dict(interpreter_cls=interpreter_cls, runtime=runtime, runtime_version=runtime_version,
+                               threads=threads, accel=accel, resolvers=resolvers)
+        self._batch_files = {int(f["batch"]): f for f in artifact.get("batch_files") or []}
+        self._batched: dict[int, "TFLiteRunner"] = {}
+        self.fixed_batch = x_shape[0] if self.graph == "step" else 1
+        if self.fixed_batch > 1:
+            self.batch_mode, self.batch_note = "batched", f"a file for {self.fixed_batch} streams"
+        elif self._batch_files:
+            self.batch_mode = "batched"
+            self.batch_note = f"files for {', '.join(map(str, sorted(self._batch_files)))} streams (padded up)"
+        else:
+            self.batch_note = "no batched LiteRT files in the bundle (exported at batch 1 only)"
         self._direct = self._probe_direct()
 
     def _probe_direct(self) -> bool:
@@ -147,5 +158,50 @@ class TFLiteRunner(Runner):
         it.invoke()
         return [it.get_tensor(idx) for idx in self._out_idx]
 
+    def _sized(self, b: int) -> "TFLiteRunner":
+        """The runner of the bundle's file for b streams (its sha256 checked first)."""
+        if b not in self._batched:
+            from .integrity import verify_sha256
+
+            f = self._batch_files[b]
+            path = self.path.parent / Path(f["file"]).name
+            if not path.is_file():
+                raise BundleError(f"artifact {self.name}: batched file {path.name} is missing")
+            if f.get("sha256"):
+                verify_sha256(path, f["sha256"])
+            self._batched[b] = TFLiteRunner(path, {**self.artifact, "file": path.name, "batch_files": []},
+                                            self.state_sizes, **self._open_args)
+        return self._batched[b]
+
+    def invoke_batch(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        """B streams through the batched files: chunks of the largest size, the rest padded up to
+        the smallest size that holds it (pad rows: zeros, dt 1; their outputs dropped); one or two
+        leftover streams go one call each."""
+        n = len(feeds[0])
+        if self.fixed_batch > 1 and n == self.fixed_batch:
+            return self.invoke(feeds)
+        if not self._batch_files or n <= 2:
+            return super().invoke_batch(feeds)
+        sizes = sorted(self._batch_files)
+        parts, i = [], 0
+        while i < n:
+            rem = n - i
+            if rem <= 2:
+                parts.append(super().invoke_batch([f[i:] for f in feeds]))
+                break
+            b = next((s for s in sizes if s >= rem), sizes[-1])
+            k = min(rem, b)
+            chunk = [f[i:i + k] for f in feeds]
+            if k < b:
+                chunk = [np.concatenate([c, np.full((b - k, c.shape[1]), 1.0 if j == 1 else 0.0, np.float32)])
+                         for j, c in enumerate(chunk)]
+            out = self._sized(b).invoke([np.ascontiguousarray(c, np.float32) for c in chunk])
+            parts.append([np.asarray(o, np.float32)[:k] for o in out])
+            i += k
+        return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+
     def close(self) -> None:
+        for r in self._batched.values():
+            r.close()
+        self._batched = {}
         self._it = self._set = self._run = self._get = None

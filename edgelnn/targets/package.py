@@ -66,7 +66,8 @@ def runner_digest() -> str:
 
 def bundle_files(bundle: str | Path, arcroot: str = "bundle") -> list[tuple[Path, str]]:
     """The files a device needs from a bundle: manifest, golden, eval and every artifact the
-    manifest lists (calibration data and anything else stay here)."""
+    manifest lists, and the calibration data (TensorRT int8 builds its table from it); anything
+    else stays here."""
     bundle = Path(bundle)
     manifest_path = bundle / "manifest.json"
     if not manifest_path.is_file():
@@ -79,14 +80,17 @@ def bundle_files(bundle: str | Path, arcroot: str = "bundle") -> list[tuple[Path
              (manifest.get("evaluation") or {}).get("file") or "eval.npz"]
     names += [a["file"] for a in manifest.get("artifacts", []) if a.get("file")]
     names += [x["file"] for a in manifest.get("artifacts", []) for x in a.get("extra_files") or []
-              if isinstance(x, dict) and x.get("file")]                  # C headers
+              if isinstance(x, dict) and x.get("file")]      # C headers, batched LiteRT files
+    calibration = (manifest.get("calibration") or {}).get("file")      # TensorRT int8 tables
+    optional = {names[2]} | ({calibration} if calibration else set())
+    names += [calibration] if calibration else []
     out = []
     for name in dict.fromkeys(names):
         path = bundle / name
         if Path(name).name != name:
             raise BundleError(f"{manifest_path}: file name {name!r} must not contain a folder")
         if not path.is_file():
-            if name == names[2]:
+            if name in optional:
                 continue                       # eval.npz is optional for the golden check
             raise BundleError(f"bundle file missing: {path}")
         out.append((path, f"{arcroot}/{name}"))

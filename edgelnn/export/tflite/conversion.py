@@ -49,9 +49,9 @@ def _quiet_progress():
             os.environ[key] = old
 
 
-def _graph_and_sample(model, graph: str, chunk: int | None):
+def _graph_and_sample(model, graph: str, chunk: int | None, batch: int = 1):
     if graph == "step":
-        return StepGraph(model), sample_inputs(model, batch=1)
+        return StepGraph(model), sample_inputs(model, batch=batch)
     if graph == "seq":
         if chunk is None or int(chunk) < 1:
             raise ValueError("the TFLite seq graph is a fixed window: give chunk >= 1")
@@ -59,17 +59,17 @@ def _graph_and_sample(model, graph: str, chunk: int | None):
     raise ValueError(f"unknown graph {graph!r}; use one of: {', '.join(GRAPHS)}")
 
 
-def convert(model, graph: str, out_path, chunk: int | None = None) -> dict:
+def convert(model, graph: str, out_path, chunk: int | None = None, *, batch: int = 1) -> dict:
     """Convert ``model``'s step cell (graph "step") or a ``chunk``-step window (graph "seq").
 
-    Batch 1, float32 in and out, state in and out. Returns ``{"io": {"inputs": [...],
+    Batch 1 (a step graph: ``batch`` streams, one row each), float32 in and out, state in and out. Returns ``{"io": {"inputs": [...],
     "outputs": [...]}, "note": str, "signature": "serving_default"}``; ``io`` lists the
     signature names in canonical order (x, dt, states / y, states_out).
     """
     import litert_torch
 
     inputs, outputs = io_names(model)
-    module, sample = _graph_and_sample(model, graph, chunk)
+    module, sample = _graph_and_sample(model, graph, chunk, batch)
     model.eval()
     named = _Named(module, inputs, outputs).eval()
     feeds = {name: t.to(torch.float32) for name, t in zip(inputs, sample)}
@@ -89,7 +89,8 @@ def convert(model, graph: str, out_path, chunk: int | None = None) -> dict:
     _check_io(io, inputs, outputs,
               {n: tuple(t.shape) for n, t in feeds.items()}, dict(zip(outputs, expected)))
     note = (f"litert-torch {litert_torch.__version__}, signature {SIGNATURE!r}"
-            + (f", window of {int(chunk)} steps (unrolled)" if graph == "seq" else ""))
+            + (f", window of {int(chunk)} steps (unrolled)" if graph == "seq" else "")
+            + (f", batch of {batch} streams" if batch != 1 else ""))
     return {"io": {"inputs": inputs, "outputs": outputs}, "note": note, "signature": SIGNATURE}
 
 

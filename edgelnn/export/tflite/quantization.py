@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .readback import SIGNATURE, TFLiteExportError, census, read_io
 
 # Below this share of weight elements in the scheme's dtype the file is "effectively float".
@@ -116,6 +118,11 @@ def _calibration_feeds(calibration, fp32_path) -> tuple[list[dict], str]:
     else:
         feeds = list(calibration.step_feeds())
         what = f"{len(feeds)} steps"
+        if shape[0] > 1:            # a batch of streams: the same steps, shape[0] rows per feed
+            b = shape[0]
+            feeds = [{k: np.concatenate([feeds[(i + j) % len(feeds)][k] for j in range(b)])
+                      for k in feeds[0]} for i in range(0, len(feeds), b)] if feeds else []
+            what += f" in batches of {b}"
     if not feeds:
         raise ValueError(f"the calibration data gives no feed for this graph ({what})")
     return feeds, f"{what} of {calibration.sequences} whole rollouts"
