@@ -172,13 +172,19 @@ def main(argv=None) -> int:
                      "state_bytes_per_stream": 4 * sum(b.state_sizes),
                      "weight_bytes": (entry.get("footprint") or {}).get("weight_bytes")
                      or ((entry.get("c") or {}).get("stats") or {}).get("weight_bytes")})
+    if a.json:                                   # the timings first: the memory probe may fail
+        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate}, indent=1))
     rss = {}
     if 4096 in counts:
         for k, path in bundles.items():
             b = load_bundle(path)
             c = next(e for e in b.artifacts if e["format"] == "c" and e["scheme"] == "fp32")
-            rss[k] = {"artifact": c["file"], "model_kb": peak_rss_kb(path, c["file"], 0),
-                      "streams_kb": peak_rss_kb(path, c["file"], 4096)}
+            try:
+                rss[k] = {"artifact": c["file"], "model_kb": peak_rss_kb(path, c["file"], 0),
+                          "streams_kb": peak_rss_kb(path, c["file"], 4096)}
+            except subprocess.CalledProcessError as exc:
+                print(f"peak RSS of {c['file']} not measured: {exc.stderr.strip().splitlines()[-1:]}",
+                      file=sys.stderr)
     for _, _, runner in opened.values():
         runner.close()
     report = render(rows, counts, rate, rss, load_before, load_after, a)

@@ -36,6 +36,10 @@ STATUS_LABELS = {
     "not_applicable": ("not-applicable", "not applicable to this target"),
 }
 STATUSES = tuple(STATUS_LABELS)
+# One entry of a row's ``streams`` list (bench --streams): one stream count B.
+ROW_STREAMS_KEYS = ("streams", "batch_mode", "golden_ok", "golden_max_abs", "latency_us", "stream_steps_per_s",
+                    "per_stream_step_us", "state_bytes", "error")
+STREAMS_BATCH_MODES = ("batched", "one stream per call")
 # Fields a row must have to be read at all; of those, the ones that may not be null.
 ROW_REQUIRED = ("schema", "schema_version", "bundle", "model", "dataset", "format", "scheme", "status")
 ROW_NON_NULL = ("schema", "schema_version", "bundle", "status")
@@ -102,6 +106,8 @@ def manifest_files(manifest: dict, where: str = MANIFEST) -> dict[str, str]:
         for i, entry in enumerate(entries):
             if key == "artifacts" or entry.get("file") is not None:
                 check(f"{key}[{i}]", entry.get("file"))
+            for j, extra in enumerate(entry.get("batch_files") or []):      # LiteRT files per batch size
+                check(f"{key}[{i}].batch_files[{j}]", extra.get("file") if isinstance(extra, dict) else extra)
     return out
 
 

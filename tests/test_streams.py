@@ -211,6 +211,7 @@ def test_bench_streams_rows(tiny_bundle):
     from edgelnn.bench import BenchSettings
     from edgelnn.bench.harness import bench_bundle
     from edgelnn.bench.rows import check_row
+    from edgelnn.schema import ROW_STREAMS_KEYS
 
     b = load_bundle(tiny_bundle)
     names = [a["file"] for a in b.artifacts if a["graph"] == "step" and a["scheme"] == "fp32"]
@@ -221,6 +222,7 @@ def test_bench_streams_rows(tiny_bundle):
     for r in rows:
         assert r["status"] == "passed" and not check_row(r), (r["error"], check_row(r))
         assert [s["streams"] for s in r["streams"]] == [1, 5]
+        assert tuple(r["streams"][0]) == ROW_STREAMS_KEYS
         for s in r["streams"]:
             assert s["golden_ok"] and s["golden_max_abs"] <= r["golden_tolerance"]
             assert s["stream_steps_per_s"] > 0 and s["latency_us"]["p50"] <= s["latency_us"]["p99"]

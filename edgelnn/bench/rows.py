@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import STATUSES
+from ..schema import ROW_STREAMS_KEYS, STATUSES, STREAMS_BATCH_MODES
 
 
 @dataclass
@@ -152,4 +152,12 @@ def check_row(row: dict) -> list[str]:
         problems.append("latency reported for a row that did not pass")
     if row.get("status") != "passed" and not row.get("error"):
         problems.append("non-passed row without error")
+    for s in row.get("streams") or []:
+        missing = [k for k in ROW_STREAMS_KEYS if k not in s]
+        if missing:
+            problems.append(f"streams entry without {', '.join(missing)}")
+        elif s["batch_mode"] not in STREAMS_BATCH_MODES:
+            problems.append(f"streams entry with batch_mode {s['batch_mode']!r}")
+        elif s["golden_ok"] and not (s["latency_us"]["p50"] <= s["latency_us"]["p99"]):
+            problems.append("streams latency percentiles out of order")
     return problems
