@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .data_options import FEATURES, LABEL, SEQ_ID, TARGET, TIME, data_kwargs
+from .data_options import FEATURES, LABEL, SEQ_ID, TIME, data_kwargs
 from .output import Col, JsonOption, console, fail, note, print_json, progress_console, show, table
 from ..bench.settings import MAX_CHUNK, MAX_EVAL, MAX_RUNS, MAX_SECONDS, MAX_WARMUP
 from .paths import check_output_file
@@ -166,7 +166,8 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="append result rows to this JSON lines file"),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="score accuracy on your data (.npz or .csv, "
                                              "normalised as the bundle says) instead of the bundle's eval.npz"),
-    label: Optional[str] = LABEL, target_col: Optional[str] = TARGET, features: Optional[str] = FEATURES,
+    label: Optional[str] = LABEL, target_col: Optional[str] = typer.Option(
+        None, "--target-column", help="CSV (--eval-data): the target column (regression); --target names the device profile"), features: Optional[str] = FEATURES,
     time: str = TIME, seq_id: str = SEQ_ID,
     as_json: bool = JsonOption,
 ) -> None:
