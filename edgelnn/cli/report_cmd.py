@@ -43,7 +43,10 @@ def _study_report(folder: Path, out: Optional[Path], quick: bool, as_json: bool 
 
     out = out or folder / "report"
     check_output_folder(out, "--out", ours=_is_report_folder, kind="a report folder")
-    files = build_study_report(folder, out, quick=quick)
+    from ..outdir import writer_lock
+
+    with writer_lock(out, "report"):              # one writer per report folder
+        files = build_study_report(folder, out, quick=quick)
     if as_json:
         print_json(study_report_json(files))
     else:
