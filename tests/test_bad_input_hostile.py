@@ -361,7 +361,13 @@ def test_hostile_input(case: Case, ws):
     before = snapshot(ws)
     code, out, err = run_cli(args, ws)
     check_one_error(code, out, err, case)
+    for raw in RAW_PYTHON:                  # Python's own wording never reaches the user
+        assert raw not in err, err
     assert snapshot(ws) == before, "a file the user had was changed, or one was added"
+
+
+RAW_PYTHON = ("[Errno", "object has no attribute", "cannot convert float", "Traceback", "KeyError",
+              "TypeError", "RecursionError")
 
 
 # -- the Python API (the remote runner and the MCU path use these) ---------------------------
