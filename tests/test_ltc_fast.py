@@ -68,7 +68,7 @@ def _max_diff(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("kind,inputs,outputs,units", CASES)
 def test_fast_ltc_equals_ncps_ltc_outputs_and_gradients(kind, inputs, outputs, units):
     """float64, so that the comparison sees the function, not float32 rounding (measured:
-    <= 4e-16 on outputs, <= 2e-16 on gradients)."""
+    <= 6e-16 on outputs, <= 5e-16 on gradients)."""
     model = _spread(create(kind, inputs, outputs, units=units, seed=3).double())
     cell = model.cell.rnn_cell
     assert bool((cell.sparsity_mask != 0).all()) == (kind == "ltc")   # fully connected vs NCP
