@@ -204,6 +204,8 @@ def test_bad_events_are_one_line_errors(server):
         srv.step([("a", np.zeros(alone.input_size))])
     with pytest.raises(EdgeLNNError, match="first_dt"):
         alone.streams(2, first_dt=0.0)
+    empty = srv.step([])
+    assert empty.ok and empty.y.shape == (0, alone.output_size)
 
 
 # -- bench --streams ------------------------------------------------------------------------

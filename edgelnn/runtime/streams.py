@@ -103,6 +103,8 @@ class Streams:
             raise InputError("streams.step takes events (stream id, x, t)")
         ids = [e[0] for e in events]
         c = self.runner.input_size
+        if not events:
+            return self._step([], np.zeros((0, c), np.float32), np.zeros(0))
         try:
             x = np.asarray([np.asarray(e[1], np.float32).reshape(-1) for e in events],
                            np.float32).reshape(len(events), -1)
