@@ -38,7 +38,7 @@ def _short(row: dict) -> str:
 
 STATUS_LABEL = {"passed": "[green]passed[/]", "golden_failed": "[red]golden fail[/]",
                 "failed": "[red]failed[/]", "rejected": "[yellow]rejected[/]",
-                "unsupported": "[dim]unsupported[/]"}
+                "unsupported": "[dim]unsupported[/]", "not_applicable": "[dim]not applicable[/]"}
 
 
 def render_streams(rows: list[dict]):
@@ -71,7 +71,8 @@ def render_table(rows: list[dict]):
              Col("status", ident=True), Col("golden", justify="center"), Col("p50 µs", justify="right"),
              Col("p99 µs", justify="right"), Col("µs/sample", justify="right"),
              Col("peak MB", justify="right")]
-    cols += [Col("flash KiB", justify="right"), Col("RAM B", justify="right")] if mcu else []
+    cols += [Col("flash KiB", justify="right"), Col("RAM B", justify="right"), Col("instr/step", justify="right"),
+             Col("est. cycles", justify="right"), Col("µs @ MHz", justify="right")] if mcu else []
     cols += [Col(metric, justify="right"), Col("Δ fp32", justify="right")]
     from rich import box
 
@@ -86,7 +87,10 @@ def render_table(rows: list[dict]):
                   _fmt(r.get("peak_rss_mb")),
                   *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
                      _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "mcu_state_bytes"))
-                          if r.get("flash_bytes") is not None else None, "d")] if mcu else []),
+                          if r.get("flash_bytes") is not None else None, "d"),
+                     _fmt(r.get("mcu_instructions"), "d"), _fmt(r.get("mcu_cycles"), "d"),
+                     f"{r['mcu_us']:.0f} @ {r['mcu_clock_mhz']:g}" if r.get("mcu_us") is not None else "-"]
+                    if mcu else []),
                   _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("accuracy_delta"), "+.3f"))
     return t
 

@@ -35,6 +35,7 @@ DT_HEADROOM_OF_MEDIAN = 128
 SATURATES_AT = {"Sigmoid": 16.0, "Tanh": 8.0}
 TANH_STEPS = 32                       # table entries per unit of input; domain [-8, 8]
 TANH_N = 16 * TANH_STEPS + 1
+TANH_SHIFT = int(math.log2(TANH_STEPS)) + 8     # value at 2^-f -> table position at 2^-8 per entry
 LUT_N = 257
 
 
@@ -209,12 +210,12 @@ class FixedEmitter(FloatEmitter):
             return sh(f"({a} > 0 ? {a} : 0)", fs[0] - fo)
         if op == "Abs":
             return sh(f"({a} < 0 ? -{a} : {a})", fs[0] - fo)
-        if op == "Tanh":
+        if op == "Tanh":             # the table index's scale is applied here, with a constant shift
             self._need("tanh")
-            return sh(f"{self.p}_qtanh({a}, {fs[0]})", 15 - fo)
+            return sh(f"{self.p}_qtanh({sh(a, fs[0] - TANH_SHIFT)})", 15 - fo)
         if op == "Sigmoid":
             self._need("sigmoid")
-            return sh(f"{self.p}_qsigmoid({a}, {fs[0]})", 15 - fo)
+            return sh(f"{self.p}_qsigmoid({sh(a, fs[0] + 1 - TANH_SHIFT)})", 15 - fo)
         if op == "Pow":
             e = self.prog.graph.consts.get(m.inputs[1])
             if e is not None and np.size(e) == 1 and float(np.reshape(e, -1)[0]) == 2.0:
@@ -252,12 +253,12 @@ class FixedEmitter(FloatEmitter):
             xs = np.linspace(-8.0, 8.0, TANH_N)
             q = np.clip(np.round(np.tanh(xs) * 32768.0), -32767, 32767).astype(np.int64)
             table = self.array("int16_t", q, f"tanh over [-8, 8] in steps of 1/{TANH_STEPS}, Q15")
-            self._need("shv")
             half = 8 * TANH_STEPS * 256
-            self.helpers[f"{p}_qtanh"] = f"""/* tanh(v * 2^-f) in Q15 from the table, linear interpolation */
-static int32_t {p}_qtanh(int32_t v, int f)
+            self.helpers[f"{p}_qtanh"] = f"""/* tanh in Q15 from the table, linear interpolation; p = the input * {TANH_STEPS * 256}
+   (the caller shifts a value at 2^-f by f - {TANH_SHIFT}: a constant shift at each call) */
+static int32_t {p}_qtanh(int32_t p)
 {{
-    int32_t p = {p}_shv(v, f - {int(math.log2(TANH_STEPS)) + 8}), i, fr;
+    int32_t i, fr;
     if (p <= -{half}) return -32767;
     if (p >= {half}) return 32767;
     p += {half};
@@ -268,10 +269,10 @@ static int32_t {p}_qtanh(int32_t v, int f)
 """
         if what == "sigmoid" and f"{p}_qsigmoid" not in self.helpers:
             self._need("tanh")
-            self.helpers[f"{p}_qsigmoid"] = f"""/* sigmoid(v * 2^-f) = (1 + tanh(v * 2^-(f+1))) / 2 in Q15 */
-static int32_t {p}_qsigmoid(int32_t v, int f)
+            self.helpers[f"{p}_qsigmoid"] = f"""/* sigmoid(v) = (1 + tanh(v / 2)) / 2 in Q15; p = v / 2 as qtanh takes it */
+static int32_t {p}_qsigmoid(int32_t p)
 {{
-    int32_t t = ({p}_qtanh(v, f + 1) + 32768) >> 1;
+    int32_t t = ({p}_qtanh(p) + 32768) >> 1;
     return t > 32767 ? 32767 : t;
 }}
 """
@@ -375,7 +376,10 @@ static int32_t {p}_qlut(const int16_t *t, int32_t v)
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;
         {acc_t} acc = 0;
-        for (i = 0; i < k; i++) acc += ({acc_t})wj[i] * x[i];
+        for (i = 0; i + 4 <= k; i += 4)      /* by 4: fewer branches; integer sums are exact */
+            acc += ({acc_t})wj[i] * x[i] + ({acc_t})wj[i + 1] * x[i + 1]
+                 + ({acc_t})wj[i + 2] * x[i + 2] + ({acc_t})wj[i + 3] * x[i + 3];
+        for (; i < k; i++) acc += ({acc_t})wj[i] * x[i];
 {tail}    }}
 """
         elif st.encoding == "bitmask":
