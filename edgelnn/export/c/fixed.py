@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedError
-from .emit import FloatEmitter, flt, make_header
+from .emit import FloatEmitter, by4_macro, flt, make_header
 from .ir import Graph
 from .lower import MatVec, Program
 from .ops import OPS
@@ -369,6 +369,7 @@ static int32_t {p}_qlut(const int16_t *t, int32_t v)
         common = ("const int32_t *m, int ms, int e, const int32_t *b, const int16_t *add, int add_sh, "
                   "const int16_t *x, int16_t *y, int n, int k")
         if st.encoding == "dense":
+            self.by4 = True
             sig = f"const {wt} *w, {common}"
             body = f"""    int j, i;
     int64_t r;
@@ -376,9 +377,12 @@ static int32_t {p}_qlut(const int16_t *t, int32_t v)
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;
         {acc_t} acc = 0;
-        for (i = 0; i + 4 <= k; i += 4)      /* by 4: fewer branches; integer sums are exact */
+        i = 0;
+#if {p.upper()}_BY4
+        for (; i + 4 <= k; i += 4)           /* integer sums: exact in any order */
             acc += ({acc_t})wj[i] * x[i] + ({acc_t})wj[i + 1] * x[i + 1]
                  + ({acc_t})wj[i + 2] * x[i + 2] + ({acc_t})wj[i + 3] * x[i + 3];
+#endif
         for (; i < k; i++) acc += ({acc_t})wj[i] * x[i];
 {tail}    }}
 """
@@ -564,6 +568,7 @@ int {p}_step_batch(int n, const float *x, const float *dt, float *state, float *
         helpers_order = sorted(self.helpers, key=lambda h: (not h.endswith("_sat16"), not h.endswith("_shv"),
                                                             not h.endswith("_qtanh"), not h.endswith("_qsigmoid"), h))
         source = "\n".join([self.banner, "#include <stdint.h>", f'#include "{header_name}"', "",
+                            by4_macro(P) if self.by4 else "",
                             *self.arrays, *[self.helpers[h] for h in helpers_order], core, wrappers])
         header = make_header(p, prog, self.banner, extra, meta=g.meta, dt_range=self.dt_range,
                              scheme=self.scheme_name).replace(
