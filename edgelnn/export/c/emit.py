@@ -294,30 +294,42 @@ class FloatEmitter:
         if st.encoding == "dense_t":
             P = self.p.upper()
             sig = f"int ns, const float *w, {tail}"
+            # two streams per pass: each weight load feeds two FMAs (one stream per pass is
+            # load-bound at half the FMA rate); 32 outputs x 2 streams fill 8 AVX registers
             body = f"""    int j0, i, t, s;
-    for (j0 = 0; j0 < n; j0 += {P}_MV_BLOCK) {{
-        const int m = n - j0 < {P}_MV_BLOCK ? n - j0 : {P}_MV_BLOCK;
+    for (j0 = 0; j0 < n; j0 += {P}_MVB_BLOCK) {{
+        const int m = n - j0 < {P}_MVB_BLOCK ? n - j0 : {P}_MVB_BLOCK;
         const float *wc = w + j0;
-        for (s = 0; s < ns; s++) {{
-            float acc[{P}_MV_BLOCK];
-            const float *xv = x + (long)s * xs;
-            const float *av = add ? add + (long)s * as : (const float *)0;
-            float *yv = y + (long)s * ys;
-            for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] = 0.0f;
-            if (m == {P}_MV_BLOCK) {{
+        for (s = 0; s < ns; s += 2) {{
+            float a0[{P}_MVB_BLOCK], a1[{P}_MVB_BLOCK];
+            const int two = s + 1 < ns;
+            const float *x0 = x + (long)s * xs, *x1 = two ? x0 + xs : x0;
+            for (t = 0; t < {P}_MVB_BLOCK; t++) a0[t] = a1[t] = 0.0f;
+            if (m == {P}_MVB_BLOCK) {{
                 for (i = 0; i < k; i++) {{
-                    const float xi = xv[i];
+                    const float u = x0[i], v = x1[i];
                     const float *wi = wc + (long)i * n;
-                    for (t = 0; t < {P}_MV_BLOCK; t++) acc[t] += wi[t] * xi;
+                    for (t = 0; t < {P}_MVB_BLOCK; t++) {{
+                        a0[t] += wi[t] * u;
+                        a1[t] += wi[t] * v;
+                    }}
                 }}
             }} else {{
                 for (i = 0; i < k; i++) {{
-                    const float xi = xv[i];
+                    const float u = x0[i], v = x1[i];
                     const float *wi = wc + (long)i * n;
-                    for (t = 0; t < m; t++) acc[t] += wi[t] * xi;
+                    for (t = 0; t < m; t++) {{
+                        a0[t] += wi[t] * u;
+                        a1[t] += wi[t] * v;
+                    }}
                 }}
             }}
-            for (t = 0; t < m; t++) yv[j0 + t] = acc[t] + (b ? b[j0 + t] : 0.0f) + (av ? av[j0 + t] : 0.0f);
+            for (t = 0; t < m; t++)
+                y[(long)s * ys + j0 + t] = a0[t] + (b ? b[j0 + t] : 0.0f) + (add ? add[(long)s * as + j0 + t] : 0.0f);
+            if (two)
+                for (t = 0; t < m; t++)
+                    y[(long)(s + 1) * ys + j0 + t] = a1[t] + (b ? b[j0 + t] : 0.0f)
+                                                     + (add ? add[(long)(s + 1) * as + j0 + t] : 0.0f);
         }}
     }}
 """
@@ -796,7 +808,9 @@ class FloatEmitter:
 
 
 def batch_tile_macro(P: str) -> str:
-    return (f"/* Streams one pass of {P.lower()}_step_batch carries through every kernel: the weights are read once\n"
+    return (f"/* Outputs per pass of a batched dense product (two streams at once). */\n"
+            f"#ifndef {P}_MVB_BLOCK\n#define {P}_MVB_BLOCK 32\n#endif\n"
+            f"/* Streams one pass of {P.lower()}_step_batch carries through every kernel: the weights are read once\n"
             f"   per tile, and each stream's temporaries of a tile live on the stack at once. */\n"
             f"#ifndef {P}_BATCH_TILE\n#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)\n"
             f"#define {P}_BATCH_TILE 16\n#else\n#define {P}_BATCH_TILE 2\n#endif\n#endif\n")
