@@ -128,7 +128,21 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--write", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="render (and --write) a run saved with --json instead of measuring")
     a = p.parse_args(argv)
+    if a.from_json:
+        saved = json.loads(a.from_json.read_text())
+        rows = [{**r, **{k: {int(n): v for n, v in r[k].items()} for k in ("per_stream_step_us", "steps_per_s")}}
+                for r in saved["rows"]]
+        counts = sorted(rows[0]["per_stream_step_us"]) if rows else []
+        loads = saved.get("load", [float("nan"), float("nan")])
+        report = render(rows, counts, saved["fma_per_s"], saved.get("rss") or {}, loads[0], loads[1], a,
+                        saved.get("date"))
+        print(report)
+        if a.write:
+            _write(a.write, report)
+        return 0
     from edgelnn import data
 
     counts = [int(c) for c in a.streams.split(",")]
@@ -172,8 +186,10 @@ def main(argv=None) -> int:
                      "state_bytes_per_stream": 4 * sum(b.state_sizes),
                      "weight_bytes": (entry.get("footprint") or {}).get("weight_bytes")
                      or ((entry.get("c") or {}).get("stats") or {}).get("weight_bytes")})
+    stamp = time.strftime('%Y-%m-%d', time.gmtime())
     if a.json:                                   # the timings first: the memory probe may fail
-        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate}, indent=1))
+        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate, "load": [load_before, load_after],
+                                      "date": stamp}, indent=1))
     rss = {}
     if 4096 in counts:
         for k, path in bundles.items():
@@ -187,26 +203,71 @@ def main(argv=None) -> int:
                       file=sys.stderr)
     for _, _, runner in opened.values():
         runner.close()
-    report = render(rows, counts, rate, rss, load_before, load_after, a)
+    report = render(rows, counts, rate, rss, load_before, load_after, a, stamp)
     print(report)
     if a.write:
-        old = a.write.read_text() if a.write.exists() else ""
-        block = f"{MARK_START}\n{report.rstrip()}\n{MARK_END}\n"
-        if MARK_START in old and MARK_END in old:
-            new = old[:old.index(MARK_START)] + block + old[old.index(MARK_END) + len(MARK_END) + 1:]
-        else:
-            new = old.rstrip("\n") + "\n\n" + block
-        a.write.write_text(new)
+        _write(a.write, report)
     if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate, "rss": rss}, indent=1))
+        a.json.write_text(json.dumps({"rows": rows, "fma_per_s": rate, "rss": rss, "load": [load_before, load_after],
+                                      "date": stamp}, indent=1))
     return 0
 
 
-def render(rows, counts, rate, rss, load_before, load_after, a) -> str:
+def _write(path: Path, report: str) -> None:
+    old = path.read_text() if path.exists() else ""
+    block = f"{MARK_START}\n{report.rstrip()}\n{MARK_END}\n"
+    if MARK_START in old and MARK_END in old:
+        new = old[:old.index(MARK_START)] + block + old[old.index(MARK_END) + len(MARK_END) + 1:]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new)
+
+
+def verdict(rows, rate, rss) -> list[str]:
+    """The issue's targets, met or not, computed from the figures above."""
+    def fmt(items):
+        return ", ".join(f"{m} {v}" for m, v in items) or "-"
+
+    out = ["", "### Verdict against the issue 21 targets (computed from the tables above)", ""]
+    for runtime, label in (("onnxruntime", "onnxruntime"), ("litert", "LiteRT"), ("c", "C fp32")):
+        sel = [r for r in rows if r["runtime"] == runtime and r["scheme"] == "fp32" and 256 in r["per_stream_step_us"]]
+        tgt = TARGET[runtime]
+        ok = [(r["model"], f"{r['per_stream_step_us'][256] / r['one_stream_us']:.3f}") for r in sel
+              if r["per_stream_step_us"][256] / r["one_stream_us"] <= tgt]
+        no = [(r["model"], f"{r['per_stream_step_us'][256] / r['one_stream_us']:.3f}") for r in sel
+              if r["per_stream_step_us"][256] / r["one_stream_us"] > tgt]
+        out.append(f"- {label}, per stream-step at 256 streams ≤ {tgt:.2f} of one stream: met for {fmt(ok)}; "
+                   f"**not met** for {fmt(no)}.")
+    c32 = [r for r in rows if r["runtime"] == "c" and r["scheme"] == "fp32" and r["macs_per_step"]
+           and 256 in r["per_stream_step_us"]]
+    fl = [(r["model"], r["per_stream_step_us"][256] / (r["macs_per_step"] / rate * 1e6)) for r in c32]
+    out.append(f"- C batched at 256 streams within 2× of the compute floor ({rate / 1e9:.1f} G multiply-adds/s): "
+               f"met for {fmt((m, f'{v:.1f}×') for m, v in fl if v <= 2)}; **not met** for "
+               f"{fmt((m, f'{v:.1f}×') for m, v in fl if v > 2)} (LTC's element-wise synapse work is not in the floor).")
+    c8 = {r["kind"]: r for r in rows if r["runtime"] == "c" and r["scheme"] == "int8-weight"}
+    pairs = []
+    for r in c32 if c8 else []:
+        r8 = c8.get(r["kind"])
+        if r8 and 256 in r8["per_stream_step_us"]:
+            pairs.append((r["model"], r8["one_stream_us"] / r["one_stream_us"],
+                          r8["per_stream_step_us"][256] / r["per_stream_step_us"][256]))
+    if pairs:
+        met = all(a <= 1 and b <= 1 for _, a, b in pairs)
+        out.append(f"- int8-weight C at least as fast as fp32 C: {'met' if met else '**not met**'} — int8 ÷ fp32 "
+                   + ", ".join(f"{m} {a:.2f} (1 stream) / {b:.2f} (256)" for m, a, b in pairs) + ".")
+    if rss:
+        diffs = [(v["streams_kb"] - v["model_kb"]) / 1024 for v in rss.values()]
+        out.append(f"- Memory at 4,096 streams: peak RSS {min(diffs):.1f}–{max(diffs):.1f} MiB above the same process "
+                   "with the model loaded (state × streams in the table).")
+    out.append("- GPU crossover: **not measured** (no GPU machine was lent to this task).")
+    return out
+
+
+def render(rows, counts, rate, rss, load_before, load_after, a, stamp=None) -> str:
     env = fingerprint()
     cmd = "python benchmarks/streams.py" + (f" --models {a.models}" if a.models != "cfc,lstm,gru,ltc" else "")
     out = ["## Many streams: throughput vs stream count (issue 21)", "",
-           f"`{cmd}` on {env['cpu']} ({env['cores']} cores), {time.strftime('%Y-%m-%d', time.gmtime())}; "
+           f"`{cmd}` on {env['cpu']} ({env['cores']} cores), {stamp or time.strftime('%Y-%m-%d', time.gmtime())}; "
            f"1 thread; best p50 of {a.rounds} round-robin rounds; 1-minute load average {load_before:.1f} before, "
            f"{load_after:.1f} after: **measured under load** (the machine is shared), so only the ratios "
            "taken side by side in this run mean anything. Untrained models, 64 units, basicmotions "
@@ -262,6 +323,7 @@ def render(rows, counts, rate, rss, load_before, load_after, a) -> str:
                        f"{(m['streams_kb'] - m['model_kb']) / 1024:.1f} MiB |")
     out += ["", "GPU crossover (the stream count at which CUDA or TensorRT beats the CPU): **not measured** — "
             "no GPU machine was lent to this task."]
+    out += verdict(rows, rate, rss)
     return "\n".join(out) + "\n"
 
 
