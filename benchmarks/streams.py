@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/streams.py [--models cfc,lstm,gru,ltc] [--units 64]
         [--streams 1,16,256,4096] [--rounds 2] [--min-seconds 0.3] [--work DIR --reuse]
-        [--write benchmarks/RESULTS.md] [--json out.json]
+        [--write benchmarks/RESULTS.md] [--json out.json] [--from-json benchmarks/results/streams.json]
 
 For each kind (untrained, 64 units: speed does not depend on weight values) one bundle with the
 fp32 ONNX, TFLite and C step artifacts and the C int8-weight one. Per artifact and runtime, round
