@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edgelnn import data, models
+from edgelnn import data, models, schema
 from edgelnn.export import bundle as bundle_mod
 from edgelnn.export.formats import FORMATS
 from edgelnn.export.manifest import sha256
@@ -47,7 +47,11 @@ def test_every_scheme_is_exported_and_described(kind, scheme_bundle):
     # files of rejected artifacts are not in the bundle
     for r in m["rejected"]:
         assert not (path / r["file"]).exists()
-    listed = {a["file"] for a in m["artifacts"]}
+    # every file an artifact uses (the artifact and its extra files: LiteRT's batched step files)
+    listed = {name for a in m["artifacts"] for name, _ in schema.artifact_files(a)}
+    for a in m["artifacts"]:
+        for name, digest in schema.artifact_files(a):
+            assert sha256(path / name) == digest, name
     on_disk = {p.name for p in path.iterdir() if p.suffix in (".onnx", ".tflite")}
     assert on_disk == listed
 

@@ -144,8 +144,8 @@ def test_budget_nothing_meets_keeps_fp32(monkeypatch, capsys, export_checkpoint,
 
 @pytest.mark.parametrize("args,match", [
     (["--max-drop", "1"], "add --quant auto"),
-    (["--quant", "auto", "--max-drop", "-1"], "--max-drop must be >= 0"),
-    (["--quant", "auto", "--max-error", "nan"], "--max-error must be >= 0"),
+    (["--quant", "auto", "--max-drop", "-1"], "--max-drop must be a finite number of points in 0..100"),
+    (["--quant", "auto", "--max-error", "nan"], "--max-error must be a finite number >= 0"),
 ])
 def test_budget_usage_errors(monkeypatch, capsys, export_checkpoint, tmp_path, args, match):
     out = tmp_path / "b"
