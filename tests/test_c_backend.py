@@ -282,6 +282,29 @@ def test_tampered_header_is_refused(generated, tmp_path):
         CRunner(work / path.name, entry, [UNITS])
 
 
+def test_a_bundle_of_the_older_void_api_says_re_export(generated, tmp_path):
+    """A C artifact exported before step/run returned the saturated-dt count (its header declares
+    them void) gets one line that says to re-export, not the compiler's "void value not ignored"."""
+    from edgelnn.errors import BundleError
+    from edgelnn.runtime.integrity import sha256_file
+
+    model, files = generated("rnn")
+    path, info = files["fp32"]
+    work = tmp_path / "b"
+    work.mkdir()
+    src, header = work / path.name, work / path.with_suffix(".h").name
+    shutil.copy(path, src)
+    shutil.copy(path.with_suffix(".h"), header)
+    prefix = info["manifest"]["c_prefix"]
+    old = re.sub(rf"\bint(\s+{prefix}_(step|run)\s*\()", r"void\1", header.read_text())
+    assert old != header.read_text()
+    header.write_text(old)
+    entry = {"file": path.name, "format": "c", "graph": "step", "scheme": "fp32", **info["manifest"]}
+    entry["extra_files"] = [{**entry["extra_files"][0], "sha256": sha256_file(header)}]
+    with pytest.raises(BundleError, match=r"older edgelnn: its C API returns void .* re-export the bundle"):
+        CRunner(src, entry, [UNITS])
+
+
 def test_math_approximation_errors_are_what_the_header_states():
     from edgelnn.export.c import cmath
 

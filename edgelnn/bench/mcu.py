@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import EdgeLNNError
 from ..runtime import load_bundle
+from ..runtime.c.api import require_current_api
 from ..runtime.integrity import verify_artifact
 from ..schema import mcu_of
 from .accuracy import evaluate
@@ -57,6 +58,7 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
     try:
         used = verify_artifact(ctx.bundle.path, entry)     # the source, its header: every file compiled
         header = next(p for p in used[1:] if p.suffix == ".h")
+        require_current_api(header.read_text(errors="replace"), entry["c_prefix"], name)
         fig = mcu_of(entry).get(core.name)
         if fig is None:
             say(f"{name} [{core.name}]: cross-compiling for the figures")

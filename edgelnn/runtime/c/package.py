@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import BundleError
 from ..integrity import verify_artifact
+from .api import require_current_api
 from .mcu import FIRMWARE, flt
 
 MAIN = r"""/* Example: stream the golden samples through {p}_step and compare with PyTorch's outputs.
@@ -259,6 +260,7 @@ def write_package(bundle, entry: dict, out: Path) -> Path:
     src = used[0]
     header = next(p for p in used[1:] if p.suffix == ".h")
     prefix = entry["c_prefix"]
+    require_current_api(header.read_text(errors="replace"), prefix, src.name)
     P = prefix.upper()
     out.mkdir(parents=True, exist_ok=True)
     (out / "firmware").mkdir(exist_ok=True)

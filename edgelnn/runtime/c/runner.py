@@ -26,6 +26,7 @@ import numpy as np
 
 from ...errors import BundleError, InputError
 from ..base import Runner
+from .api import require_current_api
 from .toolchain import CompileError, build_shared
 
 PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -255,6 +256,7 @@ def artifact_sources(path: Path, artifact: dict) -> tuple[str, dict[str, str]]:
     sources = {path.name: _verified_text(path, own, path.name)}
     for name, digest in files[1:]:
         sources[name] = _verified_text(path.parent / name, digest, path.name)
+    require_current_api(sources[header], prefix, path.name)
     sources["edgelnn_shim.c"] = SHIM.format(p=prefix, P=prefix.upper(), header=header)
     return prefix, sources
 
