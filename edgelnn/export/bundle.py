@@ -22,7 +22,7 @@ from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
 from .checks import FormatCheckError, check_format, reference_agreement
-from ..outdir import remove_leftovers, writer_lock
+from ..outdir import remove_leftovers, replace_folder, writer_lock
 from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
@@ -622,7 +622,7 @@ def _export_locked(out, model, ds, name, start, chosen, usable, picked, settings
             raise NothingPassedError(f"no artifact passed the parity gate ({len(run.results)} tried; "
                                      f"see the table for why); {kept}", report)
         interrupt.check()          # never replace the user's bundle after an interrupt
-        _replace(tmp, out)
+        replace_folder(tmp, out)
     except OSError as exc:          # the bundle's own files (data, manifest) on a full/read-only disk
         shutil.rmtree(tmp, ignore_errors=True)
         raise ExportError(f"cannot write to {out.parent} ({exc.strerror or exc}); no bundle was written") from None
@@ -641,19 +641,3 @@ def _budget(picked: list[str], max_drop: float | None, max_error: float | None):
     from .mixed.search import Budget
 
     return Budget(1.0 if max_drop is None else float(max_drop), None if max_error is None else float(max_error))
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing bundle there is moved aside first, then removed."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{int(time.time() * 1000)}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
