@@ -18,6 +18,34 @@ def last_valid(outputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return outputs[np.arange(len(idx)), idx]
 
 
+def per_step(y, task: str) -> bool:
+    """True for per-step targets: (N, T) labels or (N, T, K) regression targets (per-sequence
+    targets are (N,) labels or (N, K) targets)."""
+    return np.ndim(y) == (2 if task == "classification" else 3)
+
+
+def valid_steps(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """(N, steps) bool: True at each sequence's valid (unpadded) steps."""
+    return np.arange(steps)[None, :] < np.asarray(lengths, dtype=np.int64)[:, None]
+
+
+def scored(outputs: np.ndarray, lengths: np.ndarray, y, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, targets) the task metric compares, from per-step outputs (N, T, O): each
+    sequence's last valid step for per-sequence targets; every valid step of every sequence,
+    flattened to (M, O) and (M[, K]), for per-step targets (``per_step``)."""
+    if not per_step(y, task):
+        return last_valid(outputs, lengths), y
+    T = outputs.shape[1]
+    m = valid_steps(lengths, T)
+    return outputs[m], np.asarray(y)[:, :T][m]
+
+
+def score_outputs(outputs: np.ndarray, lengths: np.ndarray, y, task: str, target_std: float = 1.0) -> float:
+    """``score`` of per-step outputs (N, T, O): per sequence at its last step, or over every valid
+    step for per-step targets."""
+    return score(*scored(outputs, lengths, y, task), task, target_std)
+
+
 def score(last: np.ndarray, y: np.ndarray, task: str, target_std: float = 1.0) -> float:
     """Accuracy for classification; RMSE in the target's original units for regression."""
     if task == "classification":
@@ -38,8 +66,9 @@ def item_scores(last: np.ndarray, y: np.ndarray, task: str, target_std: float = 
 
 def item_scores_of_outputs(outputs: np.ndarray, lengths: np.ndarray, y: np.ndarray, task: str,
                            target_std: float = 1.0) -> np.ndarray:
-    """``item_scores`` from an artifact's per-step outputs (N, T, O) (read at each last valid step)."""
-    return item_scores(last_valid(outputs, lengths), y, task, target_std)
+    """``item_scores`` from an artifact's per-step outputs (N, T, O): one per sequence (its last
+    valid step), or one per valid step for per-step targets."""
+    return item_scores(*scored(outputs, lengths, y, task), task, target_std)
 
 
 def score_from_items(items: np.ndarray, task: str) -> float:

@@ -264,7 +264,7 @@ def test_predict_takes_the_csv_header_and_its_timestamps(tmp_path, monkeypatch, 
 
 def test_regression_and_per_step_targets_import_and_export(tmp_path):
     """Regression (a per-sequence target) and per-step labels go through import and export; the
-    metric reads each sequence's last step."""
+    metric reads every valid step of per-step targets (edgelnn.metrics.scored)."""
     import edgelnn
     from edgelnn.export import export_bundle
 

@@ -103,7 +103,7 @@ def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers
             with ctx.bundle.open(ref, runtime=runtime, threads=threads, providers=providers, accel=accel) as r:
                 golden = golden_check(r, ctx.golden(), _tolerance(ref))
                 if golden.ok:
-                    last = last_outputs(r, ctx.evaluation().test, limit)
+                    last = last_outputs(r, ctx.evaluation().test, limit, ctx.evaluation())
                     ctx._reference[key] = (last, ref["file"])
     return ctx._reference[key]
 

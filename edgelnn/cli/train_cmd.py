@@ -105,10 +105,6 @@ def train(
         ds, record = load_user_data(data, task=task, label=label, target=target, features=features, time=time,
                                     seq_id=seq_id, seed=seed, val_fraction=config.val_fraction,
                                     test_fraction=test_fraction, normalise_inputs=normalise)
-        if ds.train.y.ndim != (1 if ds.task == "classification" else 2):
-            raise InputError(f"{data}: per-step targets (one per row) are read, but train fits per-sequence "
-                             "targets (one per sequence, read at its last step); give one label/target per "
-                             "sequence, or train elsewhere and bring the model with `edgelnn import`")
     else:
         ds = load_dataset(dataset, seed=seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
@@ -131,6 +127,8 @@ def train(
     from ..train import recipe
 
     unit = "" if result.metric == "accuracy" else " (original units)"
+    if result.per_step:
+        unit += " over every valid step"
     colour = "red" if result.failed else "green"
     console.print(f"[{colour}]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
                   f"val {result.metric}: {result.val_metric:.4f}  "

@@ -1,6 +1,7 @@
 """The data a checkpoint carries so that ``edgelnn export CKPT`` needs no registry and no file:
 seeded subsets of the normalised train / val / test splits (calibration, parity, golden and
-evaluation data come from them), with a sha256 over every array.
+evaluation data come from them), with a sha256 over every array. Per-step targets are kept as
+they are: the task metric reads every valid step of them (edgelnn.metrics.scored).
 
 ``pack(ds)`` -> (arrays, record); ``unpack(arrays, config)`` -> Dataset. Torch-free.
 """
@@ -63,8 +64,6 @@ def unpack(arrays: dict[str, np.ndarray], record: dict, where: str = "checkpoint
         raise StoredDataError(f"{where}: the stored data does not match its sha256; the file was changed or "
                               "damaged: import or train it again")
     splits = {s: Split(*(arrays[f"{s}_{k}"] for k in KEYS)) for s in ("train", "val", "test")}
-    if record.get("per_step"):     # the task metric reads each sequence's last step (as for every model)
-        splits = {k: last_step_targets(v) for k, v in splits.items()}
     return Dataset(name=record["name"], task=record["task"], input_size=int(record["input_size"]),
                    output_size=int(record["output_size"]), label_names=list(record["label_names"]),
                    train=splits["train"], val=splits["val"], test=splits["test"],
@@ -72,13 +71,6 @@ def unpack(arrays: dict[str, np.ndarray], record: dict, where: str = "checkpoint
                    target_mean=float(record["target_mean"]), target_std=float(record["target_std"]),
                    nominal_dt=float(record["nominal_dt"]), description=record.get("description", ""),
                    source=record.get("source", ""))
-
-
-def last_step_targets(split: Split) -> Split:
-    """Per-step targets (N, T[, K]) -> the target at each sequence's last step: the metric export
-    and bench report (outputs are compared at every step by the parity gates regardless)."""
-    idx = np.arange(len(split))
-    return Split(split.x, split.dt, split.y[idx, split.lengths - 1], split.lengths)
 
 
 def attach(model, ds: Dataset, provenance: dict | None = None, seed: int = 0) -> None:

@@ -226,6 +226,8 @@ def _shift_variants(ds) -> list[tuple[str, str, float, object]]:
     seed: the study scores the PyTorch model on these very items."""
     from ..data import shift_suite, shifted_test
 
+    if metrics.per_step(ds.test.y, ds.task):   # a shift moves or drops steps: per-step targets would not follow
+        return []
     return [(f"s{i}", shift, level, shifted_test(ds, shift, level))
             for i, (shift, level) in enumerate(shift_suite(ds.name))]
 
@@ -580,14 +582,14 @@ def _export_locked(out, model, ds, name, start, chosen, usable, picked, settings
         golden = Reference.from_split(model, gsplit, task, ds.target_std, "test")
         mf.write_golden(tmp / mf.GOLDEN, golden.x, golden.dt, golden.lengths, golden.outputs)
         test_out = torch_outputs(model, ds.test.x, ds.test.dt)
-        reference = metrics.score(metrics.last_valid(test_out, ds.test.lengths), ds.test.y, task, ds.target_std)
+        reference = metrics.score_outputs(test_out, ds.test.lengths, ds.test.y, task, ds.target_std)
         variants = _shift_variants(ds)
         shifts = []
         for key, shift, level, split in variants:
             y = torch_outputs(model, split.x, split.dt)
             shifts.append({"key": key, "shift": shift, "level": level,
-                           "reference": mf._f(metrics.score(metrics.last_valid(y, split.lengths), split.y,
-                                                            task, ds.target_std))})
+                           "reference": mf._f(metrics.score_outputs(y, split.lengths, split.y, task,
+                                                                    ds.target_std))})
         mf.write_eval(tmp / mf.EVAL, ds.test, variants)
         run.advance("data ready")
         chunk = int(min(SEQ_CHUNK, ds.test.x.shape[1]))

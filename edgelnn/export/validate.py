@@ -108,7 +108,7 @@ class Reference:
         return int(self.lengths.sum())
 
     def metric(self, outputs: np.ndarray) -> float:
-        return metrics.score(metrics.last_valid(outputs, self.lengths), self.y, self.task, self.target_std)
+        return metrics.score_outputs(outputs, self.lengths, self.y, self.task, self.target_std)
 
 
 def torch_outputs(model, x: np.ndarray, dt: np.ndarray, batch: int = 256) -> np.ndarray:

@@ -194,11 +194,8 @@ def _finish(model, ds, provenance, agreement: Agreement, module: str, dt_input: 
     metric = metrics.metric_name(ds.task)
     test = None
     if len(ds.test):
-        from ..data.stored import last_step_targets
-
-        split = ds.test if ds.test.y.ndim == (1 if ds.task == "classification" else 2) else last_step_targets(ds.test)
-        last = metrics.last_valid(predict_steps(model, split), split.lengths)
-        test = metrics.score(last, split.y, ds.task, ds.target_std)
+        test = metrics.score_outputs(predict_steps(model, ds.test), ds.test.lengths, ds.test.y, ds.task,
+                                     ds.target_std)
     model.metrics = {"metric": metric, "test": test, "import_max_abs": agreement.max_abs,
                      "import_rel": agreement.rel}
     attach(model, ds, provenance, seed)

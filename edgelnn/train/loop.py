@@ -93,6 +93,8 @@ class TrainResult:
     failure: list[str] = field(default_factory=list)
     # every run made: [{"lr", "failure", "val_metric", "val_loss", "best_epoch"}] (retries after the first)
     attempts: list[dict] = field(default_factory=list)
+    # per-step targets: loss, early stopping and metric over every valid step (else each sequence's last)
+    per_step: bool = False
 
     @property
     def failed(self) -> bool:
@@ -111,6 +113,12 @@ def _last(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return outputs[torch.arange(outputs.shape[0]), lengths - 1]
 
 
+def _step_loss(loss_fn, outputs: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Per-step targets: the loss over every valid step of every sequence (padding masked out)."""
+    valid = torch.arange(outputs.shape[1])[None, :] < lengths[:, None]
+    return loss_fn(outputs[valid], y[:, :outputs.shape[1]][valid])
+
+
 def predict_steps(model, split, batch_size: int = 256) -> np.ndarray:
     """Per-step outputs (N, T, O) of the PyTorch model from the zero state."""
     model.eval()
@@ -125,29 +133,30 @@ def predict_steps(model, split, batch_size: int = 256) -> np.ndarray:
 
 def evaluate(model, split, dataset) -> float:
     """The task metric (accuracy, or RMSE in original units) of ``model`` on ``split``."""
-    last = metrics.last_valid(predict_steps(model, split), split.lengths)
-    return metrics.score(last, split.y, dataset.task, dataset.target_std)
+    return metrics.score_outputs(predict_steps(model, split), split.lengths, split.y, dataset.task,
+                                 dataset.target_std)
 
 
 def item_scores(model, split, dataset) -> np.ndarray:
     """Per-item scores of ``model`` on ``split``, in split order: 1.0 / 0.0 correct, or squared
     error in original units (regression); ``metrics.score_from_items`` gives back the metric."""
-    last = metrics.last_valid(predict_steps(model, split), split.lengths)
-    return metrics.item_scores(last, split.y, dataset.task, dataset.target_std)
+    return metrics.item_scores_of_outputs(predict_steps(model, split), split.lengths, split.y, dataset.task,
+                                          dataset.target_std)
 
 
 def _val_loss(model, split, loss_fn) -> float:
     """Validation loss: a smooth early-stopping signal (accuracy on a small val set is coarse)."""
-    last = metrics.last_valid(predict_steps(model, split), split.lengths)
-    return float(loss_fn(torch.from_numpy(last), torch.from_numpy(split.y)))
+    last, y = metrics.scored(predict_steps(model, split), split.lengths, split.y,
+                             "classification" if isinstance(loss_fn, nn.CrossEntropyLoss) else "regression")
+    return float(loss_fn(torch.from_numpy(last), torch.from_numpy(np.ascontiguousarray(y))))
 
 
 def _val_scores(model, ds, loss_fn) -> tuple[float, float]:
     """Validation metric and loss from one pass over the validation split (the same numbers as
     ``evaluate`` and ``_val_loss``, at half the cost: a study spends ~10 % of training on it)."""
-    last = metrics.last_valid(predict_steps(model, ds.val), ds.val.lengths)
-    metric = metrics.score(last, ds.val.y, ds.task, ds.target_std)
-    return metric, float(loss_fn(torch.from_numpy(last), torch.from_numpy(ds.val.y)))
+    last, y = metrics.scored(predict_steps(model, ds.val), ds.val.lengths, ds.val.y, ds.task)
+    metric = metrics.score(last, y, ds.task, ds.target_std)
+    return metric, float(loss_fn(torch.from_numpy(last), torch.from_numpy(np.ascontiguousarray(y))))
 
 
 def train(config: TrainConfig, out: str | Path | None = None, progress: ProgressFn | None = None,
@@ -163,6 +172,9 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: Progress
     torch.set_num_threads(max(1, config.threads))
     try:
         ds = dataset or data_mod.load(config.dataset, seed=config.seed, val_fraction=config.val_fraction)
+        if config.augment and metrics.per_step(ds.train.y, ds.task):
+            raise InputError(f"--augment {config.augment} changes the steps of a sequence, so per-step targets "
+                             "would no longer match them; train per-step targets without --augment")
         config = config.resolved(len(ds.train))
         _warm_up()
         _rehearse(config, ds)
@@ -234,6 +246,7 @@ def _rehearse(config: TrainConfig, ds) -> None:
     with torch.random.fork_rng(devices=[]):
         model = _create(config, ds)
         loss_fn = _loss_fn(ds)
+        per_step = metrics.per_step(ds.train.y, ds.task)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         tensors = _tensors(ds.train)
         n = len(ds.train)
@@ -242,7 +255,8 @@ def _rehearse(config: TrainConfig, ds) -> None:
         # the first run's peak (~0.15 MB in six fresh-process pairs), the figure this stabilises
         for size in sorted({min(config.batch_size, n), n % config.batch_size} - {0}):
             xb, dtb, yb, lb = _batch(tensors, torch.arange(size), None, None)
-            loss = loss_fn(_last(model(xb, dtb), lb), yb)
+            loss = (_step_loss(loss_fn, model(xb, dtb), yb, lb) if per_step else
+                    loss_fn(_last(model(xb, dtb), lb), yb))
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), recipe.CLIP_NORM)
@@ -291,6 +305,7 @@ def _train(config: TrainConfig, progress, ds):
     train_tensors = _tensors(ds.train)
     gen = torch.Generator().manual_seed(config.seed)
     augment, aug_rng = get_augment(config.augment), augment_rng(config.seed)
+    per_step = metrics.per_step(ds.train.y, ds.task)   # targets at every step: loss over valid steps
 
     best_loss, best_val, best_state, best_epoch, bad_epochs, history = None, None, None, 0, 0, []
     for epoch in range(1, config.epochs + 1):
@@ -301,8 +316,11 @@ def _train(config: TrainConfig, progress, ds):
             interrupt.check()          # an interrupt Python dropped (e.g. during an import) still stops
             idx = order[i:i + config.batch_size]
             xb, dtb, yb, lb = _batch(train_tensors, idx, augment, aug_rng)
-            out_last = _last(model(xb, dtb), lb)
-            loss = loss_fn(out_last, yb)
+            if per_step:
+                loss = _step_loss(loss_fn, model(xb, dtb), yb, lb)
+            else:
+                out_last = _last(model(xb, dtb), lb)
+                loss = loss_fn(out_last, yb)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), recipe.CLIP_NORM)
@@ -329,18 +347,21 @@ def _train(config: TrainConfig, progress, ds):
 
     model.load_state_dict(best_state)
     model.eval()
-    val_last = metrics.last_valid(predict_steps(model, ds.val), ds.val.lengths) if len(ds.val) else None
+    val_last = metrics.scored(predict_steps(model, ds.val), ds.val.lengths, ds.val.y, ds.task)[0] \
+        if len(ds.val) else None
     failure = recipe.diagnose(best_epoch, len(history),
                               val_last is not None and recipe.constant_output(val_last, ds.task))
     test = evaluate(model, ds.test, ds)
     model.metrics = {"metric": metric, "test": test, "val": best_val, "best_epoch": best_epoch,
                      "augment": config.augment, "lr": config.lr, "batch_size": config.batch_size,
                      "training_failure": ", ".join(failure) or "none"}
+    if per_step:
+        model.metrics["scored_at"] = "every valid step"
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name,
                          units=config.units, seed=config.seed, params=model.param_count(),
                          metric=metric, test_metric=test, val_metric=best_val,
                          best_epoch=best_epoch, epochs_run=len(history),
                          seconds=time.perf_counter() - start, params_active=model.active_param_count(),
                          val_loss=best_loss, augment=config.augment, history=history,
-                         lr=config.lr, batch_size=config.batch_size, failure=failure)
+                         lr=config.lr, batch_size=config.batch_size, failure=failure, per_step=per_step)
     return model, result
