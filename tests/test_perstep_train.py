@@ -84,11 +84,31 @@ def test_train_on_per_step_targets_scores_every_valid_step(task, tmp_path, monke
     assert manifest["artifacts"]
     assert manifest["evaluation"]["reference"] == pytest.approx(expected, rel=1e-5, abs=1e-7)
     assert manifest["evaluation"]["shifts"] == []            # shifts move steps: per-step targets would not follow
+    assert any("per-step targets" in n for n in manifest["notes"])
     rc, out, err = run_cli(monkeypatch, capsys, "bench", tmp_path / "b", "--no-memory", "--warmup", "1",
                            "--min-runs", "3", "--min-seconds", "0", "--json")
     assert rc == 0, err
     rows = [r for r in json.loads(out) if r["status"] == "passed"]
     assert rows and all(r["accuracy"] == pytest.approx(expected, rel=1e-4, abs=1e-6) for r in rows), rows
+
+    # bench --eval-data on the whole file: the artifact's metric over every valid step, equal to
+    # numpy's on the saved model's outputs (inputs normalised as the checkpoint records)
+    raw = np.load(path)
+    xs, ys, ls = raw["x"], raw["y"], raw["lengths"]
+    xn = ((xs - np.asarray(model.config["norm_mean"])) / np.asarray(model.config["norm_std"])).astype(np.float32)
+    with torch.no_grad():
+        outs = model(torch.from_numpy(xn), torch.from_numpy(raw["dt"])).numpy()
+    ok = np.arange(xs.shape[1])[None, :] < ls[:, None]
+    if task == "classification":
+        whole = float(np.mean(outs.argmax(-1)[ok] == ys[ok]))
+    else:
+        tm = model.config["data"]["target_mean"]
+        whole = float(np.sqrt(np.mean((outs[ok].astype(np.float64) * std + tm - ys[ok]) ** 2)))
+    rc, out, err = run_cli(monkeypatch, capsys, "bench", tmp_path / "b", "--eval-data", path, "--no-memory",
+                           "--warmup", "1", "--min-runs", "3", "--min-seconds", "0", "--json")
+    assert rc == 0, err
+    rows = [r for r in json.loads(out) if r["status"] == "passed"]
+    assert rows and all(r["accuracy"] == pytest.approx(whole, rel=1e-4, abs=1e-6) for r in rows), rows
 
 
 def test_per_step_targets_refuse_time_augmentation(tmp_path, monkeypatch, capsys):

@@ -584,6 +584,9 @@ def _export_locked(out, model, ds, name, start, chosen, usable, picked, settings
         test_out = torch_outputs(model, ds.test.x, ds.test.dt)
         reference = metrics.score_outputs(test_out, ds.test.lengths, ds.test.y, task, ds.target_std)
         variants = _shift_variants(ds)
+        if metrics.per_step(ds.test.y, task):
+            notes.append("per-step targets: the metric reads every valid step of the test split; no shift "
+                         "sets (a shift moves or drops steps, which the targets would not follow)")
         shifts = []
         for key, shift, level, split in variants:
             y = torch_outputs(model, split.x, split.dt)
