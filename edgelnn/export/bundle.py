@@ -22,7 +22,7 @@ from ..errors import EdgeLNNError, RuntimeMissingError
 from . import manifest as mf
 from .calibration import CalibrationData
 from .checks import FormatCheckError, check_format, reference_agreement
-from ..outdir import remove_leftovers, replace_folder, writer_lock
+from ..outdir import remove_created, remove_leftovers, replace_folder, writer_lock
 from ..schema import plain_name
 from .errors import ExportError, NothingPassedError, UnknownNameError, UnsupportedError
 from .formats import AUTO, FORMATS, GRAPHS, Format, resolve
@@ -122,24 +122,9 @@ def _check_out(out: Path) -> Path | None:
         probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
         Path(probe).rmdir()
     except OSError as exc:
-        _remove_created(created, out)
+        remove_created(created, out.parent)
         raise ExportError(f"cannot write to {parent} ({exc.strerror or exc})") from None
     return created
-
-
-def _remove_created(created: Path | None, out: Path) -> None:
-    """Remove the (empty) folders ``_check_out`` made, deepest first."""
-    if created is None:
-        return
-    p = out.parent.absolute()
-    while True:
-        try:
-            p.rmdir()
-        except OSError:
-            return
-        if p == created:
-            return
-        p = p.parent
 
 
 def _plan(formats, schemes, graphs, target) -> tuple[list[Format], list[str], dict]:
@@ -556,7 +541,7 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
             return _export_locked(out, model, ds, name, start, chosen, usable, picked, settings, graphs_of,
                                   tols, budget, skipped, notes, progress, checkpoint)
     except BaseException:
-        _remove_created(created, out)
+        remove_created(created, out.parent)
         raise
 
 

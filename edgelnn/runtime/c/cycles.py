@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import RuntimeMissingError
+from .mcu import reg_count
 from .toolchain import QEMU, QEMU_HINT, run
 
 CLOCK_MHZ = {"cortex-m4": 80.0, "cortex-m0plus": 48.0}   # STM32L4-class M4, SAMD21/STM32L0-class M0+
@@ -81,18 +82,9 @@ class StepCost:
 
 
 def _regs(operands: str) -> int:
+    """Registers an instruction moves: those of its {register list}, else one."""
     m = re.search(r"\{([^}]*)\}", operands)
-    if not m:
-        return 1
-    n = 0
-    for part in m.group(1).split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-")
-            n += int(re.sub(r"\D", "", b)) - int(re.sub(r"\D", "", a)) + 1
-        elif part:
-            n += 1
-    return n
+    return reg_count(m.group(1)) if m else 1
 
 
 def disassemble(elf: Path) -> dict[int, Insn]:

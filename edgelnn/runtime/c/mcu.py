@@ -359,7 +359,8 @@ _SUB = re.compile(r"\bsub(?:w|\.w)?\s+sp,\s*(?:sp,\s*)?#(\d+)")
 _CALL = re.compile(r"\b(bl|blx|b\.w|b)\s+[0-9a-f]+\s+<([^>+]+)>")
 
 
-def _reg_count(text: str) -> int:
+def reg_count(text: str) -> int:
+    """Registers named in an Arm register list's inside ("r4-r7, lr" -> 5; "d8-d9" -> 2)."""
     n = 0
     for part in text.split(","):
         part = part.strip()
@@ -391,11 +392,11 @@ def _elf_functions(b: _Build, elf: Path) -> dict[str, tuple[int, set[str], bool]
         if seen_body <= 8:
             p = _PUSH.search(ins)
             if p:
-                frame += 4 * _reg_count(p.group(2))
+                frame += 4 * reg_count(p.group(2))
             v = _VPUSH.search(ins)
             if v:
                 regs = v.group(1)
-                frame += (8 if "d" in regs else 4) * _reg_count(regs)
+                frame += (8 if "d" in regs else 4) * reg_count(regs)
             s = _SUB.search(ins)
             if s:
                 frame += int(s.group(1))
