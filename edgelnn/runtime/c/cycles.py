@@ -34,7 +34,7 @@ import numpy as np
 
 from ...errors import RuntimeMissingError
 from .mcu import reg_count
-from .toolchain import QEMU, QEMU_HINT, run
+from .toolchain import run
 
 CLOCK_MHZ = {"cortex-m4": 80.0, "cortex-m0plus": 48.0}   # STM32L4-class M4, SAMD21/STM32L0-class M0+
 STEPS = 3               # steps timed after one untimed step from the zero state
@@ -255,15 +255,11 @@ def _trace(log: Path, lo: int, hi: int) -> list[int]:
 def step_cost(c_file, header, prefix: str, core, x, dt, *, steps: int = STEPS,
               timeout: float = 300) -> StepCost:
     """Instructions and estimated cycles per step of the artifact on ``core`` (its emulator)."""
-    from .mcu import _Build, find_qemu
+    from .mcu import _Build, emulator_for
 
-    if core.emulator is None:
-        raise RuntimeMissingError(f"{core.name}: no emulator is configured for this core")
+    qemu = emulator_for(core, "counting cycles")
     if core.name not in MODELS:
         raise RuntimeMissingError(f"{core.name}: no cycle model (known: {', '.join(MODELS)})")
-    qemu = find_qemu()
-    if qemu is None:
-        raise RuntimeMissingError(f"cycle counts need {QEMU} (not found): {QEMU_HINT}")
     c_file, header = Path(c_file), Path(header)
     P = prefix.upper()
     text = header.read_text()

@@ -480,14 +480,21 @@ def find_qemu() -> str | None:
     return shutil.which(QEMU)
 
 
-def golden_on_emulator(c_file, header, prefix: str, core: Core, x, dt, lengths,
-                       timeout: float = 300) -> tuple[np.ndarray, int]:
-    """Replay golden sequences on the emulated board; (outputs (G, T, O), stack used bytes)."""
+def emulator_for(core: Core, what: str) -> str:
+    """The qemu binary that runs ``core``'s board; one line when the core has no emulated board
+    or qemu is not installed (``what`` needs it: "the emulated golden check", "cycle counts")."""
     if core.emulator is None:
         raise RuntimeMissingError(f"{core.name}: no emulator is configured for this core")
     qemu = find_qemu()
     if qemu is None:
-        raise RuntimeMissingError(f"the emulated golden check needs {QEMU} (not found): {QEMU_HINT}")
+        raise RuntimeMissingError(f"{what} needs {QEMU} (not found): {QEMU_HINT}")
+    return qemu
+
+
+def golden_on_emulator(c_file, header, prefix: str, core: Core, x, dt, lengths,
+                       timeout: float = 300) -> tuple[np.ndarray, int]:
+    """Replay golden sequences on the emulated board; (outputs (G, T, O), stack used bytes)."""
+    qemu = emulator_for(core, "the emulated golden check")
     c_file, header = Path(c_file), Path(header)
     P = prefix.upper()
     n_in = int(re.search(rf"#define {P}_INPUT_SIZE (\d+)", header.read_text()).group(1))
