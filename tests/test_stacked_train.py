@@ -1,0 +1,113 @@
+"""Stacked training (edgelnn.train.stacked) is the single-run trainer, member by member.
+
+Each member of a stack must equal ``loop.train`` with its own seed, rate and retries: the same
+weights after training, the same validation losses every epoch, the same kept epoch and failure
+flags, to float rounding (the stacked step computes the same formulas with batched products)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from edgelnn.data import Split
+from edgelnn.data.prepare import RawData, build
+from edgelnn.errors import NumericError
+from edgelnn.train import TrainConfig, train
+from edgelnn.train import stacked
+
+
+def _split(n, seed, task):
+    """Variable-length sequences (lengths 3..8 of 8), irregular dt, 3 classes or a 2-d target."""
+    rng = np.random.default_rng(seed)
+    T = 8
+    lengths = rng.integers(3, T + 1, n)
+    dt = rng.gamma(4.0, 0.25, (n, T)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    t = np.cumsum(dt, 1)
+    x = np.stack([np.sin(t * (1 + y[:, None])), np.cos(t * (1 + y[:, None]))], -1).astype(np.float32)
+    x += rng.normal(0, 0.1, x.shape).astype(np.float32)
+    for i, L in enumerate(lengths):
+        x[i, L:] = 0.0
+        dt[i, L:] = 1.0
+    if task == "regression":
+        y = np.stack([x[np.arange(n), lengths - 1, 0], y / 2.0], 1).astype(np.float32)
+    return Split(x, dt, y.astype(np.int64) if task == "classification" else y, lengths.astype(np.int64))
+
+
+def _datasets(seeds, task="classification"):
+    raw = RawData(_split(40, 0, task), _split(12, 1, task), ["a", "b", "c"] if task == "classification" else [])
+    return {s: build(raw, name="stack-test", task=task, seed=s, val_fraction=0.25) for s in seeds}
+
+
+def _config(kind, **kw):
+    units = {"cfc-ncp": 8}.get(kind, 4)
+    options = {"cfc": {"backbone_units": 6}}.get(kind, {})
+    return TrainConfig(kind, "stack-test", units=units, epochs=6, batch_size=8, patience=3, options=options, **kw)
+
+
+def _single(cfg, ds):
+    try:
+        return train(cfg, dataset=ds)
+    except NumericError as exc:
+        return exc
+
+
+def _same(a, b):
+    (ma, ra), (mb, rb) = a, b
+    for (n, pa), pb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        assert torch.allclose(pa, pb, rtol=1e-4, atol=2e-5), n
+    assert [h["val_loss"] for h in ra.history] == pytest.approx([h["val_loss"] for h in rb.history], rel=1e-4, abs=1e-5)
+    assert [h["train_loss"] for h in ra.history] == pytest.approx([h["train_loss"] for h in rb.history], rel=1e-4, abs=1e-5)
+    for f in ("best_epoch", "epochs_run", "failure", "lr", "batch_size", "seed", "params", "params_active"):
+        assert getattr(ra, f) == getattr(rb, f), f
+    assert ra.val_metric == pytest.approx(rb.val_metric) and ra.test_metric == pytest.approx(rb.test_metric)
+    assert [a["lr"] for a in ra.attempts] == [a["lr"] for a in rb.attempts]
+
+
+@pytest.mark.parametrize("kind", stacked.STACKABLE)
+def test_each_member_is_the_single_run(kind):
+    """Three members: two seeds (own init, own validation carve, own batch order), two rates."""
+    members = [_config(kind, seed=0, lr=0.01), _config(kind, seed=1, lr=0.01), _config(kind, seed=1, lr=0.05)]
+    dss = _datasets({0, 1})
+    got = stacked.train_many(members, dss)
+    for cfg, res in zip(members, got):
+        _same(res, _single(cfg, dss[cfg.seed]))
+
+
+def test_retries_follow_the_single_runs_rule():
+    """Flagged members are retried at lr / sqrt(10) in a second stacked round, each as loop.train would;
+    members already healthy are not."""
+    members = [_config("gru-d", seed=s, lr=lr, retries=1) for s, lr in ((0, 0.01), (1, 0.01), (1, 0.05))]
+    dss = _datasets({0, 1})
+    got = stacked.train_many(members, dss)
+    assert [len(r.attempts) for _, r in got] == [2, 1, 2]      # flagged, healthy, flagged (see the single runs)
+    for cfg, res in zip(members, got):
+        _same(res, _single(cfg, dss[cfg.seed]))
+
+
+def test_a_diverging_member_is_flagged_and_the_others_are_not():
+    """A rate far too high makes one member's loss overflow: that member alone ends as loop.train
+    ends (NumericError after its retry diverged too); its stack mates train on, healthy, unchanged."""
+    members = [_config("gru", seed=1, lr=0.05), _config("gru", seed=1, lr=1e37, retries=1),
+               _config("gru", seed=0, lr=0.05)]
+    dss = _datasets({0, 1}, task="regression")
+    got = stacked.train_many(members, dss)
+    assert isinstance(got[1], NumericError) and isinstance(_single(members[1], dss[1]), NumericError)
+    assert "diverged" in str(got[1])
+    for k in (0, 2):
+        assert got[k][1].failure == []
+        _same(got[k], _single(members[k], dss[members[k].seed]))
+
+
+def test_members_must_share_everything_but_seed_rate_and_retries():
+    with pytest.raises(Exception, match="may differ only in"):
+        stacked.train_many([_config("gru", seed=0), dataclasses.replace(_config("gru", seed=0), units=5)],
+                           _datasets({0}))
+
+
+def test_unstackable_configs_train_one_by_one():
+    """augment (per-draw lengths) has no stacked form: train_many falls back to loop.train."""
+    assert stacked.unstackable(dataclasses.replace(_config("gru"), augment="time")) is not None
+    assert stacked.unstackable(_config("ltc")) is not None
