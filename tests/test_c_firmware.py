@@ -190,6 +190,56 @@ def test_header_normalisation_equals_the_manifest_and_the_host_helper(packaged):
                 assert np.array_equal(got, want)                  # C helper == host helper, bit for bit
 
 
+def _define(header: str, name: str) -> str | None:
+    m = re.search(rf"#define {name} (\S+)", header)
+    return m.group(1) if m else None
+
+
+def test_regression_header_carries_the_target_statistics(export_checkpoint, tmp_path):
+    """A regression model predicts the standardised target: its header carries the training
+    data's target mean/std (the manifest's) to un-standardise the outputs."""
+    from edgelnn.export import export_bundle
+    from edgelnn.runtime import load_bundle
+
+    export_bundle(export_checkpoint("gru", units=4, dataset="co2"), tmp_path / "b", formats=["c"],
+                  schemes=["fp32"], graphs=["step"])
+    bundle = load_bundle(tmp_path / "b")
+    entry = bundle.artifacts[0]
+    P = entry["c_prefix"].upper()
+    header = (tmp_path / "b" / entry["extra_files"][0]["file"]).read_text()
+    ds = bundle.dataset
+    assert (ds["target_mean"], ds["target_std"]) != (0.0, 1.0)
+    assert np.float32(_define(header, f"{P}_TARGET_MEAN").rstrip("f")) == np.float32(ds["target_mean"])
+    assert np.float32(_define(header, f"{P}_TARGET_STD").rstrip("f")) == np.float32(ds["target_std"])
+    assert f"target = y * {P}_TARGET_STD + {P}_TARGET_MEAN" in header
+    assert _define(header, f"{P}_NORMALISED") == "1"
+
+
+def test_an_unnormalised_import_says_it_takes_raw_features(tmp_path):
+    """An import trained on raw data (import's default): the header says NORMALISED 0 (no
+    identity statistics presented as normalisation), and its regression target is in its own units."""
+    import edgelnn
+    from edgelnn.export import export_bundle
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_userdata import _long_csv
+
+    path, _ = _long_csv(tmp_path / "r.csv", target=True, n=16)
+    torch.manual_seed(0)
+    model, _ = edgelnn.import_model((torch.nn.GRU(2, 4, batch_first=True), torch.nn.Linear(4, 1)),
+                                    data=path, target="speed", out=tmp_path / "r.pt")
+    assert model.config["data"]["provenance"]["normalised"] is False
+    export_bundle(tmp_path / "r.pt", tmp_path / "b", formats=["c"], schemes=["fp32"], graphs=["step"])
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    entry = manifest["artifacts"][0]
+    P = entry["c_prefix"].upper()
+    header = (tmp_path / "b" / entry["extra_files"][0]["file"]).read_text()
+    assert _define(header, f"{P}_NORMALISED") == "0" and f"{P}_NORM_MEAN" not in header
+    assert "(raw features)" in header and "takes raw features" in header
+    assert _define(header, f"{P}_TARGET_MEAN") == "0.0f" and _define(header, f"{P}_TARGET_STD") == "1.0f"
+    assert "in its own units" in header
+
+
 def _outputs(text: str) -> dict[tuple[int, int], np.ndarray]:
     out = {}
     for line in text.splitlines():

@@ -534,6 +534,8 @@ def _export_bundle(checkpoint, out, *, formats, schemes, target, tolerances, pro
     usable = [f for f in chosen if f.name not in skipped]
     notes = [f"{f} skipped: {why}" for f, why in skipped.items()]
     model, ds = _load(checkpoint)
+    if ds.task == "regression":        # a C header states how to un-standardise the outputs
+        model.target_stats = (float(ds.target_mean), float(ds.target_std))
     created = _check_out(out)
     try:
         with writer_lock(out, "export"):        # one writer per folder; then a killed run's leftovers

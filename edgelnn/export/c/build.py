@@ -41,12 +41,28 @@ def _step_graph(model, out_path: Path) -> Graph:
 
 def c_meta(model) -> dict:
     """What the header states beside sizes: normalisation, output meaning, dt units (the
-    model config's: the manifest's ``normalisation`` is the same two lists)."""
+    model config's: the manifest's ``normalisation`` is the same two lists).
+
+    A model that takes raw features (an import or ``train --no-normalise``: the data record says
+    ``normalised`` false; or identity statistics) gets no statistics, so the header says
+    ``<P>_NORMALISED 0``. A regression model's target statistics (``target_mean``/``target_std``)
+    come from the export's dataset (``model.target_stats``, set by export) or the checkpoint's
+    stored data record."""
     cfg = getattr(model, "config", {}) or {}
-    return {"norm_mean": [float(v) for v in cfg.get("norm_mean") or []],
-            "norm_std": [float(v) for v in cfg.get("norm_std") or []],
+    mean = [float(v) for v in cfg.get("norm_mean") or []]
+    std = [float(v) for v in cfg.get("norm_std") or []]
+    record = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    raw = provenance.get("normalised") is False or (all(v == 0.0 for v in mean) and all(v == 1.0 for v in std))
+    meta = {"norm_mean": [] if raw else mean, "norm_std": [] if raw else std,
             "label_names": [str(v) for v in cfg.get("label_names") or []],
             "task": cfg.get("task") or "", "dataset": cfg.get("dataset") or ""}
+    stats = getattr(model, "target_stats", None)
+    if stats is None and record.get("target_mean") is not None and record.get("target_std") is not None:
+        stats = (record["target_mean"], record["target_std"])
+    if meta["task"] == "regression" and stats is not None:
+        meta["target_mean"], meta["target_std"] = float(stats[0]), float(stats[1])
+    return meta
 
 
 def convert(model, graph: str, out_path, chunk: int | None = None, *, mcu: bool = True) -> dict:

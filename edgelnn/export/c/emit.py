@@ -857,12 +857,21 @@ def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: di
                 f"#define {P}_NORMALISED 1\n#define {P}_NORM_MEAN {_initialiser(mean)}\n"
                 f"#define {P}_NORM_STD {_initialiser(std)}\n")
     else:
-        norm = (f"/* The model takes raw features (no normalisation statistics were recorded);\n"
-                f"   {p}_normalise copies raw to x. */\n#define {P}_NORMALISED 0\n")
+        norm = (f"/* The model takes raw features: it was trained on the features as they come (no\n"
+                f"   normalisation); {p}_normalise copies raw to x. */\n#define {P}_NORMALISED 0\n")
     if task == "classification" and labels:
         out_doc = (f"class scores (logits, argmax = predicted class) in {P}_LABELS order")
         out = (f"#define {P}_N_LABELS {len(labels)}\n"
                f"#define {P}_LABELS {{{', '.join(c_string(v) for v in labels)}}}\n")
+    elif task == "regression" and meta.get("target_std") is not None:
+        t_mean, t_std = float(meta["target_mean"]), float(meta["target_std"])
+        if (t_mean, t_std) == (0.0, 1.0):
+            out_doc = "the regression target in its own units (trained on unstandardised targets)"
+        else:
+            out_doc = f"the standardised regression target: target = y * {P}_TARGET_STD + {P}_TARGET_MEAN"
+        out = (f"/* Regression target statistics of the training data: in the target's units,\n"
+               f"   target = y * {P}_TARGET_STD + {P}_TARGET_MEAN. */\n"
+               f"#define {P}_TARGET_MEAN {flt(t_mean)}\n#define {P}_TARGET_STD {flt(t_std)}\n")
     elif task == "regression":
         out_doc = ("the standardised regression target: target = y * target_std + target_mean "
                    "(the manifest's dataset.target_mean / target_std)")
@@ -880,7 +889,7 @@ def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: di
 extern "C" {{
 #endif
 
-#define {P}_INPUT_SIZE {prog.input_size}   /* floats per sample (normalised features) */
+#define {P}_INPUT_SIZE {prog.input_size}   /* floats per sample ({'raw' if not mean else 'normalised'} features) */
 #define {P}_OUTPUT_SIZE {prog.output_size}   /* {out_doc} */
 #define {P}_STATE_SIZE {prog.state_size}   /* {', '.join(f'{s}[{prog.sizes[s]}]' for s in states)} */
 #define {P}_SCHEME {c_string(scheme)}
