@@ -251,23 +251,34 @@ def _outputs(text: str) -> dict[tuple[int, int], np.ndarray]:
 
 @needs_cross
 def test_example_project_builds_strictly_and_matches_golden_on_the_host_and_the_emulated_m4(packaged):
+    """Host and Cortex-M4 for a float scheme; host, M4 and M0+ for int16-fixed. main.c feeds raw
+    sensor features through <prefix>_normalise (the pattern users copy)."""
     from edgelnn.runtime import load_bundle
 
     bundle_path, pkg, stdout = packaged
     assert "example project" in stdout
     bundle = load_bundle(bundle_path)
     golden = bundle.golden()
-    for scheme in ("fp32", "int16-fixed"):
+    norm = bundle.manifest["normalisation"]
+    for scheme, cores in (("fp32", ["m4"]), ("int16-fixed", ["m4", "m0plus"])):
         entry = next(a for a in bundle.artifacts if a["scheme"] == scheme)
         folder = pkg / entry["file"][:-2].replace(".", "_")
         for f in ("main.c", "Makefile", "CMakeLists.txt", "README.md", "golden_data.h", "firmware/startup.c",
                   "firmware/mps2-an386.ld", "firmware/microbit.ld", entry["file"]):
             assert (folder / f).is_file(), f
         assert "-Wall -Wextra -Werror -pedantic" in (folder / "Makefile").read_text()
-        made = subprocess.run(["make", "-s", "host", "m4"], cwd=folder, capture_output=True, text=True, timeout=300)
+        data = (folder / "golden_data.h").read_text()
+        raw = np.float32([float(v.rstrip("f")) for v in
+                          re.search(r"golden_raw\[\d+\] = \{([^}]*)\}", data).group(1).split(",")])
+        x = np.float32(golden.x).reshape(-1, len(norm["mean"]))
+        std, mean = (np.float32(norm[k]).astype(np.float64) for k in ("std", "mean"))   # the header's
+        assert np.array_equal(raw.reshape(x.shape), (x * std + mean).astype(np.float32))
+        assert not np.allclose(raw.reshape(x.shape), x)             # raw, not the normalised inputs
+        assert f"{entry['c_prefix']}_normalise(golden_raw" in (folder / "main.c").read_text()
+        made = subprocess.run(["make", "-s", "host", *cores], cwd=folder, capture_output=True, text=True, timeout=300)
         assert made.returncode == 0, made.stderr[-2000:]
         tol = entry["golden"]["tolerance"]
-        for run in (["make", "-s", "run-host"], ["make", "-s", "run-m4"]):
+        for run in (["make", "-s", "run-host"], *(["make", "-s", f"run-{c}"] for c in cores)):
             proc = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
             text = proc.stdout + proc.stderr                  # semihosting writes to either
             assert proc.returncode == 0 and "PASS" in text, text[-500:]

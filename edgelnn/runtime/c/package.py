@@ -1,9 +1,9 @@
 """``edgelnn export --format c --package DIR``: a self-contained example project per C artifact.
 
 ``write_packages(bundle, out)`` writes ``out/<artifact stem>/`` for every C artifact of a
-bundle: the artifact (.c/.h), ``golden_data.h`` (golden inputs, expected outputs and the
-tolerance from the manifest), ``main.c`` (streams the golden samples through ``<prefix>_step``,
-prints every output and the largest difference from golden, exits 0 when within tolerance),
+bundle: the artifact (.c/.h), ``golden_data.h`` (golden inputs as raw features, expected outputs
+and the tolerance from the manifest), ``main.c`` (streams the raw golden samples through
+``<prefix>_normalise`` and ``<prefix>_step``, the pattern to copy; prints every output and the largest difference from golden, exits 0 when within tolerance),
 the start-up code and linker scripts edgelnn's own emulated checks use (``firmware/``), a
 ``Makefile`` and a ``CMakeLists.txt`` for the host and for Cortex-M4 / Cortex-M0+
 (arm-none-eabi-gcc, run under qemu-system-arm), and a README on the API, state placement, ISR
@@ -21,7 +21,8 @@ from ..integrity import verify_artifact
 from .api import require_current_api
 from .mcu import FIRMWARE, flt
 
-MAIN = r"""/* Example: stream the golden samples through {p}_step and compare with PyTorch's outputs.
+MAIN = r"""/* Example: stream the golden samples, as a sensor gives them (raw features), through
+ * {p}_normalise and {p}_step, and compare with PyTorch's outputs: the pattern to copy.
  * Host: printf. Bare metal (EDGELNN_BARE_METAL, see Makefile): semihosting, as under qemu. */
 #include "{header}"
 #include "golden_data.h"
@@ -75,14 +76,15 @@ static float state[{P}_STATE_SIZE];      /* one stream's state: see README (plac
 
 int main(void)
 {{
-    float y[{P}_OUTPUT_SIZE];
+    float x[{P}_INPUT_SIZE], y[{P}_OUTPUT_SIZE];
     float worst = 0.0f;
     int g, t, j, saturated = 0;
     for (g = 0; g < GOLDEN_G; g++) {{
         {p}_reset(state);
         for (t = 0; t < golden_len[g]; t++) {{
             const long at = (long)g * GOLDEN_T + t;
-            saturated += {p}_step(golden_x + at * {P}_INPUT_SIZE, golden_dt[at], state, y);
+            {p}_normalise(golden_raw + at * {P}_INPUT_SIZE, x);    /* raw sensor features -> x */
+            saturated += {p}_step(x, golden_dt[at], state, y);
             put("y ");
             put_int(g);
             put(" ");
@@ -194,8 +196,8 @@ scheme `{scheme}`). Everything here builds with `-std=c99 -Wall -Wextra -Werror 
 | file | what it is |
 | --- | --- |
 | `{c}`, `{h}` | the artifact (sha256 `{sha}` as in the bundle's manifest) |
-| `golden_data.h` | {n_seq} golden sequences: inputs, PyTorch's outputs, the tolerance ({tol:.3g}) |
-| `main.c` | streams the golden samples through `{p}_step`, prints every output, exits 0 when all are within tolerance |
+| `golden_data.h` | {n_seq} golden sequences: raw features, dt, PyTorch's outputs, the tolerance ({tol:.3g}) |
+| `main.c` | streams the raw golden samples through `{p}_normalise` and `{p}_step` (the pattern to copy), prints every output, exits 0 when all are within tolerance |
 | `Makefile`, `CMakeLists.txt` | host, Cortex-M4 (`mps2-an386`) and Cortex-M0+ (`microbit`) builds |
 | `firmware/startup.c`, `firmware/*.ld` | the start-up code and linker scripts edgelnn's own emulated checks use |
 
@@ -240,14 +242,29 @@ step is data-independent up to branch outcomes: budget with `edgelnn bench --tar
 """
 
 
-def _golden_header(x, dt, lengths, y, n_in: int, n_out: int, tol: float) -> str:
+def raw_inputs(x, header: str, P: str) -> np.ndarray:
+    """The golden inputs as a sensor gives them: x * std + mean with the header's statistics
+    (float64, rounded to float32); x itself when the model takes raw features."""
+    import re
+
+    x = np.asarray(x, np.float32)
+    if not re.search(rf"#define {P}_NORMALISED 1\b", header):
+        return x.copy()
+    mean, std = (np.float32([float(v.strip().rstrip("f")) for v in      # the C constants (float32)
+                             re.search(rf"#define {P}_NORM_{k} \{{([^}}]*)\}}", header).group(1).split(",")])
+                 .astype(np.float64) for k in ("MEAN", "STD"))
+    return (x.astype(np.float64) * std + mean).astype(np.float32)
+
+
+def _golden_header(raw, dt, lengths, y, n_in: int, n_out: int, tol: float) -> str:
     g, t = dt.shape
     def arr(a):
         return ", ".join(flt(v) for v in np.asarray(a, np.float32).reshape(-1))
-    return ("/* golden inputs and PyTorch outputs from the bundle's golden.npz */\n"
+    return ("/* golden samples from the bundle's golden.npz: raw features (what <prefix>_normalise takes),\n"
+            "   dt, and PyTorch's outputs */\n"
             f"#define GOLDEN_G {g}\n#define GOLDEN_T {t}\n#define GOLDEN_TOLERANCE {flt(tol)}\n"
             f"static const int golden_len[{g}] = {{{', '.join(str(int(v)) for v in lengths)}}};\n"
-            f"static const float golden_x[{g * t * n_in}] = {{{arr(x)}}};\n"
+            f"static const float golden_raw[{g * t * n_in}] = {{{arr(raw)}}};\n"
             f"static const float golden_dt[{g * t}] = {{{arr(dt)}}};\n"
             f"static const float golden_y[{g * t * n_out}] = {{{arr(y[:, :t, :n_out])}}};\n")
 
@@ -275,8 +292,8 @@ def write_package(bundle, entry: dict, out: Path) -> Path:
     n_state = int(re.search(rf"#define {P}_STATE_SIZE (\d+)", text).group(1))
     golden = bundle.golden()
     tol = float((entry.get("golden") or {}).get("tolerance") or 0.0)
-    (out / "golden_data.h").write_text(_golden_header(golden.x, golden.dt, golden.lengths, golden.y,
-                                                      n_in, n_out, tol))
+    (out / "golden_data.h").write_text(_golden_header(raw_inputs(golden.x, text, P), golden.dt, golden.lengths,
+                                                      golden.y, n_in, n_out, tol))
     (out / "main.c").write_text(MAIN.format(p=prefix, P=P, header=header.name))
     stem = src.name[:-2].replace(".", "_")
     fmt = {"name": src.name, "stem": stem, "c": src.name, "h": header.name}
