@@ -289,12 +289,16 @@ def test_example_project_builds_strictly_and_matches_golden_on_the_host_and_the_
 
 
 @needs_cross
-def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path):
+@pytest.mark.parametrize("core_name,scheme,api,clock", [("cortex-m4", "fp32", "float", 80.0),
+                                                        ("cortex-m0plus", "int16-fixed", "integer", 48.0)])
+def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path, core_name, scheme, api, clock):
+    """Cortex-M4: the float API of fp32 (mps2-an386); Cortex-M0+: the integer API of
+    int16-fixed, on qemu's ARMv6-M board (micro:bit) with the M0+ timings."""
     from edgelnn.runtime.c.cycles import step_cost
     from edgelnn.targets import load_profile
     from edgelnn.targets.mcu import core_of
 
-    core = core_of(load_profile("cortex-m4"))
+    core = core_of(load_profile(core_name))
     rng = np.random.default_rng(0)
     x, dt = rng.standard_normal((3, IN)).astype(np.float32), np.ones(3, np.float32)
     costs = {}
@@ -303,15 +307,42 @@ def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path)
         model = models.create("gru", IN, OUT, units=units, seed=0).eval()
         path = tmp_path / f"gru{units}.step.fp32.c"
         info = build.convert(model, "step", path, mcu=False)
+        if scheme != "fp32":
+            path, info = tmp_path / f"gru{units}.step.{scheme}.c", build.quantize(
+                path, scheme, _Calibration(model, n=2, steps=20), tmp_path / f"gru{units}.step.{scheme}.c", mcu=False)
         prefix = info["manifest"]["c_prefix"]
         costs[units] = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=2)
         if units == 32:
             again = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=2)
             assert (again.instructions, again.cycles) == (costs[32].instructions, costs[32].cycles)
     small, big = costs[32], costs[64]
+    assert small.api.startswith(api) and small.core == core_name
     assert 0 < small.instructions < big.instructions
     assert big.cycles >= big.instructions            # no instruction takes less than a cycle
-    assert small.clock_mhz == 80.0 and small.us == pytest.approx(small.cycles / 80.0, abs=0.01)
+    assert small.clock_mhz == clock and small.us == pytest.approx(small.cycles / clock, abs=0.01)
+
+
+@needs_cross
+def test_bench_on_the_emulated_cortex_m0plus(packaged):
+    """`bench --target cortex-m0plus`: int16-fixed golden-checked on the emulated ARMv6-M core,
+    with instructions and estimated cycles per step of the integer API; float schemes do not apply."""
+    from edgelnn.bench import BenchSettings, check_row
+    from edgelnn.targets import bench_targets
+
+    bundle_path, _, _ = packaged
+    rows = bench_targets(bundle_path, ["cortex-m0plus"], settings=BenchSettings(accuracy=False))
+    by = {r["scheme"]: r for r in rows}
+    assert by["fp32"]["status"] == by["int8-weight"]["status"] == "not_applicable"
+    r = by["int16-fixed"]
+    assert r["status"] == "passed" and check_row(r) == [], r.get("error")
+    assert r["golden_ok"] and r["golden_max_abs"] <= r["golden_tolerance"]
+    assert r["provider"] == "qemu-system-arm -M microbit" and r["target"] == "cortex-m0plus"
+    fig = r["footprint"]["mcu"]["cortex-m0plus"]
+    cost = fig["step_cost"]
+    assert fig["deployed_api"].startswith("integer") and cost["api"].startswith("integer")
+    assert 0 < r["mcu_instructions"] == cost["instructions"] <= r["mcu_cycles"] == cost["cycles"]
+    assert r["mcu_clock_mhz"] == 48.0 and r["mcu_us"] == pytest.approx(r["mcu_cycles"] / 48.0, abs=0.01)
+    assert "M0+" in cost["model"] and set(cost["by_class"]) >= {"load/store", "branch", "multiply"}
 
 
 # -- the report tells the truth about size ------------------------------------------------------------
