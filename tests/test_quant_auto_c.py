@@ -37,10 +37,13 @@ def _entry(manifest, scheme, where=("artifacts", "rejected")):
     return next((e for key in where for e in manifest[key] if e["format"] == "c" and e["scheme"] == scheme), None)
 
 
-def _export(checkpoint, out, max_error=None):
+def _export(checkpoint, out, max_error=None, target=None):
     return export_bundle(checkpoint, out, formats=["c"], schemes=["int8-weight", "auto"], graphs=["step"],
-                         max_drop=100 * OPEN_METRIC, max_error=max_error,
+                         max_drop=100 * OPEN_METRIC, max_error=max_error, target=target,
                          tolerances={"int8-weight": {"metric_delta": OPEN_METRIC}})
+
+
+CROSS = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
 
 
 def test_auto_returns_int8_weight_unchanged_when_it_passes(export_checkpoint, tmp_path):
@@ -70,9 +73,10 @@ def test_auto_returns_int8_weight_unchanged_when_it_passes(export_checkpoint, tm
 
 @pytest.fixture(scope="module")
 def tight(export_checkpoint, tmp_path_factory):
-    """int8-weight and auto under an error bound that int16 weights alone do not meet."""
+    """int8-weight and auto under an error bound that int16 weights alone do not meet, for the
+    Cortex-M4 target (every candidate's cycles per step in the trace)."""
     out = tmp_path_factory.mktemp("auto-c") / "lstm-c-tight"
-    return out, _export(export_checkpoint("lstm", units=8), out, max_error=FLOAT_NEEDED)
+    return out, _export(export_checkpoint("lstm", units=8), out, max_error=FLOAT_NEEDED, target="cortex-m4")
 
 
 def test_auto_keeps_tensors_in_float_where_int16_is_not_enough(tight):
@@ -113,8 +117,13 @@ def test_auto_keeps_tensors_in_float_where_int16_is_not_enough(tight):
     for c in trace:                           # every candidate was built, compiled and run
         assert c["weight_bytes"] and c["rel_range"] is not None and (c["passed"] or c["reason"]), c
     assert [s["op"] for s in block["sensitivity"]] and all(s["error_added"] >= 0 for s in block["sensitivity"])
-    if shutil.which("arm-none-eabi-gcc"):     # microcontroller figures on the cores int8-weight suits
+    if CROSS:                       # microcontroller figures, and each candidate's cost per step on the M4
         assert "cortex-m4" in auto["footprint"]["mcu"]
+        for c in trace:
+            assert c["mcu_core"] == "cortex-m4" and c["mcu_clock_mhz"] == 80.0, c
+            assert 0 < c["mcu_instructions"] <= c["mcu_cycles"], c
+        # float weights load without a conversion: fewer instructions than the int8 code
+        assert chosen["mcu_instructions"] < trace[0]["mcu_instructions"], [c["mcu_instructions"] for c in trace]
     # the torch-free runtime opens it from the manifest and replays golden.npz within tolerance
     bundle = load_bundle(out)
     golden = bundle.golden()
@@ -145,6 +154,16 @@ def test_auto_artifact_passes_the_emulated_cortex_m4_golden_check(tight):
     assert check_row(r) == [] and r["golden_ok"] and r["golden_max_abs"] <= r["golden_tolerance"]
     assert r["scheme"] == "auto" and r["measured_on"]["via"] == "emulator"
     assert r["flash_bytes"] == auto["footprint"]["mcu"]["cortex-m4"]["flash_bytes"]
+    # the search counted the chosen plan's code over the same samples as bench: the same figures
+    chosen = auto["auto"]["trace"][auto["auto"]["chosen"]]
+    assert (chosen["mcu_instructions"], chosen["mcu_cycles"]) == (r["mcu_instructions"], r["mcu_cycles"])
+    from edgelnn.report.auto import AutoSearch, auto_section
+    from edgelnn.report.doc import Table
+
+    section = auto_section([AutoSearch("b", "lstm", "basicmotions", "c", True, auto["auto"], auto["auto"]["trace"])])
+    table = next(b for b in section.blocks if isinstance(b, Table) and b.id.startswith("auto-b-"))
+    at = table.columns.index("est. cycles/step (cortex-m4)")
+    assert [row[at] for row in table.rows] == [f"{c['mcu_cycles']:,}" for c in auto["auto"]["trace"]]
 
 
 

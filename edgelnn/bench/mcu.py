@@ -116,11 +116,9 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
 
 def _step_cost(path, header, prefix: str, core, golden):
     """Cycles per step over the golden inputs (the first sequence, repeated when short)."""
-    from ..runtime.c.cycles import STEPS, step_cost
+    from ..runtime.c.cycles import golden_samples, step_cost
 
-    n = int(golden.lengths[0])
-    idx = np.arange(STEPS + 1) % max(n, 1)
-    return step_cost(path, header, prefix, core, golden.x[0][idx], golden.dt[0][idx])
+    return step_cost(path, header, prefix, core, *golden_samples(golden.x, golden.dt, golden.lengths))
 
 
 def _compute(entry: dict) -> str:

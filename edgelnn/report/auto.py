@@ -125,7 +125,10 @@ def auto_section(searches: list[AutoSearch]) -> Section | None:
         "through the parity gate (int16 / float = ops kept above int8; all others int8), its weight bytes "
         "(stored constants, quantization parameters included, elements × bits) against the fp32 artifact's, and its gate figures. "
         "**front** = on the size / error frontier (no other candidate has fewer weight bytes *and* less "
-        "error); **chosen** = the smallest candidate that passed within the budget.")]
+        "error); **chosen** = the smallest candidate that passed within the budget. On a microcontroller "
+        "target every candidate also carries its instructions per step on the target's core (qemu "
+        "instruction trace, exact) and the estimated cycles (the core's documented timings, zero wait "
+        "states; see the microcontroller table); the choice is by size, not cycles.")]
     png = frontier_plot(searches)
     if png:
         blocks.append(Image("plots/auto_frontier.png", png, "auto search frontier"))
@@ -144,19 +147,24 @@ def auto_section(searches: list[AutoSearch]) -> Section | None:
                         summary))
     for s in searches:
         front, chosen = s.frontier(), s.block.get("chosen")
+        core = next((c["mcu_core"] for c in s.trace if c.get("mcu_core")), None)
+        mcu_cols = [f"instr/step ({core})", f"est. cycles/step ({core})", "µs @ clock"] if core else []
         body, classes = [], []
         for i, c in enumerate(s.trace):
             mark = ", ".join(m for m, on in (("chosen", i == chosen), ("front", i in front)) if on)
+            mcu = [_n(c.get("mcu_instructions"), ","), _n(c.get("mcu_cycles"), ","),
+                   f"{_n(c.get('mcu_us'), ',.0f')} @ {c.get('mcu_clock_mhz'):g} MHz" if c.get("mcu_us") is not None
+                   and c.get("mcu_clock_mhz") else "–"] if core else []
             body.append([str(i), c.get("step", ""), _raised(c.get("precisions", {})), _n(s.ratio(c), ".3f"),
                          _n((c.get("bytes") or 0) / 1024 if c.get("bytes") else None, ".1f"), _n(c.get("rel_range")),
-                         _n(c.get("metric_delta"), "+.3f"), "passed" if c.get("passed") else "failed", mark,
+                         _n(c.get("metric_delta"), "+.3f"), *mcu, "passed" if c.get("passed") else "failed", mark,
                          c.get("reason") or ""])
             classes.append("passed" if c.get("passed") else "rejected")
         kept = "; ".join(f"{k.get('label') or k['op']} ({k['type']}) {k['precision']}"
                          for k in s.block.get("kept", [])[:12])
         blocks.append(Table(f"auto-{s.bundle}-{s.format}",
                             ["#", "candidate", "int16 / float", "weight × fp32", "KiB", "err/range",
-                             "Δ metric (worse +)", "gate", "", "reason"], body, row_classes=classes,
+                             "Δ metric (worse +)", *mcu_cols, "gate", "", "reason"], body, row_classes=classes,
                             caption=f"{s.model} {s.format} ({s.bundle}): {s.block.get('why', '')}"
                                     + (f". Kept above int8: {kept}" if kept else "")))
     return Section("Mixed-precision search (--quant auto)", blocks)

@@ -24,6 +24,37 @@ def _seqs(ref):
             for i in range(n)]
 
 
+def _mcu_cost(run, fmt, planner, golden):
+    """On a microcontroller target, the candidates' instructions and estimated cycles per step on
+    its core (the golden samples bench counts over); None elsewhere, or without the cross tools."""
+    if fmt.name != "c" or not run.settings.get("mcu") or not hasattr(planner, "entry"):
+        return None
+    from ...runtime.c.cycles import golden_samples, step_cost
+    from ...targets import load_profile
+    from ...targets.mcu import core_of
+
+    from ...errors import RuntimeMissingError
+    from ...runtime.c.mcu import emulator_for
+    from ...runtime.c.toolchain import require_cross
+
+    core = core_of(load_profile(run.settings["name"]))
+    try:
+        require_cross()
+        emulator_for(core, "counting cycles")
+    except RuntimeMissingError:          # the export's own MCU figures say what is missing
+        return None
+    x, dt = golden_samples(golden.x, golden.dt, golden.lengths)
+
+    def cost(path: Path) -> dict:
+        fields = planner.entry(path)
+        header = path.parent / fields["extra_files"][0]["file"]
+        c = step_cost(path, header, fields["c_prefix"], core, x, dt)
+        return {"core": c.core, "instructions": c.instructions, "cycles": c.cycles, "us": c.us,
+                "clock_mhz": c.clock_mhz}
+
+    return cost
+
+
 def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, fp32_bytes: int,
                 io: dict, budget: Budget) -> None:
     """Search, then gate and keep (or reject) ``<name>.step.auto<suffix>`` in ``run``."""
@@ -62,7 +93,8 @@ def export_auto(run, fmt, graph: str, source: Path, calib, ref, golden, chunk, f
             ({"model": run.model} if fmt.name == "c" else {})
         planner = cls(source, calib, kind=run.model.kind, io=io, workdir=folder, **options)
         result = search(planner, gate, budget, tolerance, planner.weight_bytes(source), folder, _seqs(ref),
-                        progress=lambda m: run.tick(f"{fmt.name} {graph} {AUTO}: {m}"))
+                        progress=lambda m: run.tick(f"{fmt.name} {graph} {AUTO}: {m}"),
+                        cost=_mcu_cost(run, fmt, planner, golden))
         if result.path is not None and hasattr(planner, "place"):
             # a file that names itself (C: #include and symbol prefix) is written again under its
             # bundle name, from the chosen plan; the gate below checks that very file

@@ -18,7 +18,9 @@ Every candidate goes through the gate; the answer is the smallest passing one by
 bytes, file bytes, float ops, int16 ops). Bisection assumes more precision never hurts; when
 that is not so, the cost is a larger answer, never a wrong one (each candidate was gated).
 The number of candidates is capped (``MAX_CANDIDATES``), not the time, so the result does
-not depend on how busy the machine is.
+not depend on how busy the machine is. On a microcontroller target a ``cost`` callable counts
+each built candidate's instructions and estimated cycles per step on the target's core (the
+trace records them; the choice stays by size: every candidate runs the same compute).
 """
 from __future__ import annotations
 
@@ -80,6 +82,11 @@ class Candidate:
     metric_delta: float | None = None
     reason: str | None = None         # failed bound, quantizer or runtime error
     seconds: float = 0.0
+    mcu_core: str | None = None       # microcontroller target: per step on its core (cost callable)
+    mcu_instructions: int | None = None
+    mcu_cycles: int | None = None     # estimated (edgelnn.runtime.c.cycles)
+    mcu_us: float | None = None
+    mcu_clock_mhz: float | None = None
 
     def key(self) -> tuple:
         """Smaller is better: weight bytes, file bytes, float ops, int16 ops."""
@@ -154,13 +161,14 @@ def _r(v):
 
 
 Gate = Callable[[Path], dict]          # path -> validate.compare() figures
+Cost = Callable[[Path], dict]          # path -> {"core", "instructions", "cycles", "us", "clock_mhz"}
 Progress = Callable[[str], None]
 
 
 class _Search:
     def __init__(self, planner: Planner, gate: Gate, tolerance: Tolerance, fp32_weight_bytes: int,
-                 folder: Path, seqs, progress: Progress | None, max_candidates: int):
-        self.planner, self.gate, self.tolerance = planner, gate, tolerance
+                 folder: Path, seqs, progress: Progress | None, max_candidates: int, cost: Cost | None = None):
+        self.planner, self.gate, self.tolerance, self.cost = planner, gate, tolerance, cost
         self.fp32_weight_bytes, self.folder, self.seqs = fp32_weight_bytes, folder, seqs
         self.progress, self.max_candidates = progress, max_candidates
         self.candidates: list[Candidate] = []
@@ -196,6 +204,7 @@ class _Search:
             if cand.passed and self.fp32_weight_bytes and cand.weight_bytes >= self.fp32_weight_bytes:
                 cand.passed, cand.reason = False, "not smaller than fp32 (weight bytes)"
             self.paths[cand.index], self.infos[cand.index] = path, info
+            self.count(cand, path)
         except Exception as exc:  # noqa: BLE001 - a quantizer/runtime error fails this candidate only
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             cand.reason = f"{type(exc).__name__}: {text}"[:300]
@@ -206,8 +215,23 @@ class _Search:
         if self.progress:
             verdict = "passed" if cand.passed else "failed"
             err = f"err/range {cand.rel_range:.3g}, " if cand.rel_range is not None else ""
-            self.progress(f"candidate {cand.index} ({step}): {err}{verdict}")
+            cyc = f"{cand.mcu_cycles:,} est. cycles/step on {cand.mcu_core}, " if cand.mcu_cycles else ""
+            self.progress(f"candidate {cand.index} ({step}): {err}{cyc}{verdict}")
         return cand
+
+    def count(self, cand: Candidate, path: Path) -> None:
+        """Instructions and estimated cycles per step on the target's core (when there is one);
+        a failed count is a note, not a failed candidate."""
+        if self.cost is None:
+            return
+        try:
+            c = self.cost(path)
+        except Exception as exc:  # noqa: BLE001 - the gate decides; the count is information
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.messages.append(f"cycle count of candidate {cand.index} failed ({type(exc).__name__}: {text[:160]})")
+            return
+        cand.mcu_core, cand.mcu_instructions, cand.mcu_cycles = c["core"], c["instructions"], c["cycles"]
+        cand.mcu_us, cand.mcu_clock_mhz = c["us"], c["clock_mhz"]
 
     def ranking(self, cand: Candidate, units: list[Unit]) -> list[tuple[str, float]]:
         """Units by the error their op adds in ``cand``'s artifact; unscored ones after, in graph order."""
@@ -238,13 +262,15 @@ class _Search:
 
 def search(planner: Planner, gate: Gate, budget: Budget, tolerance: Tolerance, fp32_weight_bytes: int,
            folder: Path, seqs, *, progress: Progress | None = None,
-           max_candidates: int = MAX_CANDIDATES, refine: int = REFINE_CANDIDATES) -> SearchResult:
-    """Run the search; the chosen artifact (if any) is ``result.path`` inside ``folder``."""
+           max_candidates: int = MAX_CANDIDATES, refine: int = REFINE_CANDIDATES,
+           cost: Cost | None = None) -> SearchResult:
+    """Run the search; the chosen artifact (if any) is ``result.path`` inside ``folder``.
+    ``cost``: per step on a microcontroller target's core, recorded per candidate."""
     wall, cpu = time.perf_counter(), cpu_time()
     folder.mkdir(parents=True, exist_ok=True)
     units = planner.units()
     names = [u.name for u in units]
-    s = _Search(planner, gate, tolerance, fp32_weight_bytes, folder, seqs, progress, max_candidates)
+    s = _Search(planner, gate, tolerance, fp32_weight_bytes, folder, seqs, progress, max_candidates, cost)
     result = SearchResult(planner.format, budget, tolerance, units, fp32_weight_bytes)
 
     first = s.attempt(Plan(), "full int8")

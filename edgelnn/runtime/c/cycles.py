@@ -252,6 +252,14 @@ def _trace(log: Path, lo: int, hi: int) -> list[int]:
     return pcs
 
 
+def golden_samples(x, dt, lengths, steps: int = STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """The ``steps + 1`` samples a cost is counted over: the first golden sequence's first
+    samples (repeated when it is shorter), as bench and ``--quant auto`` both count them."""
+    n = max(int(np.asarray(lengths)[0]), 1)
+    idx = np.arange(steps + 1) % n
+    return np.asarray(x)[0][idx], np.asarray(dt)[0][idx]
+
+
 def step_cost(c_file, header, prefix: str, core, x, dt, *, steps: int = STEPS,
               timeout: float = 300) -> StepCost:
     """Instructions and estimated cycles per step of the artifact on ``core`` (its emulator)."""
@@ -302,4 +310,4 @@ def step_cost(c_file, header, prefix: str, core, x, dt, *, steps: int = STEPS,
                     {k: int(round(v / steps)) for k, v in sorted(by.items())})
 
 
-__all__ = ["CLOCK_MHZ", "MODELS", "StepCost", "disassemble", "estimate", "step_cost"]
+__all__ = ["CLOCK_MHZ", "MODELS", "StepCost", "disassemble", "estimate", "golden_samples", "step_cost"]
