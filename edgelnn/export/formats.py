@@ -25,6 +25,7 @@ class Format:
     runtime: str                    # what runs it in the parity gate
     graphs: tuple[str, ...] = ("step", "seq")   # graphs this format produces
     graph_note: str = ""            # why the other graphs are not produced
+    opt_in: tuple[str, ...] = ()    # offered, but exported only when named (not in the default set)
 
     def load(self):
         return importlib.import_module(self.module)
@@ -61,10 +62,11 @@ FORMATS: dict[str, Format] = {
                      ("fp32", "fp16", "int8-weight", "int8-dynamic", "int8-static", "int16x8-static"),
                      ("fp32",), True,
                      ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert"), "litert"),
-    "c": Format("c", ".c", "edgelnn.export.c", ("fp32", "int8-weight", "int16-fixed"), (), False,
-                ("torch", "onnx", "onnxruntime"), "c", graphs=("step",),
+    "c": Format("c", ".c", "edgelnn.export.c", ("fp32", "int8-weight", "int16-fixed", "int16x8-dynamic"),
+                (), False, ("torch", "onnx", "onnxruntime"), "c", graphs=("step",),
                 graph_note="C artifacts have no sequence graph: <prefix>_run streams a whole "
-                           "sequence through the step code"),
+                           "sequence through the step code",
+                opt_in=("int16x8-dynamic",)),
 }
 GRAPHS = ("step", "seq")
 AUTO = "auto"  # not a scheme of its own: the mixed-precision search (edgelnn.export.mixed)
@@ -91,7 +93,7 @@ def resolve(formats, schemes, graphs=GRAPHS) -> tuple[list[Format], list[str]]:
         raise UnknownNameError(f"unknown graph {bad_graphs[0] if bad_graphs else ''!r}; known graphs: {', '.join(GRAPHS)}")
     chosen = [FORMATS[f] for f in formats]
     if schemes is None:
-        return chosen, list(dict.fromkeys(s for f in chosen for s in f.schemes))
+        return chosen, list(dict.fromkeys(s for f in chosen for s in f.schemes if s not in f.opt_in))
     schemes = list(dict.fromkeys(schemes))
     for s in schemes:
         if s == AUTO:

@@ -37,6 +37,7 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "int8-static": Tolerance(rel_range=0.2, metric_delta=0.05),
     "int16x8-static": Tolerance(rel_range=0.1, metric_delta=0.02),
     "int16-fixed": Tolerance(rel_range=0.1, metric_delta=0.05),
+    "int16x8-dynamic": Tolerance(rel_range=0.1, metric_delta=0.05),     # int8-weight's
 }
 _KEY = {"fp32": "max_abs", "fp16": "max_abs"}  # which bound a bare number sets; else rel_range
 

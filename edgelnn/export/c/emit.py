@@ -114,7 +114,8 @@ class FloatEmitter:
             return f"{base}[{idx}]"
         return f"{base}[{loc.offset} + {idx}]" if idx != "0" else f"{base}[{loc.offset}]"
 
-    def array(self, ctype: str, values, comment: str = "") -> str:
+    def array(self, ctype: str, values, comment: str = "", align: str = "") -> str:
+        """A ``static const`` array; ``align``: an attribute macro placed after the declarator."""
         name = self.fresh("c")
         vals = np.asarray(values).reshape(-1)
         if ctype == "float":
@@ -130,7 +131,7 @@ class FloatEmitter:
         lines.append(line.rstrip().rstrip(","))
         note = f" /* {comment} */" if comment else ""
         self.stats["const_bytes"] += max(len(items), 1) * _CTYPE_BYTES.get(ctype, 4)
-        self.arrays.append(f"static const {ctype} {name}[{max(len(items), 1)}] ={note}\n{{\n"
+        self.arrays.append(f"static const {ctype} {name}[{max(len(items), 1)}]{' ' + align if align else ''} ={note}\n{{\n"
                            + "\n".join(lines) + "\n};\n")
         return name
 
@@ -453,6 +454,14 @@ class FloatEmitter:
     # -- hooks the fixed-point emitter overrides --------------------------------------------
     vtype = "float"
 
+    def preamble(self) -> str:
+        """Macros and includes a subclass's helpers need (before the constant arrays)."""
+        return ""
+
+    def core_decls(self, batch: bool) -> list[str]:
+        """Extra local declarations of ``<p>_core`` (``batch``: of ``<p>_core_batch``)."""
+        return []
+
     def scalar(self, name: str, value: float) -> str:
         return flt(value)
 
@@ -751,6 +760,7 @@ class FloatEmitter:
             decl.append("    int " + ", ".join(sorted(self.loop_vars)) + ";")
         if prog.arena:
             decl.append(f"    float tmp[{prog.arena}];")
+        decl += self.core_decls(batch=False)
         core = (f"static void {p}_core(const float *x, float dt, float *state, float *y)\n{{\n"
                 + "\n".join(decl) + ("\n" if decl else "")
                 + "    (void)x; (void)dt; (void)state;\n"
@@ -758,6 +768,7 @@ class FloatEmitter:
         bdecl = ["    int " + ", ".join(sorted(self.loop_vars | {"s"})) + ";"]
         if prog.arena:
             bdecl.append(f"    float tb[{P}_BATCH_TILE * {prog.arena}];")
+        bdecl += self.core_decls(batch=True)
         core_b = (f"/* The step of ns <= {P}_BATCH_TILE streams: kernel by kernel, each over every stream. */\n"
                   f"static void {p}_core_batch(int ns, const float *xb, const float *dtb, float *sb, float *yb)\n{{\n"
                   + "\n".join(bdecl) + "\n" + "\n".join(bbody) + "\n}\n")
@@ -776,6 +787,7 @@ class FloatEmitter:
                  f"#define {P}_UNROLL _Pragma(\"GCC unroll 8\")\n#else\n#define {P}_UNROLL\n#endif\n#endif\n"
                  ) if self.block_macro else ""
         block += batch_tile_macro(P)
+        block += self.preamble()
         if self.by4:
             block += by4_macro(P)
         if self.flat_macro:

@@ -89,6 +89,10 @@ def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", hea
         dt_frac, dt_max, _ = dt_format(np.concatenate([np.ravel(f["dt"]) for f in feeds]) if feeds else [])
         ranges = gap_ranges(graph, feeds, dt_max)
         emitter = FixedEmitter(prog, prefix, plan, banner(prefix, scheme, kind), ranges, dt_frac)
+    elif scheme.matvec == "q15":
+        from .q15 import Q15Emitter
+
+        emitter = Q15Emitter(prog, prefix, plan, banner(prefix, scheme, kind))
     else:
         emitter = FloatEmitter(prog, prefix, plan, banner(prefix, scheme, kind))
     emitter.scheme_name = scheme.name

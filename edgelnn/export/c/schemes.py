@@ -20,6 +20,7 @@ class CScheme:
     loop_matrix: str          # precision of other constant matrices (read element-wise in loops)
     vector: str               # precision of constant vectors (biases, per-neuron constants)
     description: str
+    matvec: str = "float"     # dense int8 matrix-vector products: "float", or "q15" (integer, q15.py)
 
     def plan(self, consts: dict[str, np.ndarray], matrices: set[str] = frozenset()) -> dict[str, str]:
         """Default precision of each constant: matrix-vector weights ``matrix``, other
@@ -47,6 +48,12 @@ SCHEMES: dict[str, CScheme] = {
                            "integer only: int16 activations and state (power-of-two scales from "
                            "calibration), int8 weight matrices, int32 accumulation, table-driven "
                            "sigmoid/tanh; float entry points convert at the edges"),
+    "int16x8-dynamic": CScheme("int16x8-dynamic", "float", "int8", "int8", "fp32",
+                               "int8 weight matrices as int8-weight; each dense matrix-vector product "
+                               "quantizes its input vector to int16 with one scale per call and sums "
+                               "in int32 (SMLAD on Cortex-M with the DSP extension, the same integers "
+                               "in plain C elsewhere), one float rescale per output; float32 elsewhere",
+                               matvec="q15"),
 }
 
 

@@ -1,0 +1,151 @@
+"""Cortex-M4 cycles per multiply-accumulate of the dense kernels, C schemes side by side (issue 19,
+target <= 1.5 est. cycles/MAC for int8 weights): fp32, int8-weight (float compute) and
+int16x8-dynamic (integer dense products: SMLAD).
+
+    PYTHONPATH=$PWD python benchmarks/c_smlad.py --out benchmarks/results/c_smlad.json [--kinds cfc lstm gru]
+
+Untrained 64-unit models of the basicmotions geometry (6 inputs, 4 classes), as in
+benchmarks/c_firmware.py. Each artifact runs under qemu-system-arm (mps2-an386) exactly as
+``edgelnn.runtime.c.cycles.step_cost`` runs it (one untimed step, then STEPS steps between two
+markers; instructions exact, cycles from the same per-instruction Cortex-M4 model); every executed
+instruction's cycles are also charged to the function it lies in (arm-none-eabi-nm), so the dense
+matrix-vector helpers are reported apart from the whole step:
+
+- dense MACs: sum of n x k over the dense matrix-vector products (unpadded);
+- dense kernel: the dense helpers (fp32 ``_mv_f32_dense_t``, int8-weight ``_mv_i8_dense``,
+  int16x8-dynamic ``_mv_q15`` + the input quantizer ``_q15``);
+- inner product only (int16x8-dynamic): ``_mv_q15`` without the quantizer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("cfc", "lstm", "gru")
+SCHEMES = ("fp32", "int8-weight", "int16x8-dynamic")
+STEPS = 2
+DENSE = {"fp32": ("_mv_f32_dense_t",), "int8-weight": ("_mv_i8_dense",), "int16x8-dynamic": ("_mv_q15", "_q15")}
+
+
+def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
+    import torch
+
+    from edgelnn import data, models
+    from edgelnn.export.c import build
+    from edgelnn.export.calibration import CalibrationData
+
+    ds = data.load(dataset)
+    torch.manual_seed(0)
+    model = models.create(kind, ds.input_size, ds.output_size, units=units, task=ds.task,
+                          label_names=ds.label_names, norm_mean=ds.norm_mean, norm_std=ds.norm_std,
+                          dataset=ds.name, seed=0).eval()
+    calib = CalibrationData.from_split(model, ds.train, max_sequences=8)
+    fp32 = root / f"{kind}.step.fp32.c"
+    out = {"fp32": (fp32, build.convert(model, "step", fp32, mcu=False))}
+    for scheme in SCHEMES[1:]:
+        path = root / f"{kind}.step.{scheme}.c"
+        out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
+    x = ds.test.x[0, :STEPS + 1].astype(np.float32)
+    dt = ds.test.dt[0, :STEPS + 1].astype(np.float32)
+    return out, x, dt, fp32
+
+
+def dense_macs(fp32: Path) -> tuple[int, int]:
+    """(dense MACs, all matrix-vector MACs) per step, from the lowered step graph."""
+    import copy
+
+    from edgelnn.export.c import build
+    from edgelnn.export.c.lower import MatVec, lower
+
+    g, _ = build.step_graph(fp32)
+    prog = lower(copy.deepcopy(g))
+    mv = [k for k in prog.kernels if isinstance(k, MatVec)]
+    return sum(k.n * k.k for k in mv if not k.sparse), sum(k.n * k.k for k in mv)
+
+
+def per_function(c_file: Path, prefix: str, x, dt) -> dict:
+    """Instructions and est. cycles per step, in total and per function (the cycles.py model)."""
+    from edgelnn.runtime.c import cycles
+    from edgelnn.runtime.c.mcu import _Build
+    from edgelnn.targets import load_profile
+    from edgelnn.targets.mcu import core_of
+
+    core = core_of(load_profile("cortex-m4"))
+    qemu = shutil.which("qemu-system-arm")
+    P = prefix.upper()
+    with _Build(c_file, c_file.with_suffix(".h"), prefix, core) as b:
+        (b.dir / "cycles_data.h").write_text(cycles._data(x, dt, None))
+        (b.dir / "cycles_main.c").write_text(cycles.HARNESS.format(header=c_file.with_suffix(".h").name, p=prefix,
+                                                                   P=P, q="", st="float"))
+        objs = [b.compile(b.dir / "startup.c", "startup.o"), b.compile(b.c, "artifact.o"),
+                b.compile(b.dir / "cycles_main.c", "cycles_main.o", strict=False)]
+        elf = b.link(objs, "cycles.elf")
+        code = cycles.disassemble(elf)
+        nm = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True).stdout
+        funcs = []
+        for m in re.finditer(r"^([0-9a-f]+) ([0-9a-f]+) [tT] (\S+)$", nm, re.M):
+            lo = int(m.group(1), 16) & ~1
+            funcs.append((lo, lo + int(m.group(2), 16), m.group(3)))
+        mark = next(f for f in funcs if f[2] == "edgelnn_mark")
+        log = b.dir / "trace.log"
+        subprocess.run(cycles._qemu_argv(qemu, core.emulator, elf, log), capture_output=True, timeout=1800,
+                       check=True)
+        pcs = cycles._trace(log, mark[0], mark[1])
+    model = cycles.MODELS["cortex-m4"]
+    by_fn: dict[str, list[int]] = {}
+    prev = False
+    total = 0
+    for i, pc in enumerate(pcs):
+        ins = code.get(pc)
+        nxt = pcs[i + 1] if i + 1 < len(pcs) else pc + (ins.size if ins else 2)
+        c, _, prev = model(ins, nxt != pc + ins.size, prev) if ins else (1, "", False)
+        total += c
+        name = next((f[2] for f in funcs if f[0] <= pc < f[1]), "?")
+        name = re.sub(r"\.(constprop|isra|part)\.\d+", "", name).replace(prefix, "")
+        acc = by_fn.setdefault(name, [0, 0])
+        acc[0] += 1
+        acc[1] += c
+    return {"instructions": round(len(pcs) / STEPS), "cycles": round(total / STEPS),
+            "functions": {k: {"instructions": round(v[0] / STEPS), "cycles": round(v[1] / STEPS)}
+                          for k, v in sorted(by_fn.items(), key=lambda kv: -kv[1][1])}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/c_smlad.json"))
+    ap.add_argument("--kinds", nargs="*", default=list(KINDS))
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.kinds:
+            files, x, dt, fp32 = artifacts(kind, Path(tmp))
+            dense, all_mv = dense_macs(fp32)
+            for scheme in SCHEMES:
+                path, info = files[scheme]
+                prefix = info["manifest"]["c_prefix"]
+                r = per_function(path, prefix, x, dt)
+                fn = r["functions"]
+                dk = sum(v["cycles"] for k, v in fn.items() if k in DENSE[scheme])
+                inner = fn.get("_mv_q15", {}).get("cycles") if scheme == "int16x8-dynamic" else None
+                row = {"kind": kind, "scheme": scheme, "core": "cortex-m4", "instructions": r["instructions"],
+                       "cycles": r["cycles"], "dense_macs": dense, "matvec_macs": all_mv,
+                       "cycles_per_mac_step": round(r["cycles"] / all_mv, 2),
+                       "dense_kernel_cycles": dk, "dense_cycles_per_mac": round(dk / dense, 2),
+                       "inner_cycles_per_mac": round(inner / dense, 2) if inner else None,
+                       "functions": fn}
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "functions"}), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"steps": STEPS, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Integer dense products for float-compute C (scheme ``int16x8-dynamic``).
+
+Each dense int8 matrix-vector product quantizes its input vector once per call to int16 with
+one scale (``sx = max|x| / qmax``, ``q = round(x / sx)``), sums int8 x int16 products exactly in
+int32, and rescales each output once: ``y = (float)sum * (s_w * sx) + b + add``. Everything
+else (sparse products, element-wise loops, nonlinearities, the dt path) is float as in
+``int8-weight``.
+
+On a core with the DSP extension (``__ARM_FEATURE_DSP``: Cortex-M4/M7/M33) the sum runs on
+``SMLAD`` (two 16x16 multiply-accumulates per instruction): each 32-bit word of 4 int8 weights is
+split by ``SXTB16`` / ``SXTB16 ROR #8`` into the halfword pairs (w0, w2) and (w1, w3), which is
+why the quantized input is stored in the pair order x0 x2 x1 x3. Weights are stored in blocks of
+4 rows, the 4 rows' words of a group of 4 inputs side by side, so one pointer walks them; rows
+and columns are zero-padded to multiples of 4. Elsewhere plain C sums the same products: an
+integer sum has no rounding and ``qmax`` keeps every partial sum below 2**31, so host, portable
+C and the SMLAD build give the same int32, bit for bit (the float parts around it are the usual
+float code: equal up to the compiler's contraction of ``a * b + c``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .emit import FloatEmitter, flt
+from .lower import MatVec
+from .weights import Encoding, Stored, store_matrix
+
+INT32_MAX = 2 ** 31 - 1
+
+
+def qmax_for(k4: int) -> int:
+    """Largest |q| of the input: 32767, or less where k4 * 127 * qmax would pass 2**31 - 1."""
+    return int(min(32767, INT32_MAX // (127 * max(k4, 1))))
+
+
+def padded(k: int) -> int:
+    """Inputs of a product rounded up to a multiple of 8 (two groups of 4 per SMLAD loop pass)."""
+    return -(-k // 8) * 8
+
+
+def blocked(q: np.ndarray, n: int, k: int) -> np.ndarray:
+    """(n, k) int8 values -> the stored order: rows padded to a multiple of 4, columns to a
+    multiple of 8 (zeros), then [row block][group of 4 inputs][row in block][input in group]."""
+    n4, k4 = -(-n // 4) * 4, padded(k)
+    pad = np.zeros((n4, k4), np.int64)
+    pad[:n, :k] = q.reshape(n, k)
+    return pad.reshape(n4 // 4, 4, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def c_helpers(p: str) -> dict[str, str]:
+    P = p.upper()
+    quant = f"""/* x[0..k) -> q[0..k4) int16, |q| <= qmax, in SMLAD pair order (x0 x2 x1 x3 per group of 4,
+   zeros after k); returns the scale sx (x ~= q * sx). max |x| on the float bits (a NaN or inf wins
+   it: then q = 0 and sx carries the NaN/inf into every output); round half up, floor(x / sx + 0.5),
+   taken on a positive value so that the truncating conversion floors. */
+static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
+{{
+    union {{ float f; uint32_t u; }} v;
+    uint32_t m = 0;
+    float inv;
+    int i, g;
+    for (i = 0; i < k; i++) {{
+        v.f = x[i];
+        if ((v.u & 0x7fffffffu) > m) m = v.u & 0x7fffffffu;
+    }}
+    v.u = m;
+    if (m == 0 || m >= 0x7f800000u) {{
+        for (i = 0; i < k4; i++) q[i] = 0;
+        return m == 0 ? 0.0f : v.f;
+    }}
+    inv = qmax / v.f;
+    for (g = 0; g + 4 <= k; g += 4, q += 4) {{
+        q[0] = (int16_t)((int32_t)(x[g] * inv + 32768.5f) - 32768);
+        q[1] = (int16_t)((int32_t)(x[g + 2] * inv + 32768.5f) - 32768);
+        q[2] = (int16_t)((int32_t)(x[g + 1] * inv + 32768.5f) - 32768);
+        q[3] = (int16_t)((int32_t)(x[g + 3] * inv + 32768.5f) - 32768);
+    }}
+    for (i = 0; g + i < k4; i++) {{
+        const int src = g + (i & ~3) + ((i & 1) << 1) + ((i >> 1) & 1);
+        q[i] = (int16_t)(src < k ? (int32_t)(x[src] * inv + 32768.5f) - 32768 : 0);
+    }}
+    return v.f / qmax;
+}}
+"""
+    mv = f"""/* y[0..n) = (sum of w x q, exact in int32) * (s[j * ss] * sx) + b + add: w int8 in blocks of 4
+   rows (see {p}_q15 for the pair order), k4 a multiple of 8. */
+static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, const float *add,
+                      const int16_t *q, float sx, float *y, int n, int k4)
+{{
+    int j, r;
+    for (j = 0; j < n; j += 4) {{
+        const int16_t *xq = q;
+        int32_t acc[4];
+#if {P}_SMLAD
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        uint32_t xa, xb, v0, v1, t, c = (uint32_t)k4 >> 3;
+        /* the whole loop in one asm statement (gcc -Os spilled the C version's registers): per
+           group of 4 inputs x 4 rows, 6 word loads in pairs (back to back: they pipeline), 8 SXTB16,
+           8 SMLAD; two groups per iteration (k4 is a multiple of 8) */
+        __asm__("1:\\n\\t"
+                    "ldr %[xa], [%[xq]], #4\\n\\t"
+                    "ldr %[xb], [%[xq]], #4\\n\\t"
+                    "ldr %[v0], [%[w]], #4\\n\\t"
+                    "ldr %[v1], [%[w]], #4\\n\\t"
+                    "sxtb16 %[t], %[v0]\\n\\t"
+                    "smlad %[a0], %[t], %[xa], %[a0]\\n\\t"
+                    "sxtb16 %[v0], %[v0], ror #8\\n\\t"
+                    "smlad %[a0], %[v0], %[xb], %[a0]\\n\\t"
+                    "sxtb16 %[t], %[v1]\\n\\t"
+                    "smlad %[a1], %[t], %[xa], %[a1]\\n\\t"
+                    "sxtb16 %[v1], %[v1], ror #8\\n\\t"
+                    "smlad %[a1], %[v1], %[xb], %[a1]\\n\\t"
+                    "ldr %[v0], [%[w]], #4\\n\\t"
+                    "ldr %[v1], [%[w]], #4\\n\\t"
+                    "sxtb16 %[t], %[v0]\\n\\t"
+                    "smlad %[a2], %[t], %[xa], %[a2]\\n\\t"
+                    "sxtb16 %[v0], %[v0], ror #8\\n\\t"
+                    "smlad %[a2], %[v0], %[xb], %[a2]\\n\\t"
+                    "sxtb16 %[t], %[v1]\\n\\t"
+                    "smlad %[a3], %[t], %[xa], %[a3]\\n\\t"
+                    "sxtb16 %[v1], %[v1], ror #8\\n\\t"
+                    "smlad %[a3], %[v1], %[xb], %[a3]\\n\\t"
+                    "ldr %[xa], [%[xq]], #4\\n\\t"
+                    "ldr %[xb], [%[xq]], #4\\n\\t"
+                    "ldr %[v0], [%[w]], #4\\n\\t"
+                    "ldr %[v1], [%[w]], #4\\n\\t"
+                    "sxtb16 %[t], %[v0]\\n\\t"
+                    "smlad %[a0], %[t], %[xa], %[a0]\\n\\t"
+                    "sxtb16 %[v0], %[v0], ror #8\\n\\t"
+                    "smlad %[a0], %[v0], %[xb], %[a0]\\n\\t"
+                    "sxtb16 %[t], %[v1]\\n\\t"
+                    "smlad %[a1], %[t], %[xa], %[a1]\\n\\t"
+                    "sxtb16 %[v1], %[v1], ror #8\\n\\t"
+                    "smlad %[a1], %[v1], %[xb], %[a1]\\n\\t"
+                    "ldr %[v0], [%[w]], #4\\n\\t"
+                    "ldr %[v1], [%[w]], #4\\n\\t"
+                    "sxtb16 %[t], %[v0]\\n\\t"
+                    "smlad %[a2], %[t], %[xa], %[a2]\\n\\t"
+                    "sxtb16 %[v0], %[v0], ror #8\\n\\t"
+                    "smlad %[a2], %[v0], %[xb], %[a2]\\n\\t"
+                    "sxtb16 %[t], %[v1]\\n\\t"
+                    "smlad %[a3], %[t], %[xa], %[a3]\\n\\t"
+                    "sxtb16 %[v1], %[v1], ror #8\\n\\t"
+                    "smlad %[a3], %[v1], %[xb], %[a3]\\n\\t"
+                "subs %[c], %[c], #1\\n\\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
+                  [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
+                :
+                : "memory", "cc");
+        if (j + 4 <= n) {{
+            const float *sj = s + j * ss;
+            float f0 = (float)a0 * (sj[0] * sx), f1 = (float)a1 * (sj[ss] * sx);
+            float f2 = (float)a2 * (sj[2 * ss] * sx), f3 = (float)a3 * (sj[3 * ss] * sx);
+            if (b) {{
+                f0 += b[j]; f1 += b[j + 1]; f2 += b[j + 2]; f3 += b[j + 3];
+            }}
+            if (add) {{
+                f0 += add[j]; f1 += add[j + 1]; f2 += add[j + 2]; f3 += add[j + 3];
+            }}
+            y[j] = f0; y[j + 1] = f1; y[j + 2] = f2; y[j + 3] = f3;
+            continue;
+        }}
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+#else
+        int i;
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        for (i = 0; i < k4; i += 4, xq += 4, w += 16)
+            for (r = 0; r < 4; r++)
+                acc[r] += (int32_t)w[4 * r] * xq[0] + (int32_t)w[4 * r + 2] * xq[1]
+                          + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
+#endif
+        for (r = 0; r < 4 && j + r < n; r++)
+            y[j + r] = (float)acc[r] * (s[(j + r) * ss] * sx) + (b ? b[j + r] : 0.0f) + (add ? add[j + r] : 0.0f);
+    }}
+}}
+"""
+    return {f"{p}_q15": quant, f"{p}_mv_q15": mv}
+
+
+def preamble(p: str) -> str:
+    P = p.upper()
+    return (f"/* Dense int8 products in integers: SMLAD where the core has the DSP extension (Cortex-M4/M7/M33),\n"
+            f"   plain C elsewhere -- the same int32 sums, bit for bit. */\n"
+            f"#ifndef {P}_SMLAD\n#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__) && !defined(__ARM_BIG_ENDIAN)\n#define {P}_SMLAD 1\n"
+            f"#else\n#define {P}_SMLAD 0\n#endif\n#endif\n"
+            f"/* word alignment of the int8 weights and the int16 inputs of the integer products */\n"
+            f"#ifndef {P}_ALIGN4\n#if defined(__GNUC__)\n#define {P}_ALIGN4 __attribute__((aligned(4)))\n"
+            f"#else\n#define {P}_ALIGN4\n#endif\n#endif\n")
+
+
+class Q15Emitter(FloatEmitter):
+    """``FloatEmitter`` whose dense int8 matrix-vector products run in integers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.q15_k4 = 0               # longest quantized input (the buffer's length)
+        self.q15_calls: dict[str, tuple] = {}     # MatVec output -> (stored, call arguments)
+        self._q15_have: str | None = None         # the value the core's buffer holds now
+
+    def _q15_ok(self, k: MatVec) -> bool:
+        return not k.sparse and self.precision.get(k.weight, "fp32") == "int8"
+
+    def _q15_matrix(self, k: MatVec) -> Stored:
+        from .emit import _digest
+
+        w = np.asarray(self.prog.consts[k.weight], np.float32).reshape(k.n, k.k)
+        key = ("q15", w.shape, _digest(w))
+        if key not in self.stored:
+            st = store_matrix(w, "int8", sparse=False)
+            st.data = blocked(st.data, k.n, k.k)
+            st.enc = Encoding("q15-blocked")
+            P = self.p.upper()
+            st.cname = self.array(st.ctype, st.data, f"{k.weight} int8, blocks of 4 rows (SMLAD order), "
+                                  f"{'per-channel' if st.channels > 1 else 'per-tensor'} scale", align=f"{P}_ALIGN4")
+            st.scale_name = self.array("float", np.reshape(st.scale, -1), f"{k.weight} scales")
+            self.stats["scale_bytes"] += 4 * int(np.size(st.scale))
+            self.stats["weights_stored"] += int(np.size(st.data))
+            self.stats["weight_bytes"] += int(np.size(st.data))
+            self.stats["int8_tensors"] = self.stats.get("int8_tensors", 0) + 1
+            self.stored[key] = st
+        self._note_tensor(k.weight, key, "MatVec")
+        return self.stored[key]
+
+    def _overlaps(self, a: str, b: str) -> bool:
+        la, lb = self.prog.locs.get(a), self.prog.locs.get(b)
+        if la is None or lb is None or la.base != lb.base:
+            return False
+        return la.offset < lb.offset + self.prog.sizes[b] and lb.offset < la.offset + self.prog.sizes[a]
+
+    def kernel(self, k) -> list[str]:
+        if isinstance(k, MatVec) and self._q15_ok(k):
+            return self.matvec(k)
+        self._q15_have = None          # anything else may write the buffered value: quantize again
+        return super().kernel(k)
+
+    def matvec(self, k: MatVec) -> list[str]:
+        if not self._q15_ok(k):
+            return super().matvec(k)
+        p = self.p
+        st = self._q15_matrix(k)
+        k4 = padded(k.k)
+        self.q15_k4 = max(self.q15_k4, k4)
+        bias = self.array("float", self.prog.consts[k.bias], k.bias) if k.bias is not None else "(const float *)0"
+        ss = "1" if st.channels > 1 else "0"
+        quant = (k.x, k.k, k4, flt(qmax_for(k4)))
+        self.q15_calls[k.out] = (st, quant, bias, ss)
+        lines = [f"    /* {k.out} = {k.weight} x {k.x}{' + ' + k.addend if k.addend else ''} (integer) */"]
+        if self._q15_have != k.x:
+            lines.append(f"    q15s = {p}_q15({self.ptr(k.x)}, {k.k}, {k4}, {quant[3]}, q15x);")
+            self._q15_have = k.x
+        add = self.ptr(k.addend) if k.addend else "(const float *)0"
+        lines.append(f"    {p}_mv_q15({st.cname}, {st.scale_name}, {ss}, {bias}, {add}, q15x, q15s, "
+                     f"{self.ptr(k.out)}, {k.n}, {k4});")
+        if self._overlaps(k.out, k.x):
+            self._q15_have = None
+        self.helpers.update(c_helpers(p))
+        return lines
+
+    def batch_lines(self, k, lines: list[str]) -> list[str]:
+        if not (isinstance(k, MatVec) and k.out in self.q15_calls):
+            return super().batch_lines(k, lines)
+        p = self.p
+        st, (x_name, kk, k4, qmax), bias, ss = self.q15_calls[k.out]
+        x, xs = self._ptr_b(x_name)
+        y, ys = self._ptr_b(k.out)
+        add = "(const float *)0"
+        if k.addend:
+            a, astr = self._ptr_b(k.addend)
+            add = f"{a} + (long)s * {astr}"
+        return [f"    for (s = 0; s < ns; s++) {{     /* {k.out} (integer), stream by stream */",
+                f"        const float q15s = {p}_q15({x} + (long)s * {xs}, {kk}, {k4}, {qmax}, q15x);",
+                f"        {p}_mv_q15({st.cname}, {st.scale_name}, {ss}, {bias}, {add}, q15x, q15s, "
+                f"{y} + (long)s * {ys}, {k.n}, {k4});",
+                "    }"]
+
+    def preamble(self) -> str:
+        return preamble(self.p) if self.q15_calls else ""
+
+    def core_decls(self, batch: bool) -> list[str]:
+        if not self.q15_calls:
+            return []
+        P = self.p.upper()
+        return [f"    int16_t q15x[{self.q15_k4}] {P}_ALIGN4;"] + ([] if batch else ["    float q15s = 0.0f;"])
