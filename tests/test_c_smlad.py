@@ -111,3 +111,22 @@ def test_emulated_cortex_m4_runs_smlad_and_matches_the_host(m4, tmp_path):
         by = {r["scheme"]: r for r in rows if r["format"] == "c"}
         assert by[SCHEME]["status"] == "passed" and by[SCHEME]["golden_ok"], by[SCHEME].get("error")
         assert by[SCHEME]["mcu_cycles"] < by["int8-weight"]["mcu_cycles"], kind
+
+
+@needs_cross
+def test_many_streams_in_one_call_equal_each_stream_alone(m4):
+    """<p>_step_batch runs the integer products stream by stream (own quantization scale each)."""
+    from edgelnn.runtime.bundle import load_bundle
+
+    rng = np.random.default_rng(3)
+    for kind, path in m4.items():
+        r = load_bundle(path).open(_entry(path))
+        n = 5
+        feeds = [rng.standard_normal((n, r.input_size)).astype(np.float32),
+                 rng.uniform(0.2, 3.0, (n, 1)).astype(np.float32),
+                 *[rng.uniform(-0.5, 0.5, (n, s)).astype(np.float32) for s in r.state_sizes]]
+        together = r.invoke_batch(feeds)
+        for i in range(n):
+            alone = r.invoke([f[i:i + 1] for f in feeds])
+            for a, b in zip(together, alone):
+                assert np.abs(a[i] - np.asarray(b).reshape(-1)).max() <= 1e-6, kind
