@@ -13,6 +13,7 @@ rounds, so a change in the machine's load hits all of them alike; the ratios are
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -23,6 +24,7 @@ import torch
 
 from edgelnn import data
 from edgelnn.models import create, size_for_budget
+from edgelnn.models.cells import StepCell
 
 KINDS = ("cfc", "cfc-ncp", "ltc", "ltc-ncp", "lstm", "gru", "gru-d", "rnn")
 NCPS = ("ltc", "ltc-ncp")                     # also timed through ncps's dense LTCCell
@@ -31,8 +33,9 @@ BATCH = {"japanesevowels": 16, "irregular-sine": 32, "italypowerdemand": 8, "bas
 
 
 def _ncps_form(model):
-    """Make the model's step run ncps's dense LTCCell (what export traces) instead of the fast form."""
+    """Make the model run ncps's dense LTCCell (what export traces) step by step instead of the fast form."""
     model.cell.forward = model.cell.export_module().forward
+    model.cell.run_sequence = functools.partial(StepCell.run_sequence, model.cell)
     return model
 
 

@@ -186,3 +186,87 @@ def test_new_wired_kinds_scale_their_motor_layer():
     assert create("ltc-ncp", 2, 3, units=40, motor_neurons=3).cell.head.in_features == 3
     with pytest.raises(ValueError, match="motor_fraction"):
         create("ltc-ncp", 2, 3, units=20, motor_fraction=0.0)
+
+
+def _members(kind, inputs, outputs, units, k):
+    """K models of one wiring with different parameters (as a stacked trainer holds them)."""
+    return [_spread(create(kind, inputs, outputs, units=units, seed=10 + i).double()) for i in range(k)]
+
+
+@pytest.mark.parametrize("kind,shared", [("ltc", False), ("ltc-ncp", False), ("ltc-ncp", True)])
+def test_stacked_members_equal_separate_models(kind, shared):
+    """K members in one computation (parameters (K, ...)) == K separate models: outputs, the last
+    state and every parameter's gradient <= 1e-6 (float64), irregular dt, batch > 1, a start state."""
+    from torch.func import functional_call, stack_module_state
+
+    from edgelnn.models.ltc_fast import stacked_forward
+
+    k, batch, steps, inputs = 3, 4, 12, 3
+    members = _members(kind, inputs, 2, 14, k)
+    template = members[0]
+    params, _ = stack_module_state(members)
+    params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+    xs, dts = zip(*(_irregular(batch, steps, inputs, torch.float64, seed=i) for i in range(k)))
+    x, dt = (xs[0], dts[0]) if shared else (torch.stack(xs), torch.stack(dts))
+    h0 = torch.rand(k, batch, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    y, (h,) = stacked_forward(template, params, x, dt, state=(h0,), return_state=True)
+    assert y.shape == (k, batch, steps, 2) and h.shape == (k, batch, 14)
+    (y.sin().sum() + h.square().sum()).backward()
+    for i, m in enumerate(members):
+        xi, dti = (x, dt) if shared else (x[i], dt[i])
+        yi, (hi,) = m(xi, dti, state=(h0[i],), return_state=True)
+        m.zero_grad()
+        (yi.sin().sum() + hi.square().sum()).backward()
+        assert (y[i] - yi).abs().max().item() <= 1e-6
+        assert (h[i] - hi).abs().max().item() <= 1e-6
+        for name, p in m.named_parameters():
+            if p.requires_grad:
+                err = (params[name].grad[i] - p.grad).abs().max().item()
+                assert err <= 1e-6, f"member {i} {name}: {err:.2e}"
+        # and each member's separate result is ncps's (functional_call on the same parameters)
+        yf = functional_call(m, {n: v[i] for n, v in params.items()}, (xi, dti), {"state": (h0[i],)})
+        assert (yf - _ncps_rollout_from(m, xi, dti, h0[i])).abs().max().item() <= 1e-6
+
+
+def _ncps_rollout_from(model, x, dt, h):
+    cell = model.cell
+    ys = []
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            out, h = cell.rnn_cell(x[:, t], h, dt[:, t:t + 1])
+            ys.append(cell.head(out))
+    return torch.stack(ys, 1)
+
+
+def test_stacked_constraints_are_ncps_constraints():
+    from torch.func import stack_module_state
+
+    from edgelnn.models.ltc_fast import constrain_stacked
+
+    members = _members("ltc-ncp", 3, 2, 14, 2)
+    with torch.no_grad():
+        for m in members:
+            for p in m.parameters():
+                if p.requires_grad:
+                    p.sub_(0.5)                 # push some conductances below zero
+    params, _ = stack_module_state(members)
+    constrain_stacked(params)
+    for i, m in enumerate(members):
+        m.after_optimizer_step()
+        for name, p in m.named_parameters():
+            assert torch.equal(params[name][i], p.detach()), name
+
+
+def test_the_denormal_setting_is_left_as_found():
+    """The unfolds flush subnormals while they run; the thread's setting is restored after."""
+    model = create("ltc-ncp", 3, 2, units=16, seed=1)
+    x, dt = _irregular(2, 4, 3, torch.float32)
+    tiny = torch.tensor(1e-39)
+    model(x, dt).sum().backward()
+    assert (tiny * 0.5).item() != 0.0           # subnormals still exist outside
+    torch.set_flush_denormal(True)
+    try:
+        model(x, dt).sum().backward()
+        assert (torch.tensor(1e-39) * 0.5).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)

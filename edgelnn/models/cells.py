@@ -8,7 +8,6 @@ as :attr:`state_spec`.
 """
 from __future__ import annotations
 
-import contextlib
 
 import torch
 from torch import nn
@@ -16,7 +15,7 @@ from ncps.torch import CfCCell, LTCCell, WiredCfCCell
 from ncps.wirings import AutoNCP, FullyConnected
 
 from ..errors import InputError
-from .ltc_fast import Edges, SynapseParams, ltc_outputs, ltc_state
+from .ltc_fast import Wiring, cell_params, ltc_outputs, ltc_sequence
 
 
 class StepCell(nn.Module):
@@ -35,10 +34,15 @@ class StepCell(nn.Module):
         """
         return []
 
-    def sequence_scope(self):
-        """Context entered around one whole-sequence forward (``SequenceModel.forward``): a cell
-        may compute what depends on its parameters only once per sequence instead of per step."""
-        return contextlib.nullcontext()
+    def run_sequence(self, x, dt, *state):
+        """The cell over a whole sequence (``SequenceModel.forward``): x (B, T, C), dt (B, T) ->
+        y (B, T, out) and the last states. Default: one ``forward`` per step; a cell may compute
+        the same function faster a sequence at a time (LTC)."""
+        outputs = []
+        for t in range(x.shape[1]):
+            y, *state = self(x[:, t], dt[:, t:t + 1], *state)
+            outputs.append(y)
+        return torch.stack(outputs, dim=1), tuple(state)
 
     def export_module(self) -> nn.Module:
         """The module whose forward is traced into ONNX / TFLite / C (``export.graphs``): the same
@@ -137,31 +141,26 @@ class LTCStep(StepCell):
         self.rnn_cell = LTCCell(w, input_size, ode_unfolds=ode_unfolds)
         self.head = nn.Linear(motor, output_size)
         self.state_spec = [("h", self.rnn_cell.state_size)]
-        self._edges = None
-        self._scoped = None
+        self._wiring = None
 
-    def _synapses(self) -> SynapseParams:
-        if self._scoped is not None:
-            return self._scoped
+    def wiring(self) -> Wiring:
+        """The synapse lists of the cell's masks, rebuilt when the masks change (load_state_dict
+        copies new ones in place)."""
         cell = self.rnn_cell
-        masks = (cell.sparsity_mask, cell.sensory_sparsity_mask)
-        key = tuple((m.data_ptr(), m._version) for m in masks)
-        if self._edges is None or self._edges[0] != key:  # masks replaced by load_state_dict
-            self._edges = (key, Edges.of(masks[0]), Edges.of(masks[1]))
-        return SynapseParams(cell, self._edges[1], self._edges[2])
+        key = tuple((m.data_ptr(), m._version) for m in (cell.sparsity_mask, cell.sensory_sparsity_mask))
+        if self._wiring is None or self._wiring[0] != key:
+            self._wiring = (key, Wiring.of(cell))
+        return self._wiring[1]
 
-    @contextlib.contextmanager
-    def sequence_scope(self):
-        self._scoped = None
-        self._scoped = self._synapses()
-        try:
-            yield
-        finally:
-            self._scoped = None
+    def run_sequence(self, x, dt, h):
+        wiring, p = self.wiring(), cell_params(self.rnn_cell)
+        states = ltc_sequence(p, wiring, x.unsqueeze(0), dt.unsqueeze(0), h.unsqueeze(0))
+        y = self.head(ltc_outputs(p, wiring, states)[0])
+        return y, (states[0, :, -1],)
 
     def forward(self, x, dt, h):
-        h = ltc_state(self._synapses(), x, h, dt)
-        return self.head(ltc_outputs(self.rnn_cell, h)), h
+        y, (h,) = self.run_sequence(x.unsqueeze(1), dt.reshape(-1, 1), h)
+        return y[:, 0], h
 
     def export_module(self) -> nn.Module:
         return _NcpsLTCStep(self)

@@ -1,166 +1,319 @@
-"""ncps's LTC cell computed over its active synapses only.
+"""ncps's LTC cell computed over its present synapses only, a whole sequence at a time, for one
+model or K models of the same wiring stacked (a leading member dimension).
 
 ncps's ``LTCCell`` evaluates every one of units x units recurrent synapses (and inputs x units
-sensory ones) at each of its ``ode_unfolds`` solver steps and multiplies the wiring's absent
-synapses by a 0/1 mask. An NCP wiring keeps ~12 % of them at 84 units, so most of that arithmetic,
-and of its backward pass, is multiplying by zero. Here the same arithmetic runs on the list of
-present synapses (``edges``): a synapse's terms are gathered from the dense parameters, summed into
-its target neuron with ``index_add``. A fully connected wiring has nothing to skip and keeps the
-dense form without the mask multiply.
+sensory ones) at each of its ``ode_unfolds`` solver steps, multiplies the wiring's absent synapses
+by a 0/1 mask, and leaves autograd to record ~15 operations per unfold. Here, per sequence:
 
-Same parameters and the same formula as ``LTCCell._ode_solver``, rearranged to take fewer tensor
-operations per ODE unfold (``sigma * (v - mu)`` as ``sigma * v - sigma * mu``, ``w * s * erev`` as
-``s * (w * erev)``, numerator and denominator sums in one ``index_add``, neuron-major so that gathers and
-scatters move whole rows), so results agree with
-ncps's to float rounding: tests/test_ltc_fast.py checks outputs and gradients against it. The
-exported graph stays ncps's dense form (``LTCStep.export_module``), which the exporters and the
-C backend (it stores only the mask's non-zero entries) already handle.
+- the sensory synapses (they read the inputs only) are evaluated for every time step at once;
+- the recurrent ones run over the list of present synapses (``Layer``: sorted by target), and
+  their weighted sums into the target neurons are one sparse (CSR) matrix product whose values
+  are ``[w * erev; w]``, so the numerator and the denominator come out of one call;
+- every ODE unfold of every time step is one ``torch.autograd.Function`` (``_Unfolds``) with a
+  hand-written backward: autograd records one node per sequence, not ~15 per unfold, and the
+  gradients of the per-sequence parameters are accumulated elementwise and reduced once.
+
+Same parameters and the same formula as ``LTCCell._ode_solver`` (``sigma * (v - mu)`` computed as
+``sigma * v - sigma * mu``, sums in another order), so results agree with ncps's to float rounding:
+tests/test_ltc_fast.py checks outputs and gradients against it, for one model and for K stacked.
+The exported graph stays ncps's dense form (``LTCStep.export_module``).
+
+Parameters travel as ``{name: tensor (K, *shape)}`` with ncps's names (``w``, ``sensory_mu``,
+``input_w``, ...); one model is K = 1 (``cell_params``). States are neuron-major inside, (K*U, B),
+so that gathers and scatters move whole rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import warnings
+from dataclasses import dataclass, field
 
 import torch
 
+REC = ("w", "mu", "sigma", "erev")
+SENS = ("sensory_w", "sensory_mu", "sensory_sigma", "sensory_erev")
+CONSTRAINED = ("w", "sensory_w", "cm", "gleak")      # ncps's apply_weight_constraints: kept >= 0
 
-@dataclass(frozen=True)
-class Edges:
-    """The present synapses of one 0/1 mask of shape (sources, targets)."""
+
+@dataclass
+class Layer:
+    """The present synapses of one 0/1 mask of shape (sources, targets), ordered by target."""
 
     src: torch.Tensor    # (E,) source neuron (or input channel) of each synapse
-    dst: torch.Tensor    # (E,) target neuron
+    dst: torch.Tensor    # (E,) target neuron, ascending
     flat: torch.Tensor   # (E,) src * targets + dst: the synapse's index in the flattened parameter
-    dense: bool          # every synapse present: the dense form is cheaper than gathering
+    sources: int
+    targets: int
+    _stacked: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, mask: torch.Tensor) -> "Edges":
-        src, dst = torch.nonzero(mask, as_tuple=True)
-        return cls(src, dst, src * mask.shape[1] + dst, bool(src.numel() == mask.numel()))
+    def of(cls, mask: torch.Tensor) -> "Layer":
+        dst, src = torch.nonzero(mask.detach().t(), as_tuple=True)   # target-major order
+        return cls(src, dst, src * mask.shape[1] + dst, int(mask.shape[0]), int(mask.shape[1]))
+
+    @property
+    def size(self) -> int:
+        return int(self.src.numel())
+
+    def stacked(self, k: int) -> dict:
+        """Index tensors for K members laid out one after the other (member k's neuron j is row
+        k * targets + j; its synapse e is k * E + e). Cached per K."""
+        if k not in self._stacked:
+            e, off = self.size, torch.arange(k).unsqueeze(1)
+            src = (self.src + off * self.sources).reshape(-1)
+            dst = (self.dst + off * self.targets).reshape(-1)
+            flat = (self.flat + off * (self.sources * self.targets)).reshape(-1)
+            idx = {"src": src, "flat": flat, "dst2": torch.cat([dst, dst + k * self.targets])}
+            # [num; den] rows (2 K targets) x synapses: row k*targets + j holds j's incoming
+            # synapses, contiguous because they are sorted by target
+            counts = torch.bincount(self.dst, minlength=self.targets).repeat(2 * k)
+            idx["w_crow"] = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).int()
+            idx["w_col"] = torch.arange(k * e).repeat(2).int()     # int32: what MKL's sparse mm takes
+            # sources x synapses (the backward's scatter into the source neurons)
+            perm = torch.argsort(self.src, stable=True)
+            counts = torch.bincount(self.src, minlength=self.sources).repeat(k)
+            idx["s_crow"] = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).int()
+            idx["s_col"] = (perm + off * e).reshape(-1).int()
+            self._stacked[k] = idx
+        return self._stacked[k]
 
 
-class SynapseParams:
-    """One forward's view of the cell's parameters, in the form the update below consumes.
+@dataclass
+class Wiring:
+    """The two layers of one LTC wiring (recurrent: units x units, sensory: inputs x units)."""
 
-    Per layer (sensory, recurrent): ``sigma`` and ``-sigma * mu`` (the sigmoid's argument is then
-    one fused multiply-add) and ``[w * erev, w]`` stacked (numerator and denominator terms in one
-    multiply), over the present synapses only unless the wiring is fully connected. Computed
-    inside the autograd graph, so gradients flow to the dense parameters (exactly zero at absent
-    synapses, as in ncps). Built per step, or once per sequence (``LTCStep.sequence_scope``): the
-    parameters do not change within one forward.
-    """
+    rec: Layer
+    sens: Layer
+    units: int
+    motor: int
+    unfolds: int
+    epsilon: float
 
-    def __init__(self, cell, rec: Edges, sens: Edges):
+    @classmethod
+    def of(cls, cell) -> "Wiring":
         if getattr(cell, "_implicit_param_constraints", False):
             raise ValueError("the fast LTC form assumes implicit_param_constraints=False (edgelnn's LTC)")
         if cell._input_mapping != "affine" or cell._output_mapping != "affine":
             raise ValueError("the fast LTC form assumes affine input and output mappings (edgelnn's LTC)")
-        self.cell, self.rec, self.sens = cell, rec, sens
-        self.units = cell.state_size
-        self.rec_p = _layer(cell, ("w", "mu", "sigma", "erev"), rec)
-        self.sens_p = _layer(cell, ("sensory_w", "sensory_mu", "sensory_sigma", "sensory_erev"), sens)
-        self.glvl = cell.gleak * cell.vleak
+        return cls(Layer.of(cell.sparsity_mask), Layer.of(cell.sensory_sparsity_mask), cell.state_size,
+                   cell.motor_size, cell._ode_unfolds, cell._epsilon)
 
 
-def _layer(cell, names, edges: Edges):
-    w, mu, sigma, erev = (getattr(cell, n) for n in names)
-    if edges.dense:                                   # (I, U) each; stacked (2, I, U)
-        return sigma, -sigma * mu, torch.stack([w * erev, w])
-    w, mu, sigma, erev = (p.reshape(-1)[edges.flat] for p in (w, mu, sigma, erev))
-    return sigma.unsqueeze(1), (-sigma * mu).unsqueeze(1), torch.stack([w * erev, w], 1).unsqueeze(2)
+def cell_params(cell) -> dict[str, torch.Tensor]:
+    """One ``LTCCell``'s parameters as a stack of K = 1."""
+    names = ("gleak", "vleak", "cm", *REC, *SENS, "input_w", "input_b", "output_w", "output_b")
+    return {n: getattr(cell, n).unsqueeze(0) for n in names}
 
 
-def _dense_sums(v, p):
-    """Batch-major (B, 2, U): [sum_i w*erev*s, sum_i w*s], s = sigmoid(sigma * v_i - sigma * mu)."""
-    sigma, neg_sigma_mu, w2 = p
-    s = torch.sigmoid(torch.addcmul(neg_sigma_mu, v.unsqueeze(-1), sigma))         # (B, I, U)
-    return torch.sum(s.unsqueeze(1) * w2, dim=2)
+def _gather(p, names, layer: Layer, k: int):
+    """(K*E, 1) each: the layer's parameters at its present synapses, member after member."""
+    flat = layer.stacked(k)["flat"]
+    return [p[n].reshape(-1)[flat].unsqueeze(1) for n in names]
 
 
-def _sparse_sums(v_t, p, edges: Edges, init):
-    """Neuron-major (U, 2, B), added to ``init``: the same sums over the present synapses only.
-    Neuron-major, so that the gather and the scatter (and their backward) move whole rows."""
-    sigma, neg_sigma_mu, w2 = p
-    s = torch.sigmoid(torch.addcmul(neg_sigma_mu, torch.index_select(v_t, 0, edges.src), sigma))  # (E, B)
-    return torch.index_add(init, 0, edges.dst, s.unsqueeze(1) * w2)
+def ltc_sequence(p: dict, wiring: Wiring, x: torch.Tensor, dt: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The states of ``LTCCell.forward`` over a sequence, for K stacked members.
+
+    ``p``: {ncps name: (K, *shape)}; ``x`` (K, B, T, C); ``dt`` (K, B, T); ``h0`` (K, B, U).
+    Returns the state after every step, (K, B, T, U). Gradients flow to ``p``, ``x``, ``dt``, ``h0``.
+    """
+    k, b, t, c = x.shape
+    u = wiring.units
+    ku = k * u
+    # inputs, affine-mapped, channel-major (K*C, T*B)
+    xm = x.permute(0, 3, 2, 1) * p["input_w"].view(k, c, 1, 1) + p["input_b"].view(k, c, 1, 1)
+    xm = xm.reshape(k * c, t * b)
+    # sensory synapses, every step at once: [num; den] sums (T, 2KU, B)
+    sens = wiring.sens
+    if sens.size:
+        ws, mus, sgs, evs = _gather(p, SENS, sens, k)
+        idx = sens.stacked(k)
+        s = torch.sigmoid(torch.addcmul(-sgs * mus, torch.index_select(xm, 0, idx["src"]), sgs))
+        terms = (s.unsqueeze(0) * torch.stack([ws * evs, ws])).reshape(-1, t * b)
+        sums = torch.index_add(xm.new_zeros(2 * ku, t * b), 0, idx["dst2"], terms)
+    else:
+        sums = xm.new_zeros(2 * ku, t * b)
+    sums = sums.view(2 * ku, t, b).transpose(0, 1)
+    gleak = p["gleak"].reshape(ku, 1)
+    cm_t = (p["cm"].view(1, k, u, 1) / (dt.permute(2, 0, 1).unsqueeze(2) / wiring.unfolds)).reshape(t, ku, b)
+    num_c = sums[:, :ku] + (gleak * p["vleak"].reshape(ku, 1))
+    den_c = (cm_t + (gleak + wiring.epsilon)) + sums[:, ku:]
+    v0 = h0.to(x.dtype).transpose(1, 2).reshape(ku, b)
+    w, mu, sigma, erev = _gather(p, REC, wiring.rec, k)
+    args = (v0, num_c, den_c, cm_t, sigma, -sigma * mu, w * erev, w)
+    if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+        states = _Unfolds.apply(wiring, k, *args)
+    else:
+        with _flush_denormals():
+            states = _unfold(wiring, k, *args, save=False)[0]
+    return states.view(t, k, u, b).permute(1, 3, 0, 2)
 
 
-def ltc_state(params: SynapseParams, inputs, state, elapsed_time):
-    """The next state of ``LTCCell.forward(inputs, state, elapsed_time)`` (its second output):
-    ``ode_unfolds`` steps of v <- (cm/dt' v + gleak vleak + sum w erev s) / (cm/dt' + gleak + sum w s)."""
-    cell, units = params.cell, params.units
-    inputs = inputs * cell.input_w + cell.input_b
-    cm_t = cell.cm / (elapsed_time / cell._ode_unfolds)                               # (B, U)
-    if params.rec.dense:                        # fully connected: batch-major, dense
-        sensory = (_dense_sums(inputs, params.sens_p) if params.sens.dense else
-                   _sparse_sums(inputs.t(), params.sens_p, params.sens,
-                                inputs.new_zeros(units, 2, inputs.shape[0])).permute(2, 1, 0))
-        den0 = cm_t + cell.gleak + cell._epsilon
-        v = state
-        for _ in range(cell._ode_unfolds):
-            num, den = torch.unbind(_dense_sums(v, params.rec_p) + sensory, dim=1)
-            v = (torch.addcmul(params.glvl, cm_t, v) + num) / (den0 + den)
-        return v
-    # sparse wiring: neuron-major (U, B) through the unfolds, transposed back at the end
-    sensory = (_dense_sums(inputs, params.sens_p).permute(2, 1, 0) if params.sens.dense else
-               _sparse_sums(inputs.t(), params.sens_p, params.sens, inputs.new_zeros(units, 2, inputs.shape[0])))
-    cm_t = cm_t.t()
-    den0 = cm_t + (cell.gleak + cell._epsilon).unsqueeze(1)
-    glvl = params.glvl.unsqueeze(1)
-    sigma, neg_sigma_mu, w2 = params.rec_p
-    v = _SparseUnfolds.apply(state.t(), sensory, cm_t, den0, glvl, sigma, neg_sigma_mu, w2,
-                             params.rec.src, params.rec.dst, cell._ode_unfolds)
-    return v.t()
+def ltc_outputs(p: dict, wiring: Wiring, states: torch.Tensor) -> torch.Tensor:
+    """``LTCCell._map_outputs`` of (K, ..., U) states: the motor neurons (the first ``motor``),
+    affine-mapped; (K, ..., motor)."""
+    k = states.shape[0]
+    shape = (k,) + (1,) * (states.dim() - 2) + (-1,)
+    return states[..., :wiring.motor] * p["output_w"].view(shape) + p["output_b"].view(shape)
 
 
-class _SparseUnfolds(torch.autograd.Function):
-    """All ODE unfolds of one step on a sparse wiring, neuron-major, with a hand-written backward:
-    the same arithmetic as ``_sparse_sums`` + the update in the loop above, but autograd records
-    one node per step instead of ~10 per unfold (its bookkeeping dominated the backward pass)."""
+@contextlib.contextmanager
+def _flush_denormals():
+    """Subnormal floats (sigmoid tails, gradients that decay over a long sequence) make x86
+    arithmetic on them many times slower; below 1.2e-38 (float32) they are far under anything the
+    1e-6 agreement with ncps sees, so the unfolds run with them flushed to zero. The thread's
+    setting is restored after (torch has no getter: probed by whether a subnormal survives)."""
+    flushing = bool(torch.tensor(1e-39) * 0.5 == 0)
+    if not flushing:
+        torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not flushing:
+            torch.set_flush_denormal(False)
+
+
+def _csr(crow, col, values, rows, cols):
+    with warnings.catch_warnings():        # torch's one-time "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        return torch.sparse_csr_tensor(crow, col, values, (rows, cols), dtype=values.dtype,
+                                       check_invariants=False)
+
+
+def _unfold(wiring: Wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save: bool):
+    """Forward: ``unfolds`` steps of v <- (cm_t v + num_c + sum w erev s) / (den_c + sum w s) per
+    time step, s = sigmoid(sigma v_src - sigma mu) over the recurrent synapses."""
+    t, ku, b = num_c.shape
+    rec, idx = wiring.rec, wiring.rec.stacked(k)
+    src = idx["src"]
+    n = rec.size * k
+    weights = _csr(idx["w_crow"], idx["w_col"], torch.cat([werev.reshape(-1), w.reshape(-1)]), 2 * ku, n)
+    nsm = nsm.expand(n, b).contiguous()       # addcmul with one broadcast operand is the fast kind
+    steps = t * wiring.unfolds
+    states = v0.new_empty(t, ku, b)
+    vs = v0.new_empty(steps + 1, ku, b) if save else None       # every unfold's state
+    ss = v0.new_empty(steps, n, b) if save else None            # every unfold's synapse activations
+    dens = [] if save else None
+    both = v0.new_empty(2 * ku, b)
+    gathered = v0.new_empty(n, b)
+    s = v0.new_empty(n, b)
+    v = v0
+    if save:
+        vs[0] = v0
+    for i in range(steps):
+        step = i // wiring.unfolds
+        if save:
+            s = ss[i]
+        torch.index_select(v, 0, src, out=gathered)
+        torch.addcmul(nsm, gathered, sigma, out=s)
+        s.sigmoid_()
+        torch.addcmul(num_c[step], cm_t[step], v, out=both[:ku])
+        both[ku:].copy_(den_c[step])
+        sums = torch.addmm(both, weights, s) if n else both.clone()
+        v = vs[i + 1] if save else v0.new_empty(ku, b)
+        torch.div(sums[:ku], sums[ku:], out=v)
+        if save:
+            dens.append(sums[ku:])
+        if (i + 1) % wiring.unfolds == 0:
+            states[step] = v
+    return states, vs, ss, dens
+
+
+class _Unfolds(torch.autograd.Function):
+    """Every ODE unfold of every step of a sequence, one autograd node, hand-written backward."""
 
     @staticmethod
-    def forward(ctx, v, sensory, cm_t, den0, glvl, sigma, neg_sigma_mu, w2, src, dst, unfolds):
-        vs, ss, dens = [v], [], []
-        for _ in range(unfolds):
-            s = torch.sigmoid(torch.addcmul(neg_sigma_mu, torch.index_select(v, 0, src), sigma))
-            num, den = torch.unbind(torch.index_add(sensory, 0, dst, s.unsqueeze(1) * w2), dim=1)
-            den = den0 + den
-            v = (torch.addcmul(glvl, cm_t, v) + num) / den
-            vs.append(v)
-            ss.append(s)
-            dens.append(den)
-        ctx.save_for_backward(cm_t, sigma, w2, src, dst, *vs, *ss, *dens)
-        ctx.unfolds = unfolds
-        return v
+    def forward(ctx, wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w):
+        with _flush_denormals():
+            states, vs, ss, dens = _unfold(wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save=True)
+        ctx.wiring, ctx.k = wiring, k
+        ctx.save_for_backward(cm_t, sigma, werev, w, vs, ss, torch.stack(dens))
+        return states
 
     @staticmethod
-    def backward(ctx, grad):
-        n = ctx.unfolds
-        cm_t, sigma, w2, src, dst, *rest = ctx.saved_tensors
-        vs, ss, dens = rest[:n + 1], rest[n + 1:2 * n + 1], rest[2 * n + 1:]
-        g_sensory = torch.zeros(cm_t.shape[0], 2, cm_t.shape[1], dtype=grad.dtype)
-        g_cm_t, g_den0 = torch.zeros_like(cm_t), torch.zeros_like(cm_t)
-        g_glvl = grad.new_zeros(cm_t.shape[0], 1)
-        g_sigma, g_nsm, g_w2 = torch.zeros_like(sigma), torch.zeros_like(sigma), torch.zeros_like(w2)
-        g = grad
-        for k in reversed(range(n)):
-            v_in, v_out, s, den = vs[k], vs[k + 1], ss[k], dens[k]
-            g_num = g / den                              # v_out = (glvl + cm_t v_in + num) / den
-            g_den = -(g_num * v_out)
-            g_den0 += g_den                              # den = den0 + sum w s
-            g_cm_t.addcmul_(g_num, v_in)
-            g_glvl += g_num.sum(1, keepdim=True)
-            both = torch.stack([g_num, g_den], 1)        # (U, 2, B)
-            g_sensory += both
-            g_terms = torch.index_select(both, 0, dst)   # (E, 2, B): each synapse's target
-            g_w2 += (g_terms * s.unsqueeze(1)).sum(2, keepdim=True)
-            g_z = torch.ops.aten.sigmoid_backward((g_terms * w2).sum(1), s)
-            g_sigma += (g_z * torch.index_select(v_in, 0, src)).sum(1, keepdim=True)
-            g_nsm += g_z.sum(1, keepdim=True)
-            g = (g_num * cm_t).index_add_(0, src, g_z * sigma)
-        return g, g_sensory, g_cm_t, g_den0, g_glvl, g_sigma, g_nsm, g_w2, None, None, None
+    def backward(ctx, g_states):
+        with _flush_denormals():
+            return _Unfolds._backward(ctx, g_states)
+
+    @staticmethod
+    def _backward(ctx, g_states):
+        wiring, k = ctx.wiring, ctx.k
+        cm_t, sigma, werev, w, vs, ss, dens = ctx.saved_tensors
+        t, ku, b = cm_t.shape
+        idx = wiring.rec.stacked(k)
+        n = wiring.rec.size * k
+        scatter = _csr(idx["s_crow"], idx["s_col"], sigma.reshape(-1)[idx["s_col"]], ku, n)
+        src, dst2 = idx["src"], idx["dst2"]
+        g_c = cm_t.new_zeros(t, 2 * ku, b)        # [num_c; den_c] per step
+        g_cm_t = torch.zeros_like(cm_t)
+        acc_w = cm_t.new_zeros(2, n, b)            # sum over unfolds of d/d[w erev; w] per sample
+        acc_sigma = cm_t.new_zeros(n, b)
+        acc_nsm = cm_t.new_zeros(n, b)
+        both = cm_t.new_empty(2 * ku, b)
+        g_terms = cm_t.new_empty(2 * n, b)
+        g_s = cm_t.new_empty(n, b)
+        gathered = cm_t.new_empty(n, b)
+        g = torch.zeros_like(g_states[0])
+        for i in reversed(range(t * wiring.unfolds)):
+            step = i // wiring.unfolds
+            if (i + 1) % wiring.unfolds == 0:
+                g = g + g_states[step]
+            v_in, v_out, s, den = vs[i], vs[i + 1], ss[i], dens[i]
+            g_num, g_den = both[:ku], both[ku:]
+            torch.div(g, den, out=g_num)                 # v_out = num / den
+            torch.mul(g_num, v_out, out=g_den).neg_()
+            g_c[step] += both
+            g_cm_t[step].addcmul_(g_num, v_in)
+            g_v = g_num * cm_t[step]
+            if n:
+                torch.index_select(both, 0, dst2, out=g_terms)   # each synapse's target, [num; den]
+                terms = g_terms.view(2, n, b)
+                acc_w.addcmul_(terms, s)
+                torch.mul(terms[0], werev, out=g_s).addcmul_(terms[1], w)
+                g_z = torch.ops.aten.sigmoid_backward(g_s, s)
+                torch.index_select(v_in, 0, src, out=gathered)
+                acc_sigma.addcmul_(g_z, gathered)
+                acc_nsm += g_z
+                g_v = torch.addmm(g_v, scatter, g_z)
+            g = g_v
+        g_w = acc_w.sum(2, keepdim=True)
+        return (None, None, g, g_c[:, :ku], g_c[:, ku:], g_cm_t, acc_sigma.sum(1, keepdim=True),
+                acc_nsm.sum(1, keepdim=True), g_w[0], g_w[1])
 
 
-def ltc_outputs(cell, state):
-    """``LTCCell._map_outputs``: the motor neurons (the first ``motor_size``), affine-mapped."""
-    out = state[:, :cell.motor_size] if cell.motor_size < cell.state_size else state
-    return out * cell.output_w + cell.output_b
+# -- K members of one wiring (a stacked trainer) --------------------------------------------------
+_CELL = "cell.rnn_cell."
+_HEAD = "cell.head."
+
+
+def stacked_forward(model, params: dict, x: torch.Tensor, dt: torch.Tensor, state=None,
+                    return_state: bool = False):
+    """K LTC models of ``model``'s wiring and shapes, parameters ``params`` = {name: (K, *shape)}
+    named as ``model.named_parameters()`` (what ``torch.func.stack_module_state`` returns).
+
+    ``x`` (K, B, T, C) or (B, T, C) for one batch shared by every member; ``dt`` (K, B, T) or (B, T);
+    ``state`` optional ``(h,)`` with h (K, B, U). Returns y (K, B, T, out) [and ``(h_last,)``]:
+    member k's is ``functional_call(model, params[k], (x[k], dt[k]))``. Autograd flows to ``params``.
+    """
+    cell = model.cell
+    wiring = cell.wiring()
+    p = {n[len(_CELL):]: v for n, v in params.items() if n.startswith(_CELL)}
+    k = p["w"].shape[0]
+    if x.dim() == 3:
+        x = x.unsqueeze(0).expand(k, *x.shape)
+    if dt.dim() == 2:
+        dt = dt.unsqueeze(0).expand(k, *dt.shape)
+    h0 = state[0] if state is not None else x.new_zeros(k, x.shape[1], wiring.units)
+    states = ltc_sequence(p, wiring, x, dt.to(x.dtype), h0)
+    out = ltc_outputs(p, wiring, states)                              # (K, B, T, motor)
+    y = torch.einsum("kbtm,kom->kbto", out, params[_HEAD + "weight"]) + params[_HEAD + "bias"][:, None, None]
+    return (y, (states[:, :, -1],)) if return_state else y
+
+
+@torch.no_grad()
+def constrain_stacked(params: dict) -> None:
+    """ncps's ``apply_weight_constraints`` on stacked parameters (in place): the conductances
+    ``w``, ``sensory_w``, ``gleak`` and the capacitance ``cm`` are kept >= 0."""
+    for name, value in params.items():
+        if name.startswith(_CELL) and name[len(_CELL):] in CONSTRAINED:
+            value.clamp_(min=0)

@@ -145,12 +145,7 @@ class SequenceModel(nn.Module):
             raise ShapeError(f"forward expects dt of shape ({batch}, {steps}), got {tuple(dt.shape)}")
         _check_values(x, dt, "forward")
         state = self.initial_state(batch) if state is None else tuple(state)
-        outputs = []
-        with self.cell.sequence_scope():
-            for t in range(steps):
-                y, *state = self.cell(x[:, t], dt[:, t:t + 1], *state)
-                outputs.append(y)
-        y = torch.stack(outputs, dim=1)
+        y, state = self.cell.run_sequence(x, dt, *state)
         return (y, tuple(state)) if return_state else y
 
     def after_optimizer_step(self) -> None:
