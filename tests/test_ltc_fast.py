@@ -204,8 +204,13 @@ def test_stacked_members_equal_separate_models(kind, shared):
     k, batch, steps, inputs = 3, 4, 12, 3
     members = _members(kind, inputs, 2, 14, k)
     template = members[0]
-    params, _ = stack_module_state(members)
-    params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+    # as the stacked trainer holds them: every trainable parameter a (K, ...) view of one (K, D) leaf
+    stacked, _ = stack_module_state(members)
+    names = [n for n, p in template.named_parameters() if p.requires_grad]
+    flat = torch.cat([stacked[n].detach().reshape(k, -1) for n in names], 1).requires_grad_(True)
+    sizes = [stacked[n][0].numel() for n in names]
+    params = {n: v.view(k, *stacked[n].shape[1:]) for n, v in zip(names, torch.split(flat, sizes, 1))}
+    params.update({n: v for n, v in stacked.items() if n not in params})        # the masks
     xs, dts = zip(*(_irregular(batch, steps, inputs, torch.float64, seed=i) for i in range(k)))
     x, dt = (xs[0], dts[0]) if shared else (torch.stack(xs), torch.stack(dts))
     h0 = torch.rand(k, batch, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
@@ -221,10 +226,11 @@ def test_stacked_members_equal_separate_models(kind, shared):
         assert (h[i] - hi).abs().max().item() <= 1e-6
         for name, p in m.named_parameters():
             if p.requires_grad:
-                err = (params[name].grad[i] - p.grad).abs().max().item()
+                grad = torch.split(flat.grad[i], sizes)[names.index(name)].view(p.shape)
+                err = (grad - p.grad).abs().max().item()
                 assert err <= 1e-6, f"member {i} {name}: {err:.2e}"
         # and each member's separate result is ncps's (functional_call on the same parameters)
-        yf = functional_call(m, {n: v[i] for n, v in params.items()}, (xi, dti), {"state": (h0[i],)})
+        yf = functional_call(m, {n: v[i].detach() for n, v in params.items()}, (xi, dti), {"state": (h0[i],)})
         assert (yf - _ncps_rollout_from(m, xi, dti, h0[i])).abs().max().item() <= 1e-6
 
 

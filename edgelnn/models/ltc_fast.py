@@ -121,7 +121,7 @@ def ltc_sequence(p: dict, wiring: Wiring, x: torch.Tensor, dt: torch.Tensor, h0:
     u = wiring.units
     ku = k * u
     # inputs, affine-mapped, channel-major (K*C, T*B)
-    xm = x.permute(0, 3, 2, 1) * p["input_w"].view(k, c, 1, 1) + p["input_b"].view(k, c, 1, 1)
+    xm = x.permute(0, 3, 2, 1) * p["input_w"].reshape(k, c, 1, 1) + p["input_b"].reshape(k, c, 1, 1)
     xm = xm.reshape(k * c, t * b)
     # sensory synapses, every step at once: [num; den] sums (T, 2KU, B)
     sens = wiring.sens
@@ -135,7 +135,7 @@ def ltc_sequence(p: dict, wiring: Wiring, x: torch.Tensor, dt: torch.Tensor, h0:
         sums = xm.new_zeros(2 * ku, t * b)
     sums = sums.view(2 * ku, t, b).transpose(0, 1)
     gleak = p["gleak"].reshape(ku, 1)
-    cm_t = (p["cm"].view(1, k, u, 1) / (dt.permute(2, 0, 1).unsqueeze(2) / wiring.unfolds)).reshape(t, ku, b)
+    cm_t = (p["cm"].reshape(1, k, u, 1) / (dt.permute(2, 0, 1).unsqueeze(2) / wiring.unfolds)).reshape(t, ku, b)
     num_c = sums[:, :ku] + (gleak * p["vleak"].reshape(ku, 1))
     den_c = (cm_t + (gleak + wiring.epsilon)) + sums[:, ku:]
     v0 = h0.to(x.dtype).transpose(1, 2).reshape(ku, b)
@@ -154,7 +154,7 @@ def ltc_outputs(p: dict, wiring: Wiring, states: torch.Tensor) -> torch.Tensor:
     affine-mapped; (K, ..., motor)."""
     k = states.shape[0]
     shape = (k,) + (1,) * (states.dim() - 2) + (-1,)
-    return states[..., :wiring.motor] * p["output_w"].view(shape) + p["output_b"].view(shape)
+    return states[..., :wiring.motor] * p["output_w"].reshape(shape) + p["output_b"].reshape(shape)
 
 
 @contextlib.contextmanager
@@ -286,17 +286,14 @@ _CELL = "cell.rnn_cell."
 _HEAD = "cell.head."
 
 
-def stacked_forward(model, params: dict, x: torch.Tensor, dt: torch.Tensor, state=None,
-                    return_state: bool = False):
-    """K LTC models of ``model``'s wiring and shapes, parameters ``params`` = {name: (K, *shape)}
-    named as ``model.named_parameters()`` (what ``torch.func.stack_module_state`` returns).
-
-    ``x`` (K, B, T, C) or (B, T, C) for one batch shared by every member; ``dt`` (K, B, T) or (B, T);
-    ``state`` optional ``(h,)`` with h (K, B, U). Returns y (K, B, T, out) [and ``(h_last,)``]:
-    member k's is ``functional_call(model, params[k], (x[k], dt[k]))``. Autograd flows to ``params``.
-    """
-    cell = model.cell
-    wiring = cell.wiring()
+def stacked_features(model, params: dict, x: torch.Tensor, dt: torch.Tensor, state=None):
+    """What the head of each of K LTC members reads at every step, (K, B, T, motor), and the last
+    states ``(h (K, B, U),)``. ``model``: one SequenceModel of kind ``ltc``/``ltc-ncp`` (the wiring
+    every member shares, its masks are used); ``params`` = {name: (K, *shape)} named as
+    ``model.named_parameters()`` (``torch.func.stack_module_state``'s; views of a larger tensor are
+    fine); ``x`` (K, B, T, C) or (B, T, C) for one batch shared by every member; ``dt`` (K, B, T)
+    or (B, T); ``state`` optional ``(h,)``, h (K, B, U). Autograd flows to ``params``."""
+    wiring = model.cell.wiring()
     p = {n[len(_CELL):]: v for n, v in params.items() if n.startswith(_CELL)}
     k = p["w"].shape[0]
     if x.dim() == 3:
@@ -305,9 +302,17 @@ def stacked_forward(model, params: dict, x: torch.Tensor, dt: torch.Tensor, stat
         dt = dt.unsqueeze(0).expand(k, *dt.shape)
     h0 = state[0] if state is not None else x.new_zeros(k, x.shape[1], wiring.units)
     states = ltc_sequence(p, wiring, x, dt.to(x.dtype), h0)
-    out = ltc_outputs(p, wiring, states)                              # (K, B, T, motor)
-    y = torch.einsum("kbtm,kom->kbto", out, params[_HEAD + "weight"]) + params[_HEAD + "bias"][:, None, None]
-    return (y, (states[:, :, -1],)) if return_state else y
+    return ltc_outputs(p, wiring, states), (states[:, :, -1],)
+
+
+def stacked_forward(model, params: dict, x: torch.Tensor, dt: torch.Tensor, state=None,
+                    return_state: bool = False):
+    """K LTC members' outputs, y (K, B, T, out) [and ``(h_last,)``]: member k's is
+    ``functional_call(model, {n: v[k]}, (x[k], dt[k]))``. Arguments as :func:`stacked_features`."""
+    out, last = stacked_features(model, params, x, dt, state)
+    w, b = params[_HEAD + "weight"], params[_HEAD + "bias"]
+    y = torch.einsum("kbtm,kom->kbto", out, w) + b.reshape(b.shape[0], 1, 1, -1)
+    return (y, last) if return_state else y
 
 
 @torch.no_grad()
