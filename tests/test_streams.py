@@ -125,6 +125,21 @@ def test_batched_equals_alone_every_format_and_scheme(tiny_bundle):
             _check_batched(tiny_bundle, a, rng, streams=21 if a["format"] == "tflite" else 6)
 
 
+def test_litert_skips_batched_files_with_tensors_over_budget(tiny_bundle, monkeypatch):
+    """A batched LiteRT file whose largest tensor is over the budget (LTC-64 at 256 streams: 4 MiB)
+    is not used: the streams go as chunks of a smaller file, still equal to each stream alone."""
+    from edgelnn.runtime import tflite_runner
+
+    b = load_bundle(tiny_bundle)
+    a = next(a for a in b.artifacts if a["format"] == "tflite" and a["scheme"] == "fp32" and a["graph"] == "step")
+    with b.open(a) as r:
+        assert r.chunk_sizes() == [16, 256]        # the tiny model's tensors: every file is used
+    monkeypatch.setattr(tflite_runner, "CHUNK_TENSOR_BYTES", 0)
+    with b.open(a) as r:
+        assert r.chunk_sizes() == [16]             # the smallest file always stays
+    _check_batched(tiny_bundle, a, np.random.default_rng(2), streams=21)   # 16 + 5 padded to 16
+
+
 def test_onnx_step_graph_has_a_batch_axis(tiny_bundle):
     b = load_bundle(tiny_bundle)
     assert b.manifest["tensors"]["step"]["inputs"][0]["shape"][0] == "batch"

@@ -42,6 +42,12 @@ def _tensor_named(by_tensor: dict, want: str):
     return None
 
 
+# A batched file whose largest tensor exceeds this is not used for chunks of streams (a smaller
+# file is, several calls): LTC-64's per-synapse tensors are 16 KiB per stream, 4 MiB at batch 256,
+# which ran 178 us per stream-step against 16.4 through the 16-stream file (this host, 2 MiB L2).
+CHUNK_TENSOR_BYTES = 1 << 20
+
+
 class TFLiteRunner(Runner):
     format = "tflite"
 
@@ -103,6 +109,7 @@ class TFLiteRunner(Runner):
                                threads=threads, accel=accel, resolvers=resolvers)
         self._batch_files = {int(f["batch"]): f for f in artifact.get("batch_files") or []}
         self._batched: dict[int, "TFLiteRunner"] = {}
+        self._chunks: list[int] | None = None
         self.fixed_batch = x_shape[0] if self.graph == "step" else 1
         if self.fixed_batch > 1:
             self.batch_mode, self.batch_note = "batched", f"a file for {self.fixed_batch} streams"
@@ -158,6 +165,21 @@ class TFLiteRunner(Runner):
         it.invoke()
         return [it.get_tensor(idx) for idx in self._out_idx]
 
+    def chunk_sizes(self) -> list[int]:
+        """The batch sizes used for chunks: the smallest file, and each larger one whose largest
+        tensor stays within CHUNK_TENSOR_BYTES."""
+        if self._chunks is None:
+            sizes = sorted(self._batch_files)
+            self._chunks = [b for b in sizes if b == sizes[0] or self._sized(b).largest_tensor_bytes()
+                            <= CHUNK_TENSOR_BYTES]
+        return self._chunks
+
+    def largest_tensor_bytes(self) -> int:
+        """Bytes of the interpreter's largest tensor (weights or activations)."""
+        sizes = [int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
+                 for t in self._it.get_tensor_details() if len(t["shape"])]
+        return max(sizes, default=0)
+
     def _sized(self, b: int) -> "TFLiteRunner":
         """The runner of the bundle's file for b streams (its sha256 checked first)."""
         if b not in self._batched:
@@ -182,7 +204,7 @@ class TFLiteRunner(Runner):
             return self.invoke(feeds)
         if not self._batch_files or n <= 2:
             return super().invoke_batch(feeds)
-        sizes = sorted(self._batch_files)
+        sizes = self.chunk_sizes()
         parts, i = [], 0
         while i < n:
             rem = n - i

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UnsupportedError
-from . import cmath
+from . import cmath, hostsimd
 from .lower import Concat, Copy, Fused, Loc, MatVec, Program, numel, strip
 from .ops import OPS
 from .weights import Stored, store_loop_const, store_matrix
@@ -91,6 +91,7 @@ class FloatEmitter:
         self.block_macro = False
         self.flat_macro = False
         self.by4 = False              # a helper reads <P>_BY4 (by4_macro)
+        self.i8_avx2 = False          # an int8 dense helper has an AVX2 path (hostsimd)
 
     # -- names and places ----------------------------------------------------------------
     def fresh(self, what: str) -> str:
@@ -339,7 +340,8 @@ class FloatEmitter:
             w = "(float)wj[i]" if q else "wj[i]"
             fin = "            acc *= s[j * ss];\n" if q else ""
             sig = f"int ns, const {wt} *w{sargs}, {tail}"
-            body = f"""    int j, i, r;
+            simd = self._i8_host(hostsimd.batch_body(self.p)) if wt == "int8_t" else ""
+            body = simd + f"""    int j, i, r;
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;
         for (r = 0; r < ns; r++) {{
@@ -351,9 +353,17 @@ class FloatEmitter:
             y[(long)r * ys + j] = acc;
         }}
     }}
-"""
+""" + ("#endif\n" if simd else "")
         self.helpers[name] = f"static void {name}({sig})\n{{\n{body}}}\n"
         return name
+
+    def _i8_host(self, body: str) -> str:
+        """``body``, the AVX2 int8 path's opening (``#if``) of a dense helper; the helpers it
+        shares are emitted once, before the first helper that uses them."""
+        if not self.i8_avx2:
+            self.i8_avx2 = True
+            self.helpers[f"{self.p}_i8_avx2"] = hostsimd.helpers(self.p)
+        return body
 
     def _mv_helper(self, st: Stored) -> str:
         p = self.p
@@ -395,7 +405,8 @@ class FloatEmitter:
         elif st.encoding == "dense":
             self.by4 = True
             sig = f"const {wt} *w{sargs}, const float *b, const float *add, const float *x, float *y, int n, int k"
-            body = f"""    int j, i;
+            simd = self._i8_host(hostsimd.single_body(p)) if wt == "int8_t" else ""
+            body = simd + f"""    int j, i;
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;
         float acc = 0.0f;
@@ -413,7 +424,7 @@ class FloatEmitter:
         if (add) acc += add[j];
         y[j] = acc;
     }}
-"""
+""" + ("#endif\n" if simd else "")
         elif st.encoding == "bitmask":
             sig = (f"const unsigned char *m, const {wt} *w{sargs}, const float *b, const float *add, "
                    "const float *x, float *y, int n, int k")
@@ -789,6 +800,8 @@ class FloatEmitter:
                  ) if self.block_macro else ""
         block += batch_tile_macro(P)
         block += self.preamble()
+        if self.i8_avx2:
+            block += hostsimd.macro(P)
         if self.by4:
             block += by4_macro(P)
         if self.flat_macro:
