@@ -166,6 +166,10 @@ def test_header_normalisation_equals_the_manifest_and_the_host_helper(packaged):
     host = bundle.normalise(raw)
     assert np.allclose(host, (raw - np.float32(norm["mean"])) / np.float32(norm["std"]), rtol=0, atol=0)
     assert len(bundle.artifacts) == 3
+    # a C artifact's weight bytes (the report's × fp32 on a host): the generator's stored constants
+    weights = {e["scheme"]: e["footprint"]["weight_bytes"] for e in bundle.artifacts}
+    assert all(e["footprint"]["weight_bytes"] == e["c"]["stats"]["const_bytes"] for e in bundle.artifacts)
+    assert 0 < weights["int8-weight"] < weights["int16-fixed"] < weights["fp32"], weights
     for entry in bundle.artifacts:
         P = entry["c_prefix"].upper()
         header = (bundle_path / entry["extra_files"][0]["file"]).read_text()
@@ -373,3 +377,38 @@ def test_report_size_truth_aliases_grown_files_and_not_applicable_rows(tmp_path)
     pick = next(r for r in rep.recommendations if r.target == "host" and r.model == "")
     assert pick.row.scheme != "int8-dynamic"                       # a grown file is never picked for size
     assert "D c" in MARKER_KEY
+
+
+def test_report_size_ratio_compares_weights_on_a_host_and_flash_on_an_mcu(tmp_path):
+    """Issue 19 item 5: × fp32 is what quantization shrinks (weight bytes on a host, flash on a
+    microcontroller), the file ratio beside it; a file that grew is flagged from the file ratio."""
+    from edgelnn.bench import append_rows
+    from edgelnn.report import build_report
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_report import make_row
+
+    def fp(weights, size):
+        return {"weight_elements": None, "weight_bytes": weights, "state_bytes": None, "macs_per_step": None,
+                "elementwise_per_step": None, "file_bytes": size, "structure_bytes": None, "weights_by_dtype": {}}
+
+    # the issue's LTC-24 japanesevowels ONNX figures: int8 file 61,438 B vs 35,563 B, weights 7,837 vs 18,100 B
+    rows = [make_row(bundle="ltc", model="ltc", size=35563, size_ratio=1.0, footprint=fp(18100, 35563)),
+            make_row(bundle="ltc", model="ltc", scheme="int8-static", size=61438, size_ratio=61438 / 35563,
+                     footprint=fp(7837, 61438)),
+            make_row(bundle="ltc", model="ltc", fmt="c", scheme="fp32", target="cortex-m4", size=12000,
+                     flash_bytes=12000, size_ratio=1.0, footprint=fp(9000, 51000), runtime="c"),
+            make_row(bundle="ltc", model="ltc", fmt="c", scheme="int8-weight", target="cortex-m4", size=5000,
+                     flash_bytes=5000, size_ratio=0.5, footprint=fp(2500, 25500), runtime="c")]
+    append_rows(tmp_path / "r.jsonl", rows)
+    rep = build_report([tmp_path / "r.jsonl"], tmp_path / "rep", sensitivity=False, budget=100.0)
+    by = {(r.target, r.scheme): r for r in rep.rows}
+    assert by[("host", "int8-static")].size_ratio == pytest.approx(7837 / 18100)
+    assert by[("host", "int8-static")].file_ratio == pytest.approx(61438 / 35563)
+    assert by[("cortex-m4", "int8-weight")].size_ratio == pytest.approx(5000 / 12000)   # flash, not weights
+    md = rep.markdown.read_text()
+    line = next(ln for ln in md.splitlines() if "| onnx step int8-static |" in ln and "| 0.43 |" in ln)
+    assert "| 0.43 | 1.73 |" in line and "**file grew**" in line                 # results table
+    line = next(ln for ln in md.splitlines() if "| c step int8-weight |" in ln and "| passed |" in ln)
+    assert "| 0.42 | 0.50 |" in line and "file grew" not in line
+    assert "*file × fp32* compares the files" in md

@@ -227,6 +227,9 @@ def _footprint(path: Path, entry: dict) -> dict:
     try:
         fp = footprint(path, entry["format"], entry["graph"], list(entry["io"]["inputs"][2:]))
         out = (fp or Footprint(None, None, None, None, None, path.stat().st_size, None)).to_dict()
+        stats = (entry.get("c") or {}).get("stats") or {}
+        if fp is None and stats.get("const_bytes") is not None:    # C: the generator's count of its
+            out["weight_bytes"] = int(stats["const_bytes"])          # static const arrays (as the auto search)
     except Exception as exc:  # noqa: BLE001 - the artifact passed its gate; only the figures are missing
         out = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
     mcu = entry.pop("mcu", None)          # C: the one place for them is the footprint

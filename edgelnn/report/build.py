@@ -38,7 +38,7 @@ class ReportFiles:
 CSV_FIELDS = ["bundle", "model", "dataset", "artifact", "format", "graph", "scheme", "runtime",
               "runtime_version", "provider", "threads", "target", "on_target", "status", "status_label",
               "error", "params", "params_active", "weight_bytes", "state_bytes", "macs_per_step",
-              "elementwise_per_step", "size_bytes", "size_ratio", "p50_us", "p99_us", "step_p50_us",
+              "elementwise_per_step", "size_bytes", "size_ratio", "file_ratio", "p50_us", "p99_us", "step_p50_us",
               "step_p99_us", "chunk", "run_per_sample_us", "peak_rss_mb", "model_rss_mb", "flash_bytes",
               "ram_bytes", "stack_bytes", "mcu_state_bytes", "metric", "accuracy",
               "accuracy_fp32", "reference", "reference_kind", "accuracy_delta", "drop", "agreement", "parity_max_abs", "golden_ok",

@@ -48,7 +48,7 @@ def exclusion(row: Row, budget: float) -> str | None:
     if row.status != "passed":
         return row.status_label
     if row.file_grew:
-        return f"file grew under quantization ({row.size_ratio:.2f}x fp32's)"
+        return f"file grew under quantization ({row.file_ratio:.2f}x fp32's)"
     if row.drop is None:
         return "no accuracy measured"
     if row.drop > budget + 1e-9:
@@ -76,7 +76,7 @@ def _describe(row: Row) -> str:
             if row.mcu_ram_bytes is not None else ""
         return f"flash {row.flash_bytes / 1024:.1f} KiB{ram}, drop {points(row.drop)}"
     size = f"{row.size_bytes / 1024:.1f} KiB" if row.size_bytes is not None else "size ?"
-    ratio = f" ({row.size_ratio:.2f}x fp32)" if row.size_ratio is not None else ""
+    ratio = f" (weights {row.size_ratio:.2f}x fp32's)" if row.size_ratio is not None else ""
     lat = f", p50 {row.step_p50_us:.1f} us/step" if row.step_p50_us is not None else ""
     return f"{size}{ratio}{lat}, drop {points(row.drop)}"
 

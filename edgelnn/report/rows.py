@@ -64,7 +64,8 @@ class Row:
     peak_rss_mb: float | None = None
     model_rss_mb: float | None = None
     size_bytes: int | None = None            # C: object text + rodata on a host, flash on an MCU
-    size_ratio: float | None = None          # the file's bytes / fp32's (manifest)
+    size_ratio: float | None = None          # weight bytes / fp32's on a host, flash / fp32's on an MCU (fill_ratios)
+    file_ratio: float | None = None          # the file's bytes / fp32's (the manifest's size_ratio)
     source_bytes: int | None = None          # C: the .c file's bytes
     sha256: str | None = None
     params: int | None = None
@@ -107,7 +108,7 @@ class Row:
     @property
     def file_grew(self) -> bool:
         """A quantized artifact whose file is larger than fp32's (e.g. ONNX QDQ structure)."""
-        return self.scheme != "fp32" and self.size_ratio is not None and self.size_ratio > 1.0
+        return self.scheme != "fp32" and self.file_ratio is not None and self.file_ratio > 1.0
 
     @property
     def status_label(self) -> str:
@@ -254,7 +255,7 @@ def parse_row(obj: dict, where: str) -> Row:
         p50_us=_num(lat.get("p50")), p99_us=_num(lat.get("p99")),
         per_sample_us=_num(obj.get("per_sample_us")), chunk=_num(obj.get("chunk"), int),
         peak_rss_mb=_num(obj.get("peak_rss_mb")), model_rss_mb=_num(obj.get("model_rss_mb")),
-        size_bytes=_num(obj.get("size_bytes"), int), size_ratio=_num(obj.get("size_ratio")),
+        size_bytes=_num(obj.get("size_bytes"), int), file_ratio=_num(obj.get("size_ratio")),
         source_bytes=_num(obj.get("source_bytes"), int), sha256=obj.get("sha256"),
         params=_num(obj.get("params"), int), params_active=_num(obj.get("params_active"), int),
         weight_bytes=_num(fp.get("weight_bytes"), int), state_bytes=_num(fp.get("state_bytes"), int),
@@ -269,6 +270,26 @@ def parse_row(obj: dict, where: str) -> Row:
         run_per_sample_us=_num(obj.get("run_per_sample_us")), flash_bytes=_num(obj.get("flash_bytes"), int),
         ram_bytes=_num(obj.get("ram_bytes"), int), stack_bytes=_num(obj.get("stack_bytes"), int),
         mcu_state_bytes=_num(obj.get("mcu_state_bytes"), int), raw=obj)
+
+
+def fill_ratios(rows: list[Row]) -> None:
+    """``size_ratio``: what quantization shrinks, against the fp32 artifact of the same bundle,
+    format, graph and target -- weight bytes on a host (stored constants as the footprint counts
+    them; a file's graph structure does not shrink), flash on a microcontroller. None where either
+    side lacks the figure (never file bytes: those are ``file_ratio``, shown beside)."""
+    fp32: dict[tuple, Row] = {}
+    for r in rows:
+        if r.scheme == "fp32":
+            key = (r.bundle, r.format, r.graph, r.target)
+            if key not in fp32 or (r.weight_bytes or r.flash_bytes):
+                fp32[key] = r
+    for r in rows:
+        ref = fp32.get((r.bundle, r.format, r.graph, r.target))
+        if ref is None:
+            continue
+        mine, theirs = (r.flash_bytes, ref.flash_bytes) if r.flash_bytes is not None else (r.weight_bytes, ref.weight_bytes)
+        if mine is not None and theirs:
+            r.size_ratio = mine / theirs
 
 
 def fill_references(rows: list[Row]) -> None:
@@ -328,4 +349,5 @@ def load_results(paths: list[str | Path]) -> list[Row]:
         if count == 0:
             raise ResultsError(f"{path}: empty results file (no rows)")
     fill_references(rows)
+    fill_ratios(rows)
     return rows

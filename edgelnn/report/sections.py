@@ -46,7 +46,7 @@ STATUS_LEGEND = ("Status legend: **passed** = exported, golden check passed, mea
                  "only a subset was scored; for RMSE a positive Δ is worse.")
 
 RESULT_COLUMNS = ["model", "bundle", "artifact", "runtime", "target", "status", "params",
-                  "active params", "size KiB", "weight KiB", "state B", "MACs/step", "× fp32",
+                  "active params", "size KiB", "weight KiB", "state B", "MACs/step", "× fp32", "file × fp32",
                   "p50 µs/step", "p99 µs/step", "p50 µs/call (chunk)",
                   "runtime peak RSS MB", "runtime RSS for the model MB", "flash KiB", "MCU RAM B",
                   "metric", "accuracy", "Δ vs fp32", "agreement", "parity max|err|",
@@ -58,7 +58,10 @@ MEMORY_NOTE = ("*weight KiB*, *state B* and *MACs/step* are the model's own cost
                "and *MCU RAM B* (static RAM + worst-case stack + state) are a C artifact's on a "
                "microcontroller target's core. *size KiB* is the file on a host, except C: the compiled "
                "object's text + rodata on the host (its source's bytes in brackets) and flash on a "
-               "microcontroller; *× fp32* compares files.")
+               "microcontroller. *× fp32* compares what quantization shrinks with the fp32 artifact of the same "
+               "bundle, format and target: weight bytes on a host (a C artifact's: the generator's stored "
+               "constants), flash on a microcontroller; *file × fp32* compares the files (a quantized file can "
+               "grow: QDQ structure; **file grew** flags it).")
 
 
 def aliases(rows: list[Row]) -> tuple[list[Row], dict[int, list[Row]]]:
@@ -94,7 +97,7 @@ def results_section(rows: list[Row]) -> Section:
                      str(r.params_active) if r.params_active is not None else "–", size,
                      kib(r.weight_bytes), str(r.state_bytes) if r.state_bytes is not None else "–",
                      str(r.macs_per_step) if r.macs_per_step is not None else "–",
-                     num(r.size_ratio, 2), num(r.step_p50_us, 1), num(r.step_p99_us, 1), call,
+                     num(r.size_ratio, 2), num(r.file_ratio, 2), num(r.step_p50_us, 1), num(r.step_p99_us, 1), call,
                      num(r.peak_rss_mb, 1), num(r.model_rss_mb, 1), kib(r.flash_bytes),
                      str(r.mcu_ram_bytes) if r.mcu_ram_bytes is not None else "–", r.metric, num(r.accuracy, 4),
                      delta(r), num(r.agreement, 3), num(r.parity_max_abs, 5), golden, r.error or ""])
