@@ -22,8 +22,9 @@ command -v clang >/dev/null || need+=(clang)
 command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi)
 [ -d /usr/lib/arm-none-eabi/newlib ] || need+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
-# the example firmware project (export --package) is built by its Makefile
+# the example firmware project (export --package) is built by its Makefile and its CMakeLists.txt
 command -v make >/dev/null || need+=(make)
+command -v cmake >/dev/null || need+=(cmake)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: sudo apt-get install -y ${need[*]}" >&2

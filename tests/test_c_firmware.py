@@ -290,6 +290,20 @@ def test_example_project_builds_strictly_and_matches_golden_on_the_host_and_the_
             assert len(ys) == int(golden.lengths.sum())
             worst = max(float(np.abs(v - golden.y[g, t]).max()) for (g, t), v in ys.items())
             assert worst <= tol + 1e-6, (scheme, run, worst, tol)    # printed with 6 decimals
+    # the CMake project builds the same for the Cortex-M0+ (arm-none-eabi toolchain file) and runs
+    entry = next(a for a in bundle.artifacts if a["scheme"] == "int16-fixed")
+    folder = pkg / entry["file"][:-2].replace(".", "_")
+    cmake = ["cmake", "-S", ".", "-B", "build-m0", "-DCMAKE_TOOLCHAIN_FILE=firmware/arm-none-eabi.cmake",
+             "-DEDGELNN_CORE=cortex-m0plus"]
+    for step in (cmake, ["cmake", "--build", "build-m0"]):
+        made = subprocess.run(step, cwd=folder, capture_output=True, text=True, timeout=300)
+        assert made.returncode == 0, made.stdout[-1000:] + made.stderr[-1000:]
+    elf = folder / "build-m0" / f"{folder.name}-cortex-m0plus.elf"
+    proc = subprocess.run(["qemu-system-arm", "-M", "microbit", "-nographic", "-monitor", "none", "-serial", "none",
+                           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
+                          capture_output=True, text=True, timeout=300)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "PASS" in text and len(_outputs(text)) == int(golden.lengths.sum()), text[-500:]
 
 
 @needs_cross
