@@ -37,7 +37,7 @@ from .. import data as data_mod
 from .. import interrupt, metrics
 from ..errors import InputError, NumericError
 from . import recipe
-from .loop import TrainConfig, TrainResult, _create, _loss_fn, _warm_up, evaluate, predict_steps
+from .loop import TrainConfig, TrainResult, _create, _loss_fn, _warm_up
 from .memory import PeakMemory
 
 STACKABLE = ("gru", "gru-d", "lstm", "rnn", "cfc", "cfc-ncp")
@@ -324,17 +324,42 @@ def _train_round(configs: list[TrainConfig], dss: list) -> list:
             flat.keep(kr)
             adam.keep(kr)
             pos = [pos[r] for r in keep]
+    finished = [k for k in range(K) if not isinstance(done.get(k), NumericError)]
+    finals = _final_outputs(seq, flat, [state[k]["best_row"] for k in finished], [dss[k] for k in finished])
     seconds = (time.perf_counter() - start) / K     # the member's share of the stack's wall time
     out = []
     for k, (c, ds, model) in enumerate(zip(configs, dss, models)):
         if isinstance(done.get(k), NumericError):
             out.append(done[k])
             continue
-        s = state[k]
-        t0 = time.perf_counter()
-        flat.load_into(model, s["best_row"])
-        out.append(_finish(c, ds, model, s, metric, seconds + (time.perf_counter() - t0)))
+        flat.load_into(model, state[k]["best_row"])
+        out.append(_finish(c, ds, model, state[k], metric, seconds, *finals[finished.index(k)]))
     return out
+
+
+def _final_outputs(seq, flat, best_rows, dss) -> list[tuple]:
+    """(validation outputs, test outputs) at each sequence's last step of each member's kept
+    weights, in one stacked pass (``loop._train``'s closing ``predict_steps`` calls)."""
+    if not best_rows:
+        return []
+    saved = flat.flat
+    flat.flat = torch.stack(best_rows)
+    try:
+        P = flat.views()
+        out = []
+        for split in ("val", "test"):
+            parts = [getattr(ds, split) for ds in dss]
+            if not len(parts[0]):
+                out.append([None] * len(dss))
+                continue
+            x, dt, _, lengths = _stack_split(parts)
+            with torch.no_grad():
+                last = torch.cat([_outputs(seq, P, x[:, i:i + VAL_BATCH], dt[:, i:i + VAL_BATCH],
+                                           lengths[:, i:i + VAL_BATCH]) for i in range(0, x.shape[1], VAL_BATCH)], 1)
+            out.append(list(last.numpy()))
+    finally:
+        flat.flat = saved
+    return list(zip(*out))
 
 
 def _val_scores(seq, flat, vx, vdt, vy, vlen, rows, dss, pos, loss_fn) -> list[tuple[float, float]]:
@@ -353,25 +378,23 @@ def _val_scores(seq, flat, vx, vdt, vy, vlen, rows, dss, pos, loss_fn) -> list[t
     return out
 
 
-def _finish(config: TrainConfig, ds, model, s: dict, metric: str, seconds: float):
-    """The end of ``loop._train`` for one member (its best weights loaded into ``model``)."""
+def _finish(config: TrainConfig, ds, model, s: dict, metric: str, seconds: float, val_last, test_last):
+    """The end of ``loop._train`` for one member (its best weights loaded into ``model``), from its
+    outputs at each sequence's last step on validation and test (``_final_outputs``)."""
     model.eval()
-    val_last = metrics.scored(predict_steps(model, ds.val), ds.val.lengths, ds.val.y, ds.task)[0] \
-        if len(ds.val) else None
     history = s["history"]
     failure = recipe.diagnose(s["best_epoch"], len(history),
                               val_last is not None and recipe.constant_output(val_last, ds.task))
-    t0 = time.perf_counter()
-    test = evaluate(model, ds.test, ds)
+    test = metrics.score(test_last, ds.test.y, ds.task, ds.target_std)
     model.metrics = {"metric": metric, "test": test, "val": s["best_val"], "best_epoch": s["best_epoch"],
                      "augment": config.augment, "lr": config.lr, "batch_size": config.batch_size,
                      "training_failure": ", ".join(failure) or "none"}
     result = TrainResult(checkpoint="", model=config.model, dataset=ds.name, units=config.units, seed=config.seed,
                          params=model.param_count(), metric=metric, test_metric=test, val_metric=s["best_val"],
-                         best_epoch=s["best_epoch"], epochs_run=len(history),
-                         seconds=seconds + time.perf_counter() - t0, params_active=model.active_param_count(),
-                         val_loss=s["best_loss"], augment=config.augment, history=history, lr=config.lr,
-                         batch_size=config.batch_size, failure=failure, per_step=False)
+                         best_epoch=s["best_epoch"], epochs_run=len(history), seconds=seconds,
+                         params_active=model.active_param_count(), val_loss=s["best_loss"],
+                         augment=config.augment, history=history, lr=config.lr, batch_size=config.batch_size,
+                         failure=failure, per_step=False)
     return model, result
 
 
@@ -402,16 +425,17 @@ def _gru_like(decay: bool):
             w, b = P["cell.decay.weight"], P["cell.decay.bias"]
             gamma = torch.exp(-torch.relu(torch.baddbmm(b.unsqueeze(1), dt.reshape(K, B * T, 1), w.transpose(1, 2))))
             gamma = gamma.view(K, B, T, H)
+        gi_rz, gi_n = (g.unbind(2) for g in gi.split([2 * H, H], dim=-1))   # unbind: one backward node
+        gammas = gamma.unbind(2) if decay else None
         h = x.new_zeros(K, B, H)
         hs = []
         for t in range(T):
             if decay:
-                h = gamma[:, :, t] * h
-            gh = torch.baddbmm(bhh, h, whh)
-            g = gi[:, :, t]
-            r, z = torch.sigmoid(g[..., :2 * H] + gh[..., :2 * H]).chunk(2, dim=-1)
-            nn_ = torch.tanh(g[..., 2 * H:] + r * gh[..., 2 * H:])
-            h = nn_ + z * (h - nn_)                    # (1 - z) * n + z * h
+                h = gammas[t] * h
+            gh_rz, gh_n = torch.baddbmm(bhh, h, whh).split([2 * H, H], dim=-1)
+            r, z = torch.sigmoid(gi_rz[t] + gh_rz).chunk(2, dim=-1)
+            n_ = torch.tanh(gi_n[t] + r * gh_n)
+            h = n_ + z * (h - n_)                     # (1 - z) * n + z * h
             hs.append(h)
         return torch.stack(hs, dim=2)
     return seq
@@ -423,14 +447,14 @@ def _lstm_seq(P, x, dt):
     whh, bhh = P[c + "weight_hh"].transpose(1, 2), P[c + "bias_hh"].unsqueeze(1)
     K, B, T, H4 = gi.shape
     H = H4 // 4
+    gis = gi.unbind(2)
     h = x.new_zeros(K, B, H)
     cs = h
     hs = []
     for t in range(T):
-        gates = gi[:, :, t] + torch.baddbmm(bhh, h, whh)
-        s = torch.sigmoid(gates)
-        cs = s[..., H:2 * H] * cs + s[..., :H] * torch.tanh(gates[..., 2 * H:3 * H])
-        h = s[..., 3 * H:] * torch.tanh(cs)
+        i, f, g, o = torch.baddbmm(gis[t] + bhh, h, whh).split(H, dim=-1)
+        cs = torch.sigmoid(f) * cs + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(cs)
         hs.append(h)
     return torch.stack(hs, dim=2)
 
@@ -441,8 +465,8 @@ def _rnn_seq(P, x, dt):
     whh, bhh = P[c + "weight_hh"].transpose(1, 2), P[c + "bias_hh"].unsqueeze(1)
     h = x.new_zeros(gi.shape[0], gi.shape[1], gi.shape[3])
     hs = []
-    for t in range(gi.shape[2]):
-        h = torch.tanh(torch.baddbmm(gi[:, :, t] + bhh, h, whh))
+    for g in gi.unbind(2):
+        h = torch.tanh(torch.baddbmm(g + bhh, h, whh))
         hs.append(h)
     return torch.stack(hs, dim=2)
 
@@ -457,11 +481,12 @@ def _cfc_update(f, ts, H: int, mode: str, pure=None):
     if mode == "pure":
         A, w_tau = pure
         return -A * torch.exp(-ts * (torch.abs(w_tau) + torch.abs(f))) * f + A
-    ff = torch.tanh(f[..., :2 * H])
-    t_interp = torch.sigmoid(f[..., 2 * H:3 * H] * ts + f[..., 3 * H:])
+    ff, t_a, t_b = f.split([2 * H, H, H], dim=-1)
+    ff1, ff2 = torch.tanh(ff).chunk(2, dim=-1)
+    t_interp = torch.sigmoid(t_a * ts + t_b)
     if mode == "no_gate":
-        return ff[..., :H] + t_interp * ff[..., H:]
-    return ff[..., :H] * (1.0 - t_interp) + t_interp * ff[..., H:]
+        return ff1 + t_interp * ff2
+    return ff1 * (1.0 - t_interp) + t_interp * ff2
 
 
 def _heads(P, prefix: str, mode: str, mask=None):
@@ -489,11 +514,12 @@ def _cfc(model):
         H = cell.hidden_size
         h = x.new_zeros(K, B, H)
         hs = []
+        pres, tss = pre.unbind(2), dt.unsqueeze(-1).unbind(2)
         for t in range(T):
-            z = _lecun(torch.baddbmm(pre[:, :, t], h, wh))
+            z = _lecun(torch.baddbmm(pres[t], h, wh))
             for w2, b2 in deeper:
                 z = _lecun(_lin(z, w2, b2))
-            h = _cfc_update(_lin(z, W, b), dt[:, :, t, None], H, mode, pure)
+            h = _cfc_update(_lin(z, W, b), tss[t], H, mode, pure)
             hs.append(h)
         return torch.stack(hs, dim=2)
     return seq
@@ -518,12 +544,13 @@ def _wired_cfc(model):
         K, B, T, _ = pre.shape
         hs = [x.new_zeros(K, B, H) for H in sizes]
         outs = []
+        pres, tss = pre.unbind(2), dt.unsqueeze(-1).unbind(2)
         for t in range(T):
-            ts = dt[:, :, t, None]
+            ts = tss[t]
             new = []
             for l, H in enumerate(sizes):
                 W, b, pure = lay[l]
-                f = torch.baddbmm(pre[:, :, t], hs[0], wh0) if l == 0 else _lin(torch.cat([new[-1], hs[l]], -1), W, b)
+                f = torch.baddbmm(pres[t], hs[0], wh0) if l == 0 else _lin(torch.cat([new[-1], hs[l]], -1), W, b)
                 new.append(_cfc_update(f, ts, H, mode, pure))
             hs = new
             outs.append(new[-1])
