@@ -43,21 +43,25 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure(name, budget, kind, ks, epochs, dss):
+def measure(name, budget, kind, ks, epochs, dss, rounds):
+    """Interleaved rounds (single runs, then each stack); the best of the rounds for each figure,
+    so a load spike during one measurement does not decide a ratio."""
     ds = dss[0]
     fit = size_for_budget(kind, ds.input_size, ds.output_size, budget)
     torch.set_num_threads(1)
     one = _configs(kind, ds, fit, 2, epochs)
     loop._warm_up()
-    single = statistics.mean(_time(lambda c=c: loop._train(c, None, dss[c.seed])) for c in one) / epochs
+    why = stacked.unstackable(one[0], ds)
+    singles, stacks = [], {K: [] for K in ks}
+    for _ in range(rounds):
+        singles.append(statistics.mean(_time(lambda c=c: loop._train(c, None, dss[c.seed])) for c in one) / epochs)
+        for K in ks if why is None else ():
+            cfgs = _configs(kind, ds, fit, K, epochs)
+            stacks[K].append(_time(lambda: stacked._train_round(cfgs, [dss[c.seed] for c in cfgs])) / epochs)
     row = {"dataset": name, "budget": budget, "kind": kind, "units": fit.units, "active": fit.params_active,
-           "single": single, "stacked": {}}
-    if stacked.unstackable(one[0], ds) is not None:
-        row["why"] = stacked.unstackable(one[0], ds)
-        return row
-    for K in ks:
-        cfgs = _configs(kind, ds, fit, K, epochs)
-        row["stacked"][K] = _time(lambda: stacked._train_round(cfgs, [dss[c.seed] for c in cfgs])) / epochs
+           "single": min(singles), "stacked": {K: min(v) for K, v in stacks.items() if v}}
+    if why is not None:
+        row["why"] = why
     return row
 
 
@@ -68,6 +72,7 @@ def main(argv=None):
     ap.add_argument("--kinds", nargs="+", default=list(KINDS))
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 8, 16])
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     start = time.perf_counter()
@@ -76,7 +81,7 @@ def main(argv=None):
         dss = {s: data.load(name, seed=s) for s in (0, 1)}
         for budget in args.budgets:
             for kind in args.kinds:
-                row = measure(name, budget, kind, args.ks, args.epochs, dss)
+                row = measure(name, budget, kind, args.ks, args.epochs, dss, args.rounds)
                 rows.append(row)
                 print(_line(row, args.ks), flush=True)
     load = os.getloadavg()
@@ -85,7 +90,7 @@ def main(argv=None):
             f"{os.cpu_count()} cores, torch {torch.__version__}, 1 thread; load average at the end "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine: measured under load, read the ratios). "
             f"Seconds per epoch ({args.epochs} epoch(s) per run, including each run's creation, validation "
-            f"and final scoring); K singles = K x one single run.\n")
+            f"and final scoring; best of {args.rounds} interleaved rounds); K singles = K x one single run.\n")
     cols = " | ".join(f"K={k}: stacked s / K singles s (speed-up)" for k in args.ks)
     table = [f"| dataset | budget | kind | units | active | single run s | {cols} |",
              "| --- | ---: | --- | ---: | ---: | ---: |" + " ---: |" * len(args.ks)]

@@ -111,3 +111,55 @@ def test_unstackable_configs_train_one_by_one():
     """augment (per-draw lengths) has no stacked form: train_many falls back to loop.train."""
     assert stacked.unstackable(dataclasses.replace(_config("gru"), augment="time")) is not None
     assert stacked.unstackable(_config("ltc")) is not None
+
+
+# -- the study's stacked jobs -------------------------------------------------------------------------
+def _tiny_design(**kw):
+    from edgelnn.study import StudyDesign
+
+    return StudyDesign(datasets=("italypowerdemand",), models=("gru", "cfc"), budgets=(250,), seeds=2,
+                       arms=("plain", "time-aug"), aug_budgets=(), trials=2, tune_seeds=2, batch_factors=(0.5, 1.0),
+                       max_extensions=0, max_epochs=2, patience=2, max_run_seconds=None, export=False, **kw)
+
+
+def test_study_stacks_the_trials_of_one_batch_size_and_the_final_seeds_of_one_arm():
+    from edgelnn.study import plan
+
+    design = _tiny_design()
+    stacks = plan.stacks(plan.tuning_jobs(design))
+    gru = [s for s in stacks if s[0].spec["model"] == "gru"]
+    # 2 rates x 2 seeds at each of 2 batch sizes: one stack per batch size
+    assert sorted(len(s) for s in gru) == [4, 4]
+    for s in stacks:
+        assert len({(j.spec["batch_size"], j.spec["units"], str(j.spec["search"])) for j in s}) == 1
+    chosen = {"lr": 0.01, "batch_size": 8, "search": {}}
+    finals = [plan.final_job(design, "italypowerdemand", "gru", 250, arm, s, chosen)
+              for arm in ("plain", "time-aug") for s in range(2)]
+    assert [len(s) for s in plan.stacks(finals)] == [2, 1, 1]     # time-aug (augmentation) trains alone
+
+
+def test_a_stacked_study_job_gives_each_member_its_own_records():
+    """jobs.run_train_stack returns, per member, the payload run_train gives for that spec."""
+    from edgelnn.study import jobs, plan
+
+    design = _tiny_design()
+    chosen = {"lr": 0.01, "batch_size": 8, "search": {}}
+    finals = [plan.final_job(design, "italypowerdemand", "gru", 250, "plain", s, chosen) for s in range(2)]
+    for job in finals:                          # one shift of the suite is enough here (and 10x faster)
+        job.spec["shifts"] = job.spec["shifts"][:1]
+    trials = [j for j in plan.tuning_jobs(design) if j.spec["model"] == "gru"][:2]
+    for group, compared in ((finals, 1), (trials, 2)):
+        got = jobs.run_train_stack([j.spec for j in group])["members"]
+        assert [p["record"]["seed"] for p in got] == [j.spec["seed"] for j in group]
+        for job, payload in list(zip(group, got))[:compared]:
+            alone = jobs.run_train(job.spec)
+            a, b = payload["record"], alone["record"]
+            assert set(a) == set(b)
+            for key in ("val_metric", "val_loss", "test_metric"):
+                if key in a:
+                    assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+            for key in ("best_epoch", "epochs_run", "training_failure", "hparams", "seed", "units", "trial"):
+                assert a.get(key) == b.get(key), key
+            if "test_scores" in a:
+                assert a["test_scores"] == pytest.approx(b["test_scores"], abs=1e-6)
+            assert set(payload["files"]) == set(alone["files"])

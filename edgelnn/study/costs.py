@@ -84,6 +84,36 @@ def epoch_seconds(dataset: str, kind: str, units: int, batch: int) -> float:
 CALIBRATION = 0.53
 
 
+# Stacked training (edgelnn.train.stacked): K runs of one kind, size and batch size trained as one
+# computation cost ``stack_share(kind, K)`` x K single runs. Speed-up of K stacked over K single runs
+# at K = 8 and 16 (benchmarks/stacked_train.py, see STACK_SOURCE); between the points linear in K, 1 at K = 1.
+STACK_SPEEDUP: dict[str, dict[int, float]] = {
+    "gru": {8: 5.0, 16: 5.0}, "gru-d": {8: 5.0, 16: 5.0}, "lstm": {8: 5.0, 16: 5.0},
+    "cfc": {8: 5.0, 16: 5.0}, "cfc-ncp": {8: 5.0, 16: 5.0},
+}
+STACK_SOURCE = "placeholder"
+
+
+def stack_speedup(kind: str, members: int) -> float:
+    """Speed-up of ``members`` runs of ``kind`` trained stacked over training them one by one."""
+    points = STACK_SPEEDUP.get(kind)
+    if not points or members <= 1:
+        return 1.0
+    xs = [1] + sorted(points)
+    ys = [1.0] + [points[k] for k in sorted(points)]
+    if members >= xs[-1]:
+        return ys[-1]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if members <= x1:
+            return y0 + (y1 - y0) * (members - x0) / (x1 - x0)
+    return ys[-1]
+
+
+def stack_share(kind: str, members: int) -> float:
+    """Each member's cost in a stack of ``members``, as a fraction of a single run's."""
+    return 1.0 / stack_speedup(kind, members)
+
+
 def train_estimate(dataset: str, kind: str, budget: int, units: int, batch: int, max_epochs: int,
                    epochs: int | None = None) -> float:
     """Estimated CPU seconds of one training run (tuning trial or final run)."""
@@ -158,9 +188,11 @@ def plan_time(design, workers: int = 2) -> TimePlan:
     by_cell: dict = {}
     deferred = []
     tune_by_group: dict = {}
-    for job in plan.tuning_jobs(design):   # the base grid; extensions come on top (``extension_max``)
+    base_grid = plan.tuning_jobs(design)   # estimates already scaled to their stacks' shares
+    for job in base_grid:
         tune_by_group[job.group] = tune_by_group.get(job.group, 0.0) + job.estimate
-        longest = max(longest, job.estimate)
+    for members in plan.stacks(base_grid):
+        longest = max(longest, sum(j.estimate for j in members))
     tune = sum(tune_by_group.values())
     per_round = len(design.batch_factors) * design.tune_seeds if design.trials > 1 else 0
     extension_max = 0.0
@@ -178,8 +210,13 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                 by_cell[(d, m, b)] = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
                 if group is not None and n_tune:
                     extension_max += design.max_extensions * per_round * group / n_tune
-                final += n_final * est
-                longest = max(longest, est)
+                # the plain arm's seeds train stacked (one job); training of the other arms one run each
+                n_plain = design.seeds if "plain" in design.arms and b in design.arm_budgets("plain", d) else 0
+                score = score_estimate(d, m, plan.final_units(design, d, m, b))
+                train_part = est - score
+                stacked_cost = n_plain * (train_part * stack_share(m, n_plain) + score)
+                final += stacked_cost + (n_final - n_plain) * est
+                longest = max(longest, est, stacked_cost)
                 if design.export and d in (design.export_datasets or design.datasets):
                     export += export_estimate(design.formats, design.graphs, design.schemes, m,
                                               plan.final_units(design, d, m, b))

@@ -160,6 +160,7 @@ class _Engine:
                              if design.export and arm == "plain" and s == 0 and d in self._export_datasets()]
         self.total = len(self.tune) + len(self.finals) + 2 * len(self.export_cells)
         self.benches: list[plan.Job] = []
+        self.stacked: dict[str, list[plan.Job]] = {}   # stack job key -> its members
         self.phase = "training"
         self._eta_costs = None          # the plan's estimates, computed once (see eta)
         self._eta_workers = (0.0, 1)    # (when counted, workers): a scheduler call, made every 10 s
@@ -289,11 +290,31 @@ class _Engine:
         self.status[job.key] = "queued"
         self.ex.submit(job, fn, args, priority, pin=pin)
 
-    def run(self) -> None:
-        from .jobs import run_train
+    def offer_training(self, jobs: list[plan.Job], priority: float) -> None:
+        """Offer tuning trials or final runs: those not done yet go out stacked where they can
+        (plan.stacks: one job trains the members together, edgelnn.train.stacked), else alone."""
+        from .jobs import run_train, run_train_stack
 
-        for job in list(self.tune):  # extension trials join self.tune as their groups finish: offered then
-            self.offer(job, run_train, (job.spec,), 1e9 + job.estimate)
+        todo = []
+        for job in jobs:
+            if self.state.done(job.key, job.fingerprint, job.outputs):
+                self.offer(job, run_train, (job.spec,), priority)   # marks it done and unlocks what follows
+            else:
+                todo.append(job)
+        for members in plan.stacks(todo):
+            if len(members) == 1:
+                self.offer(members[0], run_train, (members[0].spec,), priority + members[0].estimate)
+                continue
+            stack = plan.stack_job(members)
+            for job in members:
+                self.jobs[job.key] = job
+                self.status[job.key] = "queued"
+            self.stacked[stack.key] = members
+            self.ex.submit(stack, run_train_stack, ([j.spec for j in members],), priority + stack.estimate)
+
+    def run(self) -> None:
+        # extension trials join self.tune as their groups finish: offered then
+        self.offer_training(list(self.tune), 1e9)
         self._drain()
         self.phase = "benchmarks"
         from .jobs import run_bench
@@ -313,6 +334,15 @@ class _Engine:
         self.progress.update(self.snapshot())
 
     def collect(self, job: plan.Job, payload: dict | None, error: BaseException | None) -> None:
+        if job.kind == "stack":   # each member is collected as its own job
+            members = self.stacked.pop(job.key)
+            results = payload["members"] if error is None else [None] * len(members)
+            for member, result in zip(members, results):
+                if error is None and "error" in result:
+                    self.collect(member, None, RuntimeError(result["error"]))
+                else:
+                    self.collect(member, result, error)
+            return
         if error is not None:
             self.status[job.key] = "failed"
             message = _one_line(error)
@@ -357,17 +387,16 @@ class _Engine:
                     group.extend(more)
                     self.tune.extend(more)
                     self.total += len(more)
-                    for extra in more:
-                        self.offer(extra, run_train, (extra.spec,), 1e9 + extra.estimate)
+                    self.offer_training(more, 1e9)
                     return
                 chosen = plan.choose(trials)
                 self.progress.log(f"tuned {job.group[0]}/{job.group[1]} at budget {job.group[2]}: "
                                   f"trial {chosen['trial']} (lr {chosen['lr']:g}, batch {chosen['batch_size']}"
                                   + "".join(f", {k} {v:g}" for k, v in chosen["search"].items()) + ")")
-                for d, m, b, arm, s in self.finals:
-                    if d == job.group[0] and m == job.group[1] and plan.tuning_budget(self.design, d, m, b) == job.group[2]:
-                        final = plan.final_job(self.design, d, m, b, arm, s, chosen)
-                        self.offer(final, run_train, (final.spec,), 1e6 + final.estimate)
+                finals = [plan.final_job(self.design, d, m, b, arm, s, chosen) for d, m, b, arm, s in self.finals
+                          if d == job.group[0] and m == job.group[1]
+                          and plan.tuning_budget(self.design, d, m, b) == job.group[2]]
+                self.offer_training(plan.stacked_estimates(finals), 1e6)
         elif job.kind == "final":
             d, m, b = job.spec["dataset"], job.spec["model"], job.spec["budget"]
             if (d, m, b) in self.export_cells and job.spec["arm"] == "plain" and job.spec["seed"] == 0:

@@ -52,48 +52,97 @@ def _payload(record, files: dict, start_cpu: float, start_wall: float, **extra) 
 
 
 # -- train ----------------------------------------------------------------------------------------
+def _config(spec: dict):
+    from ..train import TrainConfig
+
+    return TrainConfig(model=spec["model"], dataset=spec["dataset"], units=spec["units"],
+                       epochs=spec["max_epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
+                       seed=spec["seed"], patience=spec["patience"], options=dict(spec["options"]),
+                       augment="time" if spec["arm"] == "time-aug" else None, retries=spec.get("retries", 0))
+
+
 def run_train(spec: dict) -> dict:
     """A tuning trial (scored on validation only) or a final run (plus test and the shift suite,
     per item; its checkpoint comes back as bytes)."""
     import torch
 
-    from ..data import load, shift_suite, shifted_test
+    from ..data import load
     from ..errors import NumericError
-    from ..metrics import score_from_items
-    from ..models import get_kind
-    from ..train import TrainConfig, train
-    from ..train.loop import item_scores
+    from ..train import train
 
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     torch.set_num_threads(1)
-    final = spec["type"] == "final"
     ds = load(spec["dataset"], seed=spec["seed"])
-    cfg = TrainConfig(model=spec["model"], dataset=spec["dataset"], units=spec["units"],
-                      epochs=spec["max_epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
-                      seed=spec["seed"], patience=spec["patience"], options=dict(spec["options"]),
-                      augment="time" if spec["arm"] == "time-aug" else None, retries=spec.get("retries", 0))
+    with scratch() as tmp:
+        ckpt = tmp / Path(spec["checkpoint"]).name if spec["type"] == "final" else None  # same name: same bytes
+        try:
+            outcome = train(_config(spec), ckpt, dataset=ds)
+        except NumericError as exc:
+            outcome = exc
+        return _train_payload(spec, ds, outcome, ckpt, start_cpu, start_wall)
+
+
+def run_train_stack(specs: list[dict]) -> dict:
+    """Several tuning trials, or final runs, that differ only in seed and rate, trained stacked
+    (edgelnn.train.stacked: each member equals its own ``run_train``); ``{"members": [payload, ...]}``
+    in the order of ``specs``, a member whose run failed as ``{"error": message}``."""
+    import torch
+
+    from ..data import load
+    from ..train.stacked import train_many
+
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    torch.set_num_threads(1)
+    datasets = {s["seed"]: load(s["dataset"], seed=s["seed"]) for s in specs}
+    outcomes = train_many([_config(s) for s in specs], datasets, max_members=len(specs))
+    share_cpu = (time.process_time() - start_cpu) / len(specs)
+    members = []
+    for spec, outcome in zip(specs, outcomes):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        with scratch() as tmp:
+            ckpt = tmp / Path(spec["checkpoint"]).name if spec["type"] == "final" else None
+            if ckpt is not None and not isinstance(outcome, BaseException):
+                outcome[0].save(ckpt)
+                outcome[1].checkpoint = str(ckpt)
+            try:
+                members.append(_train_payload(spec, datasets[spec["seed"]], outcome, ckpt,
+                                              cpu0 - share_cpu, wall0 - outcome[1].seconds
+                                              if not isinstance(outcome, BaseException) else wall0))
+            except Exception as exc:  # noqa: BLE001 -- the member's failure, reported as its own job's
+                members.append({"error": f"{type(exc).__name__}: {exc}"})
+    return {"members": members, "worker": where(), "pid": os.getpid(),
+            "cpu_seconds": round(time.process_time() - start_cpu, 3),
+            "seconds": round(time.perf_counter() - start_wall, 3)}
+
+
+def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: float) -> dict:
+    """The payload of one trained spec: ``outcome`` is ``loop.train``'s (model, result) or the
+    NumericError it raised (a final run's is raised again: a failed job)."""
+    from ..data import shifted_test
+    from ..metrics import score_from_items
+    from ..models import get_kind
+    from ..train.loop import item_scores
+
+    final = spec["type"] == "final"
     files = {}
     hparams = {"lr": spec["lr"], **spec["search"], "options": dict(spec["options"]),
                "max_epochs": spec["max_epochs"], "patience": spec["patience"], "batch_size": spec["batch_size"]}
     if final and spec.get("retries"):
         hparams["retries"] = spec["retries"]
-    with scratch() as tmp:
-        ckpt = tmp / Path(spec["checkpoint"]).name if final else None  # same name: same bytes
-        try:
-            model, result = train(cfg, ckpt, dataset=ds)
-        except NumericError:
-            if final:
-                raise  # a final run that diverges is a failed job, reported as such
-            # a trial that diverges is a result of the search: its settings are never chosen
-            record = rec.TrialRecord(
-                dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
-                hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
-                val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
-                seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True,
-                extension=spec.get("extension", 0), training_failure=["diverged"])
-            return _payload(record, files, start_cpu, start_wall)
+    if isinstance(outcome, BaseException):
         if final:
-            files[spec["checkpoint"]] = ckpt.read_bytes()
+            raise outcome  # a final run that diverges is a failed job, reported as such
+        # a trial that diverges is a result of the search: its settings are never chosen
+        record = rec.TrialRecord(
+            dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],
+            hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
+            val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
+            seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True,
+            extension=spec.get("extension", 0), training_failure=["diverged"])
+        return _payload(record, files, start_cpu, start_wall)
+    model, result = outcome
+    if final:
+        files[spec["checkpoint"]] = ckpt.read_bytes()
     if not final:
         record = rec.TrialRecord(
             dataset=spec["dataset"], model=spec["model"], budget=spec["budget"], trial=spec["trial"],

@@ -122,7 +122,7 @@ def trial_jobs(design: StudyDesign, group: tuple, settings: list[dict]) -> list[
                             fingerprint("tune", ENGINE_VERSION, spec),
                             costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs),
                             (d, m, b)))
-    return jobs
+    return stacked_estimates(jobs)
 
 
 def tuning_jobs(design: StudyDesign) -> list[Job]:
@@ -168,6 +168,57 @@ def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, 
                costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs)
                + costs.score_estimate(d, m, spec["units"]),
                (d, m, tuning_budget(design, d, m, b)))
+
+
+# what the members of one stacked job (edgelnn.train.stacked) may differ in; the rest of their specs is equal
+STACK_MEMBER_KEYS = ("seed", "lr", "trial", "extension", "checkpoint")
+MAX_STACK = 16
+
+
+def stack_key(job: Job) -> tuple | None:
+    """Jobs with the same key train as one stacked job (None: this job trains alone): tuning trials
+    of one group at one batch size and kind option, the final seeds of one cell and arm. Kinds
+    without a stacked form (costs.STACK_SPEEDUP) and the time-aug arm train alone."""
+    import json
+
+    spec = job.spec
+    if job.kind not in ("tune", "final") or spec["model"] not in costs.STACK_SPEEDUP or spec["arm"] != "plain":
+        return None
+    return (job.kind, json.dumps({k: v for k, v in spec.items() if k not in STACK_MEMBER_KEYS}, sort_keys=True))
+
+
+def stacks(jobs: list[Job]) -> list[list[Job]]:
+    """``jobs`` partitioned into stacks (``stack_key``; at most MAX_STACK members each), in order."""
+    out, where = [], {}
+    for job in jobs:
+        key = stack_key(job)
+        if key is None:
+            out.append([job])
+            continue
+        if key not in where or len(out[where[key]]) >= MAX_STACK:
+            where[key] = len(out)
+            out.append([])
+        out[where[key]].append(job)
+    return out
+
+
+def stack_job(members: list[Job]) -> Job:
+    """One job that trains ``members`` stacked (jobs.run_train_stack); its members keep their own
+    keys, outputs and records."""
+    first = members[0]
+    return Job(f"{first.key} +{len(members) - 1} stacked", "stack", {"members": [j.key for j in members]},
+               [o for j in members for o in j.outputs], fingerprint("stack", [j.fingerprint for j in members]),
+               sum(j.estimate for j in members), first.group, [])
+
+
+def stacked_estimates(jobs: list[Job]) -> list[Job]:
+    """``jobs`` with each estimate scaled to its share of its stack's cost (costs.stack_share)."""
+    for members in stacks(jobs):
+        if len(members) > 1:
+            share = costs.stack_share(members[0].spec["model"], len(members))
+            for j in members:
+                j.estimate *= share
+    return jobs
 
 
 def final_units(design: StudyDesign, d: str, m: str, b: int) -> int:

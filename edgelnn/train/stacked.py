@@ -40,7 +40,14 @@ from . import recipe
 from .loop import TrainConfig, TrainResult, _create, _loss_fn, _warm_up
 from .memory import PeakMemory
 
-STACKABLE = ("gru", "gru-d", "lstm", "rnn", "cfc", "cfc-ncp")
+def _ltc_stackable() -> bool:
+    from ..models import ltc_fast
+
+    return hasattr(ltc_fast, "stacked_forward")
+
+
+STACKABLE = ("gru", "gru-d", "lstm", "rnn", "cfc", "cfc-ncp") + (("ltc", "ltc-ncp") if _ltc_stackable() else ())
+HEADED = ("ltc", "ltc-ncp")   # their stacked form returns the head's outputs at every step
 # what members of one stack may differ in; everything else of their TrainConfig must be equal
 MEMBER_FIELDS = ("seed", "lr", "retries")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
@@ -180,6 +187,11 @@ class _Flat:
         out.update(self.const)
         return out
 
+    def detached_views(self) -> dict:
+        """The parameters as views that share the (K, D) storage, outside autograd (constraints)."""
+        flat = self.flat.detach()
+        return {n: p.view(flat.shape[0], *s) for n, p, s in zip(self.names, torch.split(flat, self.sizes, 1), self.shapes)}
+
     def member(self, pos: int) -> torch.Tensor:
         return self.flat[pos].detach().clone()
 
@@ -242,7 +254,7 @@ def _outputs(seq, P, x, dt, lengths) -> torch.Tensor:
     feats = seq(P, x[:, :, :steps], dt[:, :, :steps])               # (K, B, T, F)
     K, B = lengths.shape
     last = feats[torch.arange(K)[:, None], torch.arange(B)[None, :], lengths - 1]
-    return _lin(last, P["cell.head.weight"], P["cell.head.bias"])
+    return last if getattr(seq, "headed", False) else _lin(last, P["cell.head.weight"], P["cell.head.bias"])
 
 
 def _losses(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -264,6 +276,7 @@ def _train_round(configs: list[TrainConfig], dss: list) -> list:
         np.random.seed(c.seed)
         models.append(_create(c, ds))
     seq = _sequence_fn(models[0])
+    constrain = _constraints(models[0])
     flat = _Flat(models)
     adam = _Adam(flat.flat)
     lrs = torch.tensor([_schedule(c) for c in configs], dtype=torch.float64)   # (K, epochs)
@@ -298,6 +311,8 @@ def _train_round(configs: list[TrainConfig], dss: list) -> list:
             coef = (recipe.CLIP_NORM / (grad.norm(dim=1) + 1e-6)).clamp(max=1.0)   # clip_grad_norm_, per member
             grad.mul_(coef.unsqueeze(1))
             adam.step(flat.flat, grad, lr)
+            if constrain is not None:
+                constrain(flat.detached_views())        # model.after_optimizer_step, per member
             total += losses.detach().double() * idx.shape[1]
         train_loss = (total / n).tolist()
         val_scores = _val_scores(seq, flat, vx, vdt, vy, vlen, rows, dss, pos, loss_fn) if vx is not None else None
@@ -558,7 +573,25 @@ def _wired_cfc(model):
     return seq
 
 
-_SEQUENCES = {"gru": lambda m: _gru_like(False), "gru-d": lambda m: _gru_like(True), "lstm": lambda m: _lstm_seq,
+def _ltc(model):
+    from ..models import ltc_fast
+
+    def seq(P, x, dt):
+        return ltc_fast.stacked_forward(model, P, x, dt)
+    seq.headed = True
+    return seq
+
+
+def _constraints(model):
+    """The stacked form of ``model.after_optimizer_step`` (None: the kind has no constraints)."""
+    if model.kind in HEADED:
+        from ..models import ltc_fast
+
+        return ltc_fast.constrain_stacked
+    return None
+
+
+_SEQUENCES = {"ltc": _ltc, "ltc-ncp": _ltc, "gru": lambda m: _gru_like(False), "gru-d": lambda m: _gru_like(True), "lstm": lambda m: _lstm_seq,
               "rnn": lambda m: _rnn_seq, "cfc": _cfc, "cfc-ncp": _wired_cfc}
 
 
