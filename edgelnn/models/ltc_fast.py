@@ -69,6 +69,12 @@ class Layer:
             counts = torch.bincount(self.dst, minlength=self.targets).repeat(2 * k)
             idx["w_crow"] = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).int()
             idx["w_col"] = torch.arange(k * e).repeat(2).int()     # int32: what MKL's sparse mm takes
+            # synapses x sources, one entry a row (the gather v[src] as a product)
+            idx["g_crow"] = torch.arange(k * e + 1, dtype=torch.int32)
+            idx["g_col"] = src.int()
+            # synapses x [num; den] rows, two entries a row (the backward's gather of both sums)
+            idx["t_crow"] = torch.arange(0, 2 * k * e + 1, 2, dtype=torch.int32)
+            idx["t_col"] = torch.stack([dst, dst + k * self.targets], 1).reshape(-1).int()
             # sources x synapses (the backward's scatter into the source neurons)
             perm = torch.argsort(self.src, stable=True)
             counts = torch.bincount(self.src, minlength=self.sources).repeat(k)
@@ -182,34 +188,39 @@ def _csr(crow, col, values, rows, cols):
 
 def _unfold(wiring: Wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save: bool):
     """Forward: ``unfolds`` steps of v <- (cm_t v + num_c + sum w erev s) / (den_c + sum w s) per
-    time step, s = sigmoid(sigma v_src - sigma mu) over the recurrent synapses."""
+    time step, s = sigmoid(sigma v_src - sigma mu) over the recurrent synapses; five tensor
+    operations an unfold (the gather and the sums are sparse products)."""
     t, ku, b = num_c.shape
-    rec, idx = wiring.rec, wiring.rec.stacked(k)
-    src = idx["src"]
-    n = rec.size * k
+    idx = wiring.rec.stacked(k)
+    n = wiring.rec.size * k
+    gather = _csr(idx["g_crow"], idx["g_col"], sigma.reshape(-1), n, ku)        # sigma_e v[src_e]
     weights = _csr(idx["w_crow"], idx["w_col"], torch.cat([werev.reshape(-1), w.reshape(-1)]), 2 * ku, n)
-    nsm = nsm.expand(n, b).contiguous()       # addcmul with one broadcast operand is the fast kind
+    nsm = nsm.expand(n, b).contiguous()
+    const = torch.cat([num_c, den_c], 1)                                        # (T, 2KU, B)
     steps = t * wiring.unfolds
     states = v0.new_empty(t, ku, b)
     vs = v0.new_empty(steps + 1, ku, b) if save else None       # every unfold's state
-    ss = v0.new_empty(steps, n, b) if save else None            # every unfold's synapse activations
+    # every unfold's synapse activations, one block per time step: blocks this size are reused
+    # from the heap from one call to the next, where one block for the sequence (> 32 MB at 4,000
+    # parameters) would be fresh pages, faulted in at every training step
+    ss = [] if save else None
     dens = [] if save else None
-    both = v0.new_empty(2 * ku, b)
-    gathered = v0.new_empty(n, b)
     s = v0.new_empty(n, b)
     v = v0
     if save:
         vs[0] = v0
     for i in range(steps):
-        step = i // wiring.unfolds
+        step, unfold = divmod(i, wiring.unfolds)
         if save:
-            s = ss[i]
-        torch.index_select(v, 0, src, out=gathered)
-        torch.addcmul(nsm, gathered, sigma, out=s)
-        s.sigmoid_()
-        torch.addcmul(num_c[step], cm_t[step], v, out=both[:ku])
-        both[ku:].copy_(den_c[step])
-        sums = torch.addmm(both, weights, s) if n else both.clone()
+            if unfold == 0:
+                ss.append(v0.new_empty(wiring.unfolds, n, b))
+            s = ss[step][unfold]
+        if n:
+            torch.addmm(nsm, gather, v, out=s).sigmoid_()
+            sums = torch.addmm(const[step], weights, s)
+        else:
+            sums = const[step].clone()
+        sums[:ku].addcmul_(cm_t[step], v)
         v = vs[i + 1] if save else v0.new_empty(ku, b)
         torch.div(sums[:ku], sums[ku:], out=v)
         if save:
@@ -226,8 +237,8 @@ class _Unfolds(torch.autograd.Function):
     def forward(ctx, wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w):
         with _flush_denormals():
             states, vs, ss, dens = _unfold(wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save=True)
-        ctx.wiring, ctx.k = wiring, k
-        ctx.save_for_backward(cm_t, sigma, werev, w, vs, ss, torch.stack(dens))
+        ctx.wiring, ctx.k, ctx.ss, ctx.dens = wiring, k, ss, dens
+        ctx.save_for_backward(cm_t, sigma, werev, w, vs)
         return states
 
     @staticmethod
@@ -237,48 +248,46 @@ class _Unfolds(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, g_states):
+        """Per unfold, with h = g_num * v_out = -g_den (signs restored once at the end)."""
         wiring, k = ctx.wiring, ctx.k
-        cm_t, sigma, werev, w, vs, ss, dens = ctx.saved_tensors
+        cm_t, sigma, werev, w, vs = ctx.saved_tensors
+        ss, dens = ctx.ss, ctx.dens
         t, ku, b = cm_t.shape
         idx = wiring.rec.stacked(k)
         n = wiring.rec.size * k
         scatter = _csr(idx["s_crow"], idx["s_col"], sigma.reshape(-1)[idx["s_col"]], ku, n)
         src, dst2 = idx["src"], idx["dst2"]
-        g_c = cm_t.new_zeros(t, 2 * ku, b)        # [num_c; den_c] per step
-        g_cm_t = torch.zeros_like(cm_t)
-        acc_w = cm_t.new_zeros(2, n, b)            # sum over unfolds of d/d[w erev; w] per sample
-        acc_sigma = cm_t.new_zeros(n, b)
-        acc_nsm = cm_t.new_zeros(n, b)
-        both = cm_t.new_empty(2 * ku, b)
-        g_terms = cm_t.new_empty(2 * n, b)
+        unfolds = wiring.unfolds
+        both = cm_t.new_empty(t * unfolds, 2 * ku, b)  # every unfold's [g_num; h], summed per step at the end
+        acc_w = cm_t.new_zeros(2, n, b)            # sum over unfolds of d/d[w erev; -w] per sample
+        acc_z = cm_t.new_zeros(2, n, b)            # ... of d/d[sigma; -sigma mu]
+        g_terms = cm_t.new_empty(2, n, b)
+        v_src = cm_t.new_ones(2, n, b)             # [v at each synapse's source; 1]
         g_s = cm_t.new_empty(n, b)
-        gathered = cm_t.new_empty(n, b)
         g = torch.zeros_like(g_states[0])
-        for i in reversed(range(t * wiring.unfolds)):
-            step = i // wiring.unfolds
-            if (i + 1) % wiring.unfolds == 0:
+        for i in reversed(range(t * unfolds)):
+            step = i // unfolds
+            if (i + 1) % unfolds == 0:
                 g = g + g_states[step]
-            v_in, v_out, s, den = vs[i], vs[i + 1], ss[i], dens[i]
-            g_num, g_den = both[:ku], both[ku:]
-            torch.div(g, den, out=g_num)                 # v_out = num / den
-            torch.mul(g_num, v_out, out=g_den).neg_()
-            g_c[step] += both
-            g_cm_t[step].addcmul_(g_num, v_in)
+            g_num, h = both[i, :ku], both[i, ku:]
+            torch.div(g, dens[i], out=g_num)                  # v_out = num / den
+            torch.mul(g_num, vs[i + 1], out=h)
             g_v = g_num * cm_t[step]
             if n:
-                torch.index_select(both, 0, dst2, out=g_terms)   # each synapse's target, [num; den]
-                terms = g_terms.view(2, n, b)
-                acc_w.addcmul_(terms, s)
-                torch.mul(terms[0], werev, out=g_s).addcmul_(terms[1], w)
+                s = ss[step][i % unfolds]
+                torch.index_select(both[i], 0, dst2, out=g_terms.view(2 * n, b))   # each synapse's target rows
+                acc_w.addcmul_(g_terms, s)
+                torch.mul(g_terms[0], werev, out=g_s).addcmul_(g_terms[1], w, value=-1.0)
                 g_z = torch.ops.aten.sigmoid_backward(g_s, s)
-                torch.index_select(v_in, 0, src, out=gathered)
-                acc_sigma.addcmul_(g_z, gathered)
-                acc_nsm += g_z
+                torch.index_select(vs[i], 0, src, out=v_src[0])
+                acc_z.addcmul_(v_src, g_z)
                 g_v = torch.addmm(g_v, scatter, g_z)
             g = g_v
-        g_w = acc_w.sum(2, keepdim=True)
-        return (None, None, g, g_c[:, :ku], g_c[:, ku:], g_cm_t, acc_sigma.sum(1, keepdim=True),
-                acc_nsm.sum(1, keepdim=True), g_w[0], g_w[1])
+        both = both.view(t, unfolds, 2 * ku, b)
+        g_c = both.sum(1)
+        g_cm_t = (both[:, :, :ku] * vs[:-1].view(t, unfolds, ku, b)).sum(1)
+        g_w, g_z = acc_w.sum(2, keepdim=True), acc_z.sum(2, keepdim=True)
+        return (None, None, g, g_c[:, :ku], -g_c[:, ku:], g_cm_t, g_z[0], g_z[1], g_w[0], -g_w[1])
 
 
 # -- K members of one wiring (a stacked trainer) --------------------------------------------------
