@@ -52,36 +52,40 @@ static __m256 {p}_xtail(const float *x, int kt, int k)
 """
 
 
-def single_body(p: str) -> str:
-    """One stream: 8 rows per pass (8 accumulators), then 4 (the batched kernel's block), each
-    output through the same add tree and the same scalar epilogue as ``batch_body``; the rows
-    past the last 4, and k < 8, in plain C."""
-    P = p.upper()
-    return f"""#if {P}_I8_AVX2
-    int j, i, r, m;
-    const int kt = k & ~7;
-    const __m256 xt = kt < k && k >= 8 ? {p}_xtail(x, kt, k) : _mm256_setzero_ps();
-    for (j = 0; k >= 8 && j + 4 <= n; j += m) {{
+def _rows(p: str, m: int) -> str:
+    """One pass over ``m`` rows (8 or 4: a constant trip count keeps the accumulators in registers)."""
+    return f"""    for (; k >= 8 && j + {m} <= n; j += {m}) {{
         const int8_t *wj = w + (long)j * k;
         __m256 a[8];
         float out[8];
-        m = j + 8 <= n ? 8 : 4;
         for (r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
         for (i = 0; i < kt; i += 8) {{
             const __m256 xv = _mm256_loadu_ps(x + i);
-            for (r = 0; r < m; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + i), xv, a[r]);
+            for (r = 0; r < {m}; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + i), xv, a[r]);
         }}
         if (kt < k)
-            for (r = 0; r < m; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + k - 8), xt, a[r]);
+            for (r = 0; r < {m}; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + k - 8), xt, a[r]);
         _mm256_storeu_ps(out, {p}_sum8(a));
-        for (r = 0; r < m; r++) {{
-            float acc = out[r] * s[(j + r) * ss];
-            if (b) acc += b[j + r];
-            if (add) acc += add[j + r];
-            y[j + r] = acc;
+        for (r = 0; r < {m}; r += 4) {{
+            __m128 v = _mm_mul_ps(_mm_loadu_ps(out + r), ss ? _mm_loadu_ps(s + j + r) : _mm_set1_ps(s[0]));
+            if (b) v = _mm_add_ps(v, _mm_loadu_ps(b + j + r));
+            if (add) v = _mm_add_ps(v, _mm_loadu_ps(add + j + r));
+            _mm_storeu_ps(y + j + r, v);
         }}
     }}
-    for (; j < n; j++) {{
+"""
+
+
+def single_body(p: str) -> str:
+    """One stream: 8 rows per pass (8 accumulators), then 4 (the batched kernel's block), each
+    output through the same add tree and the same epilogue (4 outputs at a time) as
+    ``batch_body``; the rows past the last 4, and k < 8, in plain C."""
+    P = p.upper()
+    return f"""#if {P}_I8_AVX2
+    int j = 0, i, r;
+    const int kt = k & ~7;
+    const __m256 xt = kt < k && k >= 8 ? {p}_xtail(x, kt, k) : _mm256_setzero_ps();
+{_rows(p, 8)}{_rows(p, 4)}    for (; j < n; j++) {{
         const int8_t *wj = w + (long)j * k;
         float acc = 0.0f;
         for (i = 0; i < k; i++) acc += (float)wj[i] * x[i];
@@ -136,13 +140,12 @@ def batch_body(p: str) -> str:
             }}
             _mm256_storeu_ps(out, {p}_sum8(a));
             _mm256_storeu_ps(out + 8, {p}_sum8(a + 8));
-            for (q = 0; q < 4 && g + q < ns; q++)
-                for (r = 0; r < 4; r++) {{
-                    float acc = out[4 * q + r] * s[(j + r) * ss];
-                    if (b) acc += b[j + r];
-                    if (add) acc += add[(long)(g + q) * as + j + r];
-                    y[(long)(g + q) * ys + j + r] = acc;
-                }}
+            for (q = 0; q < 4 && g + q < ns; q++) {{
+                __m128 v = _mm_mul_ps(_mm_loadu_ps(out + 4 * q), ss ? _mm_loadu_ps(s + j) : _mm_set1_ps(s[0]));
+                if (b) v = _mm_add_ps(v, _mm_loadu_ps(b + j));
+                if (add) v = _mm_add_ps(v, _mm_loadu_ps(add + (long)(g + q) * as + j));
+                _mm_storeu_ps(y + (long)(g + q) * ys + j, v);
+            }}
         }}
         for (; j < n; j++)
             for (q = 0; q < 4 && g + q < ns; q++) {{
