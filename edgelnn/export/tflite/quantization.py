@@ -244,6 +244,12 @@ def _rewire_output_dequantize(content: bytes) -> tuple[bytes, int]:
     the graph output is wired into that op too: a FULLY_CONNECTED then gets a float input
     with int8 weights and output, which LiteRT refuses ("output->type != kTfLiteFloat32").
     Feed such consumers the quantized tensor again; the graph output keeps the float copy.
+
+    The other way round, when a graph output also feeds an op that requantizes its inputs to one
+    scale (a CONCATENATION building the new state from the output ``y``: an NCP-wired CfC whose
+    motor neurons are its output), the graph output is pointed at that QUANTIZE's int8 result
+    instead of the float copy. Point it (and the signature) back at the DEQUANTIZE of the same
+    value.
     """
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
@@ -270,6 +276,33 @@ def _rewire_output_dequantize(content: bytes) -> tuple[bytes, int]:
                 if t in float_copy:
                     op.inputs[k] = float_copy[t]
                     rewired += 1
+        rewired += _float_graph_outputs(model, graph, dequantize, integer)
     if not rewired:
         return content, 0
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), rewired
+
+
+def _float_graph_outputs(model, graph, dequantize: set, integer: set) -> int:
+    """Integer graph outputs made by a requantizing QUANTIZE -> the DEQUANTIZE of its source."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    quantize = {i for i, code in enumerate(model.operatorCodes)
+                if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.QUANTIZE}
+    requantized = {op.outputs[0]: op.inputs[0] for op in graph.operators
+                   if op.opcodeIndex in quantize and len(op.inputs) == 1
+                   and graph.tensors[op.inputs[0]].type in integer}
+    float_of = {op.inputs[0]: op.outputs[0] for op in graph.operators
+                if op.opcodeIndex in dequantize and len(op.inputs) == 1
+                and graph.tensors[op.outputs[0]].type == schema.TensorType.FLOAT32}
+    moved = {}
+    for k, t in enumerate(graph.outputs):
+        if graph.tensors[t].type in integer and requantized.get(t) in float_of:
+            moved[t] = float_of[requantized[t]]
+            graph.outputs[k] = moved[t]
+    for signature in model.signatureDefs or []:    # it may name the requantized value or its source
+        for tensor_map in signature.outputs or []:
+            t = tensor_map.tensorIndex
+            if graph.tensors[t].type in integer and (t in moved or t in float_of):
+                tensor_map.tensorIndex = moved.get(t, float_of.get(t))
+                moved[t] = tensor_map.tensorIndex
+    return len(moved)
