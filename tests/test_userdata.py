@@ -156,11 +156,12 @@ def test_unsupported_module_and_head_name_the_type_and_the_list(tmp_path):
     with pytest.raises(UnsupportedModuleError, match=r"bidirectional"):
         edgelnn.import_model(torch.nn.GRU(2, 3, bidirectional=True), data=path)
 
-    class Custom(torch.nn.Module):
+    class Custom(torch.nn.Module):     # a head of one's own class is traced; an op it cannot hold is named
         def forward(self, h):
-            return h * 2
+            return torch.cumsum(h, -1) * 2
 
-    with pytest.raises(UnsupportedModuleError, match=r"head of type .*Custom; supported heads: Linear"):
+    with pytest.raises(UnsupportedModuleError, match=r"head .*Custom calls torch\.cumsum, which cannot be "
+                                                     r"represented; supported in a head's forward: torch layers Linear"):
         edgelnn.import_model((torch.nn.GRU(2, 3), Custom()), data=path)
 
 

@@ -107,8 +107,9 @@ def import_model(module_or_pair, data, *, task: str | None = None, out=None, lab
     """Import a trained recurrent module with its data; returns (SequenceModel, ImportResult).
 
     ``module_or_pair``: an ncps CfC/LTC/CfCCell/WiredCfCCell/LTCCell, a torch.nn LSTM/GRU/RNN or an
-    edgelnn SequenceModel, or a (module, head) pair (head: Linear, a Sequential of known layers,
-    applied to every step's output). ``data``: a .npz/.csv path (or a Dataset). The module is put
+    edgelnn SequenceModel, or a (module, head) pair (head: Linear, a Sequential of known layers, or
+    a module of the user's own class that torch.fx traces into known ops; applied to every step's
+    output). ``data``: a .npz/.csv path (or a Dataset). The module is put
     in eval mode. Its outputs on the data are compared with the imported model's before anything
     is written (ImportMismatchError beyond 1e-5 relative). ``normalise`` False (default): the data
     reaches the model as in the file (the module was trained on raw data). ``out``: write the
@@ -158,7 +159,7 @@ def _import(module_or_pair, data, task, out, label, target, features, time_col, 
     model = SequenceModel(config)
     _copy_weights(model.cell.rnn, rnn, "module")
     if head is not None:
-        _copy_weights(model.cell.head, head, "head")
+        _copy_weights(model.cell.head, head, "head", used_only=structure["head"]["type"] == "Graph")
     model.eval()
     split = ds.val if len(ds.val) else ds.test
     agreement = check(model, rnn, head, structure, split)
@@ -178,8 +179,10 @@ def _labels(ds, out_size: int, given) -> list[str]:
     return names + [str(i) for i in range(len(names), out_size)]
 
 
-def _copy_weights(dst: nn.Module, src: nn.Module, what: str) -> None:
-    state = {k: v.detach().to(torch.float32).clone() for k, v in src.state_dict().items()}
+def _copy_weights(dst: nn.Module, src: nn.Module, what: str, used_only: bool = False) -> None:
+    """``used_only``: a traced head keeps only what its forward reads (a layer it never calls is left out)."""
+    keep = dst.state_dict().keys() if used_only else None
+    state = {k: v.detach().to(torch.float32).clone() for k, v in src.state_dict().items() if keep is None or k in keep}
     try:
         dst.load_state_dict(state)
     except RuntimeError as exc:

@@ -11,7 +11,8 @@ from ..models.imported import HEAD_LAYERS, wiring_spec
 SUPPORTED = ("ncps.torch CfC, LTC, CfCCell, WiredCfCCell, LTCCell (any wiring: FullyConnected, NCP, AutoNCP, "
              "Random); torch.nn LSTM, GRU, RNN (any num_layers, batch_first either way, bias on/off, LSTM "
              "proj_size; not bidirectional); an edgelnn model (SequenceModel)")
-HEADS = ("Linear, a Sequential of " + ", ".join(k for k in HEAD_LAYERS if k != "Sequential") + ", or None")
+HEADS = ("Linear, a Sequential of " + ", ".join(k for k in HEAD_LAYERS if k != "Sequential")
+         + ", None, or a module of your own whose forward torch.fx can trace into these and known tensor ops")
 
 
 class UnsupportedModuleError(InputError):
@@ -94,29 +95,45 @@ def describe_rnn(module: nn.Module) -> dict:
 
 
 def describe_head(head) -> dict | None:
-    """The head as a tree of known layers; a custom module is refused (its forward is code)."""
+    """The head as a tree of torch's own layers, or, for a head of the user's own class (or a tree
+    holding one), its forward traced into a graph of known ops (``trace_head``)."""
     if head is None:
         return None
-    kind = type(head).__name__
-    if type(head).__module__.split(".")[0] != "torch" or kind not in HEAD_LAYERS:
-        raise UnsupportedModuleError(f"cannot import a head of type {type(head).__module__}.{kind}; supported "
+    try:
+        return describe_layer(head)
+    except UnsupportedModuleError:
+        from .trace_head import describe_graph_head
+
+        return describe_graph_head(head)
+
+
+def describe_layer(layer) -> dict:
+    """One of torch's own layers (``HEAD_LAYERS``, Sequential of them) as {"type", "args"}."""
+    kind = type(layer).__name__
+    if type(layer).__module__.split(".")[0] != "torch" or kind not in HEAD_LAYERS:
+        raise UnsupportedModuleError(f"cannot import a head of type {type(layer).__module__}.{kind}; supported "
                                      f"heads: {HEADS}")
-    if isinstance(head, nn.Sequential):
-        return {"type": "Sequential", "children": [[name, describe_head(child)] for name, child
-                                                   in head.named_children()]}
+    if isinstance(layer, nn.Sequential):
+        return {"type": "Sequential", "children": [[name, describe_layer(child)] for name, child
+                                                   in layer.named_children()]}
     args = {}
-    if isinstance(head, nn.Linear):
-        args = {"in_features": head.in_features, "out_features": head.out_features, "bias": head.bias is not None}
-    elif isinstance(head, nn.ELU):
-        args = {"alpha": head.alpha}
-    elif isinstance(head, nn.LeakyReLU):
-        args = {"negative_slope": head.negative_slope}
-    elif isinstance(head, nn.Softplus):
-        args = {"beta": head.beta, "threshold": head.threshold}
-    elif isinstance(head, nn.GELU):
-        args = {"approximate": head.approximate}
-    elif isinstance(head, nn.Dropout):
-        args = {"p": head.p}
+    if isinstance(layer, nn.Linear):
+        args = {"in_features": layer.in_features, "out_features": layer.out_features, "bias": layer.bias is not None}
+    elif isinstance(layer, nn.ELU):
+        args = {"alpha": layer.alpha}
+    elif isinstance(layer, nn.LeakyReLU):
+        args = {"negative_slope": layer.negative_slope}
+    elif isinstance(layer, nn.Softplus):
+        args = {"beta": layer.beta, "threshold": layer.threshold}
+    elif isinstance(layer, nn.GELU):
+        args = {"approximate": layer.approximate}
+    elif isinstance(layer, nn.Dropout):
+        args = {"p": layer.p}
+    elif isinstance(layer, nn.LayerNorm):
+        args = {"normalized_shape": list(layer.normalized_shape), "eps": layer.eps,
+                "elementwise_affine": layer.elementwise_affine, "bias": layer.bias is not None}
+    elif isinstance(layer, (nn.Softmax, nn.LogSoftmax)):
+        args = {"dim": layer.dim}
     return {"type": kind, "args": args}
 
 

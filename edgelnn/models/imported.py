@@ -3,8 +3,8 @@ JSON structure, stepped one sample at a time.
 
 A structure is plain data (no pickled code): which module family, its constructor arguments,
 the wiring's adjacency matrices and layers for ncps wired modules, and the head as a tree of
-known layers. The weights come from the checkpoint's state dict, with the user's own parameter
-names. Every state tensor of the module (LSTM h and c of each layer, mixed-memory c, ...) lives
+known layers or a traced graph of the user's own head class (``models.heads``). The weights come
+from the checkpoint's state dict, with the user's own parameter names. Every state tensor of the module (LSTM h and c of each layer, mixed-memory c, ...) lives
 in one flat state ``h``, in the order of :func:`state_parts`, so every exporter sees one state.
 
 Families (``STEPS``): ncps ``CfC`` / ``LTC`` (sequence modules: their ``rnn_cell``, ``lstm``
@@ -22,38 +22,9 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from .cells import StepCell
+from .heads import LAYERS as HEAD_LAYERS, build_head  # noqa: F401 - HEAD_LAYERS: the importer lists them
 
 KIND = "imported"
-
-# head layers rebuilt from their type name; args are the constructor's (all JSON)
-HEAD_LAYERS = {
-    "Linear": lambda a: nn.Linear(a["in_features"], a["out_features"], bias=a["bias"]),
-    "Identity": lambda a: nn.Identity(),
-    "ReLU": lambda a: nn.ReLU(),
-    "Tanh": lambda a: nn.Tanh(),
-    "Sigmoid": lambda a: nn.Sigmoid(),
-    "SiLU": lambda a: nn.SiLU(),
-    "ELU": lambda a: nn.ELU(alpha=a.get("alpha", 1.0)),
-    "LeakyReLU": lambda a: nn.LeakyReLU(a.get("negative_slope", 0.01)),
-    "Softplus": lambda a: nn.Softplus(beta=a.get("beta", 1.0), threshold=a.get("threshold", 20.0)),
-    "GELU": lambda a: nn.GELU(approximate=a.get("approximate", "none")),
-    "Dropout": lambda a: nn.Dropout(a.get("p", 0.0)),   # identity in eval: what runs on a device
-    "Sequential": None,                                   # children rebuilt in order
-}
-
-
-def build_head(spec: dict | None) -> nn.Module:
-    if spec is None:
-        return nn.Identity()
-    kind = spec.get("type")
-    if kind not in HEAD_LAYERS:
-        raise InputError(f"unknown head layer {kind!r}; known: {', '.join(HEAD_LAYERS)}")
-    if kind == "Sequential":
-        seq = nn.Sequential()
-        for name, child in spec["children"]:
-            seq.add_module(name, build_head(child))
-        return seq
-    return HEAD_LAYERS[kind](spec.get("args", {}))
 
 
 class StoredWiring:
