@@ -17,7 +17,8 @@ from .train_cmd import _is_checkpoint
 def import_(
     factory: str = typer.Argument(..., metavar="FILE.py:FUNCTION",
                                   help="your Python file and the function in it that returns the trained recurrent "
-                                       "module, or a (module, head) pair"),
+                                       "module, or a (module, head) pair (head: torch layers or a module of "
+                                       "your own class that torch.fx can trace)"),
     data: Path = typer.Option(..., "--data", help="your data: .npz (x, y, t or dt, lengths) or a long .csv "
                                                   "(seq_id, t, features, label or target)"),
     out: Path = typer.Option(..., "--out", "-o", help="checkpoint to write, e.g. runs/mine.pt"),
