@@ -234,7 +234,7 @@ class _GeluHead(nn.Module):
 # projection, mixed memory, multi-layer torch RNNs, a head C cannot hold); the others differ only
 # in how the user's forward is called (batch_first, return_sequences) or in a wiring's mask
 EXPORTED = {"cfc pure + proj_size": (), "cfc no_gate, 2 relu backbone layers, dropout": (),
-            "cfc no backbone": (), "ltc AutoNCP mixed_memory": (), "lstm 3 layers no bias": (),
+            "cfc no backbone": (), "ltc AutoNCP mixed_memory, 2 ode unfolds": (), "lstm 3 layers no bias": (),
             "rnn relu 2 layers": (), "gru + GELU head class": ("c",)}
 
 
@@ -258,7 +258,8 @@ def _variants():
         "cfc NCP time-first": lambda: CfC(2, NCP(4, 3, 3, 2, 2, 2, 2), batch_first=False),
         "cfc Random wiring pure": lambda: (CfC(2, Random(8, 3, sparsity_level=0.5), mode="pure"), nn.Linear(8, 3)),
         "cfc FullyConnected": lambda: CfC(2, FullyConnected(8, 3)),
-        "ltc AutoNCP mixed_memory": lambda: LTC(2, AutoNCP(10, 3), mixed_memory=True),
+        "ltc AutoNCP mixed_memory, 2 ode unfolds": lambda: LTC(2, AutoNCP(10, 3), mixed_memory=True,
+                                                               ode_unfolds=2),
         "ltc units return_sequences=False": lambda: (LTC(2, 6, return_sequences=False), nn.Linear(6, 3)),
         "CfCCell": lambda: (CfCCell(2, 8), nn.Linear(8, 3)),
         "WiredCfCCell": lambda: WiredCfCCell(2, AutoNCP(10, 3)),

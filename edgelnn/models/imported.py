@@ -4,8 +4,9 @@ JSON structure, stepped one sample at a time.
 A structure is plain data (no pickled code): which module family, its constructor arguments,
 the wiring's adjacency matrices and layers for ncps wired modules, and the head as a tree of
 known layers or a traced graph of the user's own head class (``models.heads``). The weights come
-from the checkpoint's state dict, with the user's own parameter names. Every state tensor of the module (LSTM h and c of each layer, mixed-memory c, ...) lives
-in one flat state ``h``, in the order of :func:`state_parts`, so every exporter sees one state.
+from the checkpoint's state dict, with the user's own parameter names. Every state tensor of the
+module (LSTM h and c of each layer, mixed-memory c, ...) lives in one flat state ``h``, in the
+order of :func:`state_parts`, so every exporter sees one state.
 
 Families (``STEPS``): ncps ``CfC`` / ``LTC`` (sequence modules: their ``rnn_cell``, ``lstm``
 when ``mixed_memory``, ``fc`` projection), the ncps cells ``CfCCell`` / ``WiredCfCCell`` /
