@@ -2,7 +2,8 @@
 
 Each dense int8 matrix-vector product quantizes its input vector once per call to int16 with
 one scale (``sx = max|x| / qmax``, ``q = round(x / sx)``), sums int8 x int16 products exactly in
-int32, and rescales each output once: ``y = (float)sum * (s_w * sx) + b + add``. Everything
+int32, and rescales each output once: ``y = (float)sum * (s_w * sx) + b + add``; q is x / sx
+rounded to nearest, ties to even (``lrintf``; ``VCVTR`` on a Cortex-M FPU). Everything
 else (sparse products, element-wise loops, nonlinearities, the dt path) is float as in
 ``int8-weight``.
 
@@ -11,10 +12,12 @@ On a core with the DSP extension (``__ARM_FEATURE_DSP``: Cortex-M4/M7/M33) the s
 split by ``SXTB16`` / ``SXTB16 ROR #8`` into the halfword pairs (w0, w2) and (w1, w3), which is
 why the quantized input is stored in the pair order x0 x2 x1 x3. Weights are stored in blocks of
 4 rows, the 4 rows' words of a group of 4 inputs side by side, so one pointer walks them; rows
-and columns are zero-padded to multiples of 4. Elsewhere plain C sums the same products: an
+and columns are zero-padded to multiples of 4 and 8. Elsewhere plain C sums the same products: an
 integer sum has no rounding and ``qmax`` keeps every partial sum below 2**31, so host, portable
 C and the SMLAD build give the same int32, bit for bit (the float parts around it are the usual
-float code: equal up to the compiler's contraction of ``a * b + c``).
+float code: equal up to the compiler's contraction of ``a * b + c``). The loop is one inline asm
+statement of 12 registers (gcc -Os spilled the C form's; 14, with all loads back to back, hung
+clang 14).
 """
 from __future__ import annotations
 
@@ -50,15 +53,29 @@ def c_helpers(p: str) -> dict[str, str]:
     P = p.upper()
     quant = f"""/* x[0..k) -> q[0..k4) int16, |q| <= qmax, in SMLAD pair order (x0 x2 x1 x3 per group of 4,
    zeros after k); returns the scale sx (x ~= q * sx). max |x| on the float bits (a NaN or inf wins
-   it: then q = 0 and sx carries the NaN/inf into every output); round half up, floor(x / sx + 0.5),
-   taken on a positive value so that the truncating conversion floors. */
+   it: then q = 0 and sx carries the NaN/inf into every output); q = x / sx rounded to nearest, ties
+   to even (lrintf in the default rounding mode; VCVTR on a Cortex-M FPU: the same). */
 static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
 {{
     union {{ float f; uint32_t u; }} v;
-    uint32_t m = 0;
+    uint32_t m = 0, a0, a1, a2, a3;
     float inv;
     int i, g;
-    for (i = 0; i < k; i++) {{
+    for (i = 0; i + 4 <= k; i += 4) {{
+        v.f = x[i];
+        a0 = v.u & 0x7fffffffu;
+        v.f = x[i + 1];
+        a1 = v.u & 0x7fffffffu;
+        v.f = x[i + 2];
+        a2 = v.u & 0x7fffffffu;
+        v.f = x[i + 3];
+        a3 = v.u & 0x7fffffffu;
+        if (a0 > m) m = a0;
+        if (a1 > m) m = a1;
+        if (a2 > m) m = a2;
+        if (a3 > m) m = a3;
+    }}
+    for (; i < k; i++) {{
         v.f = x[i];
         if ((v.u & 0x7fffffffu) > m) m = v.u & 0x7fffffffu;
     }}
@@ -69,14 +86,14 @@ static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
     }}
     inv = qmax / v.f;
     for (g = 0; g + 4 <= k; g += 4, q += 4) {{
-        q[0] = (int16_t)((int32_t)(x[g] * inv + 32768.5f) - 32768);
-        q[1] = (int16_t)((int32_t)(x[g + 2] * inv + 32768.5f) - 32768);
-        q[2] = (int16_t)((int32_t)(x[g + 1] * inv + 32768.5f) - 32768);
-        q[3] = (int16_t)((int32_t)(x[g + 3] * inv + 32768.5f) - 32768);
+        q[0] = (int16_t){p}_rint(x[g] * inv);
+        q[1] = (int16_t){p}_rint(x[g + 2] * inv);
+        q[2] = (int16_t){p}_rint(x[g + 1] * inv);
+        q[3] = (int16_t){p}_rint(x[g + 3] * inv);
     }}
     for (i = 0; g + i < k4; i++) {{
         const int src = g + (i & ~3) + ((i & 1) << 1) + ((i >> 1) & 1);
-        q[i] = (int16_t)(src < k ? (int32_t)(x[src] * inv + 32768.5f) - 32768 : 0);
+        q[i] = (int16_t)(src < k ? {p}_rint(x[src] * inv) : 0);
     }}
     return v.f / qmax;
 }}
@@ -186,6 +203,12 @@ def preamble(p: str) -> str:
             f"   plain C elsewhere -- the same int32 sums, bit for bit. */\n"
             f"#ifndef {P}_SMLAD\n#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__) && !defined(__ARM_BIG_ENDIAN)\n#define {P}_SMLAD 1\n"
             f"#else\n#define {P}_SMLAD 0\n#endif\n#endif\n"
+            f"/* round to nearest, ties to even: VCVTR where the core has a single-precision FPU, lrintf elsewhere */\n"
+            f"#ifndef {P}_VCVTR\n#if {P}_SMLAD && defined(__ARM_FP) && (__ARM_FP & 4)\n#define {P}_VCVTR 1\n"
+            f"#else\n#define {P}_VCVTR 0\n#endif\n#endif\n"
+            f"#if {P}_VCVTR\nstatic __inline int32_t {p}_rint(float v)\n{{\n    int32_t r;\n"
+            f"    __asm__(\"vcvtr.s32.f32 %1, %1\\n\\tvmov %0, %1\" : \"=r\"(r), \"+t\"(v));\n    return r;\n}}\n"
+            f"#else\nstatic int32_t {p}_rint(float v)\n{{\n    return (int32_t)lrintf(v);\n}}\n#endif\n"
             f"/* word alignment of the int8 weights and the int16 inputs of the integer products */\n"
             f"#ifndef {P}_ALIGN4\n#if defined(__GNUC__)\n#define {P}_ALIGN4 __attribute__((aligned(4)))\n"
             f"#else\n#define {P}_ALIGN4\n#endif\n#endif\n")
@@ -257,6 +280,7 @@ class Q15Emitter(FloatEmitter):
         if self._overlaps(k.out, k.x):
             self._q15_have = None
         self.helpers.update(c_helpers(p))
+        self.libm = True               # lrintf (the portable rounding)
         return lines
 
     def batch_lines(self, k, lines: list[str]) -> list[str]:
