@@ -6,9 +6,10 @@ of each C scheme, and the cost of the int16-fixed dt change (issue 19).
 
 Untrained models of the basicmotions geometry (6 inputs, 4 classes, 64 units; the cycle count
 does not depend on the weights' values except through data-dependent branches), calibrated on
-basicmotions' training split. Cortex-M4: the float API of fp32 and int8-weight; Cortex-M0+: the
-integer API of int16-fixed. Instructions are exact (qemu trace); cycles are the estimate of
-edgelnn.runtime.c.cycles; µs at 80 MHz (M4) / 48 MHz (M0+).
+basicmotions' training split. Cortex-M4: the float API of fp32, int8-weight and int16x8-dynamic
+(integer dense products, SMLAD); Cortex-M0+: the integer API of int16-fixed. Instructions are exact (qemu trace); cycles are the estimate of
+edgelnn.runtime.c.cycles; µs at 80 MHz (M4) / 48 MHz (M0+). ``--markdown FILE.json`` prints the
+RESULTS.md tables (every row, and issue 19's per-kind summary).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ import numpy as np
 
 KINDS = ("cfc", "cfc-ncp", "lstm", "gru", "gru-d", "rnn", "ltc-ncp", "ltc")   # slowest to trace last
 STEPS = 2           # timed steps after one untimed step (the count is deterministic)
+QUANTIZED = ("int8-weight", "int16x8-dynamic", "int16-fixed")
+ON = (("fp32", "cortex-m4"), ("int8-weight", "cortex-m4"), ("int16x8-dynamic", "cortex-m4"),
+      ("int16-fixed", "cortex-m0plus"))          # (scheme, core) counted per kind
 
 
 def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
@@ -43,7 +47,7 @@ def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotio
     calib = CalibrationData.from_split(model, ds.train, max_sequences=8)
     fp32 = root / f"{kind}.step.fp32.c"
     out = {"fp32": (fp32, build.convert(model, "step", fp32, mcu=False))}
-    for scheme in ("int8-weight", "int16-fixed"):
+    for scheme in QUANTIZED:
         path = root / f"{kind}.step.{scheme}.c"
         out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
     x = ds.test.x[0, :STEPS + 1].astype(np.float32)
@@ -79,7 +83,7 @@ def cycles_table(kinds, root: Path, partial: Path | None = None) -> list[dict]:
         t0 = time.time()
         (root / kind).mkdir(exist_ok=True)
         model, files, x, dt = artifacts(kind, root / kind)
-        for scheme, core in (("fp32", m4), ("int8-weight", m4), ("int16-fixed", m0)):
+        for scheme, core in ((s, {"cortex-m4": m4, "cortex-m0plus": m0}[c]) for s, c in ON):
             path, info = files[scheme]
             prefix = info["manifest"]["c_prefix"]
             cost = step_cost(path, path.with_suffix(".h"), prefix, core, x, dt, steps=STEPS, timeout=1800)
@@ -197,6 +201,28 @@ if __name__ == "__main__" and "--markdown" not in sys.argv:
     main()
 
 
+def summary(result: dict) -> str:
+    """Issue 19's table: per kind, instructions / est. cycles per step on each (scheme, core), and
+    the largest dt each scheme represents."""
+    cells = {(r["kind"], r["scheme"], r["core"]): r for r in result["cycles"]}
+    kinds = list(dict.fromkeys(r["kind"] for r in result["cycles"]))
+    on = [(s, c) for s, c in ON if any((k, s, c) in cells for k in kinds)]
+    core = {"cortex-m4": "M4", "cortex-m0plus": "M0+"}
+    head = ["kind", *(f"{core[c]} {s}" for s, c in on), "largest dt: float schemes", "largest dt: int16-fixed"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in kinds:
+        row = [k]
+        for s, c in on:
+            r = cells.get((k, s, c))
+            row.append(f"{r['instructions']:,} / {r['cycles']:,}" if r else "–")
+        floats = {cells[(k, s, c)]["dt_max"] for s, c in on if s != "int16-fixed" and (k, s, c) in cells}
+        row.append("unbounded" if floats and all(v.startswith("3.40282") for v in floats) else ", ".join(sorted(floats)))
+        fixed = cells.get((k, "int16-fixed", "cortex-m0plus"))
+        row.append(fixed["dt_max"] if fixed else "–")
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
 def markdown(result: dict) -> str:
     """The RESULTS.md tables, generated from the JSON this script wrote."""
     out = ["| kind | scheme | core (API) | instructions/step | est. cycles/step | µs @ clock | MACs/step | "
@@ -207,6 +233,7 @@ def markdown(result: dict) -> str:
                    f"{r['us']:,.0f} @ {r['clock_mhz']:g} MHz | {r['macs'] or '–'} | "
                    f"{r['cycles_per_mac'] if r['cycles_per_mac'] is not None else '–'} | "
                    f"{'unbounded (float)' if r['dt_max'].startswith('3.40282') else r['dt_max']} |")
+    out += ["", summary(result)]
     for d in result.get("dt_change", []):
         med = d["host_step_us_median"]
         out += ["", f"dt change, {d['kind']}-64 int16-fixed: host step {med['old']:.3f} → {med['new']:.3f} µs "

@@ -361,6 +361,13 @@ def test_bench_on_the_emulated_cortex_m0plus(packaged):
     assert 0 < r["mcu_instructions"] == cost["instructions"] <= r["mcu_cycles"] == cost["cycles"]
     assert r["mcu_clock_mhz"] == 48.0 and r["mcu_us"] == pytest.approx(r["mcu_cycles"] / 48.0, abs=0.01)
     assert "M0+" in cost["model"] and set(cost["by_class"]) >= {"load/store", "branch", "multiply"}
+    # the CLI's table: the microcontroller's columns, none of the host's (no latency on an emulator)
+    out = subprocess.run([sys.executable, "-m", "edgelnn", "bench", str(bundle_path), "--target", "cortex-m0plus",
+                          "--no-accuracy", "--artifact", r["artifact"]], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    head = next(ln for ln in out.stdout.splitlines() if "instr/step" in ln)
+    assert "est. cycles" in head and "µs @ MHz" in head and "p50" not in head and "peak MB" not in head
+    assert f"{r['mcu_instructions']}" in out.stdout and f"{r['mcu_us']:.0f} @ 48" in out.stdout
 
 
 # -- the report tells the truth about size ------------------------------------------------------------

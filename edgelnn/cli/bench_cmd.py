@@ -67,12 +67,14 @@ def render_table(rows: list[dict]):
     several = len({r.get("target") for r in rows}) > 1
     cols = [Col("target", ident=True)] if several else []
     mcu = any(r.get("flash_bytes") is not None for r in rows)      # a microcontroller target
+    # a microcontroller target measures no host latency or RSS: those columns only when a row has them
+    host = not mcu or any(r.get("latency_us") or r.get("peak_rss_mb") is not None for r in rows)
     cols += [Col("artifact", ident=True), Col("scheme", ident=True), Col("runtime", ident=True),
-             Col("status", ident=True), Col("golden", justify="center"), Col("p50 µs", justify="right"),
-             Col("p99 µs", justify="right"), Col("µs/sample", justify="right"),
-             Col("peak MB", justify="right")]
+             Col("status", ident=True), Col("golden", justify="center")]
+    cols += [Col("p50 µs", justify="right"), Col("p99 µs", justify="right"), Col("µs/sample", justify="right"),
+             Col("peak MB", justify="right")] if host else []
     cols += [Col("flash KiB", justify="right"), Col("RAM B", justify="right"), Col("instr/step", justify="right"),
-             Col("est. cycles", justify="right"), Col("µs @ MHz", justify="right")] if mcu else []
+             Col("est. cycles", justify="right"), Col("µs @ MHz", ident=True, justify="right")] if mcu else []
     cols += [Col(metric, justify="right"), Col("Δ fp32", justify="right")]
     from rich import box
 
@@ -83,8 +85,8 @@ def render_table(rows: list[dict]):
         t.add_row(*([escape(r.get("target") or "-")] if several else []), escape(_short(r)),
                   r.get("scheme") or "-", r.get("runtime") or "-",
                   STATUS_LABEL.get(r["status"], r["status"]), golden,
-                  _fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
-                  _fmt(r.get("peak_rss_mb")),
+                  *([_fmt(lat.get("p50")), _fmt(lat.get("p99")), _fmt(r.get("per_sample_us"), ".2f"),
+                     _fmt(r.get("peak_rss_mb"))] if host else []),
                   *([_fmt(r["flash_bytes"] / 1024 if r.get("flash_bytes") is not None else None),
                      _fmt(sum(r.get(k) or 0 for k in ("ram_bytes", "stack_bytes", "mcu_state_bytes"))
                           if r.get("flash_bytes") is not None else None, "d"),
