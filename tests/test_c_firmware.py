@@ -340,6 +340,47 @@ def test_instruction_counts_are_deterministic_and_scale_with_the_model(tmp_path,
     assert small.clock_mhz == clock and small.us == pytest.approx(small.cycles / clock, abs=0.01)
 
 
+FAKE_H = """#ifndef {P}_H
+#define {P}_H
+#define {P}_INPUT_SIZE 2
+#define {P}_OUTPUT_SIZE 1
+#define {P}_STATE_SIZE 1
+void {p}_reset(float *state);
+int {p}_step(const float *x, float dt, float *state, float *y);
+#endif
+"""
+FAKE_C = """#include "{p}.h"
+void {p}_reset(float *state) {{ state[0] = 0.0f; }}
+int {p}_step(const float *x, float dt, float *state, float *y)
+{{
+    __asm__ volatile (".rept {n}\\n nop\\n .endr");
+    y[0] = state[0] = x[0] + dt;
+    return 0;
+}}
+"""
+
+
+@needs_cross
+@pytest.mark.parametrize("core_name", ["cortex-m4", "cortex-m0plus"])
+def test_instruction_counts_are_exact(tmp_path, core_name):
+    """Two step functions that differ by exactly 100 NOPs differ by exactly 100 instructions and
+    100 estimated cycles per step: every executed instruction is counted once, nothing else."""
+    from edgelnn.runtime.c.cycles import step_cost
+    from edgelnn.targets import load_profile
+    from edgelnn.targets.mcu import core_of
+
+    core = core_of(load_profile(core_name))
+    costs = []
+    for n in (0, 100):
+        p = f"fake{n}"
+        (tmp_path / f"{p}.h").write_text(FAKE_H.format(p=p, P=p.upper()))
+        (tmp_path / f"{p}.c").write_text(FAKE_C.format(p=p, n=n))
+        costs.append(step_cost(tmp_path / f"{p}.c", tmp_path / f"{p}.h", p, core, np.ones((3, 2), np.float32),
+                               np.ones(3, np.float32), steps=2))
+    assert costs[1].instructions - costs[0].instructions == 100
+    assert costs[1].cycles - costs[0].cycles == 100              # a NOP is one cycle on both cores
+
+
 @needs_cross
 def test_bench_on_the_emulated_cortex_m0plus(packaged):
     """`bench --target cortex-m0plus`: int16-fixed golden-checked on the emulated ARMv6-M core,
