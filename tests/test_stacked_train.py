@@ -110,7 +110,12 @@ def test_members_must_share_everything_but_seed_rate_and_retries():
 def test_unstackable_configs_train_one_by_one():
     """augment (per-draw lengths) has no stacked form: train_many falls back to loop.train."""
     assert stacked.unstackable(dataclasses.replace(_config("gru"), augment="time")) is not None
-    assert stacked.unstackable(_config("ltc")) is not None
+    assert stacked.unstackable(_config("gru")) is None
+    members = [dataclasses.replace(_config("gru", seed=s, lr=0.01), augment="time") for s in (0, 1)]
+    dss = _datasets({0, 1})
+    got = stacked.train_many(members, dss)
+    for cfg, res in zip(members, got):
+        _same(res, _single(cfg, dss[cfg.seed]))
 
 
 # -- the study's stacked jobs -------------------------------------------------------------------------

@@ -438,6 +438,10 @@ def training_block(cells, a: Analysis) -> str:
                 f"{_list(secs, lambda v: f'{v:.3g} s')}")
         if peaks:
             line += f"; training peak memory {_list(peaks, lambda v: f'{v:.3g} MB')}"
+        stacked = sorted({c.model for c in cs for r in c.runs if getattr(r, "stacked", 1) > 1})
+        if stacked:
+            line += (f" ({', '.join(stacked)} trained their seeds stacked in one job: time is each run's share, "
+                     "peak memory the stack's)")
         lines.append(line + ".")
     if not lines:
         return ""

@@ -85,7 +85,8 @@ def run_train(spec: dict) -> dict:
 def run_train_stack(specs: list[dict]) -> dict:
     """Several tuning trials, or final runs, that differ only in seed and rate, trained stacked
     (edgelnn.train.stacked: each member equals its own ``run_train``); ``{"members": [payload, ...]}``
-    in the order of ``specs``, a member whose run failed as ``{"error": message}``."""
+    in the order of ``specs``, a member whose run failed as ``{"error": message}``. Each record says
+    ``stacked`` = len(specs): its seconds are its share of the stack's, its peak memory the stack's."""
     import torch
 
     from ..data import load
@@ -107,7 +108,8 @@ def run_train_stack(specs: list[dict]) -> dict:
             try:
                 members.append(_train_payload(spec, datasets[spec["seed"]], outcome, ckpt,
                                               cpu0 - share_cpu, wall0 - outcome[1].seconds
-                                              if not isinstance(outcome, BaseException) else wall0))
+                                              if not isinstance(outcome, BaseException) else wall0,
+                                              stacked=len(specs)))
             except Exception as exc:  # noqa: BLE001 -- the member's failure, reported as its own job's
                 members.append({"error": f"{type(exc).__name__}: {exc}"})
     return {"members": members, "worker": where(), "pid": os.getpid(),
@@ -115,7 +117,7 @@ def run_train_stack(specs: list[dict]) -> dict:
             "seconds": round(time.perf_counter() - start_wall, 3)}
 
 
-def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: float) -> dict:
+def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: float, stacked: int = 1) -> dict:
     """The payload of one trained spec: ``outcome`` is ``loop.train``'s (model, result) or the
     NumericError it raised (a final run's is raised again: a failed job)."""
     from ..data import shifted_test
@@ -138,7 +140,7 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
             hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
             val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
             seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True,
-            extension=spec.get("extension", 0), training_failure=["diverged"])
+            extension=spec.get("extension", 0), training_failure=["diverged"], stacked=stacked)
         return _payload(record, files, start_cpu, start_wall)
     model, result = outcome
     if final:
@@ -149,7 +151,7 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
             hparams=hparams, units=spec["units"], params_active=result.params_active, seed=spec["seed"],
             val_metric=float(result.val_metric), val_loss=float(result.val_loss), best_epoch=result.best_epoch,
             epochs_run=result.epochs_run, seconds=round(result.seconds, 3), worker=where(),
-            extension=spec.get("extension", 0), training_failure=list(result.failure))
+            extension=spec.get("extension", 0), training_failure=list(result.failure), stacked=stacked)
         return _payload(record, files, start_cpu, start_wall)
     test = item_scores(model, ds.test, ds)
     shifts: dict[str, dict[str, rec.ShiftScore]] = {}
@@ -165,7 +167,8 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
         test_metric=float(score_from_items(test, ds.task)), test_scores=[float(v) for v in test],
         shifts=shifts, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
         train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
-        checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts))
+        checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts),
+        stacked=stacked)
     return _payload(record, files, start_cpu, start_wall)
 
 

@@ -49,6 +49,8 @@ class TrialRecord:
     extension: int = 0       # 0: the base grid; k: added by the k-th extension (edgelnn.study.search)
     # training-failure codes (edgelnn.train.recipe; empty: healthy): a flagged setting is not chosen
     training_failure: list[str] = field(default_factory=list)
+    # runs trained together in this run's job (edgelnn.train.stacked; 1: alone): ``seconds`` is its share
+    stacked: int = 1
 
 
 @dataclass
@@ -85,6 +87,9 @@ class RunRecord:
     # (edgelnn.study.failures). ``attempts``: every run made (the retries at lower rates).
     training_failure: list[str] = field(default_factory=list)
     attempts: list[dict] = field(default_factory=list)
+    # runs trained together in this run's job (edgelnn.train.stacked; 1: alone): ``train_seconds`` is
+    # this run's share of the stack's wall time, ``train_peak_mb`` the whole stack's peak
+    stacked: int = 1
 
     @property
     def key(self) -> str:

@@ -450,7 +450,8 @@ def training_section(data: StudyData) -> Section:
                      pm(c.mean("train_seconds"), c.std("train_seconds"), 1),
                      pm(c.mean("train_peak_mb"), c.std("train_peak_mb"), 1),
                      pm(c.mean("epochs_run"), c.std("epochs_run"), 1), pm(c.mean("best_epoch"), c.std("best_epoch"), 1),
-                     num(tune.get((c.dataset, c.model, c.budget)), 0) if c.arm == "plain" else "–"])
+                     num(tune.get((c.dataset, c.model, c.budget)), 0) if c.arm == "plain" else "–",
+                     str(max(getattr(r, "stacked", 1) for r in c.runs)) if c.runs else "–"])
     from ..train.recipe import describe as describe_failure
     from .failures import failed_cells
 
@@ -469,9 +470,12 @@ def training_section(data: StudyData) -> Section:
         Text("Per final run (mean ± std over seeds): wall time of training, training peak memory (as recorded "
              "by the trainer; method in `edgelnn.train`), epochs run and best epoch (early stopping on "
              "validation). Tuning seconds: all trials of that (dataset, model, budget). Runs shared the "
-             "machine with other jobs: compare ratios within one study, not across machines."),
+             "machine with other jobs: compare ratios within one study, not across machines. *stacked*: runs "
+             "trained together in one job (edgelnn.train.stacked): a run's seconds are its share of the stack's "
+             "wall time and its peak memory is the whole stack's, so compare those only between cells with the "
+             "same stack size."),
         Table("training", ["dataset", "model", "budget", "arm", "seeds", "train s", "peak MB", "epochs run",
-                           "best epoch", "tuning s"], rows)])
+                           "best epoch", "tuning s", "stacked"], rows)])
 
 
 def problems_section(data: StudyData) -> Section | None:

@@ -47,7 +47,7 @@ def _ltc_stackable() -> bool:
 
 
 STACKABLE = ("gru", "gru-d", "lstm", "rnn", "cfc", "cfc-ncp") + (("ltc", "ltc-ncp") if _ltc_stackable() else ())
-HEADED = ("ltc", "ltc-ncp")   # their stacked form returns the head's outputs at every step
+LTC_KINDS = ("ltc", "ltc-ncp")   # stacked by edgelnn.models.ltc_fast (its constraints too)
 # what members of one stack may differ in; everything else of their TrainConfig must be equal
 MEMBER_FIELDS = ("seed", "lr", "retries")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
@@ -576,15 +576,20 @@ def _wired_cfc(model):
 def _ltc(model):
     from ..models import ltc_fast
 
-    def seq(P, x, dt):
+    if hasattr(ltc_fast, "stacked_features"):
+        def seq(P, x, dt):
+            return ltc_fast.stacked_features(model, P, x, dt)[0]
+        return seq
+
+    def seq_headed(P, x, dt):
         return ltc_fast.stacked_forward(model, P, x, dt)
-    seq.headed = True
-    return seq
+    seq_headed.headed = True
+    return seq_headed
 
 
 def _constraints(model):
     """The stacked form of ``model.after_optimizer_step`` (None: the kind has no constraints)."""
-    if model.kind in HEADED:
+    if model.kind in LTC_KINDS:
         from ..models import ltc_fast
 
         return ltc_fast.constrain_stacked
