@@ -140,6 +140,23 @@ def test_litert_skips_batched_files_with_tensors_over_budget(tiny_bundle, monkey
     _check_batched(tiny_bundle, a, np.random.default_rng(2), streams=21)   # 16 + 5 padded to 16
 
 
+def test_onnxruntime_chunks_streams_by_elementwise_bytes(tiny_bundle, monkeypatch):
+    """onnxruntime takes at most CHUNK_BYTES of element-wise intermediates per call (LTC-64 at 256
+    streams a call ran 2x slower per stream than at 16): more streams go as several calls and
+    still equal each stream alone."""
+    from edgelnn.runtime import ort_runner
+
+    b = load_bundle(tiny_bundle)
+    a = next(a for a in b.artifacts if a["format"] == "onnx" and a["scheme"] == "fp32" and a["graph"] == "step")
+    ew = a["footprint"]["elementwise_per_step"]
+    with b.open(a) as r:
+        assert r.batch_chunk == ort_runner.CHUNK_BYTES // (4 * ew) > 6
+    monkeypatch.setattr(ort_runner, "CHUNK_BYTES", 4 * ew * 4)       # 4 streams a call
+    with b.open(a) as r:
+        assert r.batch_chunk == 4 and "at most 4 streams per call" in r.batch_note
+    _check_batched(tiny_bundle, a, np.random.default_rng(3), streams=6)   # calls of 4 + 2
+
+
 def test_onnx_step_graph_has_a_batch_axis(tiny_bundle):
     b = load_bundle(tiny_bundle)
     assert b.manifest["tensors"]["step"]["inputs"][0]["shape"][0] == "batch"
