@@ -73,7 +73,8 @@ def export(
     format: list[str] = typer.Option([], "--format", "-f", help="onnx, tflite, c (repeat or comma-separated; default: all available)"),
     quant: list[str] = typer.Option([], "--quant", "-q",
                                     help="fp32, fp16, int8-dynamic, int8-static, int8-weight, int16x8-static, "
-                                         "int16-fixed, auto (repeat; default: all that apply except auto)"),
+                                         "int16-fixed, int16x8-dynamic, auto (repeat; default: all that apply "
+                                         "except auto and int16x8-dynamic)"),
     graph: list[str] = typer.Option([], "--graph", help="step, seq (repeat; default both)"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target profile (targets/<name>.toml): "
                                          "default schemes and int8 settings; default: this host"),
