@@ -180,7 +180,9 @@ def test_plan_prints_the_estimate_and_runs_nothing(tmp_path):
     proc = cli("study", "--plan", "--out", tmp_path / "s", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "estimated wall time on" in proc.stdout and not (tmp_path / "s").exists()
-    assert "deferred" in proc.stdout  # the default defers LTC's costliest cells
+    assert "deferred" not in proc.stdout  # the fast LTC's costliest runs fit the default limit
+    capped = cli("study", "--plan", "--max-run-seconds", "100", timeout=120)
+    assert capped.returncode == 0 and "deferred" in capped.stdout and "ltc" in capped.stdout
     everything = cli("study", "--plan", "--max-run-seconds", "0", "--tune-budget", "each", timeout=120)
     assert everything.returncode == 0 and "deferred" not in everything.stdout
     assert "'tune_budget': None" in everything.stdout and "'max_run_seconds': None" in everything.stdout

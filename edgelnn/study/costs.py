@@ -3,9 +3,9 @@ from ``time.process_time`` while other jobs shared the machine, so upper bounds)
 for running long jobs first, and for the design arithmetic (``plan_time``; docs/study-design.md).
 
 Training: one epoch costs ``a * batches * T + b * n_train * T * units**p`` (per-batch-step
-overhead + per-sample arithmetic; ``p = 2`` for LTC, whose ncps cell computes every one of its
-units x units synapses densely, masked or not) plus the validation pass, fitted to 144 measured
-(dataset, kind, budget, batch) points -- median error 8-15 %. A run is assumed to take
+overhead + per-sample arithmetic; ``p = 2`` for LTC: units x units synapses fully connected, and
+a fit no worse than p = 1 or 1.5 for the NCP wiring's present synapses) plus the validation pass, fitted to 144 measured
+(dataset, kind, budget, batch) points -- median error 8-15 % (the LTC kinds: see TRAIN_MODEL). A run is assumed to take
 ``EXPECTED_EPOCHS`` epochs (early stopping; measured 58-150). The engine rescales its ETA by what
 the finished jobs really cost.
 """
@@ -16,12 +16,15 @@ from dataclasses import dataclass
 
 # kind -> (a: s per batch-step, b: s per sample-step per unit**p, p, val a, val b)
 TRAIN_MODEL: dict[str, tuple[float, float, int, float, float]] = {
-    # the fast LTC (edgelnn.models.ltc_fast, over the present synapses): a and b from its step time
-    # as a multiple of GRU's at 1,000 and 4,000 active parameters on japanesevowels, batch 16
-    # (interleaved rounds, 2026-12-06, under load: x4.3 / x6.9 fully connected, x5.1 / x15.4 NCP),
-    # times GRU's fitted step cost; ncps's dense cell was (4.03e-3, 8.94e-8)
-    "ltc": (2.14e-3, 1.97e-7, 2, 8.2e-4, 2.4e-8),
-    "ltc-ncp": (1.68e-3, 7.28e-8, 2, 8.2e-4, 2.4e-8),
+    # the fast LTC (edgelnn.models.ltc_fast: one autograd node per sequence, present synapses only):
+    # a, b from its step time as a multiple of GRU's in one run (benchmarks/train_speed.md,
+    # 2026-12-07, under load ~6: x2.5-6.2 fully connected, x2.7-7.3 NCP at 250-4,000 active on
+    # irregular-sine b32 and japanesevowels b16), times GRU's fitted step cost, least squares in
+    # relative error over those 6 points (median error 7 % fc, 17 % NCP; max 30 / 32 %); val a, b
+    # the same way from the no-grad forward at batch 256 (x6.2-28 GRU's at 1k / 4k; median 8 / 14 %).
+    # Before: (2.14e-3, 1.97e-7) / (1.68e-3, 7.28e-8); ncps's dense cell (4.03e-3, 8.94e-8).
+    "ltc": (1.47e-3, 7.84e-8, 2, 8.3e-4, 2.4e-8),
+    "ltc-ncp": (1.66e-3, 6.0e-9, 2, 5.0e-4, 3.9e-9),
     "cfc-ncp": (2.11e-3, 1.29e-7, 1, 8.7e-4, 2.1e-8),
     "cfc": (9.07e-4, 1.69e-7, 1, 3.3e-4, 1.06e-7),
     "lstm": (5.66e-4, 1.06e-7, 1, 1.8e-4, 4.5e-8),
@@ -45,10 +48,9 @@ EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "ltc-ncp": lambda u
                  "cfc-ncp": lambda units: 1.5}
 BENCH_SECONDS = 1.5                              # per artifact and runtime
 # Scoring a final model on the test split and its shift suite (PyTorch, batches of 256): per
-# batch-step overhead by kind, plus LTC's dense synapses -- measured 4.5, 32 and 91 CPU s for
-# LTC-17/39/86 on italypowerdemand's 1,029 test items (x 10.5 lengths of the suite), <= 2 s else.
-SCORE_BATCH_STEP = {"ltc": 1.5e-3, "ltc-ncp": 1.5e-3, "cfc-ncp": 0.9e-3, "cfc": 0.35e-3}
-SCORE_LTC_SAMPLE_STEP = 8.1e-8                   # x units**2
+# batch-step overhead by kind (<= 2 CPU s a model on italypowerdemand's 1,029 test items x 10.5
+# lengths of the suite); LTC: its validation terms above (the same batch-256 no-grad forward).
+SCORE_BATCH_STEP = {"cfc-ncp": 0.9e-3, "cfc": 0.35e-3}
 SUITE_LENGTHS = 10.5                             # clean + noise x4 + drop x3 + rate 0.5 + rate 2 (x L)
 HORIZON_LENGTHS = 6.0                            # horizon 2 and 4, where the dataset has one
 JOB_OVERHEAD = 1.0                               # data loading, checkpoint, record (CPU s per job)
@@ -129,10 +131,10 @@ def score_estimate(dataset: str, kind: str, units: int) -> float:
 
     n, length = get_info(dataset).n_test, data_shape(dataset).length
     steps = length * (SUITE_LENGTHS + (HORIZON_LENGTHS if horizon_supported(dataset) else 0.0))
-    cost = SCORE_BATCH_STEP.get(kind, 0.3e-3) * steps * math.ceil(n / 256)
     if kind in ("ltc", "ltc-ncp"):
-        cost += SCORE_LTC_SAMPLE_STEP * n * steps * units ** 2
-    return CALIBRATION * cost
+        _, _, p, va, vb = TRAIN_MODEL[kind]
+        return CALIBRATION * (va * steps * math.ceil(n / 256) + vb * n * steps * units ** p)
+    return CALIBRATION * SCORE_BATCH_STEP.get(kind, 0.3e-3) * steps * math.ceil(n / 256)
 
 
 def _artifacts(formats, graphs, schemes) -> dict[str, int]:
