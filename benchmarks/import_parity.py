@@ -91,6 +91,8 @@ def families():
         "nn.LSTM 3 layers, no bias, time-first": (lambda: (nn.LSTM(2, 6, bias=False, num_layers=3),
                                                            nn.Linear(6, 3)), "torch"),
         "nn.GRU time-first, head class (residual MLP)": (lambda: (nn.GRU(2, 6), ResidualMLP(6, 3)), "torch"),
+        "nn.GRU 2 layers, no bias": (lambda: (nn.GRU(2, 6, num_layers=2, bias=False, batch_first=True),
+                                              nn.Linear(6, 3)), "torch"),
         "nn.GRU, head class with exact GELU": (lambda: (nn.GRU(2, 6, batch_first=True), GeluHead(6, 3)), "torch"),
         "nn.RNN tanh, no bias": (lambda: (nn.RNN(2, 6, bias=False, batch_first=True), nn.Linear(6, 3)), "torch"),
         "nn.RNN relu, 2 layers": (lambda: (nn.RNN(2, 6, nonlinearity="relu", num_layers=2), nn.Linear(6, 3)),

@@ -265,6 +265,7 @@ def _variants():
         "WiredCfCCell": lambda: WiredCfCCell(2, AutoNCP(10, 3)),
         "lstm 3 layers no bias": lambda: (nn.LSTM(2, 6, bias=False, num_layers=3), nn.Linear(6, 3)),
         "rnn relu 2 layers": lambda: (nn.RNN(2, 6, nonlinearity="relu", num_layers=2), nn.Linear(6, 3)),
+        "gru 2 layers no bias": lambda: (nn.GRU(2, 6, num_layers=2, bias=False), nn.Linear(6, 3)),
     }
 
 

@@ -81,7 +81,8 @@ def describe_graph_head(head: nn.Module) -> dict:
                 attrs[target] = {"kind": "parameter" if isinstance(value, nn.Parameter) else "buffer",
                                  "shape": list(value.shape)}
             elif value.numel() <= MAX_CONSTANT and value.dtype in (torch.float32, torch.float64, torch.int64):
-                attrs[target] = {"kind": "constant", "value": value.tolist(), "dtype": str(value.dtype)[6:]}
+                dtype = "float32" if value.is_floating_point() else "int64"     # as the weights: float32
+                attrs[target] = {"kind": "constant", "value": value.tolist(), "dtype": dtype}
             else:
                 raise UnsupportedModuleError(f"{where} reads the tensor {target!r} ({value.dtype}, {value.numel()} "
                                              "elements), which is neither in its state_dict nor a small constant; "
