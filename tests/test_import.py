@@ -231,11 +231,12 @@ class _GeluHead(nn.Module):
 
 
 # variants also exported to every format (those whose step graph differs: modes, backbones,
-# projection, mixed memory, multi-layer torch RNNs, a head C cannot hold); the others differ only
-# in how the user's forward is called (batch_first, return_sequences) or in a wiring's mask
+# projection, mixed memory, multi-layer torch RNNs, a head C cannot hold, a wiring of one layer);
+# the others differ only in how the user's forward is called (batch_first, return_sequences) or in
+# a wiring's mask
 EXPORTED = {"cfc pure + proj_size": (), "cfc no_gate, 2 relu backbone layers, dropout": (),
             "cfc no backbone": (), "ltc AutoNCP mixed_memory, 2 ode unfolds": (), "lstm 3 layers no bias": (),
-            "rnn relu 2 layers": (), "gru + GELU head class": ("c",)}
+            "rnn relu 2 layers": (), "gru + GELU head class": ("c",), "cfc FullyConnected": ()}
 
 
 def _variants():

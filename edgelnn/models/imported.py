@@ -141,6 +141,23 @@ def state_parts(structure: dict) -> list[tuple[str, int]]:
     return out
 
 
+def _cell_step(cell, x, h, dt):
+    """One step of an ncps cell. A WiredCfCCell is stepped here as its forward does, with the
+    state cut by slices instead of ``torch.split``: litert-torch cannot lower a split into one
+    part (a FullyConnected or Random wiring has a single layer)."""
+    from ncps.torch import WiredCfCCell
+
+    if not isinstance(cell, WiredCfCCell):
+        return cell(x, h, dt)
+    new, inputs, start = [], x, 0
+    for layer, size in zip(cell._layers, cell.layer_sizes):
+        out, _ = layer(inputs, h[:, start:start + size], dt)
+        start += size
+        inputs = out
+        new.append(out)
+    return out, (new[0] if len(new) == 1 else torch.cat(new, dim=1))
+
+
 class ImportedStep(StepCell):
     """(x, dt, h) -> (head(rnn output), h'): the user's module stepped once, state flattened."""
 
@@ -171,7 +188,7 @@ class ImportedStep(StepCell):
         if self.kind in ("ncps.CfC", "ncps.LTC"):
             out, new = self._ncps_seq(x, dt, parts)
         elif self.kind in ("ncps.CfCCell", "ncps.WiredCfCCell", "ncps.LTCCell"):
-            out, hn = self.rnn(x, parts[0], dt)
+            out, hn = _cell_step(self.rnn, x, parts[0], dt)
             new = [hn]
         else:
             out, new = self._torch_step(x, parts)
@@ -185,7 +202,7 @@ class ImportedStep(StepCell):
         if m.use_mixed:
             h, c = m.lstm(x, (h, parts[1]))
             new_c = [c]
-        out, h = m.rnn_cell(x, h, dt)
+        out, h = _cell_step(m.rnn_cell, x, h, dt)
         if self.kind == "ncps.CfC":
             out = m.fc(out)
         return out, [h] + new_c
