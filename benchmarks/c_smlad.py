@@ -14,7 +14,8 @@ matrix-vector helpers are reported apart from the whole step:
 - dense MACs: sum of n x k over the dense matrix-vector products (unpadded);
 - dense kernel: the dense helpers (fp32 ``_mv_f32_dense_t``, int8-weight ``_mv_i8_dense``,
   int16x8-dynamic ``_mv_q15`` + the input quantizer ``_q15``);
-- inner product only (int16x8-dynamic): ``_mv_q15`` without the quantizer.
+- inner product only (int16x8-dynamic): ``_mv_q15`` without the quantizer;
+- flash and worst-case stack of the artifact (``mcu.figures``, gcc -Os, as bench reports them).
 """
 from __future__ import annotations
 
@@ -123,6 +124,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/c_smlad.json"))
     ap.add_argument("--kinds", nargs="*", default=list(KINDS))
     args = ap.parse_args()
+    from edgelnn.runtime.c import mcu
+    from edgelnn.targets import load_profile
+    from edgelnn.targets.mcu import core_of
+
+    core = core_of(load_profile("cortex-m4"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds:
@@ -132,6 +138,7 @@ def main() -> None:
                 path, info = files[scheme]
                 prefix = info["manifest"]["c_prefix"]
                 r = per_function(path, prefix, x, dt)
+                fig = mcu.figures(path, path.with_suffix(".h"), prefix, core)
                 fn = r["functions"]
                 dk = sum(v["cycles"] for k, v in fn.items() if k in DENSE[scheme])
                 inner = fn.get("_mv_q15", {}).get("cycles") if scheme == "int16x8-dynamic" else None
@@ -140,6 +147,7 @@ def main() -> None:
                        "cycles_per_mac_step": round(r["cycles"] / all_mv, 2),
                        "dense_kernel_cycles": dk, "dense_cycles_per_mac": round(dk / dense, 2),
                        "inner_cycles_per_mac": round(inner / dense, 2) if inner else None,
+                       "flash_bytes": fig.flash_bytes, "stack_bytes": fig.stack_bytes,
                        "functions": fn}
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "functions"}), flush=True)
