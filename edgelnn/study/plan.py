@@ -178,11 +178,12 @@ MAX_STACK = 16
 def stack_key(job: Job) -> tuple | None:
     """Jobs with the same key train as one stacked job (None: this job trains alone): tuning trials
     of one group at one batch size and kind option, the final seeds of one cell and arm. Kinds
-    without a stacked form (costs.STACK_SPEEDUP) and the time-aug arm train alone."""
+    without a stacked form, sizes where stacking does not pay (costs.stacks_at) and the time-aug
+    arm train alone."""
     import json
 
     spec = job.spec
-    if job.kind not in ("tune", "final") or spec["model"] not in costs.STACK_SPEEDUP or spec["arm"] != "plain":
+    if job.kind not in ("tune", "final") or not costs.stacks_at(spec["model"], spec["budget"]) or spec["arm"] != "plain":
         return None
     return (job.kind, json.dumps({k: v for k, v in spec.items() if k not in STACK_MEMBER_KEYS}, sort_keys=True))
 
