@@ -278,6 +278,18 @@ def verdict(rows, rate, rss) -> list[str]:
     out.append(f"- C batched at 256 streams within 2× of the compute floor ({rate / 1e9:.1f} G multiply-adds/s): "
                f"met for {fmt((m, f'{v:.1f}×') for m, v in fl if v <= 2)}; **not met** for "
                f"{fmt((m, f'{v:.1f}×') for m, v in fl if v > 2)} (LTC's element-wise synapse work is not in the floor).")
+    ltc = [r for r in rows if r["kind"] == "ltc" and r["scheme"] == "fp32"
+           and {16, 256} <= set(r["per_stream_step_us"])]
+    if ltc:
+        out.append(f"- LTC: {ltc[0]['macs_per_step']} multiply-adds per step in matrix products; its step is six "
+                   "ODE unfolds of element-wise synapse arithmetic (a sigmoid per synapse, units × units per "
+                   "unfold) that streams do not share, so a batch saves only the per-call cost. Per stream-step "
+                   "÷ one stream at 16 / 256 streams: "
+                   + ", ".join(f"{r['runtime']} {r['per_stream_step_us'][16] / r['one_stream_us']:.2f} / "
+                               f"{r['per_stream_step_us'][256] / r['one_stream_us']:.2f}" for r in ltc)
+                   + f". A 256-stream LTC call runs {min(r['per_stream_step_us'][256] for r in ltc) * 256 / 1000:.0f}–"
+                   f"{max(r['per_stream_step_us'][256] for r in ltc) * 256 / 1000:.0f} ms, long enough to be "
+                   "preempted on a loaded machine: read its 256-stream figures as upper bounds.")
     c8 = {r["kind"]: r for r in rows if r["runtime"] == "c" and r["scheme"] == "int8-weight"}
     pairs = []
     for r in c32 if c8 else []:
