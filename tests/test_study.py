@@ -21,12 +21,14 @@ from edgelnn.study.state import StudyState, StudyStateError, clear_stale
 CLI = [sys.executable, "-c", "from edgelnn.cli import main; main()"]
 # Two datasets (one with irregular dt), a liquid and an RNN model, two budgets, two seeds, both
 # arms, two tuning rates (1e-4, 1e-1: the best is always on an edge, so every group extends its grid
-# once), two epochs; the chosen points of one dataset exported (ONNX fp32).
+# once), two epochs; the chosen points of one dataset exported (ONNX fp32). One tuning seed even on
+# italypowerdemand (--min-val-items 0: its small folds would add 3 per setting; test_study_validation),
+# and no budget rung added (--extra-budgets 0: the later stages are tested in test_study_stages).
 TINY = ["study", "--datasets", "italypowerdemand,irregular-sine", "--models", "cfc,gru", "--budgets", "250,1000",
         "--seeds", "2", "--trials", "2", "--arms", "plain,time-aug", "--max-epochs", "2", "--patience", "2",
         "--tune-budget", "250", "--tune-seeds", "1", "--batch-factors", "1", "--max-extensions", "1",
         "--aug-datasets", "all", "--export-datasets", "italypowerdemand", "--formats", "onnx", "--schemes", "fp32",
-        "--max-run-seconds", "0"]
+        "--max-run-seconds", "0", "--min-val-items", "0", "--extra-budgets", "0"]
 N_JOBS = 12 + 24 + 4 + 4   # trials (8 + 4 extensions), final runs (16 plain + 8 time-aug), exports, benches
 VOLATILE = {"worker", "seconds", "train_seconds", "train_peak_mb"}  # where and how fast: may differ
 
@@ -233,6 +235,9 @@ def test_tiny_study_through_the_cli(reference):
     assert summary["claims"], "the pair table is empty"
     assert len(list((out / "records").glob("*/*.json"))) == 24 and len(list((out / "tuning").glob("*/*.json"))) == 12
     assert len(list((out / "results").glob("italypowerdemand/*.jsonl"))) == 4
+    for path in (out / "records").glob("*/*.json"):   # each seed validated on its own fold (study.validation)
+        rec = json.loads(path.read_text())
+        assert rec["val_items"] == {"italypowerdemand": [14, 14], "irregular-sine": [120, 120]}[rec["dataset"]][rec["seed"]]
     assert not list((out / "bundles").glob("irregular-sine/*"))
     state = json.loads((out / "study.json").read_text())
     assert len(state["jobs"]) == N_JOBS and state["invocations"][-1]["status"] == "finished"

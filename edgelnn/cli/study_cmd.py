@@ -38,6 +38,14 @@ def study(
     trials: Optional[int] = typer.Option(None, "--trials", help="learning rates tuning tries over 1e-4..1e-1 "
                                          "(the same for every model; 1: no search, the recipe's rate)"),
     tune_seeds: Optional[int] = typer.Option(None, "--tune-seeds", help="seeds per tuning setting"),
+    extra_budgets: Optional[int] = typer.Option(None, "--extra-budgets", help="rungs (x4 each) the budget ladder may "
+                                                "grow by on a dataset whose best model still improves at the top "
+                                                "budget (0: never)"),
+    capacity_retry: Optional[bool] = typer.Option(None, "--capacity-retry/--no-capacity-retry", help="re-tune a "
+                                                  "cell whose validation score falls with capacity"),
+    min_val_items: Optional[int] = typer.Option(None, "--min-val-items", help="a dataset whose validation fold "
+                                                "holds fewer items is tuned over more folds, up to all 5 "
+                                                "(0: never)"),
     batch_factors: Optional[str] = typer.Option(None, "--batch-factors", help="batch sizes tuning tries, as "
                                                 "multiples of the dataset's, e.g. 0.5,1"),
     max_extensions: Optional[int] = typer.Option(None, "--max-extensions", help="times a group's grid may be "
@@ -91,6 +99,7 @@ def study(
         "budgets": _ints(budgets, "--budgets") if budgets else None,
         "seeds": seeds, "trials": trials, "max_epochs": max_epochs, "patience": patience,
         "tune_seeds": tune_seeds, "max_extensions": max_extensions, "retries": retries,
+        "min_val_items": min_val_items, "extra_budgets": extra_budgets, "capacity_retry": capacity_retry,
         "batch_factors": _floats(batch_factors, "--batch-factors") if batch_factors else None,
         "arms": _csv(arms) if arms else None,
         "export": export,
@@ -214,6 +223,16 @@ def _print_plan(design, est) -> None:
         console.print(f"grid extensions (only where a best rate lies on the grid's edge) add up to "
                       f"{est.extension_max / 60:.1f} CPU min ({est.extension_max / est.workers / 60:.0f} min wall) "
                       "if every group extended the most times", highlight=False)
+    if design.extra_budgets:
+        console.print(f"budget ladder (x4 where a dataset's best model still improves at the top budget; "
+                      f"edgelnn.study.stages) adds up to {est.ladder_max / 60:.1f} CPU min "
+                      f"({est.ladder_max / est.workers / 60:.0f} min wall) if every dataset extended"
+                      + (f"; {est.ladder_deferred} added cell(s) would be over the run-cost cap and deferred"
+                         if est.ladder_deferred else ""), highlight=False)
+    if est.retry_max:
+        console.print(f"capacity retries (a cell whose validation score falls with capacity is re-tuned once) add "
+                      f"up to {est.retry_max / 60:.1f} CPU min ({est.retry_max / est.workers / 60:.0f} min wall) "
+                      "if every cell above the smallest budget were retried", highlight=False)
 
 
 def _plan_json(design, est) -> dict:
@@ -228,7 +247,9 @@ def _plan_json(design, est) -> dict:
             "cpu_minutes": {"tuning": round(est.tune / 60, 1), "final": round(est.final / 60, 1),
                             "export": round(est.export / 60, 1), "bench": round(est.bench / 60, 1)},
             "estimated_wall_minutes": round(est.wall / 60, 1),
-            "extension_max_cpu_minutes": round(est.extension_max / 60, 1)}
+            "extension_max_cpu_minutes": round(est.extension_max / 60, 1),
+            "ladder_max_cpu_minutes": round(est.ladder_max / 60, 1), "ladder_deferred_cells": est.ladder_deferred,
+            "retry_max_cpu_minutes": round(est.retry_max / 60, 1)}
 
 
 class _StudyProgress:

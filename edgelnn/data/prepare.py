@@ -39,17 +39,37 @@ def valid_mask(split: Split) -> np.ndarray:
 
 
 def carve_val(split: Split, fraction: float, seed: int, stratify: bool,
-              chronological: bool) -> tuple[Split, Split]:
-    """Split train into (train, val): stratified random, or the last rows for time-ordered data."""
+              chronological: bool, folds: int | None = None) -> tuple[Split, Split]:
+    """Split train into (train, val): stratified random, or the last rows for time-ordered data.
+    ``folds`` k (not for time-ordered data): val is one fold of a k-fold partition instead
+    (``fold_index``), so seeds that differ only in ``seed % k`` validate on disjoint items."""
     n = len(split)
     if chronological:
         n_val = int(round(fraction * n))
         return split.subset(np.arange(n - n_val)), split.subset(np.arange(n - n_val, n))
+    if folds:
+        fold = fold_index(split.y, folds, seed // folds, stratify)
+        return split.subset(np.flatnonzero(fold != seed % folds)), split.subset(np.flatnonzero(fold == seed % folds))
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(split.y == c) for c in np.unique(split.y)] if stratify else [np.arange(n)]
     val = np.concatenate([rng.permutation(g)[: int(round(fraction * len(g)))] for g in groups])
     train = np.setdiff1d(np.arange(n), val)
     return split.subset(train), split.subset(np.sort(val))
+
+
+def fold_index(y: np.ndarray, folds: int, seed: int, stratify: bool) -> np.ndarray:
+    """(N,) fold 0..folds-1 of every item: a (per-class, when ``stratify``) random order drawn with
+    ``seed``, dealt round-robin -- fold sizes differ by at most one item, and by at most one item of
+    each class."""
+    if folds < 2:
+        raise ValueError(f"a k-fold partition needs k >= 2, got {folds}")
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(n)]
+    order = np.concatenate([rng.permutation(g) for g in groups])
+    fold = np.empty(n, dtype=np.int64)
+    fold[order] = np.arange(n) % folds
+    return fold
 
 
 def channel_stats(split: Split) -> tuple[np.ndarray, np.ndarray]:
@@ -67,10 +87,11 @@ def normalise(split: Split, mean: np.ndarray, std: np.ndarray, target: bool = Fa
 
 
 def build(raw: RawData, *, name: str, task: str, seed: int, val_fraction: float,
-          description: str = "", source: str = "") -> Dataset:
-    """Carve val from train, normalise everything with the final train split's statistics."""
+          description: str = "", source: str = "", folds: int | None = None) -> Dataset:
+    """Carve val from train (``folds``: one fold of a k-fold partition; ``carve_val``), normalise
+    everything with the final train split's statistics."""
     train, val = carve_val(raw.train, val_fraction, seed, stratify=task == "classification",
-                           chronological=raw.chronological)
+                           chronological=raw.chronological, folds=folds)
     mean, std = channel_stats(train)
     reg = task == "regression"
     splits = [normalise(s, mean, std, target=reg) for s in (train, val, raw.test)]

@@ -40,6 +40,7 @@ class DatasetInfo:
     # None where the data cannot be extended (horizon_note says why).
     horizon: Callable[[float], Split] | None = None
     horizon_note: str = ""
+    chronological: bool = False  # time-ordered: val is the end of train (RawData.chronological), never a fold
 
 
 _INFOS = [
@@ -64,7 +65,7 @@ _INFOS = [
                 "target relative to the window's last sample (ppm; the change is forecast); "
                 "chronological: first 70% of windows train (last 15% of those = val), last 30% test.",
                 "Keeling & Whorf 2004 (SIO/CDIAC), public domain; statsmodels 0.15 datasets.co2",
-                load_co2, val_fraction=0.15, horizon=co2_horizon,
+                load_co2, val_fraction=0.15, horizon=co2_horizon, chronological=True,
                 horizon_note="longer windows (more past weeks) ending at the same test targets"),
     DatasetInfo("irregular-sine", "classification", 2, 3, 600, 300, 64, 64,
                 "Synthetic noisy sin/cos pairs in 3 frequency bands, sampled at irregular times "
@@ -105,11 +106,15 @@ def get_info(name: str) -> DatasetInfo:
     return DATASETS[key]
 
 
-def load(name: str, seed: int = 0, val_fraction: float | None = None) -> Dataset:
-    """Load ``name`` with val carved from train (seeded; None = the dataset's default fraction)."""
+def load(name: str, seed: int = 0, val_fraction: float | None = None, folds: int | None = None) -> Dataset:
+    """Load ``name`` with val carved from train (seeded; None = the dataset's default fraction).
+    ``folds`` k: val is fold ``seed % k`` of a k-fold partition of train drawn with ``seed // k``
+    (the fraction is then 1/k; time-ordered data keep their last rows: ``DatasetInfo.chronological``)."""
     info = get_info(name)
+    if folds is not None and (not isinstance(folds, int) or folds < 2):
+        raise InputError(f"folds must be a whole number >= 2, got {folds!r}")
     frac = info.val_fraction if val_fraction is None else val_fraction
     if not 0.0 <= frac < 1.0:
         raise InputError(f"val_fraction must be in [0, 1), got {frac}")
     return build(info.loader(), name=info.name, task=info.task, seed=seed, val_fraction=frac,
-                 description=info.description, source=info.source)
+                 description=info.description, source=info.source, folds=folds)

@@ -179,6 +179,12 @@ class TimePlan:
     # CPU seconds the grid extensions would add if every group extended the full number of times
     # (not in ``wall``: how many extend is known only from the results)
     extension_max: float = 0.0
+    # CPU seconds the later stages (edgelnn.study.stages) would add at most: the budget ladder grown on
+    # every dataset (its tuning and final runs; cells over the run-cost cap left out and counted), and
+    # a capacity retry of every cell above a dataset's smallest budget -- not in ``wall`` either
+    ladder_max: float = 0.0
+    ladder_deferred: int = 0
+    retry_max: float = 0.0
 
     @property
     def parallel(self) -> float:
@@ -209,7 +215,6 @@ def plan_time(design, workers: int = 2) -> TimePlan:
     for members in plan.stacks(base_grid):
         longest = max(longest, sum(j.estimate for j in members))
     tune = sum(tune_by_group.values())
-    per_round = len(design.batch_factors) * design.tune_seeds if design.trials > 1 else 0
     extension_max = 0.0
     for d in design.datasets:
         for m in design.models:
@@ -221,7 +226,8 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                 n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm, d))
                 group = tune_by_group.get((d, m, b))
                 n_tune = (len(search.trial_settings(m, design.trials, design.batch_size(d), design.batch_factors))
-                          * design.tune_seeds) if group is not None else 0
+                          * len(design.tuning_seeds(d))) if group is not None else 0
+                per_round = len(design.batch_factors) * len(design.tuning_seeds(d)) if design.trials > 1 else 0
                 by_cell[(d, m, b)] = {"runs": n_final + n_tune, "run_seconds": round(est, 1)}
                 if group is not None and n_tune:
                     extension_max += design.max_extensions * per_round * group / n_tune
@@ -237,4 +243,58 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                     export += export_estimate(design.formats, design.graphs, design.schemes, m,
                                               plan.final_units(design, d, m, b))
                     bench += bench_estimate(design.formats, design.graphs, design.schemes)
-    return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell, extension_max)
+    ladder_max, ladder_deferred, retry_max = _stages_max(design)
+    return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell, extension_max,
+                    ladder_max, ladder_deferred, retry_max)
+
+
+def ladder_units(design, d: str, m: str, budget: int) -> int:
+    """Units of (d, m) at a budget above the design's, for the plan only: the active-parameter count
+    is a quadratic in the units (dense terms ~units**2), fitted through the design's three largest
+    budgets' sizes and solved for ``budget`` (sizing every added rung builds hundreds of models:
+    minutes of a plan); with fewer budgets, units grow as sqrt(budget)."""
+    from . import plan
+    from .budget import fit_budget
+
+    n_in, n_out = plan._sizes(d)
+    fits = [fit_budget(m, n_in, n_out, b, plan._middle_search(m)) for b in sorted(design.budgets)[-3:]]
+    top = fits[-1]
+    if len(fits) == 3 and len({f.units for f in fits}) == 3:
+        import numpy as np
+
+        a, b, c = np.polyfit([f.units for f in fits], [f.params_active for f in fits], 2)
+        if a > 0:
+            return max(top.units, int(round((-b + math.sqrt(b * b - 4 * a * (c - budget))) / (2 * a))))
+    return max(top.units, int(round(top.units * math.sqrt(budget / max(1, top.params_active)))))
+
+
+def _stages_max(design) -> tuple[float, int, float]:
+    """(ladder CPU s, ladder cells over the cap, capacity-retry CPU s) at most (TimePlan)."""
+    from . import plan, search
+    from .stages import LADDER_FACTOR
+
+    ladder = retry = 0.0
+    over = 0
+    for d in design.datasets:
+        seeds = len(design.tuning_seeds(d))
+        for m in design.models:
+            n_set = len(search.trial_settings(m, design.trials, design.batch_size(d), design.batch_factors))
+            sizes = len(search.batch_sizes(design.batch_size(d), design.batch_factors))
+            per_stack = max(1, n_set * seeds // sizes)       # a stack: one batch size's rates x seeds
+            for k in range(1, design.extra_budgets + 1):
+                b = max(design.budgets) * LADDER_FACTOR ** k
+                units = ladder_units(design, d, m, b)
+                train = train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
+                score = score_estimate(d, m, units)
+                if not plan.runnable(design, train + score):
+                    over += 1
+                    continue
+                ladder += (n_set * seeds * train * stack_share(m, per_stack)
+                           + design.seeds * (train * stack_share(m, design.seeds) + score))
+            if design.capacity_retry and design.trials > 1 and design.tune_budget is None:
+                for b in sorted(design.budgets)[1:]:
+                    est = plan.final_estimate(design, d, m, b)
+                    if plan.runnable(design, est):
+                        n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm, d))
+                        retry += sizes * seeds * est * stack_share(m, seeds) + n_final * est
+    return ladder, over, retry

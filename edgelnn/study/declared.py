@@ -11,6 +11,9 @@ from pathlib import Path
 
 from . import competence as comp
 from . import metrics as mx
+from . import failures as fl
+from . import stages as st
+from . import validation as val
 from . import verdicts as v
 from .studydata import FAILURE_FIELD
 
@@ -41,6 +44,7 @@ def rules(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> list[tuple[st
         ("Who carries a verdict", f"a claim with >= {min_seeds} seeds common to both sides, in a study that is "
          "not a quick look, that passes the competence gate and has no training failure on either side; "
          "the others are reported as not assessable, training failure or no verdict, outside the family."),
+        ("Validation", val.rule_text()),
         ("Competence gate", f"a model's best cell on a dataset is chosen by its *validation* metric (mean over "
          f"seeds, any budget and arm); it is competent when that validation accuracy is within "
          f"{comp.GATE_POINTS:g} points of the best published test accuracy for the dataset "
@@ -57,6 +61,19 @@ def rules(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> list[tuple[st
          f"`{FAILURE_FIELD}`) is a training failure: every claim with it on one side is reported as "
          "\"training failure\", never as a verdict, and is outside the family; such a dataset leaves the "
          "Friedman test for that model set."),
+        ("Budget ladder", f"on a dataset where the best model is still improving at the top budget -- the model "
+         "with the best mean validation score there (cells without a training failure) beats its own score at the "
+         f"budget below by more than {st.NOISE_SE:g} standard errors of the difference (seed spread) -- every model "
+         f"also runs at {st.LADDER_FACTOR} x the top budget (4,000 -> 16,000), tuned like every other budget, plain "
+         "arm, the same seeds; decided once that dataset's top two budgets have finished (at most the design's "
+         "extra_budgets rungs); the budget steps of that dataset's efficiency claims then include the new rung."),
+        ("Capacity retry", "a cell flagged *falls-with-capacity* (its mean validation score falls from the next "
+         f"smaller budget by more than {fl.NOISE_SE:g} SE of the difference and {fl.MIN_DROP * 100:g} point) is "
+         "re-tuned once: one grid step below the "
+         "lowest rate it tried is added (every batch size tried, the chosen setting's options), the choice is made "
+         "again on validation loss, and its final runs are redone and replace the first ones (which the report "
+         "lists). Only a cell tuned at its own budget; the same rule for every model. A fall that remains is a "
+         "training failure, never a verdict."),
         ("Censored budget reach", "a curve that never comes within the threshold at any budget of the study is "
          "censored at the top budget: the observed difference in budget steps is then a bound (reported as "
          "\"at least\", its interval open on that side), never an imputed value; its sign, and so the p-value, "

@@ -54,9 +54,17 @@ class StudyDesign:
     tune_budget: int | None = None                   # None: tune at every budget; else tune there and reuse
     tune_seed: int = 0                               # the first tuning seed
     tune_seeds: int = 2
+    # validation (edgelnn.study.validation): each run validates on one of 5 disjoint folds (its seed
+    # picks it); a dataset whose fold holds fewer items than this is tuned over more folds (0: never)
+    min_val_items: int = 50
     batch_factors: tuple[float, ...] = (0.5, 1.0)
     max_extensions: int = 2
     retries: int = 2                                 # retries of a flagged final run (edgelnn.train.recipe)
+    # later stages (edgelnn.study.stages): rungs the budget ladder may grow by (x4 each) on a dataset
+    # whose best model still improves at the top budget (0: never), and the re-tuning of a cell
+    # whose validation score falls with capacity
+    extra_budgets: int = 1
+    capacity_retry: bool = True
     max_epochs: int = 150
     patience: int = 20
     batch_sizes: dict = field(default_factory=lambda: dict(BATCH_SIZES))
@@ -95,8 +103,8 @@ class StudyDesign:
             raise InputError(f"a parameter budget must be >= 10, got {min(self.budgets)}")
         if self.seeds < 1 or self.trials < 1 or self.max_epochs < 1 or self.patience < 1 or self.tune_seeds < 1:
             raise InputError("--seeds, --trials, --tune-seeds, --max-epochs and --patience must be >= 1")
-        if self.max_extensions < 0 or self.retries < 0:
-            raise InputError("--max-extensions and --retries must be >= 0")
+        if self.max_extensions < 0 or self.retries < 0 or self.min_val_items < 0 or self.extra_budgets < 0:
+            raise InputError("--max-extensions, --retries, --min-val-items and --extra-budgets must be >= 0")
         if not self.batch_factors or min(self.batch_factors) <= 0:
             raise InputError("--batch-factors must be positive numbers")
         if self.tune_budget is not None and self.tune_budget not in self.budgets:
@@ -119,8 +127,15 @@ class StudyDesign:
 
         return default_batch_size(data_shape(dataset).n_train)
 
-    def tuning_seeds(self) -> range:
-        return range(self.tune_seed, self.tune_seed + self.tune_seeds)
+    def tuning_seeds(self, dataset: str | None = None) -> range:
+        """The seeds (= validation folds) each tuning setting runs at: ``tune_seeds``, more on a
+        dataset whose folds are small (edgelnn.study.validation.tuning_folds)."""
+        n = self.tune_seeds
+        if dataset is not None:
+            from .validation import tuning_folds
+
+            n = tuning_folds(dataset, self.tune_seeds, self.trials, self.min_val_items)
+        return range(self.tune_seed, self.tune_seed + n)
 
     def tuning_budgets(self) -> tuple[int, ...]:
         """Budgets tuning runs at: one (reused for the others) or every budget."""
@@ -184,7 +199,7 @@ def quick_design() -> StudyDesign:
     No verdicts."""
     return StudyDesign(datasets=("italypowerdemand", "irregular-sine"), budgets=(250, 1000), seeds=2,
                        arms=("plain",), aug_budgets=(), aug_datasets=(), trials=1, tune_budget=250,
-                       tune_seeds=1, max_extensions=0, retries=1,
+                       tune_seeds=1, max_extensions=0, retries=1, extra_budgets=0, capacity_retry=False,
                        max_epochs=15, patience=5, max_run_seconds=20.0, formats=("onnx",),
                        # irregular-sine at the recipe's batch of 32 puts CfC-NCP over the 20 s cap
                        batch_sizes={"irregular-sine": 128},

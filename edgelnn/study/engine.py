@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import plan, records
+from . import plan, records, search
 from .design import StudyDesign
 from .executors import DaskExecutor, InProcess, SchedulerLost, StudyExecutorError
+from .stages import RETRY, ladder_text, retry_settings, still_improving
 from .state import TMP_MARK, StudyState, clear_stale, now
 
 Log = Callable[[str], None]
@@ -120,9 +121,9 @@ def _run_locked(design, folder: Path, start: float, progress, scheduler, workers
         for path in clear_stale(folder):
             progress.log(f"removed {path.relative_to(folder)} (left by an interrupted run)")
         engine = _Engine(design, folder, state, executor, progress)
-        superseded = engine.supersede()
         engine.start()
-        engine.run()
+        engine.run()          # supersedes a previous design's outputs once the finished jobs are replayed
+        superseded = engine.superseded
         report = engine.report()
         seconds = time.perf_counter() - start
         engine.finish_invocation("finished", seconds)
@@ -156,6 +157,15 @@ class _Engine:
         for job in self.tune:
             self.groups.setdefault(job.group, []).append(job)
         self.finals = plan.final_keys(design)
+        # (dataset, model, budget, arm, seed) -> its tuning group; the ladder's added cells join it
+        self.cell_group = {k: (k[0], k[1], plan.tuning_budget(design, *k[:3])) for k in self.finals}
+        self.retried: set[tuple] = set()        # groups re-tuned by the capacity rule (stages.py)
+        self.decided: set[tuple] = set()        # stage decisions taken: ("capacity", d, m, b), ("ladder", d, k)
+        self.ladder = {d: list(design.budgets) for d in design.datasets}   # budgets incl. added rungs
+        self.stage_notes: list[str] = []
+        self._first_choice: dict[tuple, tuple] = {}   # retried group -> (its first chosen trial, note)
+        self._runs_cache: dict[str, object] = {}
+        self.superseded: str | None = None
         self.export_cells = [(d, m, b) for d, m, b, arm, s in self.finals
                              if design.export and arm == "plain" and s == 0 and d in self._export_datasets()]
         self.total = len(self.tune) + len(self.finals) + 2 * len(self.export_cells)
@@ -237,7 +247,7 @@ class _Engine:
         report reads (into ``superseded/<time>/``): the report then shows exactly this design, and
         nothing is deleted."""
         keep = set()
-        for job in self.tune + self._finished_extensions():
+        for job in self.tune + self._finished_extensions() + list(self.jobs.values()):
             keep.update(job.outputs)
         for d, m, b, arm, s in self.finals:
             keep.update({plan.record_path(d, m, b, arm, s), plan.checkpoint_path(d, m, b, arm, s)})
@@ -315,6 +325,8 @@ class _Engine:
     def run(self) -> None:
         # extension trials join self.tune as their groups finish: offered then
         self.offer_training(list(self.tune), 1e9)
+        # finished jobs replayed (later stages included): what this design does not produce moves aside
+        self.superseded = self.supersede()
         self._drain()
         self.phase = "benchmarks"
         from .jobs import run_bench
@@ -374,37 +386,181 @@ class _Engine:
 
     def after(self, job: plan.Job) -> None:
         """Offer what ``job`` unlocks."""
-        from .jobs import run_export, run_train
-
         if job.kind == "tune":
-            group = self.groups[job.group]
-            if all(self.status.get(j.key) == "done" for j in group):
-                trials = [records.read(self.folder / j.outputs[0]) for j in group]
-                more = [j for j in plan.extension_jobs(self.design, job.group, trials) if j.key not in self.jobs]
-                if more:  # the best rate lies on the edge of the rates tried: extend (search.py)
-                    self.progress.log(f"extending the grid of {job.group[0]}/{job.group[1]} at budget "
-                                      f"{job.group[2]:,}: lr {more[0].spec['lr']:g} (round {more[0].spec['extension']})")
-                    group.extend(more)
-                    self.tune.extend(more)
-                    self.total += len(more)
-                    self.offer_training(more, 1e9)
-                    return
-                chosen = plan.choose(trials)
-                self.progress.log(f"tuned {job.group[0]}/{job.group[1]} at budget {job.group[2]}: "
-                                  f"trial {chosen['trial']} (lr {chosen['lr']:g}, batch {chosen['batch_size']}"
-                                  + "".join(f", {k} {v:g}" for k, v in chosen["search"].items()) + ")")
-                finals = [plan.final_job(self.design, d, m, b, arm, s, chosen) for d, m, b, arm, s in self.finals
-                          if d == job.group[0] and m == job.group[1]
-                          and plan.tuning_budget(self.design, d, m, b) == job.group[2]]
-                self.offer_training(plan.stacked_estimates(finals), 1e6)
+            self._group_done(job.group)
         elif job.kind == "final":
-            d, m, b = job.spec["dataset"], job.spec["model"], job.spec["budget"]
-            if (d, m, b) in self.export_cells and job.spec["arm"] == "plain" and job.spec["seed"] == 0:
-                export = plan.export_job(self.design, job)
-                ckpt = (self.folder / job.spec["checkpoint"]).read_bytes()
-                self.offer(export, run_export, (export.spec, ckpt), export.estimate)
+            d, m = job.spec["dataset"], job.spec["model"]
+            self._capacity(d, m)
+            for b in self._budgets(d, m):
+                self._export(d, m, b)
+            self._ladder(d)
         elif job.kind == "export":
             self.benches.append(plan.bench_job(self.design, job))
+
+    def _group_done(self, group: tuple) -> None:
+        """When every trial of ``group`` is in: extend its grid (search.py), or choose and offer its
+        final runs (the capacity retry's reruns where the group was re-tuned)."""
+        jobs = self.groups[group]
+        if not all(self.status.get(j.key) == "done" for j in jobs):
+            return
+        trials = [records.read(self.folder / j.outputs[0]) for j in jobs]
+        more = [j for j in plan.extension_jobs(self.design, group, trials) if j.key not in self.jobs]
+        if more:  # the best rate lies on the edge of the rates tried: extend (search.py)
+            self.progress.log(f"extending the grid of {group[0]}/{group[1]} at budget "
+                              f"{group[2]:,}: lr {more[0].spec['lr']:g} (round {more[0].spec['extension']})")
+            self._add_trials(group, more)
+            return
+        chosen = plan.choose(trials)
+        if group in self.retried and group in self._first_choice:
+            first, why = self._first_choice.pop(group)
+            if chosen["trial"] == first:   # the lower rate did not win: the first runs stand, the fall remains
+                self.retried.discard(group)
+                self.total -= len(self._finals_of(group))
+                self.stage_notes.append(f"{why}; the choice did not change, the first runs stand")
+                self._stages_after_retry(group)
+                return
+            self.stage_notes.append(f"{why}; trial {chosen['trial']} (lr {chosen['lr']:g}) chosen, final runs redone")
+        retry = RETRY if group in self.retried else ""
+        finals = [plan.final_job(self.design, *k, chosen, retry=retry, group=group) for k in self._finals_of(group)]
+        finals = [f for f in finals if not (f.key in self.jobs and self.jobs[f.key].fingerprint == f.fingerprint)]
+        if not finals:
+            return
+        self.progress.log(f"tuned {group[0]}/{group[1]} at budget {group[2]}"
+                          + (" (capacity retry)" if retry else "") + f": trial {chosen['trial']} "
+                          f"(lr {chosen['lr']:g}, batch {chosen['batch_size']}"
+                          + "".join(f", {k} {v:g}" for k, v in chosen["search"].items()) + ")")
+        self.offer_training(plan.stacked_estimates(finals), 1e6)
+
+    def _add_trials(self, group: tuple, more: list) -> None:
+        self.groups.setdefault(group, []).extend(more)
+        self.tune.extend(more)
+        self.total += len(more)
+        self.offer_training(more, 1e9)
+
+    # -- later stages (edgelnn.study.stages): replayed from the records on resume ---------------------
+    def _finals_of(self, group: tuple) -> list[tuple]:
+        return [k for k, g in self.cell_group.items() if g == group]
+
+    def _budgets(self, d: str, m: str) -> list[int]:
+        return sorted({k[2] for k in self.cell_group if k[:2] == (d, m)})
+
+    def _final_key(self, k: tuple) -> str:
+        return plan.final_key(*k, RETRY if self.cell_group[k] in self.retried else "")
+
+    def _runs(self, d: str, m: str, b: int) -> list | None:
+        """The cell's final records (every arm and seed; the reruns where it was retried), None
+        until all are in."""
+        keys = [self._final_key(k) for k in self.cell_group if k[:3] == (d, m, b)]
+        if not keys or any(self.status.get(k) != "done" for k in keys):
+            return None
+        out = []
+        for key in keys:
+            if key not in self._runs_cache:
+                self._runs_cache[key] = records.read(self.folder / self.jobs[key].outputs[0])
+            out.append(self._runs_cache[key])
+        return out
+
+    def _can_retry(self, d: str, m: str, b: int) -> bool:
+        """The capacity rule applies to a cell above the smallest budget, tuned at its own budget."""
+        budgets = self._budgets(d, m)
+        k = next((k for k in self.cell_group if k[:3] == (d, m, b)), None)
+        return (self.design.capacity_retry and self.design.trials > 1 and k is not None
+                and self.cell_group[k] == (d, m, b) and budgets.index(b) > 0)
+
+    def _settled(self, d: str, m: str, b: int) -> bool:
+        """The cell's final records are in and the capacity rule has decided on it (and its rerun is in)."""
+        if self._can_retry(d, m, b) and ("capacity", d, m, b) not in self.decided:
+            return False
+        return self._runs(d, m, b) is not None
+
+    def _capacity(self, d: str, m: str) -> None:
+        """Re-tune, once, a cell whose validation score falls from the next smaller budget (stages.py)."""
+        from .failures import falls_with_capacity
+
+        budgets = self._budgets(d, m)
+        for small, large in zip(budgets, budgets[1:]):
+            tag = ("capacity", d, m, large)
+            if tag in self.decided or not self._can_retry(d, m, large) or not self._settled(d, m, small):
+                continue
+            lo, hi = self._runs(d, m, small), self._runs(d, m, large)
+            if hi is None:
+                continue
+            self.decided.add(tag)
+            if not any(c[:3] == (d, m, large) for c in falls_with_capacity(lo + hi)):
+                continue
+            group = (d, m, large)
+            trials = [records.read(self.folder / j.outputs[0]) for j in self.groups[group]]
+            more = [j for j in plan.trial_jobs(self.design, group, retry_settings(trials, self.design.trials))
+                    if j.key not in self.jobs]
+            if not more:
+                continue
+            self.retried.add(group)
+            self.total += len(self._finals_of(group))
+            self._first_choice[group] = (plan.choose(trials)["trial"],
+                                         f"{d}/{m} at {large:,}: validation score fell from {small:,} beyond seed "
+                                         f"noise; re-tuned with lr {more[0].spec['lr']:g} added below its grid")
+            self.progress.log(f"capacity retry of {d}/{m} at budget {large:,}: lr {more[0].spec['lr']:g} added")
+            self._add_trials(group, more)
+
+    def _stages_after_retry(self, group: tuple) -> None:
+        """A retry that kept the first choice settles its cell now: what waited on it goes on."""
+        d, m, _ = group
+        for b in self._budgets(d, m):
+            self._export(d, m, b)
+        self._capacity(d, m)
+        self._ladder(d)
+
+    def _ladder(self, d: str) -> None:
+        """One more budget rung on ``d`` for every model when its best model still improves at the top."""
+        added = len(self.ladder[d]) - len(self.design.budgets)
+        tag = ("ladder", d, added)
+        if added >= self.design.extra_budgets or tag in self.decided or len(self.ladder[d]) < 2:
+            return
+        top2 = sorted(self.ladder[d])[-2:]
+        runs = []
+        for m in self.design.models:
+            for b in top2:
+                if not any(k[:3] == (d, m, b) for k in self.cell_group):
+                    continue  # deferred for run time
+                if not self._settled(d, m, b):
+                    return
+                runs += self._runs(d, m, b)
+        self.decided.add(tag)
+        why = still_improving(runs, d, top2)
+        if why is None:
+            return
+        budget = why["budget"]
+        self.ladder[d].append(budget)
+        self.stage_notes.append(ladder_text(d, why))
+        self.progress.log(f"budget ladder of {d}: {ladder_text(d, why)}")
+        for m in self.design.models:
+            if not plan.cell_runs(self.design, d, m, budget):
+                self.stage_notes.append(f"{d}/{m} at {budget:,}: deferred for run time "
+                                        f"(~{plan.final_estimate(self.design, d, m, budget) / 60:.0f} CPU min a run)")
+                continue
+            group = (d, m, budget) if self.design.tune_budget is None else (
+                d, m, plan.tuning_budget(self.design, d, m, budget))
+            for s in range(self.design.seeds):
+                self.cell_group[(d, m, budget, "plain", s)] = group
+            self.total += self.design.seeds
+            if group in self.groups:   # a shared tuning budget: its choice is made already
+                self._group_done(group)
+                continue
+            settings = search.trial_settings(m, self.design.trials, self.design.batch_size(d), self.design.batch_factors)
+            self._add_trials(group, plan.trial_jobs(self.design, group, settings))
+
+    def _export(self, d: str, m: str, b: int) -> None:
+        """Export the chosen point (seed 0, plain arm) once the capacity rule has settled the cell."""
+        from .jobs import run_export
+
+        if (d, m, b) not in self.export_cells or not self._settled(d, m, b):
+            return
+        final = self.jobs[self._final_key((d, m, b, "plain", 0))]
+        export = plan.export_job(self.design, final)
+        if export.key in self.jobs and self.jobs[export.key].fingerprint == export.fingerprint:
+            return
+        ckpt = (self.folder / final.spec["checkpoint"]).read_bytes()
+        self.offer(export, run_export, (export.spec, ckpt), export.estimate)
 
     # -- files --------------------------------------------------------------------------------------
     def _write_tree(self, rel: str, files: dict[str, bytes]) -> None:
@@ -478,6 +634,20 @@ class _Engine:
         ser += (len(self.export_cells) - benched) * bench
         return (par / self._workers_now() + ser) * ratio
 
+    def stages_note(self) -> str:
+        """What the later stages did (edgelnn.study.stages), for the report's design section."""
+        d = self.design
+        rules = []
+        if d.extra_budgets:
+            rules.append(f"the budget ladder grows by x4 (at most {d.extra_budgets} rung(s)) on a dataset whose best "
+                         "model still improves at the top budget beyond 2 SE, for every model there")
+        if d.capacity_retry and d.trials > 1:
+            rules.append("a cell whose validation score falls with capacity is re-tuned once with a lower rate")
+        if not rules:
+            return "**Later stages:** none in this design (no ladder growth, no capacity retry)."
+        done = "; ".join(self.stage_notes) if self.stage_notes else "neither fired"
+        return f"**Later stages** (edgelnn.study.stages): {'; '.join(rules)}. In this study: {done}."
+
     # -- report ------------------------------------------------------------------------------------
     def report(self):
         from .report import build_study_report
@@ -485,7 +655,7 @@ class _Engine:
         self.phase = "report"
         self.progress.update(self.snapshot())
         d = self.design_dict()
-        d["notes"] = d["notes"] + [where_ran(self.state)]
+        d["notes"] = d["notes"] + [where_ran(self.state), self.stages_note()]
         self.state.data["design"] = d
         self.state.save()
         return build_study_report(self.folder, self.folder / "report", quick=self.design.quick, design=d)
@@ -493,7 +663,7 @@ class _Engine:
 
 def notes(design: StudyDesign) -> list[str]:
     """The design's own account of itself, for the report's design section (markdown)."""
-    from . import costs, search
+    from . import costs, search, validation
 
     est = costs.plan_time(design)
     deferred = plan.deferred_cells(design)
@@ -511,6 +681,7 @@ def notes(design: StudyDesign) -> list[str]:
         f"{design.patience} epochs without a lower validation loss, and is scored on validation data only. "
         f"Models are {tb}. Dataset batch size (the same for every model): "
         f"{', '.join(f'{d} {design.batch_size(d)}' for d in design.datasets)}.",
+        validation.describe(design),
         f"**Training failures.** A run whose kept epoch is <= 3, whose outputs are constant or whose loss "
         f"diverges is flagged (edgelnn.train.recipe) and retried up to {design.retries} times at the rate / "
         "sqrt(10), the same rule for every model; a cell whose validation score falls from one budget to the "

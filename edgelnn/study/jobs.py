@@ -72,7 +72,7 @@ def run_train(spec: dict) -> dict:
 
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     torch.set_num_threads(1)
-    ds = load(spec["dataset"], seed=spec["seed"])
+    ds = load(spec["dataset"], seed=spec["seed"], folds=spec.get("val_folds"))  # edgelnn.study.validation
     with scratch() as tmp:
         ckpt = tmp / Path(spec["checkpoint"]).name if spec["type"] == "final" else None  # same name: same bytes
         try:
@@ -94,7 +94,7 @@ def run_train_stack(specs: list[dict]) -> dict:
 
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     torch.set_num_threads(1)
-    datasets = {s["seed"]: load(s["dataset"], seed=s["seed"]) for s in specs}
+    datasets = {s["seed"]: load(s["dataset"], seed=s["seed"], folds=s.get("val_folds")) for s in specs}
     outcomes = train_many([_config(s) for s in specs], datasets, max_members=len(specs))
     share_cpu = (time.process_time() - start_cpu) / len(specs)
     members = []
@@ -140,7 +140,8 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
             hparams=hparams, units=spec["units"], params_active=spec["params_active"], seed=spec["seed"],
             val_metric=float("nan"), val_loss=float("inf"), best_epoch=0, epochs_run=0,
             seconds=round(time.perf_counter() - start_wall, 3), worker=where(), diverged=True,
-            extension=spec.get("extension", 0), training_failure=["diverged"], stacked=stacked)
+            extension=spec.get("extension", 0), training_failure=["diverged"], stacked=stacked,
+            val_items=len(ds.val), retry=spec.get("retry", ""))
         return _payload(record, files, start_cpu, start_wall)
     model, result = outcome
     if final:
@@ -151,7 +152,8 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
             hparams=hparams, units=spec["units"], params_active=result.params_active, seed=spec["seed"],
             val_metric=float(result.val_metric), val_loss=float(result.val_loss), best_epoch=result.best_epoch,
             epochs_run=result.epochs_run, seconds=round(result.seconds, 3), worker=where(),
-            extension=spec.get("extension", 0), training_failure=list(result.failure), stacked=stacked)
+            extension=spec.get("extension", 0), training_failure=list(result.failure), stacked=stacked,
+            val_items=len(ds.val), retry=spec.get("retry", ""))
         return _payload(record, files, start_cpu, start_wall)
     test = item_scores(model, ds.test, ds)
     shifts: dict[str, dict[str, rec.ShiftScore]] = {}
@@ -168,7 +170,7 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
         shifts=shifts, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
         train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
         checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts),
-        stacked=stacked)
+        stacked=stacked, val_items=len(ds.val), retry=spec.get("retry", ""))
     return _payload(record, files, start_cpu, start_wall)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import costs, search
 from .budget import fit_budget
 from .design import StudyDesign, fingerprint
+from .validation import folds_for
 
 ENGINE_VERSION = 2  # bump when a job's result changes for the same spec (fingerprints then change)
 
@@ -33,12 +34,17 @@ def trial_path(d: str, m: str, b: int, k: int, s: int = 0) -> str:
     return f"tuning/{d}/{m}-b{b}-t{k}-s{s}.json"
 
 
-def record_path(d: str, m: str, b: int, arm: str, s: int) -> str:
-    return f"records/{d}/{m}-b{b}-{arm}-s{s}.json"
+def record_path(d: str, m: str, b: int, arm: str, s: int, retry: str = "") -> str:
+    return f"records/{d}/{m}-b{b}-{arm}-s{s}{'-' + retry if retry else ''}.json"
 
 
-def checkpoint_path(d: str, m: str, b: int, arm: str, s: int) -> str:
-    return f"checkpoints/{d}/{m}-b{b}-{arm}-s{s}.pt"
+def checkpoint_path(d: str, m: str, b: int, arm: str, s: int, retry: str = "") -> str:
+    return f"checkpoints/{d}/{m}-b{b}-{arm}-s{s}{'-' + retry if retry else ''}.pt"
+
+
+def final_key(d: str, m: str, b: int, arm: str, s: int, retry: str = "") -> str:
+    """A final run's job key (``retry``: the rerun after a capacity retry, edgelnn.study.stages)."""
+    return f"final {d}/{m}-b{b}-{arm}-s{s}{' (' + retry + ' retry)' if retry else ''}"
 
 
 def bundle_path(d: str, m: str, b: int) -> str:
@@ -64,14 +70,16 @@ def _train_spec(design: StudyDesign, kind: str, d: str, m: str, b: int, arm: str
             "units": fit.units, "options": dict(fit.options), "params_active": fit.params_active,
             "lr": trial["lr"], "search": dict(trial["search"]),
             "batch_size": int(trial.get("batch_size") or design.batch_size(d)),
-            "max_epochs": design.max_epochs, "patience": design.patience}
+            "max_epochs": design.max_epochs, "patience": design.patience, "val_folds": folds_for(d)}
+    if trial.get("retry"):
+        spec["retry"] = trial["retry"]
     if kind == "tune":
         spec["type"], spec["trial"], spec["extension"] = "trial", k, int(trial.get("extension", 0))
     else:
         from ..data import shift_suite
 
         spec["retries"] = design.retries
-        spec["checkpoint"] = checkpoint_path(d, m, b, arm, seed)
+        spec["checkpoint"] = checkpoint_path(d, m, b, arm, seed, trial.get("retry", ""))
         spec["shifts"] = [[name, float(level)] for name, level in shift_suite(d)]
     return spec
 
@@ -116,7 +124,7 @@ def trial_jobs(design: StudyDesign, group: tuple, settings: list[dict]) -> list[
     jobs = []
     for i, trial in enumerate(settings):
         k = trial.get("trial", i)
-        for s in design.tuning_seeds():
+        for s in design.tuning_seeds(d):
             spec = _train_spec(design, "tune", d, m, b, "plain", s, trial, k)
             jobs.append(Job(f"tune {d}/{m}-b{b}-t{k}-s{s}", "tune", spec, [trial_path(d, m, b, k, s)],
                             fingerprint("tune", ENGINE_VERSION, spec),
@@ -160,14 +168,17 @@ def deferred_cells(design: StudyDesign) -> list[dict]:
             if not cell_runs(design, d, m, b)]
 
 
-def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, chosen: dict) -> Job:
-    spec = _train_spec(design, "final", d, m, b, arm, seed, chosen, None)
-    return Job(f"final {d}/{m}-b{b}-{arm}-s{seed}", "final", spec,
-               [record_path(d, m, b, arm, seed), checkpoint_path(d, m, b, arm, seed)],
+def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, chosen: dict,
+              retry: str = "", group: tuple | None = None) -> Job:
+    """A final run with ``chosen`` settings (``retry``: its rerun after a capacity retry; ``group``:
+    its tuning group where it is not the design's, e.g. an added budget of the ladder)."""
+    spec = _train_spec(design, "final", d, m, b, arm, seed, {**chosen, "retry": retry}, None)
+    return Job(final_key(d, m, b, arm, seed, retry), "final", spec,
+               [record_path(d, m, b, arm, seed, retry), checkpoint_path(d, m, b, arm, seed, retry)],
                fingerprint("final", ENGINE_VERSION, spec),
                costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs)
                + costs.score_estimate(d, m, spec["units"]),
-               (d, m, tuning_budget(design, d, m, b)))
+               group or (d, m, tuning_budget(design, d, m, b)))
 
 
 # what the members of one stacked job (edgelnn.train.stacked) may differ in; the rest of their specs is equal

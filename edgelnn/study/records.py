@@ -51,6 +51,8 @@ class TrialRecord:
     training_failure: list[str] = field(default_factory=list)
     # runs trained together in this run's job (edgelnn.train.stacked; 1: alone): ``seconds`` is its share
     stacked: int = 1
+    val_items: int = 0       # items its validation score is over (edgelnn.study.validation; 0: not recorded)
+    retry: str = ""          # "capacity": added by the capacity retry (edgelnn.study.stages)
 
 
 @dataclass
@@ -90,6 +92,10 @@ class RunRecord:
     # runs trained together in this run's job (edgelnn.train.stacked; 1: alone): ``train_seconds`` is
     # this run's share of the stack's wall time, ``train_peak_mb`` the whole stack's peak
     stacked: int = 1
+    val_items: int = 0       # items ``val_metric`` is over (one fold: edgelnn.study.validation; 0: not recorded)
+    # "capacity": a rerun after the cell was re-tuned by the capacity retry (edgelnn.study.stages); it
+    # replaces the run of the same cell and seed without the marker, which the report lists as replaced
+    retry: str = ""
 
     @property
     def key(self) -> str:

@@ -159,15 +159,21 @@ def landscape_blocks(data: StudyData, groups: dict) -> list:
         for r in land:
             extra = ", ".join(f"{k} {v:g}" for k, v in r["search"].items() if isinstance(v, (int, float)))
             rows.append([ds, model, f"{b:,}", str(r["trial"]), f"{r['lr']:g}", str(r["batch_size"] or "–"),
-                         extra or "–", str(r["seeds"]), f"{r['val_loss']:.4f}", num(r["val_metric"], 4),
-                         "flagged" if r["flagged"] else "", str(r["extension"] or ""), "◀" if r["trial"] == win else ""])
+                         extra or "–", str(r["seeds"]), str(r.get("val_items") or "–"), f"{r['val_loss']:.4f}",
+                         num(r["val_metric"], 4),
+                         "flagged" if r["flagged"] else "",
+                         (f"{r['extension'] or ''} {r['retry'] + ' retry' if r.get('retry') else ''}").strip(),
+                         "◀" if r["trial"] == win else ""])
     extended = sorted({(ds, m, b) for (ds, m, b), ts in groups.items() if any(getattr(t, "extension", 0) for t in ts)})
-    text = ("**Tuning landscape** (validation data only; mean over each setting's seeds). *ext*: the extension "
+    text = ("**Tuning landscape** (validation data only; mean over each setting's seeds, one validation fold each: "
+            "*val items* in all). *ext*: the extension "
             "round that added the setting (the grid is extended one step past an edge its best rate lies on, "
-            "the same rule for every model); ◀: the chosen setting. "
+            "the same rule for every model; *capacity retry*: added below the grid when the cell's validation "
+            "score fell with capacity, edgelnn.study.stages); ◀: the chosen setting. "
             + (f"Extended: {len(extended)} of {len(groups)} group(s)." if extended else "No group was extended."))
     return [Text(text), Table("tuning-landscape", ["dataset", "model", "budget", "trial", "lr", "batch", "options",
-                                                   "seeds", "val loss", "val score", "failure", "ext", "chosen"],
+                                                   "seeds", "val items", "val loss", "val score", "failure",
+                                                   "ext", "chosen"],
                               rows)]
 
 
@@ -178,7 +184,7 @@ def competence_section(a: Analysis) -> Section:
         pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
         status = ("–" if r.within is None else "within" if r.within
                   else f"**more than {GATE_POINTS:g} points below**")
-        rows.append([r.dataset, r.model, r.family, num(r.val, 4), num(r.test, 4),
+        rows.append([r.dataset, r.model, r.family, num(r.val, 4), str(r.val_items or "–"), num(r.test, 4),
                      f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
     sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
     return Section("Competence gate", [
@@ -186,9 +192,12 @@ def competence_section(a: Analysis) -> Section:
              f"training failures left out), its validation accuracy -- what the gate reads -- and the test "
              f"accuracy of the same cell beside the published figures (test accuracy on the archive's split). "
              f"A comparison where *neither* model's validation accuracy comes within {GATE_POINTS:g} points of "
-             "the best published figure is **not assessable** on that dataset: it gets no verdict. Sources:\n\n"
+             "the best published figure is **not assessable** on that dataset: it gets no verdict. *val items*: "
+             "the validation items behind the gate's figure, over the cell's seeds (each seed validates on its own "
+             "fold of the training set: edgelnn.study.validation). Sources:\n\n"
              + "\n".join(f"- {s}" for s in sources)),
-        Table("competence", ["dataset", "model", "family", "validation accuracy (gate)", "test accuracy (same cell)",
+        Table("competence", ["dataset", "model", "family", "validation accuracy (gate)", "val items",
+                             "test accuracy (same cell)",
                              "at budget / arm", "published (test)", "gate"], rows)])
 
 
@@ -466,6 +475,14 @@ def training_section(data: StudyData) -> Section:
                        fail_rows)] if fail_rows else
                 [Text("**Training failures:** none remained after the retries (rule: kept epoch <= 3, constant "
                       "output, divergence, or a validation score that falls with capacity beyond seed noise).")])
+    if data.replaced:
+        retried = _retried_rows(data)
+        failures += [Text(f"**Capacity retries** ({len(retried)} cell(s); edgelnn.study.stages): each cell whose "
+                          "validation score fell with capacity was re-tuned once with a lower rate added below its "
+                          "grid, and its final runs redone; the reruns replace the first runs everywhere in this "
+                          "report. *remains*: the rerun cell still falls (listed as a training failure above)."),
+                     Table("capacity-retries", ["dataset", "model", "budget", "arm", "first lr", "rerun lr",
+                                                "first val", "rerun val", "remains"], retried)]
     return Section("Training time and peak memory", [*failures,
         Text("Per final run (mean ± std over seeds): wall time of training, training peak memory (as recorded "
              "by the trainer; method in `edgelnn.train`), epochs run and best epoch (early stopping on "
@@ -476,6 +493,22 @@ def training_section(data: StudyData) -> Section:
              "same stack size."),
         Table("training", ["dataset", "model", "budget", "arm", "seeds", "train s", "peak MB", "epochs run",
                            "best epoch", "tuning s", "stacked"], rows)])
+
+
+def _retried_rows(data: StudyData) -> list[list[str]]:
+    import statistics
+
+    rows = []
+    cells = sorted({(r.dataset, r.model, r.budget, r.arm) for r in data.replaced})
+    for key in cells:
+        first = [r for r in data.replaced if (r.dataset, r.model, r.budget, r.arm) == key]
+        cell = data.cells.get(key)
+        rerun = cell.runs if cell else []
+        lr = lambda rs: ", ".join(sorted({f"{r.hparams.get('lr'):g}" for r in rs})) or "–"  # noqa: E731
+        val = lambda rs: num(statistics.fmean([r.val_metric for r in rs]), 4) if rs else "–"  # noqa: E731
+        rows.append([key[0], key[1], f"{key[2]:,}", key[3], lr(first), lr(rerun), val(first), val(rerun),
+                     "yes" if cell is not None and cell.failure else ("cell left out" if cell is None else "no")])
+    return rows
 
 
 def problems_section(data: StudyData) -> Section | None:

@@ -110,8 +110,9 @@ def landscape(trials: list) -> list[dict]:
         rows.append({"trial": k, "lr": h["lr"], "batch_size": h.get("batch_size"),
                      "search": {n: h[n] for n in h if n not in _NOT_SEARCH},
                      "val_loss": sum(losses) / len(losses), "val_metric": sum(vals) / len(vals) if vals else None,
-                     "seeds": len(ts), "flagged": any(_flagged(t) for t in ts),
-                     "extension": getattr(ts[0], "extension", 0)})
+                     "seeds": len(ts), "val_items": sum(getattr(t, "val_items", 0) or 0 for t in ts),
+                     "flagged": any(_flagged(t) for t in ts),
+                     "extension": getattr(ts[0], "extension", 0), "retry": getattr(ts[0], "retry", "")})
     return rows
 
 

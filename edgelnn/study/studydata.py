@@ -102,6 +102,8 @@ class StudyData:
     bench: list = field(default_factory=list)  # edgelnn.report.rows.Row, .raw["budget"] set
     problems: list[str] = field(default_factory=list)
     cells: dict[tuple, Cell] = field(default_factory=dict)
+    # runs a capacity retry replaced (edgelnn.study.stages): listed in the report, never analysed
+    replaced: list[RunRecord] = field(default_factory=list)
 
     @property
     def datasets(self) -> list[str]:
@@ -200,8 +202,9 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
               if isinstance(t, TrialRecord)]
     from .failures import flag_runs
 
+    runs, replaced = replace_retried(runs)
     flag_runs(runs)   # the cell-level training-failure rule (falls with capacity) joins each run's own
-    data = StudyData(folder, design, runs, trials, problems=problems)
+    data = StudyData(folder, design, runs, trials, problems=problems, replaced=replaced)
     groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault((r.dataset, r.model, r.budget, r.arm), []).append(r)
@@ -224,6 +227,15 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
         _relative_regression(data)
     data.bench = _read_bench(folder, problems)
     return data
+
+
+def replace_retried(runs: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(runs analysed, runs replaced): a run of a cell the capacity retry re-tuned (``retry`` set)
+    replaces the first run of the same cell and seed (edgelnn.study.stages)."""
+    rerun = {(r.dataset, r.model, r.budget, r.arm, r.seed) for r in runs if getattr(r, "retry", "")}
+    keep = [r for r in runs if getattr(r, "retry", "") or (r.dataset, r.model, r.budget, r.arm, r.seed) not in rerun]
+    gone = [r for r in runs if not getattr(r, "retry", "") and (r.dataset, r.model, r.budget, r.arm, r.seed) in rerun]
+    return keep, gone
 
 
 def _relative_regression(data: StudyData) -> None:

@@ -186,6 +186,7 @@ class CompetenceRow:
     method: str
     source: str
     within: bool | None  # None: no published figure (or not a classification dataset)
+    val_items: int = 0   # validation items behind ``val``, summed over seeds (0: not recorded)
 
 
 @dataclass
@@ -330,7 +331,8 @@ def competence_rows(data: StudyData) -> list[CompetenceRow]:
                 ds, model, best.family, val, cell_value(best), best.budget, best.arm,
                 ref.accuracy if ref else None, ref.method if ref else "",
                 ref.source if ref else comp.no_figure_reason(ds),
-                comp.competent(ds, val) if (ref and is_cls) else None))
+                comp.competent(ds, val) if (ref and is_cls) else None,
+                sum(getattr(r, "val_items", 0) or 0 for r in best.runs)))
     return out
 
 
