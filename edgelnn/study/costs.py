@@ -243,53 +243,60 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                     export += export_estimate(design.formats, design.graphs, design.schemes, m,
                                               plan.final_units(design, d, m, b))
                     bench += bench_estimate(design.formats, design.graphs, design.schemes)
-    ladder_max, ladder_deferred, retry_max = _stages_max(design)
+    ladder_max, ladder_deferred, retry_max = _stages_max(design, tune_by_group)
     return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell, extension_max,
                     ladder_max, ladder_deferred, retry_max)
 
 
 def ladder_units(design, d: str, m: str, budget: int) -> int:
     """Units of (d, m) at a budget above the design's, for the plan only: the active-parameter count
-    is a quadratic in the units (dense terms ~units**2), fitted through the design's three largest
-    budgets' sizes and solved for ``budget`` (sizing every added rung builds hundreds of models:
-    minutes of a plan); with fewer budgets, units grow as sqrt(budget)."""
+    is a quadratic in the units (dense terms ~units**2), fitted through the sizes of the design's
+    three largest budgets (two: through the origin as well) and solved for ``budget`` -- sizing every
+    added rung would build hundreds of models, minutes of a plan."""
+    import numpy as np
+
     from . import plan
     from .budget import fit_budget
 
     n_in, n_out = plan._sizes(d)
     fits = [fit_budget(m, n_in, n_out, b, plan._middle_search(m)) for b in sorted(design.budgets)[-3:]]
+    u = [float(f.units) for f in fits] + ([0.0] if len(fits) < 3 else [])
+    p = [float(f.params_active) for f in fits] + ([0.0] if len(fits) < 3 else [])
     top = fits[-1]
-    if len(fits) == 3 and len({f.units for f in fits}) == 3:
-        import numpy as np
-
-        a, b, c = np.polyfit([f.units for f in fits], [f.params_active for f in fits], 2)
-        if a > 0:
+    if len(set(u)) >= 3:
+        a, b, c = np.polyfit(u, p, 2)
+        if a > 0 and b * b - 4 * a * (c - budget) >= 0:
             return max(top.units, int(round((-b + math.sqrt(b * b - 4 * a * (c - budget))) / (2 * a))))
     return max(top.units, int(round(top.units * math.sqrt(budget / max(1, top.params_active)))))
 
 
-def _stages_max(design) -> tuple[float, int, float]:
-    """(ladder CPU s, ladder cells over the cap, capacity-retry CPU s) at most (TimePlan)."""
+def _stages_max(design, tune_by_group: dict) -> tuple[float, int, float]:
+    """(ladder CPU s, ladder cells over the cap, capacity-retry CPU s) at most (TimePlan). A rung costs
+    what the top budget's jobs cost (its tuning group as the plan stacks it; the plain arm's final
+    seeds, stacked) with each run scaled to the rung's size; a retry, one more rate at every batch
+    size and tuning seed, plus the cell's final runs again."""
     from . import plan, search
     from .stages import LADDER_FACTOR
 
     ladder = retry = 0.0
     over = 0
+    top = max(design.budgets)
     for d in design.datasets:
         seeds = len(design.tuning_seeds(d))
+        sizes = len(search.batch_sizes(design.batch_size(d), design.batch_factors))
         for m in design.models:
-            n_set = len(search.trial_settings(m, design.trials, design.batch_size(d), design.batch_factors))
-            sizes = len(search.batch_sizes(design.batch_size(d), design.batch_factors))
-            per_stack = max(1, n_set * seeds // sizes)       # a stack: one batch size's rates x seeds
+            units_top = plan.final_units(design, d, m, top)
+            train_top = train_estimate(d, m, top, units_top, design.batch_size(d), design.max_epochs)
             for k in range(1, design.extra_budgets + 1):
-                b = max(design.budgets) * LADDER_FACTOR ** k
+                b = top * LADDER_FACTOR ** k
                 units = ladder_units(design, d, m, b)
                 train = train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
                 score = score_estimate(d, m, units)
                 if not plan.runnable(design, train + score):
                     over += 1
                     continue
-                ladder += (n_set * seeds * train * stack_share(m, per_stack)
+                group = tune_by_group.get((d, m, top), 0.0) if design.tune_budget is None else 0.0
+                ladder += (group * train / train_top
                            + design.seeds * (train * stack_share(m, design.seeds) + score))
             if design.capacity_retry and design.trials > 1 and design.tune_budget is None:
                 for b in sorted(design.budgets)[1:]:
