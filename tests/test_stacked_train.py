@@ -133,8 +133,9 @@ def test_study_stacks_the_trials_of_one_batch_size_and_the_final_seeds_of_one_ar
     design = _tiny_design()
     stacks = plan.stacks(plan.tuning_jobs(design))
     gru = [s for s in stacks if s[0].spec["model"] == "gru"]
-    # 2 rates x 2 seeds at each of 2 batch sizes: one stack per batch size
-    assert sorted(len(s) for s in gru) == [4, 4]
+    # 2 rates x the tuning seeds (italypowerdemand's small folds: 4, edgelnn.study.validation) at each
+    # of 2 batch sizes: one stack per batch size
+    assert sorted(len(s) for s in gru) == [2 * len(design.tuning_seeds("italypowerdemand"))] * 2 == [8, 8]
     for s in stacks:
         assert len({(j.spec["batch_size"], j.spec["units"], str(j.spec["search"])) for j in s}) == 1
     chosen = {"lr": 0.01, "batch_size": 8, "search": {}}
