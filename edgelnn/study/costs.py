@@ -243,7 +243,7 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                     export += export_estimate(design.formats, design.graphs, design.schemes, m,
                                               plan.final_units(design, d, m, b))
                     bench += bench_estimate(design.formats, design.graphs, design.schemes)
-    ladder_max, ladder_deferred, retry_max = _stages_max(design, tune_by_group)
+    ladder_max, ladder_deferred, retry_max = _stages_max(design, base_grid)
     return TimePlan(workers, tune, final, export, bench, longest, deferred, by_cell, extension_max,
                     ladder_max, ladder_deferred, retry_max)
 
@@ -270,11 +270,12 @@ def ladder_units(design, d: str, m: str, budget: int) -> int:
     return max(top.units, int(round(top.units * math.sqrt(budget / max(1, top.params_active)))))
 
 
-def _stages_max(design, tune_by_group: dict) -> tuple[float, int, float]:
+def _stages_max(design, base_grid: list) -> tuple[float, int, float]:
     """(ladder CPU s, ladder cells over the cap, capacity-retry CPU s) at most (TimePlan). A rung costs
-    what the top budget's jobs cost (its tuning group as the plan stacks it; the plain arm's final
-    seeds, stacked) with each run scaled to the rung's size; a retry, one more rate at every batch
-    size and tuning seed, plus the cell's final runs again."""
+    what the top budget's jobs cost (its tuning group's runs in the plan's stacks, stacked where the
+    rung's size still stacks; the plain arm's final seeds likewise) with each run scaled to the
+    rung's size; a retry, one more rate at every batch size and tuning seed, plus the cell's final
+    runs again."""
     from . import plan, search
     from .stages import LADDER_FACTOR
 
@@ -295,13 +296,19 @@ def _stages_max(design, tune_by_group: dict) -> tuple[float, int, float]:
                 if not plan.runnable(design, train + score):
                     over += 1
                     continue
-                group = tune_by_group.get((d, m, top), 0.0) if design.tune_budget is None else 0.0
-                ladder += (group * train / train_top
-                           + design.seeds * (train * stack_share(m, design.seeds) + score))
+                if design.tune_budget is None:   # a shared tuning budget: the rung reuses its choice
+                    jobs = [j for j in base_grid if j.group == (d, m, top)]
+                    for members in plan.stacks(jobs):
+                        runs = sum(train_estimate(d, m, top, j.spec["units"], j.spec["batch_size"], design.max_epochs)
+                                   for j in members) * train / train_top
+                        ladder += runs * (stack_share(m, len(members)) if stacks_at(m, b) else 1.0)
+                ladder += (design.seeds * (train * (stack_share(m, design.seeds) if stacks_at(m, b) else 1.0)
+                                             + score))
             if design.capacity_retry and design.trials > 1 and design.tune_budget is None:
                 for b in sorted(design.budgets)[1:]:
                     est = plan.final_estimate(design, d, m, b)
                     if plan.runnable(design, est):
                         n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm, d))
-                        retry += sizes * seeds * est * stack_share(m, seeds) + n_final * est
+                        share = stack_share(m, seeds) if stacks_at(m, b) else 1.0
+                        retry += sizes * seeds * est * share + n_final * est
     return ladder, over, retry
