@@ -216,6 +216,7 @@ def test_report_builds_with_every_file(tmp_path):
     assert foot and foot[0]["macs_per_step"] and foot[0]["runtime_rss_mb"]
     md = files.markdown.read_text()
     assert "runtime's cost" in md and "outside ±15 %" not in md
+    assert md.count("Synthetic study: no training ran") == 1  # the engine's notes once, at the Design's top
     assert files.findings.read_text() in md  # the findings are quoted verbatim in the report
     # every verdict sentence names a dataset and its test
     for line in files.findings_text.splitlines():

@@ -92,7 +92,6 @@ def design_section(data: StudyData, a: Analysis) -> Section:
                         rows, caption="Each model sized by active parameters (masked synapses excluded); "
                                       "both counts shown, mean over seeds."))
     blocks += tuning_blocks(data)
-    blocks += [Text(str(n)) for n in (data.design.get("notes") or [])]  # the engine's own account
     return Section("Design", blocks)
 
 
