@@ -87,31 +87,42 @@ CALIBRATION = 0.53
 
 
 # Stacked training (edgelnn.train.stacked): K runs of one kind, size and batch size trained as one
-# computation cost K single runs / ``stack_speedup(kind, K)``. Measured speed-ups (wall time per epoch
-# of K stacked members vs K single runs; benchmarks/stacked_train.py --epochs 3, 2026-12-07, under load
-# 7-13 on 2 cores): the smallest over japanesevowels and irregular-sine at 1,000 and 4,000 active
-# parameters (irregular-sine at 4,000 is the slowest everywhere), at K = 1, 8 and 16; between the
-# points linear in K. A job of one member trains alone (the single-run trainer: speed-up 1).
-STACK_SPEEDUP: dict[str, dict[int, float]] = {
-    "gru": {1: 1.3, 8: 3.3, 16: 3.3}, "gru-d": {1: 1.7, 8: 5.4, 16: 5.8}, "lstm": {1: 1.2, 8: 2.9, 16: 2.9},
-    "cfc": {1: 1.6, 8: 5.5, 16: 5.9}, "cfc-ncp": {1: 2.1, 8: 6.8, 16: 8.0},
+# computation cost K single runs / ``stack_speedup(kind, K, budget)``. Measured speed-ups (wall time per
+# epoch of K stacked members vs K single runs; benchmarks/stacked_train.py --epochs 3, 2026-12-07, under
+# load 7-13 on 2 cores), per kind and budget class (<= 1,000 active parameters, and above), at K = 1, 8
+# and 16: the smallest of japanesevowels and irregular-sine (irregular-sine is the slower everywhere);
+# between the points linear in K. A job of one member trains alone (the single-run trainer: speed-up 1).
+# Checked on a small study (japanesevowels, gru / cfc-ncp / ltc at 1,000, 10 epochs, in-process): the
+# stacked jobs took 0.26-0.79 of their estimates, so these are on the safe side.
+STACK_SPEEDUP: dict[str, dict[int, dict[int, float]]] = {     # kind -> up to budget -> K -> speed-up
+    "gru": {1000: {1: 1.3, 8: 5.6, 16: 4.3}, 10 ** 9: {1: 1.3, 8: 3.3, 16: 3.3}},
+    "gru-d": {1000: {1: 1.7, 8: 5.9, 16: 9.7}, 10 ** 9: {1: 1.7, 8: 5.4, 16: 5.8}},
+    "lstm": {1000: {1: 1.4, 8: 6.7, 16: 12.5}, 10 ** 9: {1: 1.2, 8: 2.9, 16: 2.9}},
+    "cfc": {1000: {1: 1.6, 8: 8.4, 16: 10.8}, 10 ** 9: {1: 1.6, 8: 5.5, 16: 5.9}},
+    "cfc-ncp": {1000: {1: 2.4, 8: 13.5, 16: 21.8}, 10 ** 9: {1: 2.1, 8: 6.8, 16: 8.0}},
     # LTC (ltc_fast.stacked_features; --epochs 1, two runs): 1.7-4.3x at K = 8 at 1,000 active parameters,
     # 1.5-2.8x on japanesevowels at 4,000, 0.7-1.1x on irregular-sine at 4,000 (6 ODE unfolds of 30-92
-    # units: arithmetic, not overhead) -- so LTC stacks only up to STACK_MAX_BUDGET
-    "ltc": {1: 1.1, 8: 2.1}, "ltc-ncp": {1: 1.0, 8: 1.6},
+    # units: arithmetic, not overhead) -- so LTC stacks only up to 1,000
+    "ltc": {1000: {1: 1.1, 8: 2.1}}, "ltc-ncp": {1000: {1: 1.0, 8: 1.6}},
 }
-STACK_MAX_BUDGET = {"ltc": 1000, "ltc-ncp": 1000}
+
+
+def _stack_points(kind: str, budget: int) -> dict[int, float] | None:
+    for limit, points in sorted(STACK_SPEEDUP.get(kind, {}).items()):
+        if budget <= limit:
+            return points
+    return None
 
 
 def stacks_at(kind: str, budget: int) -> bool:
     """Whether runs of ``kind`` at ``budget`` train stacked in a study (the kind has a measured
     stacked form, and stacking still pays at that size)."""
-    return kind in STACK_SPEEDUP and budget <= STACK_MAX_BUDGET.get(kind, budget)
+    return _stack_points(kind, budget) is not None
 
 
-def stack_speedup(kind: str, members: int) -> float:
-    """Speed-up of ``members`` runs of ``kind`` trained stacked over training them one by one."""
-    points = STACK_SPEEDUP.get(kind)
+def stack_speedup(kind: str, members: int, budget: int = 1000) -> float:
+    """Speed-up of ``members`` runs of ``kind`` at ``budget`` trained stacked over training them one by one."""
+    points = _stack_points(kind, budget)
     if not points or members <= 1:
         return 1.0
     xs = sorted(points)
@@ -124,9 +135,9 @@ def stack_speedup(kind: str, members: int) -> float:
     return ys[-1]
 
 
-def stack_share(kind: str, members: int) -> float:
+def stack_share(kind: str, members: int, budget: int = 1000) -> float:
     """Each member's cost in a stack of ``members``, as a fraction of a single run's."""
-    return 1.0 / stack_speedup(kind, members)
+    return 1.0 / stack_speedup(kind, members, budget)
 
 
 def train_estimate(dataset: str, kind: str, budget: int, units: int, batch: int, max_epochs: int,
@@ -235,7 +246,7 @@ def plan_time(design, workers: int = 2) -> TimePlan:
                 n_plain = design.seeds if "plain" in design.arms and b in design.arm_budgets("plain", d) else 0
                 score = score_estimate(d, m, plan.final_units(design, d, m, b))
                 train_part = est - score
-                share = stack_share(m, n_plain) if stacks_at(m, b) else 1.0
+                share = stack_share(m, n_plain, b) if stacks_at(m, b) else 1.0
                 stacked_cost = n_plain * (train_part * share + score)
                 final += stacked_cost + (n_final - n_plain) * est
                 longest = max(longest, est, stacked_cost)

@@ -227,7 +227,7 @@ def stacked_estimates(jobs: list[Job]) -> list[Job]:
     """``jobs`` with each estimate scaled to its share of its stack's cost (costs.stack_share)."""
     for members in stacks(jobs):
         if len(members) > 1:
-            share = costs.stack_share(members[0].spec["model"], len(members))
+            share = costs.stack_share(members[0].spec["model"], len(members), members[0].spec["budget"])
             for j in members:
                 j.estimate *= share
     return jobs
