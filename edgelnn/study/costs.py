@@ -312,14 +312,14 @@ def _stages_max(design, base_grid: list) -> tuple[float, int, float]:
                     for members in plan.stacks(jobs):
                         runs = sum(train_estimate(d, m, top, j.spec["units"], j.spec["batch_size"], design.max_epochs)
                                    for j in members) * train / train_top
-                        ladder += runs * (stack_share(m, len(members)) if stacks_at(m, b) else 1.0)
-                ladder += (design.seeds * (train * (stack_share(m, design.seeds) if stacks_at(m, b) else 1.0)
+                        ladder += runs * (stack_share(m, len(members), b) if stacks_at(m, b) else 1.0)
+                ladder += (design.seeds * (train * (stack_share(m, design.seeds, b) if stacks_at(m, b) else 1.0)
                                              + score))
             if design.capacity_retry and design.trials > 1 and design.tune_budget is None:
                 for b in sorted(design.budgets)[1:]:
                     est = plan.final_estimate(design, d, m, b)
                     if plan.runnable(design, est):
                         n_final = sum(design.seeds for arm in design.arms if b in design.arm_budgets(arm, d))
-                        share = stack_share(m, seeds) if stacks_at(m, b) else 1.0
+                        share = stack_share(m, seeds, b) if stacks_at(m, b) else 1.0
                         retry += sizes * seeds * est * share + n_final * est
     return ladder, over, retry
