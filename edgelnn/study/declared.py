@@ -71,8 +71,8 @@ def rules(alpha: float = v.ALPHA, min_seeds: int = v.MIN_SEEDS) -> list[tuple[st
          f"smaller budget by more than {fl.NOISE_SE:g} SE of the difference and {fl.MIN_DROP * 100:g} point) is "
          "re-tuned once: one grid step below the "
          "lowest rate it tried is added (every batch size tried, the chosen setting's options), the choice is made "
-         "again on validation loss, and its final runs are redone and replace the first ones (which the report "
-         "lists). Only a cell tuned at its own budget; the same rule for every model. A fall that remains is a "
+         "again on validation loss, and where it changes, the cell's final runs are redone and replace the first "
+         "ones (which the report lists). Only a cell tuned at its own budget; the same rule for every model. A fall that remains is a "
          "training failure, never a verdict."),
         ("Censored budget reach", "a curve that never comes within the threshold at any budget of the study is "
          "censored at the top budget: the observed difference in budget steps is then a bound (reported as "

@@ -14,8 +14,8 @@ the most it can cost: every dataset extended.
 **Capacity retry.** A cell flagged *falls-with-capacity* (edgelnn.study.failures: its mean
 validation score falls from the next smaller budget beyond seed noise) is re-tuned once: its grid
 is extended one step below the lowest rate it tried (every batch size tried, the chosen setting's
-options) and scored with the rest, and its final runs are redone with the new choice (written
-beside the first ones, which the report lists as replaced). Only a cell tuned at its own budget is
+options) and scored with the rest; where the choice changes, its final runs are redone with it
+(written beside the first ones, which the report lists as replaced), else the first runs stand. Only a cell tuned at its own budget is
 re-tuned (a shared tuning budget would change other cells). A fall that remains is reported as a
 training failure -- never a verdict.
 """
