@@ -211,6 +211,10 @@ def test_report_builds_with_every_file(tmp_path):
     with (files.out / "pairs.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(summary["claims"]) and {"estimate", "lo", "hi", "p_holm", "verdict"} <= set(rows[0])
+    with (files.out / "records.csv").open() as f:
+        recs = list(csv.DictReader(f))
+    # train_seconds of a stacked run is its share of the stack: the CSV says so beside it
+    assert {"stacked", "val_items", "retry", "training_failure", "train_seconds"} <= set(recs[0])
     with (files.out / "footprint.csv").open() as f:
         foot = list(csv.DictReader(f))
     assert foot and foot[0]["macs_per_step"] and foot[0]["runtime_rss_mb"]

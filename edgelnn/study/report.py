@@ -97,7 +97,9 @@ def record_rows(data: StudyData) -> list[dict]:
                      "params_total": r.params_total, "metric": r.metric, "val_metric": r.val_metric,
                      "test_metric": r.test_metric, "test_items": len(r.test_scores),
                      "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "train_seconds": r.train_seconds,
-                     "train_peak_mb": r.train_peak_mb, "worker": r.worker, "hparams": r.hparams,
+                     "train_peak_mb": r.train_peak_mb, "stacked": r.stacked, "val_items": r.val_items,
+                     "retry": r.retry, "training_failure": ";".join(r.training_failure),
+                     "worker": r.worker, "hparams": r.hparams,
                      "shifts": {s: {lvl: v.metric for lvl, v in levels.items()} for s, levels in r.shifts.items()}})
     return rows
 
