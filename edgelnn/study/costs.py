@@ -46,7 +46,9 @@ EXPECTED_EPOCHS_BY_DATASET = {"irregular-sine": 100}
 EXPORT_SECONDS = {"onnx": 0.5, "tflite": 2.0, "c": 0.5}   # per artifact (format x graph x scheme)
 EXPORT_FACTOR = {"ltc": lambda units: max(1.0, units / 4.0), "ltc-ncp": lambda units: max(1.0, units / 4.0),
                  "cfc-ncp": lambda units: 1.5}
-BENCH_SECONDS = 1.5                              # per artifact and runtime
+# per artifact and runtime: the quick look of 2026-12-07 (75c71a6, nearly quiet) benched 28 artifacts
+# in 7.5 CPU s (0.27 each; the default design scores 300 eval sequences, the quick look 100: 0.4)
+BENCH_SECONDS = 0.4
 # Scoring a final model on the test split and its shift suite (PyTorch, batches of 256): per
 # batch-step overhead by kind (<= 2 CPU s a model on italypowerdemand's 1,029 test items x 10.5
 # lengths of the suite); LTC: its validation terms above (the same batch-256 no-grad forward).
@@ -208,8 +210,10 @@ class TimePlan:
                 + self.bench + STARTUP_SECONDS + REPORT_SECONDS)
 
 
-STARTUP_SECONDS = 20.0
-REPORT_SECONDS = 30.0
+# start (cluster, data checks) and report: ~10 s together in that quick look; the default design's
+# report has ~10x the cells and figures
+STARTUP_SECONDS = 10.0
+REPORT_SECONDS = 15.0
 
 
 def plan_time(design, workers: int = 2) -> TimePlan:
