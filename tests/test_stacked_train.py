@@ -76,6 +76,19 @@ def test_each_member_is_the_single_run(kind):
         _same(res, _single(cfg, dss[cfg.seed]))
 
 
+def test_members_whose_splits_differ_in_size_train_in_separate_stacks():
+    """k-fold carves give members splits one item apart (the study's validation folds): each member
+    still equals its single run, in the order given."""
+    raw = RawData(_split(41, 0, "classification"), _split(12, 1, "classification"), ["a", "b", "c"])
+    dss = {s: build(raw, name="stack-test", task="classification", seed=s, val_fraction=0.25) for s in (0, 1)}
+    dss[2] = build(raw, name="stack-test", task="classification", seed=2, val_fraction=0.3)
+    assert len({len(d.train) for d in dss.values()}) > 1
+    members = [_config("gru", seed=s, lr=0.01) for s in (0, 2, 1)]
+    got = stacked.train_many(members, dss)
+    for cfg, res in zip(members, got):
+        _same(res, _single(cfg, dss[cfg.seed]))
+
+
 def test_retries_follow_the_single_runs_rule():
     """Flagged members are retried at lr / sqrt(10) in a second stacked round, each as loop.train would;
     members already healthy are not."""

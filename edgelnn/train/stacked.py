@@ -101,9 +101,23 @@ def train_many(configs: list[TrainConfig], datasets: dict | None = None, max_mem
             except NumericError as exc:
                 out.append(exc)
         return out
-    for i in range(0, len(configs), max_members):
-        out += _train_stack(configs[i:i + max_members], datasets)
+    # one stack per shape of the members' splits: k-fold carves (the study's validation folds) give
+    # members train / validation sets that differ by an item, which cannot share one tensor
+    groups: dict = {}
+    for i, c in enumerate(configs):
+        ds = datasets[c.seed]
+        groups.setdefault((_split_shape(ds.train), _split_shape(ds.val)), []).append(i)
+    out = [None] * len(configs)
+    for members in groups.values():
+        for j in range(0, len(members), max_members):
+            part = members[j:j + max_members]
+            for i, res in zip(part, _train_stack([configs[i] for i in part], datasets)):
+                out[i] = res
     return out
+
+
+def _split_shape(split) -> tuple:
+    return tuple(split.x.shape), tuple(np.shape(split.y))
 
 
 def _train_stack(configs: list[TrainConfig], datasets: dict) -> list:
