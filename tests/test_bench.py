@@ -143,6 +143,23 @@ def test_cli_writes_rows_and_table(tiny_bundle, tmp_path):
     assert len(rows) == 2 and all(check_row(r) == [] for r in rows)
 
 
+def test_c_row_size_is_the_compiled_object_also_for_a_relative_bundle_path(tiny_bundle, tmp_path):
+    """On a host a C row's size is its object's text + rodata, its .c file's bytes beside it -- also
+    when the bundle is named relative to the working folder (`edgelnn bench export/mine`, as the
+    README runs it; the object was compiled in the artifact's folder and the path did not resolve)."""
+    out = tmp_path / "r.jsonl"
+    art = f"{tiny_bundle.name}.step.fp32.c"
+    proc = subprocess.run([sys.executable, "-c", "from edgelnn.cli import main; main()", "bench",
+                           tiny_bundle.name, "--artifact", art, "--min-runs", "10", "--min-seconds",
+                           "0.01", "--warmup", "1", "--no-memory", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=tiny_bundle.parent,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    (row,) = read_rows(out)
+    source = (tiny_bundle / art).stat().st_size
+    assert row["source_bytes"] == source and 0 < row["size_bytes"] < source
+
+
 def test_cli_bad_inputs_one_line(tiny_bundle, bundle_copy, tmp_path):
     assert_one_line_error(cli("bench", tmp_path), "not an export bundle")
     assert_one_line_error(cli("bench", tiny_bundle, "--target", "nowhere"), "unknown target")

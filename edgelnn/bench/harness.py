@@ -264,7 +264,8 @@ def _c_object_bytes(c_file: Path) -> int | None:
 
     cc, size = find_cc(), shutil.which("size")
     out = None
-    if cc and size and Path(c_file).is_file():
+    c_file = Path(c_file).resolve()     # compiled in its own folder: a relative path would not resolve there
+    if cc and size and c_file.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             obj = Path(tmp) / "a.o"
             built = subprocess.run([*cc, "-std=c99", "-O2", "-c", str(c_file), "-o", str(obj)],
