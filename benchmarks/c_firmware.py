@@ -32,7 +32,7 @@ ON = (("fp32", "cortex-m4"), ("int8-weight", "cortex-m4"), ("int16x8-dynamic", "
       ("int16-fixed", "cortex-m0plus"))          # (scheme, core) counted per kind
 
 
-def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
+def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions", schemes=QUANTIZED):
     import torch
 
     from edgelnn import data, models
@@ -47,7 +47,7 @@ def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotio
     calib = CalibrationData.from_split(model, ds.train, max_sequences=8)
     fp32 = root / f"{kind}.step.fp32.c"
     out = {"fp32": (fp32, build.convert(model, "step", fp32, mcu=False))}
-    for scheme in QUANTIZED:
+    for scheme in schemes:
         path = root / f"{kind}.step.{scheme}.c"
         out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
     x = ds.test.x[0, :STEPS + 1].astype(np.float32)

@@ -28,35 +28,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from c_firmware import STEPS, artifacts as firmware_artifacts  # noqa: E402
 
 KINDS = ("cfc", "lstm", "gru")
 SCHEMES = ("fp32", "int8-weight", "int16x8-dynamic")
-STEPS = 2
 DENSE = {"fp32": ("_mv_f32_dense_t",), "int8-weight": ("_mv_i8_dense",), "int16x8-dynamic": ("_mv_q15", "_q15")}
 
 
 def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
-    import torch
-
-    from edgelnn import data, models
-    from edgelnn.export.c import build
-    from edgelnn.export.calibration import CalibrationData
-
-    ds = data.load(dataset)
-    torch.manual_seed(0)
-    model = models.create(kind, ds.input_size, ds.output_size, units=units, task=ds.task,
-                          label_names=ds.label_names, norm_mean=ds.norm_mean, norm_std=ds.norm_std,
-                          dataset=ds.name, seed=0).eval()
-    calib = CalibrationData.from_split(model, ds.train, max_sequences=8)
-    fp32 = root / f"{kind}.step.fp32.c"
-    out = {"fp32": (fp32, build.convert(model, "step", fp32, mcu=False))}
-    for scheme in SCHEMES[1:]:
-        path = root / f"{kind}.step.{scheme}.c"
-        out[scheme] = (path, build.quantize(fp32, scheme, calib, path, mcu=False))
-    x = ds.test.x[0, :STEPS + 1].astype(np.float32)
-    dt = ds.test.dt[0, :STEPS + 1].astype(np.float32)
-    return out, x, dt, fp32
+    """benchmarks/c_firmware.py's artifacts (same model, calibration and STEPS + 1 samples), this
+    benchmark's schemes: (files, x, dt, the fp32 file)."""
+    _, out, x, dt = firmware_artifacts(kind, root, units, dataset, schemes=SCHEMES[1:])
+    return out, x, dt, out["fp32"][0]
 
 
 def dense_macs(fp32: Path) -> tuple[int, int]:
