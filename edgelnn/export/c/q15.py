@@ -85,25 +85,30 @@ def c_helpers(p: str) -> dict[str, str]:
 static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
 {{
     union {{ float f; uint32_t u; }} v;
-    uint32_t m = 0, a0, a1, a2, a3;
+    const float *const end4 = x + (k & ~3), *const end = x + k, *p;
+    uint32_t m = 0;
     float inv;
     int i, g;
-    for (i = 0; i + 4 <= k; i += 4) {{
-        v.f = x[i];
-        a0 = v.u & 0x7fffffffu;
-        v.f = x[i + 1];
-        a1 = v.u & 0x7fffffffu;
-        v.f = x[i + 2];
-        a2 = v.u & 0x7fffffffu;
-        v.f = x[i + 3];
-        a3 = v.u & 0x7fffffffu;
-        if (a0 > m) m = a0;
-        if (a1 > m) m = a1;
-        if (a2 > m) m = a2;
-        if (a3 > m) m = a3;
+    p = x;
+    if (p != end4) {{
+        do {{                               /* one pointer, one branch per 4 inputs */
+            uint32_t a0, a1, a2, a3;
+            v.f = p[0];
+            a0 = v.u & 0x7fffffffu;
+            v.f = p[1];
+            a1 = v.u & 0x7fffffffu;
+            v.f = p[2];
+            a2 = v.u & 0x7fffffffu;
+            v.f = p[3];
+            a3 = v.u & 0x7fffffffu;
+            if (a0 > m) m = a0;
+            if (a1 > m) m = a1;
+            if (a2 > m) m = a2;
+            if (a3 > m) m = a3;
+        }} while ((p += 4) != end4);
     }}
-    for (; i < k; i++) {{
-        v.f = x[i];
+    for (; p != end; p++) {{
+        v.f = *p;
         if ((v.u & 0x7fffffffu) > m) m = v.u & 0x7fffffffu;
     }}
     v.u = m;
@@ -112,13 +117,18 @@ static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
         return m == 0 ? 0.0f : v.f;
     }}
     inv = qmax / v.f;
-    for (g = 0; g + 4 <= k; g += 4, q += 4) {{
-        q[0] = (int16_t){p}_rint(x[g] * inv);
-        q[1] = (int16_t){p}_rint(x[g + 2] * inv);
-        q[2] = (int16_t){p}_rint(x[g + 1] * inv);
-        q[3] = (int16_t){p}_rint(x[g + 3] * inv);
+    p = x;
+    if (p != end4) {{
+        do {{
+            const float f0 = p[0], f1 = p[2], f2 = p[1], f3 = p[3];
+            q[0] = (int16_t){p}_rint(f0 * inv);
+            q[1] = (int16_t){p}_rint(f1 * inv);
+            q[2] = (int16_t){p}_rint(f2 * inv);
+            q[3] = (int16_t){p}_rint(f3 * inv);
+            q += 4;
+        }} while ((p += 4) != end4);
     }}
-    for (i = 0; g + i < k4; i++) {{
+    for (i = 0, g = (int)(p - x); g + i < k4; i++) {{       /* the last inputs and the zeros after k */
         const int src = g + (i & ~3) + ((i & 1) << 1) + ((i >> 1) & 1);
         q[i] = (int16_t)(src < k ? {p}_rint(x[src] * inv) : 0);
     }}
@@ -139,25 +149,34 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
         uint32_t xa, xb, v0, v1, t, c = (uint32_t)k4 >> 3;
         /* the whole loop in one asm statement (gcc -Os spilled the C version's registers): per
            group of 4 inputs x 4 rows, 6 word loads in pairs (back to back: they pipeline), 8 SXTB16,
-           8 SMLAD; two groups per iteration (k4 is a multiple of 8) */
-        __asm__("1:\\n\\t"
-{_SMLAD_GROUP * 2}                "subs %[c], %[c], #1\\n\\t"
-                "bne 1b"
+           8 SMLAD. k4 is a multiple of 8: an odd 8 inputs first (two groups), then 16 inputs
+           (four groups) per iteration; SMLAD, SXTB16 and LDR leave the flags of LSRS alone */
+        __asm__("lsrs %[c], %[c], #1\\n\\t"
+                "bcc 1f\\n\\t"
+{_SMLAD_GROUP * 2}                "1:\\n\\t"
+                "beq 3f\\n\\t"
+                "2:\\n\\t"
+{_SMLAD_GROUP * 4}                "subs %[c], %[c], #1\\n\\t"
+                "bne 2b\\n\\t"
+                "3:"
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
                   [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
                 :
                 : "memory", "cc");
         if (j + 4 <= n) {{
             const float *sj = s + j * ss;
+            float *yj = y + j;
             float f0 = (float)a0 * (sj[0] * sx), f1 = (float)a1 * (sj[ss] * sx);
             float f2 = (float)a2 * (sj[2 * ss] * sx), f3 = (float)a3 * (sj[3 * ss] * sx);
             if (b) {{
-                f0 += b[j]; f1 += b[j + 1]; f2 += b[j + 2]; f3 += b[j + 3];
+                const float *bj = b + j;
+                f0 += bj[0]; f1 += bj[1]; f2 += bj[2]; f3 += bj[3];
             }}
             if (add) {{
-                f0 += add[j]; f1 += add[j + 1]; f2 += add[j + 2]; f3 += add[j + 3];
+                const float *aj = add + j;
+                f0 += aj[0]; f1 += aj[1]; f2 += aj[2]; f3 += aj[3];
             }}
-            y[j] = f0; y[j + 1] = f1; y[j + 2] = f2; y[j + 3] = f3;
+            yj[0] = f0; yj[1] = f1; yj[2] = f2; yj[3] = f3;
             continue;
         }}
         acc[0] = a0;
