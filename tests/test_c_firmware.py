@@ -20,6 +20,7 @@ import torch
 
 from edgelnn import models
 from edgelnn.export.c import build
+from edgelnn.errors import BundleError
 from edgelnn.export.validate import DEFAULT_TOLERANCES
 from edgelnn.runtime.c.runner import CRunner
 
@@ -165,6 +166,8 @@ def test_header_normalisation_equals_the_manifest_and_the_host_helper(packaged):
     raw = np.random.default_rng(0).normal(3.0, 5.0, (7, len(norm["mean"]))).astype(np.float32)
     host = bundle.normalise(raw)
     assert np.allclose(host, (raw - np.float32(norm["mean"])) / np.float32(norm["std"]), rtol=0, atol=0)
+    with pytest.raises(BundleError, match="class scores"):
+        bundle.denormalise(np.zeros((1, 4), np.float32))
     assert len(bundle.artifacts) == 3
     # a C artifact's weight bytes (the report's × fp32 on a host): the generator's stored constants
     weights = {e["scheme"]: e["footprint"]["weight_bytes"] for e in bundle.artifacts}
@@ -179,6 +182,9 @@ def test_header_normalisation_equals_the_manifest_and_the_host_helper(packaged):
                                   np.float32(norm[key]))
         labels = re.search(rf"#define {P}_LABELS \{{(.*)\}}", header).group(1)
         assert re.findall(r'"([^"]*)"', labels) == bundle.dataset["label_names"]
+        # class scores have no units: no <prefix>_denormalise, and the header says so
+        assert f"void {entry['c_prefix']}_denormalise" not in header
+        assert f"No {entry['c_prefix']}_denormalise: the outputs are class scores" in header
         # the gate's measured bound is stated; the gap sequences are part of the gate
         parity = entry["parity"]
         assert parity["gaps"]["passed"] and parity["gaps"]["gap_factors"] == [50.0, 100.0]
@@ -201,9 +207,11 @@ def _define(header: str, name: str) -> str | None:
 
 def test_regression_header_carries_the_target_statistics(export_checkpoint, tmp_path):
     """A regression model predicts the standardised target: its header carries the training
-    data's target mean/std (the manifest's) to un-standardise the outputs."""
+    data's target mean/std (the manifest's) and <prefix>_denormalise, which gives the same bits as
+    the host runtime's Bundle.denormalise; the example project (built strictly) prints both."""
     from edgelnn.export import export_bundle
     from edgelnn.runtime import load_bundle
+    from edgelnn.runtime.c.package import write_packages
 
     export_bundle(export_checkpoint("gru", units=4, dataset="co2"), tmp_path / "b", formats=["c"],
                   schemes=["fp32"], graphs=["step"])
@@ -217,6 +225,43 @@ def test_regression_header_carries_the_target_statistics(export_checkpoint, tmp_
     assert np.float32(_define(header, f"{P}_TARGET_STD").rstrip("f")) == np.float32(ds["target_std"])
     assert f"target = y * {P}_TARGET_STD + {P}_TARGET_MEAN" in header
     assert _define(header, f"{P}_NORMALISED") == "1"
+    # <prefix>_denormalise (the host build of the C source, -ffp-contract=fast) == Bundle.denormalise
+    prefix = entry["c_prefix"]
+    assert f"void {prefix}_denormalise(const float *y_norm, float *target);" in header
+    golden = bundle.golden()
+    n_out = golden.y.shape[-1]
+    ys = np.concatenate([golden.y.reshape(-1, n_out)[:64],
+                         np.random.default_rng(1).normal(0.0, 3.0, (64, n_out))]).astype(np.float32)
+    host = bundle.denormalise(ys)
+    want = ys.astype(np.float64) * np.float32(ds["target_std"]) + np.float32(ds["target_mean"])
+    assert np.allclose(host, want, rtol=1e-6) and not np.allclose(host, ys)
+    # the host runtime's build (-ffp-contract=fast: FMA where the CPU has it) and an ISO C build
+    # without contraction (what -std=c99 firmware builds do): both bit for bit
+    plain = tmp_path / "plain.so"
+    subprocess.run(["cc", "-std=c99", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(plain),
+                    str(tmp_path / "b" / entry["file"]), "-lm"], check=True, timeout=300)
+    with bundle.open(entry, runtime="c") as runner:
+        for lib in (runner._lib, ctypes.CDLL(str(plain))):
+            fn = getattr(lib, f"{prefix}_denormalise")
+            fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_void_p], None
+            for row, expect in zip(ys, host):
+                got = np.zeros_like(row)
+                fn(np.ascontiguousarray(row).ctypes.data, got.ctypes.data)
+                assert np.array_equal(got, expect), (lib, row, got, expect)       # bit for bit
+    # the example project calls it and still builds with -Wall -Wextra -Werror -pedantic (host)
+    if shutil.which("make") and shutil.which("cc"):
+        folder, = write_packages(tmp_path / "b", tmp_path / "p")
+        assert f"{prefix}_denormalise(y, target)" in (folder / "main.c").read_text()
+        assert f"{prefix}_denormalise" in (folder / "README.md").read_text()
+        proc = subprocess.run(["make", "-s", "run-host"], cwd=folder, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout[-500:] + proc.stderr[-1000:]
+        printed = {(int(p[1]), int(p[2])): np.float64(p[3:]) for p in map(str.split, proc.stdout.splitlines())
+                   if p[:1] == ["target"]}
+        assert len(printed) == int(golden.lengths.sum())
+        tol = entry["golden"]["tolerance"] * float(ds["target_std"])       # golden's, in target units
+        for (g, t), v in printed.items():
+            expect = bundle.denormalise(golden.y[g, t]).astype(np.float64)
+            assert np.all(np.abs(v - expect) <= tol + 1e-6 * np.maximum(1.0, np.abs(expect)) + 5e-7), (g, t)
 
 
 def test_an_unnormalised_import_says_it_takes_raw_features(tmp_path):

@@ -96,6 +96,21 @@ class Bundle:
             raise BundleError(f"normalise: {raw.shape[-1]} features given, the model takes {len(mean)}")
         return (raw - mean) / std
 
+    def denormalise(self, y) -> np.ndarray:
+        """A regression model's outputs (..., O) -> the target in its units: y * target_std +
+        target_mean with the manifest's ``dataset`` statistics in float32, product and sum each
+        rounded (the same numbers and arithmetic as a C header's ``<prefix>_denormalise``, which
+        keeps the compiler from fusing them). A classification model has no units: BundleError."""
+        if self.task != "regression":
+            raise BundleError(f"denormalise: bundle {self.name} is a {self.task} model; its outputs are "
+                              "class scores, not a quantity with units")
+        mean, std = (self.dataset.get(k) for k in ("target_mean", "target_std"))
+        if mean is None or std is None:
+            raise BundleError(f"denormalise: bundle {self.name}'s manifest records no dataset.target_mean / "
+                              "target_std")
+        scaled = np.asarray(y, np.float32) * np.float32(std)
+        return scaled + np.float32(mean)
+
     def artifact(self, file: str) -> dict:
         """The manifest entry of an artifact, by file name."""
         for entry in self.artifacts:

@@ -857,6 +857,14 @@ def _initialiser(values, fmt=flt) -> str:
     return "{" + ", ".join(fmt(v) for v in values) + "}"
 
 
+def target_stats(meta: dict) -> tuple[float, float] | None:
+    """(target_mean, target_std) of a regression model whose statistics are known (the header's
+    ``<P>_TARGET_MEAN/_STD`` and ``<p>_denormalise`` exist), else None."""
+    if (meta or {}).get("task") != "regression" or meta.get("target_std") is None:
+        return None
+    return float(meta["target_mean"]), float(meta["target_std"])
+
+
 def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: dict | None = None,
                 dt_range: tuple[float, float, str] | None = None, scheme: str = "",
                 state_ctype: str = "float") -> str:
@@ -892,8 +900,8 @@ def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: di
         out_doc = (f"class scores (logits, argmax = predicted class) in {P}_LABELS order")
         out = (f"#define {P}_N_LABELS {len(labels)}\n"
                f"#define {P}_LABELS {{{', '.join(c_string(v) for v in labels)}}}\n")
-    elif task == "regression" and meta.get("target_std") is not None:
-        t_mean, t_std = float(meta["target_mean"]), float(meta["target_std"])
+    elif target_stats(meta) is not None:
+        t_mean, t_std = target_stats(meta)
         if (t_mean, t_std) == (0.0, 1.0):
             out_doc = "the regression target in its own units (trained on unstandardised targets)"
         else:
@@ -901,13 +909,25 @@ def make_header(p: str, prog: Program, banner: str, extra: str = "", *, meta: di
         out = (f"/* Regression target statistics of the training data: in the target's units,\n"
                f"   target = y * {P}_TARGET_STD + {P}_TARGET_MEAN. */\n"
                f"#define {P}_TARGET_MEAN {flt(t_mean)}\n#define {P}_TARGET_STD {flt(t_std)}\n")
+        denorm = (f"/* y[{P}_OUTPUT_SIZE] as {p}_step gives it -> target[{P}_OUTPUT_SIZE] in the target's units:\n"
+                  f"   target = y * {P}_TARGET_STD + {P}_TARGET_MEAN in float, product and sum rounded\n"
+                  f"   separately (never fused into an FMA), so every core and compiler gives the same bits as\n"
+                  f"   the host runtime's Bundle.denormalise. Regression models only: it exists where\n"
+                  f"   {P}_TARGET_MEAN is defined. */\n"
+                  f"void {p}_denormalise(const float *y_norm, float *target);\n")
     elif task == "regression":
         out_doc = ("the standardised regression target: target = y * target_std + target_mean "
                    "(the manifest's dataset.target_mean / target_std)")
         out = ""
+        denorm = (f"/* No {p}_denormalise: this model's target statistics were not recorded in it; take\n"
+                  f"   them from the manifest (dataset.target_mean / target_std). */\n")
     else:
         out_doc = "the model's outputs (no label names recorded)"
         out = ""
+        denorm = ""
+    if task == "classification":
+        denorm = (f"/* No {p}_denormalise: the outputs are class scores, not a quantity in units\n"
+                  f"   (regression models have one). */\n")
     unit = (f"the time units of the training data ({meta['dataset']})" if meta.get("dataset")
             else "the time units of the training data")
     return f"""{banner}
@@ -942,7 +962,7 @@ int {p}_step(const float *x, float dt, float *state, float *y);
 int {p}_run(const float *x, const float *dt, int n, float *state, float *y);
 /* raw[{P}_INPUT_SIZE] sensor features -> x[{P}_INPUT_SIZE] as the model takes them. */
 void {p}_normalise(const float *raw, float *x);
-/* n streams, one sample each, row-major: x[n][{P}_INPUT_SIZE], dt[n] (each stream's own),
+{denorm}/* n streams, one sample each, row-major: x[n][{P}_INPUT_SIZE], dt[n] (each stream's own),
    state[n][{P}_STATE_SIZE], y[n][{P}_OUTPUT_SIZE]. Each stream's result equals {p}_step on it alone;
    returns the number of streams whose dt was saturated, as step. */
 int {p}_step_batch(int n, const float *x, const float *dt, float *state, float *y);

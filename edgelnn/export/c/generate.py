@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ... import __version__
 from . import cmath
-from .emit import FloatEmitter
+from .emit import FloatEmitter, target_stats
 from .ir import Graph
 from .lower import lower
 from ..errors import ConversionError
@@ -68,6 +68,21 @@ def normalise_c(p: str, meta: dict, n: int) -> str:
             f"    for (i = 0; i < {P}_INPUT_SIZE; i++) x[i] = raw[i];\n}}\n")
 
 
+def denormalise_c(p: str, meta: dict) -> str:
+    """``<p>_denormalise`` of a regression model with target statistics (none otherwise: the
+    header says why). Float, two roundings: the product goes through a volatile, so no compiler
+    fuses it with the sum into an FMA (the host build contracts, -std=c99 firmware builds do not),
+    and every build gives numpy's float32 bits. (Double arithmetic would be contraction-proof too,
+    but soft double costs 1.8 KB of flash on a Cortex-M4, 3.7 KB on an M0+.)"""
+    if target_stats(meta) is None:
+        return ""
+    P = p.upper()
+    return (f"\nvoid {p}_denormalise(const float *y_norm, float *target)\n{{\n    int i;\n"
+            f"    for (i = 0; i < {P}_OUTPUT_SIZE; i++) {{\n"
+            f"        volatile float scaled = y_norm[i] * {P}_TARGET_STD;   /* rounded here: never fused into an FMA */\n"
+            f"        target[i] = scaled + {P}_TARGET_MEAN;\n    }}\n}}\n")
+
+
 def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", header_name: str = "",
              precision: dict[str, str] | None = None, calibration=None) -> Generated:
     """C source and header of ``graph`` (left unchanged) under ``scheme``.
@@ -97,7 +112,7 @@ def generate(graph: Graph, prefix: str, scheme: CScheme, *, kind: str = "?", hea
         emitter = FloatEmitter(prog, prefix, plan, banner(prefix, scheme, kind))
     emitter.scheme_name = scheme.name
     out = emitter.emit(header_name or f"{prefix}.h")
-    out.source += normalise_c(prefix, graph.meta, prog.input_size)
+    out.source += normalise_c(prefix, graph.meta, prog.input_size) + denormalise_c(prefix, graph.meta)
     kernels = [k.kind for k in prog.kernels]
     stats = {**out.stats, "kernels": len(kernels),
              "sparse_kernels": sum(1 for k in prog.kernels if getattr(k, "active", None) is not None

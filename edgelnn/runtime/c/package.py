@@ -3,7 +3,8 @@
 ``write_packages(bundle, out)`` writes ``out/<artifact stem>/`` for every C artifact of a
 bundle: the artifact (.c/.h), ``golden_data.h`` (golden inputs as raw features, expected outputs
 and the tolerance from the manifest), ``main.c`` (streams the raw golden samples through
-``<prefix>_normalise`` and ``<prefix>_step``, the pattern to copy; prints every output and the largest difference from golden, exits 0 when within tolerance),
+``<prefix>_normalise`` and ``<prefix>_step``, the pattern to copy; prints every output and the largest difference from golden, exits 0 when within tolerance;
+a regression model's outputs also in the target's units through ``<prefix>_denormalise``),
 the start-up code and linker scripts edgelnn's own emulated checks use (``firmware/``), a
 ``Makefile`` and a ``CMakeLists.txt`` for the host and for Cortex-M4 / Cortex-M0+
 (arm-none-eabi-gcc, run under qemu-system-arm), and a README on the API, state placement, ISR
@@ -76,7 +77,7 @@ static float state[{P}_STATE_SIZE];      /* one stream's state: see README (plac
 
 int main(void)
 {{
-    float x[{P}_INPUT_SIZE], y[{P}_OUTPUT_SIZE];
+    float x[{P}_INPUT_SIZE], y[{P}_OUTPUT_SIZE];{target_decl}
     float worst = 0.0f;
     int g, t, j, saturated = 0;
     for (g = 0; g < GOLDEN_G; g++) {{
@@ -96,7 +97,7 @@ int main(void)
                 put(" ");
                 put_float(y[j]);
             }}
-            put("\n");
+            put("\n");{target_out}
         }}
     }}
     put("max |y - golden| = ");
@@ -242,6 +243,22 @@ step is data-independent up to branch outcomes: budget with `edgelnn bench --tar
 """
 
 
+# A regression model's outputs in the target's units (main.c, where the header declares
+# <prefix>_denormalise): one "target g t v..." line after each "y g t v..." line.
+TARGET_DECL = "\n    float target[{P}_OUTPUT_SIZE];    /* y in the target's units */"
+TARGET_OUT = """
+            {p}_denormalise(y, target);             /* model output -> target units */
+            put("target ");
+            put_int(g);
+            put(" ");
+            put_int(t);
+            for (j = 0; j < {P}_OUTPUT_SIZE; j++) {{
+                put(" ");
+                put_float(target[j]);
+            }}
+            put("\\n");"""
+
+
 def raw_inputs(x, header: str, P: str) -> np.ndarray:
     """The golden inputs as a sensor gives them: x * std + mean with the header's statistics
     (float64, rounded to float32); x itself when the model takes raw features."""
@@ -294,7 +311,10 @@ def write_package(bundle, entry: dict, out: Path) -> Path:
     tol = float((entry.get("golden") or {}).get("tolerance") or 0.0)
     (out / "golden_data.h").write_text(_golden_header(raw_inputs(golden.x, text, P), golden.dt, golden.lengths,
                                                       golden.y, n_in, n_out, tol))
-    (out / "main.c").write_text(MAIN.format(p=prefix, P=P, header=header.name))
+    denorm = bool(re.search(rf"\b{prefix}_denormalise\s*\(", text))
+    (out / "main.c").write_text(MAIN.format(
+        p=prefix, P=P, header=header.name, target_decl=TARGET_DECL.format(P=P) if denorm else "",
+        target_out=TARGET_OUT.format(p=prefix, P=P) if denorm else ""))
     stem = src.name[:-2].replace(".", "_")
     fmt = {"name": src.name, "stem": stem, "c": src.name, "h": header.name}
     (out / "Makefile").write_text(MAKEFILE.format(**fmt))
@@ -306,7 +326,10 @@ def write_package(bundle, entry: dict, out: Path) -> Path:
     (out / "README.md").write_text(README.format(
         stem=stem, c=src.name, h=header.name, bundle=bundle.name, kind=bundle.model.get("kind", "?"),
         scheme=entry.get("scheme"), sha=entry["sha256"][:16] + "...", n_seq=len(golden.lengths), tol=tol,
-        p=prefix, P=P, dt_range=f"{dt_min} .. {dt_max}", outputs=out_doc.group(1) if out_doc else "see the header",
+        p=prefix, P=P, dt_range=f"{dt_min} .. {dt_max}",
+        outputs=(out_doc.group(1) if out_doc else "see the header")
+        + (f"; `{prefix}_denormalise(y, target)` turns them into the target's units (main.c prints both)"
+           if denorm else ""),
         state_bytes=n_state * 4, q_state=q))
     return out
 
