@@ -413,6 +413,11 @@ def test_emulated_cortex_m4_golden_check_passes(m4_bundles):
             assert fig["fits"] is True
             assert r["measured_on"]["via"] == "emulator" and "mps2-an386" in r["measured_on"]["device"]
             assert r["accuracy"] is not None
+        # flash_ratio: flash against the fp32 artifact's on the same core (fp32's own: 1.0)
+        fp32 = next(r for r in c if r["scheme"] == "fp32")
+        for r in c:
+            assert r["flash_ratio"] == round(r["flash_bytes"] / fp32["flash_bytes"], 4) and "size_ratio" not in r
+        assert fp32["flash_ratio"] == 1.0 and max(r["flash_ratio"] for r in c) <= 1.0
 
 
 @needs_cross
@@ -431,6 +436,10 @@ def test_report_shows_flash_and_recommends_for_the_microcontroller(m4_bundles, t
     assert pick.row is not None and pick.row.format == "c"
     smallest = min((r for r in rows if r["status"] == "passed"), key=lambda r: r["flash_bytes"])
     assert pick.row.artifact == smallest["artifact"] and "flash" in pick.reason
+    # the report's × fp32 on the microcontroller is the rows' flash_ratio
+    read = {r.artifact: r for r in rep.rows if r.target == "cortex-m4" and r.status == "passed"}
+    assert {a: r.size_ratio for a, r in read.items()} == \
+        {r["artifact"]: r["flash_ratio"] for r in rows if r["status"] == "passed"}
 
 
 @needs_cross

@@ -447,6 +447,8 @@ def test_bench_on_the_emulated_cortex_m0plus(packaged):
     assert 0 < r["mcu_instructions"] == cost["instructions"] <= r["mcu_cycles"] == cost["cycles"]
     assert r["mcu_clock_mhz"] == 48.0 and r["mcu_us"] == pytest.approx(r["mcu_cycles"] / 48.0, abs=0.01)
     assert "M0+" in cost["model"] and set(cost["by_class"]) >= {"load/store", "branch", "multiply"}
+    # flash_ratio: fp32 does not suit the M0+ (not applicable), so there is nothing to compare with
+    assert r["flash_ratio"] is None and by["fp32"]["flash_ratio"] is None and r["file_ratio"] is not None
     # the CLI's table: the microcontroller's columns, none of the host's (no latency on an emulator)
     out = subprocess.run([sys.executable, "-m", "edgelnn", "bench", str(bundle_path), "--target", "cortex-m0plus",
                           "--no-accuracy", "--artifact", r["artifact"]], capture_output=True, text=True, timeout=600)
@@ -486,9 +488,42 @@ def test_report_size_truth_aliases_grown_files_and_not_applicable_rows(tmp_path)
     assert "D c" in MARKER_KEY
 
 
+def test_bench_rows_state_each_ratio_and_the_report_reads_them(packaged, tmp_path):
+    """A bench row carries file_ratio (the manifest's), weight_ratio (stored weights) and, on a
+    microcontroller, flash_ratio, each against the fp32 artifact; no size_ratio of two meanings.
+    The report's × fp32 is the row's figure, not recomputed."""
+    from edgelnn.bench import append_rows, check_row
+    from edgelnn.bench.harness import _Context
+    from edgelnn.report import load_results
+    from edgelnn.runtime import load_bundle
+
+    bundle = load_bundle(packaged[0])
+    ctx = _Context(bundle, "host", True, None)
+    rows = [ctx.row(e, "passed", golden_ok=True, golden_max_abs=0.0, golden_tolerance=e["golden"]["tolerance"])
+            .to_dict() for e in bundle.artifacts]
+    fp32 = next(e for e in bundle.artifacts if e["scheme"] == "fp32")
+    for row, entry in zip(rows, bundle.artifacts):
+        assert check_row(row) == [] and "size_ratio" not in row
+        assert row["file_ratio"] == entry["size_ratio"]
+        assert row["weight_ratio"] == round(entry["footprint"]["weight_bytes"] / fp32["footprint"]["weight_bytes"], 4)
+        assert row["flash_ratio"] is None                                   # a host row
+    by = {r["scheme"]: r for r in rows}
+    assert by["fp32"]["weight_ratio"] == 1.0 and 0 < by["int8-weight"]["weight_ratio"] < 0.5
+    assert by["int8-weight"]["weight_ratio"] != by["int8-weight"]["file_ratio"]    # C source bytes differ
+    # the report reads the row: a stated ratio is shown as stated, a null one is not recomputed
+    by["int8-weight"]["weight_ratio"] = 0.3
+    by["int16-fixed"]["weight_ratio"] = None
+    append_rows(tmp_path / "r.jsonl", rows)
+    read = {r.scheme: r for r in load_results([tmp_path / "r.jsonl"])}
+    assert read["int8-weight"].size_ratio == 0.3 and read["int16-fixed"].size_ratio is None
+    assert read["int8-weight"].file_ratio == by["int8-weight"]["file_ratio"]
+
+
 def test_report_size_ratio_compares_weights_on_a_host_and_flash_on_an_mcu(tmp_path):
     """Issue 19 item 5: × fp32 is what quantization shrinks (weight bytes on a host, flash on a
-    microcontroller), the file ratio beside it; a file that grew is flagged from the file ratio."""
+    microcontroller), the file ratio beside it; a file that grew is flagged from the file ratio.
+    These rows predate weight_ratio/flash_ratio (their size_ratio is the file ratio): still read,
+    × fp32 computed from the rows."""
     from edgelnn.bench import append_rows
     from edgelnn.report import build_report
 
@@ -518,4 +553,12 @@ def test_report_size_ratio_compares_weights_on_a_host_and_flash_on_an_mcu(tmp_pa
     assert "| 0.43 | 1.73 |" in line and "**file grew**" in line                 # results table
     line = next(ln for ln in md.splitlines() if "| c step int8-weight |" in ln and "| passed |" in ln)
     assert "| 0.42 | 0.50 |" in line and "file grew" not in line
+    # a results file of record (bench rows before the rename): size_ratio read as the file ratio
+    from edgelnn.report import load_results
+
+    stored = Path(__file__).parent.parent / "benchmarks" / "results" / "gpu-h200.jsonl"
+    old = [json.loads(ln) for ln in stored.read_text().splitlines() if ln.strip()]
+    read = load_results([stored])
+    assert [r.file_ratio for r in read] == [o["size_ratio"] for o in old]
+    assert any(r.file_grew for r in read) and all("file_ratio" not in r.raw for r in read)
     assert "*file × fp32* compares the files" in md

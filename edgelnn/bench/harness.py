@@ -51,6 +51,7 @@ class _Context:
         self._evaluation = None
         self.eval_file: str | None = None     # bench --eval-data: the user's data instead of eval.npz
         self._reference: dict[tuple[str, str], tuple[np.ndarray, str] | None] = {}
+        self.fp32_mcu: dict[str, dict | None] = {}   # "fp32 C artifact core" -> its MCU figures (bench/mcu.py)
 
     def golden(self):
         if self._golden is None:
@@ -70,7 +71,8 @@ class _Context:
             dataset=b.dataset.get("name") or b.model.get("dataset"), artifact=entry.get("file"),
             format=entry.get("format"), graph=entry.get("graph"), scheme=entry.get("scheme"),
             status=status, target=self.target, measured_on=dict(self.measured_on),
-            size_bytes=entry.get("bytes"), size_ratio=entry.get("size_ratio"),
+            size_bytes=entry.get("bytes"), file_ratio=entry.get("size_ratio"),
+            weight_ratio=_ratio(_weight_bytes(entry), _weight_bytes(self.fp32_of(entry))),
             params=b.model.get("params"), params_active=b.model.get("params_active"),
             footprint=entry.get("footprint"), metric=self._metric(),
             parity_max_abs=parity.get("max_abs"), edgelnn_version=__version__, env=self.env,
@@ -87,6 +89,20 @@ class _Context:
     def _metric(self) -> str | None:
         info = self.bundle.manifest.get("evaluation") or {}
         return info.get("metric") or self.bundle.dataset.get("metric")
+
+    def fp32_of(self, entry: dict) -> dict | None:
+        """The bundle's fp32 artifact of ``entry``'s format and graph (what ratios compare with)."""
+        return next((a for a in self.bundle.artifacts if a.get("scheme") == "fp32"
+                     and a.get("format") == entry.get("format") and a.get("graph") == entry.get("graph")), None)
+
+
+def _weight_bytes(entry: dict | None) -> int | None:
+    return ((entry or {}).get("footprint") or {}).get("weight_bytes")
+
+
+def _ratio(mine, fp32) -> float | None:
+    """mine / fp32's, rounded as the manifest's size_ratio; None where either is unknown."""
+    return round(mine / fp32, 4) if mine is not None and fp32 else None
 
 
 def _fp32_reference(ctx: _Context, entry: dict, runtime: str, threads, providers, limit, accel=None):

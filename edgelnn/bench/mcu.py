@@ -23,7 +23,7 @@ from ..runtime.c.api import require_current_api
 from ..runtime.integrity import verify_artifact
 from ..schema import mcu_of
 from .accuracy import evaluate
-from .harness import _Context, _one_line
+from .harness import _Context, _one_line, _ratio
 from .rows import ResultRow
 from .settings import BenchSettings
 
@@ -64,6 +64,7 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
             say(f"{name} [{core.name}]: cross-compiling for the figures")
             fig = mcu.figures(path, header, entry["c_prefix"], core).to_dict()
         dep = _deployed(fig, core.fpu)
+        base["flash_ratio"] = _ratio(dep["flash_bytes"], _fp32_flash(ctx, entry, profile, fig, say))
         base.update(runtime_version=fig.get("toolchain"), flash_bytes=dep["flash_bytes"],
                     ram_bytes=fig["ram_static_bytes"], stack_bytes=dep["stack_bytes"],
                     mcu_state_bytes=dep["state_bytes"], size_bytes=dep["flash_bytes"])
@@ -112,6 +113,34 @@ def bench_c_on_mcu(ctx: _Context, entry: dict, profile, settings: BenchSettings,
         return ctx.row(entry, "passed", footprint=_with_core(entry, core.name, info), **base)
     except (EdgeLNNError, OSError, RuntimeError, KeyError, ValueError) as exc:
         return ctx.row(entry, "failed", error=_one_line(exc), **base)
+
+
+def _fp32_flash(ctx: _Context, entry: dict, profile, fig: dict, say: Progress) -> int | None:
+    """Flash of the bundle's fp32 C artifact on the profile's core (the API that core calls), for
+    the row's flash_ratio: the manifest's figures, else cross-compiled once per bench run. None
+    where fp32 does not suit the target (e.g. the Cortex-M0+: its fp32 row is not applicable)."""
+    from ..runtime.c import mcu
+    from ..targets.mcu import core_of
+
+    core = core_of(profile)
+    ref = ctx.fp32_of(entry)
+    if ref is None or _compute(ref) not in profile.schemes:
+        return None
+    if ref.get("file") == entry.get("file"):
+        return _deployed(fig, core.fpu)["flash_bytes"]
+    ref_fig = mcu_of(ref).get(core.name)
+    if ref_fig is None:
+        cache, key = ctx.fp32_mcu, f"{ref['file']} {core.name}"
+        if key not in cache:
+            try:
+                used = verify_artifact(ctx.bundle.path, ref)
+                say(f"{ref['file']} [{core.name}]: cross-compiling for the fp32 flash figure")
+                cache[key] = mcu.figures(used[0], next(p for p in used[1:] if p.suffix == ".h"),
+                                         ref["c_prefix"], core).to_dict()
+            except (EdgeLNNError, OSError, RuntimeError, KeyError, ValueError, StopIteration):
+                cache[key] = None
+        ref_fig = cache[key]
+    return _deployed(ref_fig, core.fpu)["flash_bytes"] if ref_fig else None
 
 
 def _step_cost(path, header, prefix: str, core, golden):

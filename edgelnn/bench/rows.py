@@ -45,7 +45,13 @@ class ResultRow:
                                           # host, flash on a microcontroller target
     source_bytes: int | None = None       # C: the .c source's bytes (size_bytes is the object's)
     sha256: str | None = None             # of the artifact file (byte-identical artifacts share it)
-    size_ratio: float | None = None
+    # against the bundle's fp32 artifact of the same format and graph (null where a figure is missing):
+    file_ratio: float | None = None       # file bytes (the manifest's size_ratio; rows before the
+                                          # rename called it size_ratio: schema.ROW_RENAMES)
+    weight_ratio: float | None = None     # stored weight bytes (footprint.weight_bytes): what
+                                          # quantization shrinks; the report's "x fp32" on a host
+    flash_ratio: float | None = None      # microcontroller targets: flash_bytes (the API that core
+                                          # calls); the report's "x fp32" there
     params: int | None = None
     params_active: int | None = None      # masked synapses excluded
     metric: str | None = None

@@ -16,7 +16,7 @@ from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
 from ..schema import ROW_REQUIRED as REQUIRED
-from ..schema import SHIFT_RENAMES
+from ..schema import ROW_RENAMES, SHIFT_RENAMES
 from ..schema import STATUS_LABELS as STATUSES  # status -> (group, label shown in reports)
 from ..schema import plain_name
 EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed
@@ -64,8 +64,8 @@ class Row:
     peak_rss_mb: float | None = None
     model_rss_mb: float | None = None
     size_bytes: int | None = None            # C: object text + rodata on a host, flash on an MCU
-    size_ratio: float | None = None          # weight bytes / fp32's on a host, flash / fp32's on an MCU (fill_ratios)
-    file_ratio: float | None = None          # the file's bytes / fp32's (the manifest's size_ratio)
+    size_ratio: float | None = None          # "x fp32": the row's flash_ratio on an MCU, weight_ratio on a host
+    file_ratio: float | None = None          # the file's bytes / fp32's (the row's file_ratio)
     source_bytes: int | None = None          # C: the .c file's bytes
     sha256: str | None = None
     params: int | None = None
@@ -170,7 +170,8 @@ def _num(value, kind=float):
 # when read: a report never ranks or recommends from it.
 _OBJECTS = ("latency_us", "measured_on", "footprint", "run_latency_us")
 _MEASURES = ("golden_max_abs", "golden_tolerance", "per_sample_us", "peak_rss_mb", "model_rss_mb",
-             "size_bytes", "size_ratio", "params", "params_active", "parity_max_abs", "run_per_sample_us",
+             "size_bytes", "size_ratio", "file_ratio", "weight_ratio", "flash_ratio", "params", "params_active",
+             "parity_max_abs", "run_per_sample_us",
              "flash_bytes", "ram_bytes", "stack_bytes", "mcu_state_bytes", "chunk", "threads", "eval_sequences")
 _SCORES = ("accuracy", "accuracy_fp32", "agreement")
 
@@ -230,6 +231,8 @@ def parse_row(obj: dict, where: str) -> Row:
     if obj["status"] not in STATUSES:
         raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
     check_values(obj, where)
+    raw, obj = obj, {**obj, **{new: obj[old] for old, new in ROW_RENAMES.items()     # rows before a rename
+                               if old in obj and new not in obj}}
     try:      # names the report uses to find files: a bundle folder and a file inside it
         plain_name(str(obj["bundle"]), "bundle")
         if obj.get("artifact") is not None:
@@ -255,7 +258,8 @@ def parse_row(obj: dict, where: str) -> Row:
         p50_us=_num(lat.get("p50")), p99_us=_num(lat.get("p99")),
         per_sample_us=_num(obj.get("per_sample_us")), chunk=_num(obj.get("chunk"), int),
         peak_rss_mb=_num(obj.get("peak_rss_mb")), model_rss_mb=_num(obj.get("model_rss_mb")),
-        size_bytes=_num(obj.get("size_bytes"), int), file_ratio=_num(obj.get("size_ratio")),
+        size_bytes=_num(obj.get("size_bytes"), int), file_ratio=_num(obj.get("file_ratio")),
+        size_ratio=_num(obj.get("flash_ratio") if obj.get("flash_bytes") is not None else obj.get("weight_ratio")),
         source_bytes=_num(obj.get("source_bytes"), int), sha256=obj.get("sha256"),
         params=_num(obj.get("params"), int), params_active=_num(obj.get("params_active"), int),
         weight_bytes=_num(fp.get("weight_bytes"), int), state_bytes=_num(fp.get("state_bytes"), int),
@@ -269,14 +273,16 @@ def parse_row(obj: dict, where: str) -> Row:
         parity_max_abs=_num(obj.get("parity_max_abs")),
         run_per_sample_us=_num(obj.get("run_per_sample_us")), flash_bytes=_num(obj.get("flash_bytes"), int),
         ram_bytes=_num(obj.get("ram_bytes"), int), stack_bytes=_num(obj.get("stack_bytes"), int),
-        mcu_state_bytes=_num(obj.get("mcu_state_bytes"), int), raw=obj)
+        mcu_state_bytes=_num(obj.get("mcu_state_bytes"), int), raw=raw)
 
 
 def fill_ratios(rows: list[Row]) -> None:
-    """``size_ratio``: what quantization shrinks, against the fp32 artifact of the same bundle,
-    format, graph and target -- weight bytes on a host (stored constants as the footprint counts
-    them; a file's graph structure does not shrink), flash on a microcontroller. None where either
-    side lacks the figure (never file bytes: those are ``file_ratio``, shown beside)."""
+    """``size_ratio`` of rows written before bench stated it (no ``weight_ratio``/``flash_ratio``
+    field; newer rows are read as they are): what quantization shrinks, against the fp32
+    artifact's row of the same bundle, format, graph and target -- weight bytes on a host (stored
+    constants as the footprint counts them; a file's graph structure does not shrink), flash on a
+    microcontroller. None where either side lacks the figure (never file bytes: those are
+    ``file_ratio``, shown beside)."""
     fp32: dict[tuple, Row] = {}
     for r in rows:
         if r.scheme == "fp32":
@@ -285,7 +291,7 @@ def fill_ratios(rows: list[Row]) -> None:
                 fp32[key] = r
     for r in rows:
         ref = fp32.get((r.bundle, r.format, r.graph, r.target))
-        if ref is None:
+        if ref is None or "weight_ratio" in r.raw or "flash_ratio" in r.raw:
             continue
         mine, theirs = (r.flash_bytes, ref.flash_bytes) if r.flash_bytes is not None else (r.weight_bytes, ref.weight_bytes)
         if mine is not None and theirs:

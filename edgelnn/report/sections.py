@@ -60,7 +60,8 @@ MEMORY_NOTE = ("*weight KiB*, *state B* and *MACs/step* are the model's own cost
                "object's text + rodata on the host (its source's bytes in brackets) and flash on a "
                "microcontroller. *× fp32* compares what quantization shrinks with the fp32 artifact of the same "
                "bundle, format and target: weight bytes on a host (a C artifact's: the generator's stored "
-               "constants), flash on a microcontroller; *file × fp32* compares the files (a quantized file can "
+               "constants), flash on a microcontroller (the rows' `weight_ratio` / `flash_ratio`); *file × fp32* "
+               "compares the files (`file_ratio`; a quantized file can "
                "grow: QDQ structure; **file grew** flags it).")
 
 
