@@ -3,6 +3,7 @@ target <= 1.5 est. cycles/MAC for int8 weights): fp32, int8-weight (float comput
 int16x8-dynamic (integer dense products: SMLAD).
 
     PYTHONPATH=$PWD python benchmarks/c_smlad.py --out benchmarks/results/c_smlad.json [--kinds cfc lstm gru]
+    python benchmarks/c_smlad.py --markdown benchmarks/results/c_smlad.json    # the RESULTS.md tables
 
 Untrained 64-unit models of the basicmotions geometry (6 inputs, 4 classes), as in
 benchmarks/c_firmware.py. Each artifact runs under qemu-system-arm (mps2-an386) exactly as
@@ -15,6 +16,8 @@ matrix-vector helpers are reported apart from the whole step:
 - dense kernel: the dense helpers (fp32 ``_mv_f32_dense_t``, int8-weight ``_mv_i8_dense``,
   int16x8-dynamic ``_mv_q15`` + the input quantizer ``_q15``);
 - inner product only (int16x8-dynamic): ``_mv_q15`` without the quantizer;
+- the dense kernel's est. cycles per dense MAC by instruction class (``mix_class``: SMLAD, SXTB16,
+  loads/stores, branches, float, other);
 - flash and worst-case stack of the artifact (``mcu.figures``, gcc -Os, as bench reports them).
 """
 from __future__ import annotations
@@ -87,6 +90,7 @@ def per_function(c_file: Path, prefix: str, x, dt) -> dict:
         pcs = cycles._trace(log, mark[0], mark[1])
     model = cycles.MODELS["cortex-m4"]
     by_fn: dict[str, list[int]] = {}
+    mix: dict[str, dict[str, int]] = {}
     prev = False
     total = 0
     for i, pc in enumerate(pcs):
@@ -99,16 +103,60 @@ def per_function(c_file: Path, prefix: str, x, dt) -> dict:
         acc = by_fn.setdefault(name, [0, 0])
         acc[0] += 1
         acc[1] += c
+        group = mix.setdefault(name, {})
+        group[mix_class(ins)] = group.get(mix_class(ins), 0) + c
     return {"instructions": round(len(pcs) / STEPS), "cycles": round(total / STEPS),
-            "functions": {k: {"instructions": round(v[0] / STEPS), "cycles": round(v[1] / STEPS)}
+            "functions": {k: {"instructions": round(v[0] / STEPS), "cycles": round(v[1] / STEPS),
+                              "mix": {c: round(n / STEPS) for c, n in sorted(mix[k].items())}}
                           for k, v in sorted(by_fn.items(), key=lambda kv: -kv[1][1])}}
+
+
+MIX = ("smlad", "sxtb16", "load/store", "branch", "float", "other")
+
+
+def mix_class(ins) -> str:
+    """Where an instruction's cycles go: the SIMD multiply-accumulate, the sign extension of the int8
+    weights, memory (LDR/STR/LDM/PUSH/POP and their VFP forms), branches, other float instructions
+    (the rescale and the input quantizer), the rest (integer ALU: loop counters, max |x|, set-up)."""
+    m = ins.mnemonic if ins else ""
+    if m == "smlad" or m == "sxtb16":
+        return m
+    if re.match(r"^v?(ldr|str|ldm|stm|push|pop)", m):
+        return "load/store"
+    if re.match(r"^(b|bl|blx|bx|cbz|cbnz|tbb|tbh)(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?$", m):
+        return "branch"
+    return "float" if m.startswith("v") else "other"
+
+
+def markdown(path: Path) -> str:
+    """RESULTS.md's two tables from a results file: per kind and scheme, and the instruction mix."""
+    rows = json.loads(path.read_text())["rows"]
+    out = ["| kind | scheme | instructions/step | est. cycles/step | µs @ 80 MHz | dense MACs/step | "
+           "est. cycles/MAC (step) | dense-kernel est. cycles/MAC | SMLAD helper only | flash B | stack B |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        inner = "-" if r["inner_cycles_per_mac"] is None else f"{r['inner_cycles_per_mac']:.2f}"
+        out.append(f"| {r['kind']} | {r['scheme']} | {r['instructions']:,} | {r['cycles']:,} | "
+                   f"{r['cycles'] / 80:,.0f} | {r['dense_macs']:,} | {r['cycles_per_mac_step']:.2f} | "
+                   f"{r['dense_cycles_per_mac']:.2f} | {inner} | {r['flash_bytes']:,} | {r['stack_bytes']:,} |")
+    out += ["", "| kind | " + " | ".join(MIX) + " | dense kernel |", "|---|" + "---|" * (len(MIX) + 1)]
+    for r in rows:
+        if r["scheme"] == "int16x8-dynamic":
+            m = r["dense_mix_per_mac"]
+            out.append(f"| {r['kind']} | " + " | ".join(f"{m[c]:.3f}" for c in MIX) +
+                       f" | {sum(m.values()):.2f} |")
+    return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/c_smlad.json"))
     ap.add_argument("--kinds", nargs="*", default=list(KINDS))
+    ap.add_argument("--markdown", type=Path, help="print RESULTS.md's tables from this results file and stop")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(args.markdown))
+        return
     from edgelnn.runtime.c import mcu
     from edgelnn.targets import load_profile
     from edgelnn.targets.mcu import core_of
@@ -127,11 +175,14 @@ def main() -> None:
                 fn = r["functions"]
                 dk = sum(v["cycles"] for k, v in fn.items() if k in DENSE[scheme])
                 inner = fn.get("_mv_q15", {}).get("cycles") if scheme == "int16x8-dynamic" else None
+                mix = {c: round(sum(v["mix"].get(c, 0) for k, v in fn.items() if k in DENSE[scheme]) / dense, 3)
+                       for c in MIX}
                 row = {"kind": kind, "scheme": scheme, "core": "cortex-m4", "instructions": r["instructions"],
                        "cycles": r["cycles"], "dense_macs": dense, "matvec_macs": all_mv,
                        "cycles_per_mac_step": round(r["cycles"] / all_mv, 2),
                        "dense_kernel_cycles": dk, "dense_cycles_per_mac": round(dk / dense, 2),
                        "inner_cycles_per_mac": round(inner / dense, 2) if inner else None,
+                       "dense_mix_per_mac": mix,
                        "flash_bytes": fig.flash_bytes, "stack_bytes": fig.stack_bytes,
                        "functions": fn}
                 rows.append(row)

@@ -140,13 +140,14 @@ static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
 static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, const float *add,
                       const int16_t *q, float sx, float *y, int n, int k4)
 {{
-    int j, r;
-    for (j = 0; j < n; j += 4) {{
-        const int16_t *xq = q;
-        int32_t acc[4];
+    int j = 0, r, i;
 #if {P}_SMLAD
+    if (n >= 4) do {{                      /* whole blocks of 4 rows on SMLAD; a last partial one below */
+        const int16_t *xq = q;
+        const float *sj = s + j * ss;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         uint32_t xa, xb, v0, v1, t, c = (uint32_t)k4 >> 3;
+        float f0, f1, f2, f3;
         /* the whole loop in one asm statement (gcc -Os spilled the C version's registers): per
            group of 4 inputs x 4 rows, 6 word loads in pairs (back to back: they pipeline), 8 SXTB16,
            8 SMLAD. k4 is a multiple of 8: an odd 8 inputs first (two groups), then 16 inputs
@@ -163,34 +164,26 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
                   [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
                 :
                 : "memory", "cc");
-        if (j + 4 <= n) {{
-            const float *sj = s + j * ss;
-            float *yj = y + j;
-            float f0 = (float)a0 * (sj[0] * sx), f1 = (float)a1 * (sj[ss] * sx);
-            float f2 = (float)a2 * (sj[2 * ss] * sx), f3 = (float)a3 * (sj[3 * ss] * sx);
-            if (b) {{
-                const float *bj = b + j;
-                f0 += bj[0]; f1 += bj[1]; f2 += bj[2]; f3 += bj[3];
-            }}
-            if (add) {{
-                const float *aj = add + j;
-                f0 += aj[0]; f1 += aj[1]; f2 += aj[2]; f3 += aj[3];
-            }}
-            yj[0] = f0; yj[1] = f1; yj[2] = f2; yj[3] = f3;
-            continue;
+        f0 = (float)a0 * (sj[0] * sx);
+        f1 = (float)a1 * (sj[ss] * sx);
+        f2 = (float)a2 * (sj[2 * ss] * sx);
+        f3 = (float)a3 * (sj[3 * ss] * sx);
+        if (b) {{
+            f0 += b[j]; f1 += b[j + 1]; f2 += b[j + 2]; f3 += b[j + 3];
         }}
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
-#else
-        int i;
-        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        if (add) {{
+            f0 += add[j]; f1 += add[j + 1]; f2 += add[j + 2]; f3 += add[j + 3];
+        }}
+        y[j] = f0; y[j + 1] = f1; y[j + 2] = f2; y[j + 3] = f3;
+    }} while ((j += 4) + 4 <= n);         /* do-while: one branch per block (gcc -Os does not rotate loops) */
+#endif
+    for (; j < n; j += 4) {{               /* plain C: every block, or the M4's last partial one */
+        const int16_t *xq = q;
+        int32_t acc[4] = {{0, 0, 0, 0}};
         for (i = 0; i < k4; i += 4, xq += 4, w += 16)
             for (r = 0; r < 4; r++)
                 acc[r] += (int32_t)w[4 * r] * xq[0] + (int32_t)w[4 * r + 2] * xq[1]
                           + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
-#endif
         for (r = 0; r < 4 && j + r < n; r++)
             y[j + r] = (float)acc[r] * (s[(j + r) * ss] * sx) + (b ? b[j + r] : 0.0f) + (add ? add[j + r] : 0.0f);
     }}
