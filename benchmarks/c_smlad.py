@@ -14,8 +14,8 @@ matrix-vector helpers are reported apart from the whole step:
 
 - dense MACs: sum of n x k over the dense matrix-vector products (unpadded);
 - dense kernel: the dense helpers (fp32 ``_mv_f32_dense_t``, int8-weight ``_mv_i8_dense``,
-  int16x8-dynamic ``_mv_q15`` + the input quantizer ``_q15``);
-- inner product only (int16x8-dynamic): ``_mv_q15`` without the quantizer;
+  int16x8-dynamic ``_mv_q15``, ``_mv2_q15`` (two products in one pass: LSTM) + the input quantizer ``_q15``);
+- inner product only (int16x8-dynamic): ``_mv_q15`` and ``_mv2_q15`` without the quantizer;
 - the dense kernel's est. cycles per dense MAC by instruction class (``mix_class``: SMLAD, SXTB16,
   loads/stores, branches, float, other);
 - flash and worst-case stack of the artifact (``mcu.figures``, gcc -Os, as bench reports them).
@@ -37,7 +37,8 @@ from c_firmware import STEPS, artifacts as firmware_artifacts  # noqa: E402
 
 KINDS = ("cfc", "lstm", "gru")
 SCHEMES = ("fp32", "int8-weight", "int16x8-dynamic")
-DENSE = {"fp32": ("_mv_f32_dense_t",), "int8-weight": ("_mv_i8_dense",), "int16x8-dynamic": ("_mv_q15", "_q15")}
+DENSE = {"fp32": ("_mv_f32_dense_t",), "int8-weight": ("_mv_i8_dense",),
+         "int16x8-dynamic": ("_mv_q15", "_mv2_q15", "_q15")}
 
 
 def artifacts(kind: str, root: Path, units: int = 64, dataset: str = "basicmotions"):
@@ -174,7 +175,8 @@ def main() -> None:
                 fig = mcu.figures(path, path.with_suffix(".h"), prefix, core)
                 fn = r["functions"]
                 dk = sum(v["cycles"] for k, v in fn.items() if k in DENSE[scheme])
-                inner = fn.get("_mv_q15", {}).get("cycles") if scheme == "int16x8-dynamic" else None
+                inner = (sum(fn.get(f, {}).get("cycles", 0) for f in ("_mv_q15", "_mv2_q15"))
+                         if scheme == "int16x8-dynamic" else None)
                 mix = {c: round(sum(v["mix"].get(c, 0) for k, v in fn.items() if k in DENSE[scheme]) / dense, 3)
                        for c in MIX}
                 row = {"kind": kind, "scheme": scheme, "core": "cortex-m4", "instructions": r["instructions"],

@@ -16,8 +16,11 @@ and columns are zero-padded to multiples of 4 and 8. Elsewhere plain C sums the 
 integer sum has no rounding and ``qmax`` keeps every partial sum below 2**31, so host, portable
 C and the SMLAD build give the same int32, bit for bit (the float parts around it are the usual
 float code: equal up to the compiler's contraction of ``a * b + c``). The loop is one inline asm
-statement of 12 registers (gcc -Os spilled the C form's; 14, with all loads back to back, hung
-clang 14).
+statement of 12 registers, 16 inputs a pass after an odd 8 (gcc -Os spilled the C form's
+registers; 14, for all 6 loads of a group back to back, gcc allocates but clang 14 refuses:
+"inline assembly requires more registers than available"). Two adjacent products where the second adds the
+first's output in place (an LSTM's W1 x + b1, then + W2 h + b2) run as one pass over their rows
+(``{p}_mv2_q15``), each input with its own scale: the same float operations in the same order.
 """
 from __future__ import annotations
 
@@ -192,6 +195,83 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
     return {f"{p}_q15": quant, f"{p}_mv_q15": mv}
 
 
+def c_pair_helper(p: str) -> dict[str, str]:
+    """``{p}_mv2_q15``: two products over the same rows in one pass (an LSTM's y = W1 x + b1 then
+    y += W2 h + b2), each input with its own scale; the same float operations in the same order as
+    the two ``{p}_mv_q15`` calls it replaces."""
+    P = p.upper()
+    loop = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
+                "bcc 1f\\n\\t"
+{_SMLAD_GROUP * 2}                "1:\\n\\t"
+                "beq 3f\\n\\t"
+                "2:\\n\\t"
+{_SMLAD_GROUP * 4}                "subs %[c], %[c], #1\\n\\t"
+                "bne 2b\\n\\t"
+                "3:"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
+                  [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
+                :
+                : "memory", "cc");
+"""
+    mv2 = f"""/* y[0..n) = ((sum of w2 x q2) * (s2[j * ss2] * sx2) + b2)
+             + ((sum of w1 x q1) * (s1[j * ss1] * sx1) + b1):
+   two products over the same rows in one pass (LSTM: y = W1 x + b1, then y += W2 h + b2), each input
+   with its own scale, the float operations of two {p}_mv_q15 calls in their order. Each block of 4
+   rows holds its k41 inputs of w1 then its k42 of w2 (see {p}_mv_q15); q holds q1 (k41) then q2 (k42). */
+static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *b1, float sx1, int k41,
+                       const float *s2, int ss2, const float *b2, float sx2, int k42,
+                       const int16_t *q, float *y, int n)
+{{
+    int j = 0, r, i;
+#if {P}_SMLAD
+    if (n >= 4) do {{
+        const int16_t *xq = q;
+        const float *sj1 = s1 + j * ss1, *sj2 = s2 + j * ss2;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        uint32_t xa, xb, v0, v1, t, c = (uint32_t)k41 >> 3;
+        float f0, f1, f2, f3, g0, g1, g2, g3;
+        /* the first product: {p}_mv_q15's loop */
+{loop}        f0 = (float)a0 * (sj1[0] * sx1);
+        f1 = (float)a1 * (sj1[ss1] * sx1);
+        f2 = (float)a2 * (sj1[2 * ss1] * sx1);
+        f3 = (float)a3 * (sj1[3 * ss1] * sx1);
+        if (b1) {{
+            f0 += b1[j]; f1 += b1[j + 1]; f2 += b1[j + 2]; f3 += b1[j + 3];
+        }}
+        /* the second: w and xq go on where the first left them */
+        a0 = a1 = a2 = a3 = 0;
+        c = (uint32_t)k42 >> 3;
+{loop}        g0 = (float)a0 * (sj2[0] * sx2);
+        g1 = (float)a1 * (sj2[ss2] * sx2);
+        g2 = (float)a2 * (sj2[2 * ss2] * sx2);
+        g3 = (float)a3 * (sj2[3 * ss2] * sx2);
+        if (b2) {{
+            g0 += b2[j]; g1 += b2[j + 1]; g2 += b2[j + 2]; g3 += b2[j + 3];
+        }}
+        y[j] = g0 + f0; y[j + 1] = g1 + f1; y[j + 2] = g2 + f2; y[j + 3] = g3 + f3;
+    }} while ((j += 4) + 4 <= n);
+#endif
+    for (; j < n; j += 4) {{               /* plain C: every block, or the M4's last partial one */
+        const int16_t *xq = q;
+        int32_t acc[4] = {{0, 0, 0, 0}}, acc2[4] = {{0, 0, 0, 0}};
+        for (i = 0; i < k41; i += 4, xq += 4, w += 16)
+            for (r = 0; r < 4; r++)
+                acc[r] += (int32_t)w[4 * r] * xq[0] + (int32_t)w[4 * r + 2] * xq[1]
+                          + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
+        for (i = 0; i < k42; i += 4, xq += 4, w += 16)
+            for (r = 0; r < 4; r++)
+                acc2[r] += (int32_t)w[4 * r] * xq[0] + (int32_t)w[4 * r + 2] * xq[1]
+                           + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
+        for (r = 0; r < 4 && j + r < n; r++) {{
+            const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);
+            y[j + r] = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f) + f;
+        }}
+    }}
+}}
+"""
+    return {f"{p}_mv2_q15": mv2}
+
+
 def preamble(p: str) -> str:
     P = p.upper()
     return (f"/* Dense int8 products in integers: SMLAD where the core has the DSP extension (Cortex-M4/M7/M33),\n"
@@ -217,6 +297,27 @@ class Q15Emitter(FloatEmitter):
         self.q15_k4 = 0               # longest quantized input (the buffer's length)
         self.q15_calls: dict[str, tuple] = {}     # MatVec output -> (stored, call arguments)
         self._q15_have: str | None = None         # the value the core's buffer holds now
+        self.q15_pairs = self._pairs()            # first product's output -> the second (one pass)
+        self._q15_pending: tuple | None = None    # the first product of a pair, until its second
+        self.q15_two = False                      # a pair needs the second scale variable
+        self.q15_pair_arrays: dict[str, tuple] = {}   # first output -> (array, stored a, stored b[, biases])
+
+    def _pairs(self) -> dict[str, MatVec]:
+        """Adjacent integer products a, b where b adds a's output in place (b.addend == a.out, b
+        writes where a wrote: an LSTM's input and recurrent products): one {p}_mv2_q15 call does
+        both, each input quantized with its own scale first -- so b's input must not be a's output."""
+        ks, out = self.prog.kernels, {}
+        for a, b in zip(ks, ks[1:]):
+            if (isinstance(a, MatVec) and isinstance(b, MatVec) and self._q15_ok(a) and self._q15_ok(b)
+                    and b.addend == a.out and a.n == b.n and self._same(a.out, b.out)
+                    and not self._overlaps(b.x, a.out)):
+                out[a.out] = b
+        return out
+
+    def _same(self, a: str, b: str) -> bool:
+        la, lb = self.prog.locs.get(a), self.prog.locs.get(b)
+        return (la is not None and lb is not None and la.base == lb.base and la.offset == lb.offset
+                and self.prog.sizes[a] == self.prog.sizes[b])
 
     def _q15_ok(self, k: MatVec) -> bool:
         return not k.sparse and self.precision.get(k.weight, "fp32") == "int8"
@@ -254,10 +355,66 @@ class Q15Emitter(FloatEmitter):
         self._q15_have = None          # anything else may write the buffered value: quantize again
         return super().kernel(k)
 
+    def _pair_matrix(self, a: MatVec, b: MatVec) -> tuple[str, Stored, Stored]:
+        """One int8 array for a pair: each block of 4 rows holds a's inputs, then b's (each matrix
+        quantized on its own, as for {p}_mv_q15)."""
+        sts = []
+        for k in (a, b):
+            w = np.asarray(self.prog.consts[k.weight], np.float32).reshape(k.n, k.k)
+            st = store_matrix(w, "int8", sparse=False)
+            st.data = blocked(st.data, k.n, k.k).reshape(-(-k.n // 4), -1)
+            st.scale_name = self.array("float", np.reshape(st.scale, -1), f"{k.weight} scales")
+            self.stats["scale_bytes"] += 4 * int(np.size(st.scale))
+            self.stats["weights_stored"] += int(np.size(st.data))
+            self.stats["weight_bytes"] += int(np.size(st.data))
+            self.stats["int8_tensors"] = self.stats.get("int8_tensors", 0) + 1
+            st.enc = Encoding("q15-blocked")
+            self.stored[("q15-pair", k.weight)] = st
+            self._note_tensor(k.weight, ("q15-pair", k.weight), "MatVec")
+            sts.append(st)
+        data = np.concatenate([sts[0].data, sts[1].data], axis=1).reshape(-1)
+        P = self.p.upper()
+        name = self.array("int8_t", data, f"{a.weight} then {b.weight}, int8, blocks of 4 rows (SMLAD order), "
+                          "one product after the other in each block", align=f"{P}_ALIGN4")
+        return name, sts[0], sts[1]
+
+    def _pair(self, a: MatVec, b: MatVec, quant_a: str, quant_b: str, y: str) -> str:
+        """The {p}_mv2_q15 call of a pair (a's input already in q15x, b's after it)."""
+        name, sa, sb = self.q15_pair_arrays[a.out][:3]
+        if len(self.q15_pair_arrays[a.out]) == 3:      # the biases once, for the step and the batch
+            self.q15_pair_arrays[a.out] += ([self.array("float", self.prog.consts[k.bias], k.bias)
+                                             if k.bias is not None else "(const float *)0" for k in (a, b)],)
+        bias = self.q15_pair_arrays[a.out][3]
+        ss = ["1" if st.channels > 1 else "0" for st in (sa, sb)]
+        return (f"{self.p}_mv2_q15({name}, {sa.scale_name}, {ss[0]}, {bias[0]}, {quant_a}, {padded(a.k)}, "
+                f"{sb.scale_name}, {ss[1]}, {bias[1]}, {quant_b}, {padded(b.k)}, q15x, {y}, {a.n});")
+
     def matvec(self, k: MatVec) -> list[str]:
         if not self._q15_ok(k):
             return super().matvec(k)
         p = self.p
+        if k.out in self.q15_pairs:          # the first of a pair: quantize its input, wait for the second
+            self.q15_pair_arrays[k.out] = self._pair_matrix(k, self.q15_pairs[k.out])
+            self._q15_pending = k
+            k4 = padded(k.k)
+            self.q15_calls[k.out] = ("pair-first", k)
+            self.q15_two = True
+            self._q15_have = None
+            self.helpers.update(c_helpers(p))
+            self.libm = True
+            return [f"    /* {k.out} = {k.weight} x {k.x} (integer), with the next product in one pass */",
+                    f"    q15s1 = {p}_q15({self.ptr(k.x)}, {k.k}, {k4}, {flt(qmax_for(k4))}, q15x);"]
+        a = self._q15_pending
+        if a is not None and self.q15_pairs.get(a.out) is k:     # the second of a pair
+            self._q15_pending = None
+            ka, kb = padded(a.k), padded(k.k)
+            self.q15_k4 = max(self.q15_k4, ka + kb)
+            self.q15_calls[k.out] = ("pair-second", a)
+            self.helpers.update(c_helpers(p))
+            self.helpers.update(c_pair_helper(p))
+            return [f"    /* {k.out} = {k.weight} x {k.x} + {a.out} (integer) */",
+                    f"    q15s = {p}_q15({self.ptr(k.x)}, {k.k}, {kb}, {flt(qmax_for(kb))}, q15x + {ka});",
+                    "    " + self._pair(a, k, "q15s1", "q15s", self.ptr(k.out))]
         st = self._q15_matrix(k)
         k4 = padded(k.k)
         self.q15_k4 = max(self.q15_k4, k4)
@@ -282,7 +439,23 @@ class Q15Emitter(FloatEmitter):
         if not (isinstance(k, MatVec) and k.out in self.q15_calls):
             return super().batch_lines(k, lines)
         p = self.p
-        st, (x_name, kk, k4, qmax), bias, ss = self.q15_calls[k.out]
+        call = self.q15_calls[k.out]
+        if call[0] == "pair-first":          # runs with the second, in its loop over the streams
+            return []
+        if call[0] == "pair-second":
+            a = call[1]
+            ka, kb = padded(a.k), padded(k.k)
+            xa, xas = self._ptr_b(a.x)
+            xb, xbs = self._ptr_b(k.x)
+            y, ys = self._ptr_b(k.out)
+            return [f"    for (s = 0; s < ns; s++) {{     /* {a.out}, then {k.out} (integer), stream by stream */",
+                    f"        const float q15s1 = {p}_q15({xa} + (long)s * {xas}, {a.k}, {ka}, {flt(qmax_for(ka))}, "
+                    "q15x);",
+                    f"        const float q15s = {p}_q15({xb} + (long)s * {xbs}, {k.k}, {kb}, {flt(qmax_for(kb))}, "
+                    f"q15x + {ka});",
+                    "        " + self._pair(a, k, "q15s1", "q15s", f"{y} + (long)s * {ys}"),
+                    "    }"]
+        st, (x_name, kk, k4, qmax), bias, ss = call
         x, xs = self._ptr_b(x_name)
         y, ys = self._ptr_b(k.out)
         add = "(const float *)0"
@@ -302,4 +475,5 @@ class Q15Emitter(FloatEmitter):
         if not self.q15_calls:
             return []
         P = self.p.upper()
-        return [f"    int16_t q15x[{self.q15_k4}] {P}_ALIGN4;"] + ([] if batch else ["    float q15s = 0.0f;"])
+        return ([f"    int16_t q15x[{self.q15_k4}] {P}_ALIGN4;"] + ([] if batch else ["    float q15s = 0.0f;"])
+                + (["    float q15s1 = 0.0f;"] if self.q15_two and not batch else []))
