@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -214,6 +215,89 @@ int main(void) {{
             assert strict.returncode == 0, (kind, defs, strict.stderr[-500:])
             outs.append(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
         assert outs[0] == outs[1], kind
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def test_int8_weight_host_kernels_agree_and_a_batch_equals_alone(tmp_path):
+    """int8-weight dense products on x86-64 (hostsimd): the portable kernel, the AVX2 one and,
+    where the CPU has it, the AVX-512 one agree to fp32 rounding; in the SIMD builds a stream
+    stepped in a batch of 13 (a group of 8, then 5 alone) gives the very bits it gives alone.
+    21 LSTM units: 84 gate rows (passes of 64, 16 and a partial 8), 4 inputs, 2 outputs."""
+    from edgelnn.runtime.c.toolchain import HOST_FLAGS
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the x86-64 host kernels")
+    torch.manual_seed(0)
+    model = models.create("lstm", IN, OUT, units=21, seed=0).eval()
+    fp32 = tmp_path / "lstm21.step.fp32.c"
+    build.convert(model, "step", fp32, mcu=False)
+    path = tmp_path / "lstm21.step.int8-weight.c"
+    p = build.quantize(fp32, "int8-weight", _Calibration(model), path, mcu=False)["manifest"]["c_prefix"]
+    P = p.upper()
+    assert f"{P}_I8_AVX2" in path.read_text()
+    main = tmp_path / "main.c"
+    main.write_text(f"""#include <stdio.h>
+#include <string.h>
+#include "{path.with_suffix('.h').name}"
+#define NS 13
+#define T 6
+static float x[T][NS * {P}_INPUT_SIZE], dt[T][NS], sb[NS * {P}_STATE_SIZE], s1[NS * {P}_STATE_SIZE];
+static float yb[T][NS * {P}_OUTPUT_SIZE], y1[T][NS * {P}_OUTPUT_SIZE];
+int main(void) {{
+    int t, q, i;
+    double d = 0.0;
+    for (t = 0; t < T; t++) {{
+        for (i = 0; i < NS * {P}_INPUT_SIZE; i++) x[t][i] = (float)(((i + 31 * t) * 7919) % 1000) / 500.0f - 1.0f;
+        for (q = 0; q < NS; q++) dt[t][q] = 0.25f + (float)((q + t) % 7) * 0.4f;
+    }}
+    for (q = 0; q < NS; q++) {{ {p}_reset(sb + q * {P}_STATE_SIZE); {p}_reset(s1 + q * {P}_STATE_SIZE); }}
+    for (t = 0; t < T; t++) {{
+        {p}_step_batch(NS, x[t], dt[t], sb, yb[t]);
+        for (q = 0; q < NS; q++)
+            {p}_step(x[t] + q * {P}_INPUT_SIZE, dt[t][q], s1 + q * {P}_STATE_SIZE, y1[t] + q * {P}_OUTPUT_SIZE);
+    }}
+    for (t = 0; t < T; t++)
+        for (i = 0; i < NS * {P}_OUTPUT_SIZE; i++) d = yb[t][i] - y1[t][i] > d ? yb[t][i] - y1[t][i] : y1[t][i] - yb[t][i] > d ? y1[t][i] - yb[t][i] : d;
+    printf("%d %.9g", memcmp(yb, y1, sizeof yb) != 0 || memcmp(sb, s1, sizeof sb) != 0, d);
+    for (t = 0; t < T; t++) for (i = 0; i < NS * {P}_OUTPUT_SIZE; i++) printf(" %.9g", y1[t][i]);
+    printf("\\n");
+    return 0;
+}}
+""")
+    flags = _cpu_flags()
+    builds = {"portable": ["-march=native", f"-D{P}_I8_AVX2=0"]}
+    if {"avx2", "fma"} <= flags:
+        builds["avx2"] = ["-mavx2", "-mfma"]
+    if {"avx2", "fma", "avx512f"} <= flags:
+        builds["avx512"] = ["-mavx2", "-mfma", "-mavx512f"]
+    cflags = [f for f in HOST_FLAGS if f not in ("-fPIC", "-shared")]
+    outs = {}
+    for name, extra in builds.items():
+        exe = tmp_path / name
+        subprocess.run(["gcc", *cflags, *extra, "-I", str(tmp_path), str(main), str(path), "-o", str(exe), "-lm"],
+                       check=True, capture_output=True)
+        macros = subprocess.run(["gcc", *cflags, *extra, "-dM", "-E", str(path)], check=True,
+                                capture_output=True, text=True).stdout.splitlines()
+        path_of = (f"#define {P}_I8_AVX2 1" in macros, "#define __AVX512F__ 1" in macros)
+        assert path_of == {"portable": (False, path_of[1]), "avx2": (True, False), "avx512": (True, True)}[name]
+        differ, d, *ys = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+        if name == "portable":
+            assert float(d) <= 1e-6, d             # the plain kernels: reassociated sums may differ
+        else:
+            assert differ == "0", (name, d)        # the same FMA chain per output, whatever the batch
+        outs[name] = np.array(ys, np.float64)
+    assert len(outs) > 1 or not {"avx2", "fma"} <= flags
+    for name, y in outs.items():
+        assert np.isfinite(y).all() and np.abs(y).max() > 1e-3
+        np.testing.assert_allclose(y, outs["portable"], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_public_symbols_are_prefixed_and_internals_static(generated):

@@ -17,9 +17,10 @@ from .schemes import get
 
 _GRAPHS: dict[str, tuple[Graph, str]] = {}      # fp32 .c path -> (step graph, model kind)
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
-# the x86-64 hosts' SIMD paths (hostsimd: int8 weights with AVX2 + FMA) compile only with these:
-# on such a host the strict check runs once more with them
+# the x86-64 hosts' SIMD paths (hostsimd: int8 weights with AVX2 + FMA, and its AVX-512 passes)
+# compile only with these: on such a host the strict check runs once more with each
 HOST_SIMD = ("-mavx2", "-mfma")
+HOST_SIMD512 = ("-mavx2", "-mfma", "-mavx512f")
 
 
 def _step_graph(model, out_path: Path) -> Graph:
@@ -183,6 +184,8 @@ def strict_compile(c_file: Path, compilers: list[list[str]] | None = None) -> No
 
     c_file = Path(c_file).resolve()     # the compiler runs in the file's folder: a relative path breaks
     simd = [HOST_SIMD] if platform.machine().lower() in ("x86_64", "amd64") else []
+    if simd and "_I8_AVX2" in c_file.read_text():
+        simd.append(HOST_SIMD512)
     for cc in compilers or [require_cc()]:
         for extra in [(), *simd]:
             with tempfile.TemporaryDirectory() as tmp:

@@ -115,9 +115,22 @@ class FloatEmitter:
             return f"{base}[{idx}]"
         return f"{base}[{loc.offset} + {idx}]" if idx != "0" else f"{base}[{loc.offset}]"
 
-    def array(self, ctype: str, values, comment: str = "", align: str = "") -> str:
-        """A ``static const`` array; ``align``: an attribute macro placed after the declarator."""
+    def array(self, ctype: str, values, comment: str = "", align: str = "", host=None) -> str:
+        """A ``static const`` array; ``align``: an attribute macro placed after the declarator.
+        ``host``: (macro, values, comment) stored instead where the macro is true (an x86-64
+        host's layout of the same weights; the stats count ``values``)."""
         name = self.fresh("c")
+        text = self._array_text(ctype, name, values, comment, align)
+        self.stats["const_bytes"] += max(np.size(values), 1) * _CTYPE_BYTES.get(ctype, 4)
+        if host is not None:
+            macro, hvals, hcomment = host
+            text = (f"#if {macro}\n{self._array_text(ctype, name, hvals, hcomment, align)}#else\n"
+                    f"{text}#endif\n")
+        self.arrays.append(text)
+        return name
+
+    @staticmethod
+    def _array_text(ctype: str, name: str, values, comment: str, align: str) -> str:
         vals = np.asarray(values).reshape(-1)
         if ctype == "float":
             items = [flt(v) for v in vals]
@@ -131,10 +144,8 @@ class FloatEmitter:
             line += it + ", "
         lines.append(line.rstrip().rstrip(","))
         note = f" /* {comment} */" if comment else ""
-        self.stats["const_bytes"] += max(len(items), 1) * _CTYPE_BYTES.get(ctype, 4)
-        self.arrays.append(f"static const {ctype} {name}[{max(len(items), 1)}]{' ' + align if align else ''} ={note}\n{{\n"
-                           + "\n".join(lines) + "\n};\n")
-        return name
+        return (f"static const {ctype} {name}[{max(len(items), 1)}]{' ' + align if align else ''} ={note}\n{{\n"
+                + "\n".join(lines) + "\n};\n")
 
     # -- weights ---------------------------------------------------------------------------
     def matrix(self, name: str, k: MatVec) -> Stored:
@@ -142,7 +153,12 @@ class FloatEmitter:
         key = ("m", self.precision.get(name, "fp32"), k.sparse, w.shape, _digest(w))
         if key not in self.stored:
             st = store_matrix(w, self.precision.get(name, "fp32"), sparse=k.sparse)
-            self._emit_stored(st, name)
+            host = None
+            if st.ctype == "int8_t" and st.encoding == "dense":     # the AVX2 kernels' layout
+                host = (f"{self.p.upper()}_I8_AVX2", hostsimd.host_layout(st.data, k.n, k.k),
+                        f"{name} {st.describe()}; x86-64 AVX2 host: column-major, outputs padded to "
+                        f"{hostsimd.padded(k.n)}")
+            self._emit_stored(st, name, host)
             self.stored[key] = st
         self._note_tensor(name, key, "MatVec")
         return self.stored[key]
@@ -171,8 +187,8 @@ class FloatEmitter:
                               "bytes": 0 if owner else int(np.size(st.data)) * st.itemsize + scale,
                               "kernel": kernel, "shared_with": owner, "key": key}
 
-    def _emit_stored(self, st: Stored, name: str) -> None:
-        st.cname = self.array(st.ctype, st.data, f"{name} {st.describe()}")
+    def _emit_stored(self, st: Stored, name: str, host=None) -> None:
+        st.cname = self.array(st.ctype, st.data, f"{name} {st.describe()}", host=host)
         if st.scale is not None and np.size(st.scale) > 1:
             st.scale_name = self.array("float", st.scale, f"{name} scales")
             self.stats["scale_bytes"] += 4 * np.size(st.scale)
@@ -340,7 +356,7 @@ class FloatEmitter:
             w = "(float)wj[i]" if q else "wj[i]"
             fin = "            acc *= s[j * ss];\n" if q else ""
             sig = f"int ns, const {wt} *w{sargs}, {tail}"
-            simd = self._i8_host(hostsimd.batch_body(self.p)) if wt == "int8_t" else ""
+            simd = self._i8_host(hostsimd.batch_body(self.p, single)) if wt == "int8_t" else ""
             body = simd + f"""    int j, i, r;
     for (j = 0; j < n; j++) {{
         const {wt} *wj = w + (long)j * k;

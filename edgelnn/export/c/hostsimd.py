@@ -1,162 +1,187 @@
 """int8-weight dense products on x86-64 hosts with AVX2 + FMA: C text for the emitter.
 
-Plain C leaves them 3-4x slower than the fp32 kernels there: gcc vectorizes a row's int8 dot
-product 32 weights wide (2 iterations at k = 64, a long scalar tail at k = 70) and widens the
-bytes through three shuffles per 8. These read 8 weights at a time straight into 8 floats
-(vpmovsxbd + vcvtdq2ps), keep 8 rows (one stream) or 4 rows x 4 streams of accumulators in
-registers, and reduce each accumulator with the same add tree, so a stream's result does not
-depend on the batch it ran in. The per-row scale is applied once per output, as in the plain
-kernel. The weights keep their row-major layout (the microcontroller kernels read the same
-arrays); every other build compiles the plain C kernel (``#else``), unchanged.
+Plain C leaves them 3-4x slower than the fp32 kernels there (gcc vectorizes a row's int8 dot
+product and widens the bytes through three shuffles per 8). On such a host the matrix is stored
+column-major instead, its outputs padded to a multiple of 8 with zeros (``host_layout``; the
+``#else`` side of the array keeps the row-major layout the microcontroller kernels read), so a
+pass is the fp32 kernel's shape: 8 outputs of one input column widened per load (vpmovsxbd +
+vcvtdq2ps) into one register, one FMA per stream with that input broadcast. There are no
+horizontal sums, and in the batched kernel each widened weight vector feeds ``BATCH_STREAMS``
+streams, so the conversion is paid once per weight per group of streams. Every output lane is
+the same FMA chain over the inputs in order, then the same epilogue (``<p>_i8_out``: the
+per-row scale, bias and addend, one vector at a time), whichever pass or batch computed it: a
+stream's result does not depend on the batch it ran in.
 """
 from __future__ import annotations
+
+import numpy as np
+
+LANES = 8
+# vectors of outputs per pass (8 lanes; 16 with AVX-512): 8 FMA chains at most for one stream
+SINGLE_PASSES = (8, 4, 2, 1)
+WIDE_SINGLE_PASSES = (8, 4, 2, 1)
+# the batched kernel: groups of BATCH_STREAMS streams, each widened weight vector feeding all
+# the streams of a pass. AVX-512 (32 registers): 8 streams x 2 vectors of 16 (then 8 x 1 of 8);
+# AVX2 only (16 registers): 4 streams x 3 vectors (4 x 3 accumulators + 3 weights + 1 input).
+# Measured (CfC/LSTM/GRU-64, 256 streams, this host): 8 x 2 of 16 0.78-0.88x fp32; 4 x 3 of 8
+# 1.16-1.22x, 8 x 1 of 8 1.21-1.34x.
+BATCH_STREAMS = 8
+AVX2_BATCH_STREAMS = 4
+BATCH_PASSES = (3, 2, 1)
+WIDE_BATCH_PASSES = (2, 1)
 
 
 def macro(P: str) -> str:
     """``<P>_I8_AVX2``: 1 where the compiler targets AVX2 and FMA (the host build's
     -march=native on a recent x86-64), else 0; a build may set it to 0."""
-    return (f"/* int8 weights on x86-64 with AVX2 + FMA: 8 weights widened to floats per load (hostsimd). */\n"
+    return (f"/* int8 weights on x86-64 with AVX2 + FMA: stored column-major, 8 outputs widened to floats per load (hostsimd). */\n"
             f"#ifndef {P}_I8_AVX2\n#if defined(__AVX2__) && defined(__FMA__) && (defined(__x86_64__) || defined(_M_X64))\n"
             f"#define {P}_I8_AVX2 1\n#else\n#define {P}_I8_AVX2 0\n#endif\n#endif\n"
             f"#if {P}_I8_AVX2\n#include <immintrin.h>\n#endif\n")
 
 
+def padded(n: int) -> int:
+    return -(-n // LANES) * LANES
+
+
+def host_layout(data: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The row-major (n, k) int8 matrix as the AVX2 kernels read it: (k, padded(n)), zeros in
+    the padding."""
+    t = np.zeros((k, padded(n)), np.int8)
+    t[:, :n] = np.asarray(data, np.int8).reshape(n, k).T
+    return t.reshape(-1)
+
+
 def helpers(p: str) -> str:
-    """Load 8 int8 weights as floats; reduce 8 accumulators to their 8 sums (one add tree)."""
+    """Load 8 int8 weights as floats; the epilogue of 8 outputs (a partial last vector through
+    zero-padded copies, so every output goes through the same vector operations)."""
     P = p.upper()
     return f"""#if {P}_I8_AVX2
+#if defined(__GNUC__)
+#define {P}_I8_INLINE static inline __attribute__((always_inline))
+#else
+#define {P}_I8_INLINE static inline
+#endif
 static __m256 {p}_i8x8(const int8_t *q)
 {{
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q)));
 }}
 
-/* lane j of the result = the sum of the 8 lanes of a[j] */
-static __m256 {p}_sum8(const __m256 *a)
+#if defined(__AVX512F__)
+static __m512 {p}_i8x16(const int8_t *q)
 {{
-    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q)));
 }}
 
-/* x's entries from the last whole 8 (kt) to k in the top lanes of an 8-lane window ending at k,
-   zeros below: the window's weights (in bounds, k >= 8) are read once, those below kt count 0 */
-static __m256 {p}_xtail(const float *x, int kt, int k)
+static __m256 {p}_hi8(__m512 a)
 {{
-    float t[8];
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+}}
+#endif
+
+/* v = a * scale (+ b) (+ add): explicit FMAs, no multiply left for the compiler to contract
+   differently in different callers */
+static __m256 {p}_i8_epi(__m256 a, __m256 sv, const float *b, __m256 bv, const float *add, __m256 av)
+{{
+    if (b) return add ? _mm256_add_ps(_mm256_fmadd_ps(a, sv, bv), av) : _mm256_fmadd_ps(a, sv, bv);
+    return add ? _mm256_fmadd_ps(a, sv, av) : _mm256_mul_ps(a, sv);
+}}
+
+/* the last, partial vector of outputs: through zero-padded copies, the same operations */
+static void {p}_i8_part(__m256 a, int j, int n, const float *s, int ss, const float *b, const float *add, float *y)
+{{
+    float t[4][8] = {{{{0.0f}}}};
     int l;
-    for (l = 0; l < 8; l++) t[l] = k - 8 + l >= kt ? x[k - 8 + l] : 0.0f;
-    return _mm256_loadu_ps(t);
+    for (l = 0; j + l < n; l++) {{
+        t[0][l] = s[(j + l) * ss];
+        if (b) t[1][l] = b[j + l];
+        if (add) t[2][l] = add[j + l];
+    }}
+    _mm256_storeu_ps(t[3], {p}_i8_epi(a, _mm256_loadu_ps(t[0]), b, _mm256_loadu_ps(t[1]), add, _mm256_loadu_ps(t[2])));
+    for (l = 0; j + l < n; l++) y[j + l] = t[3][l];
+}}
+
+/* y[j..j+8) (those below n) from the 8 sums in a */
+{P}_I8_INLINE void {p}_i8_out(__m256 a, int j, int n, const float *s, int ss, const float *b, const float *add, float *y)
+{{
+    if (j + 8 <= n)
+        _mm256_storeu_ps(y + j, {p}_i8_epi(a, ss ? _mm256_loadu_ps(s + j) : _mm256_set1_ps(s[0]),
+                                          b, b ? _mm256_loadu_ps(b + j) : a, add, add ? _mm256_loadu_ps(add + j) : a));
+    else
+        {p}_i8_part(a, j, n, s, ss, b, add, y);
 }}
 #endif
 """
 
 
-def _rows(p: str, m: int) -> str:
-    """One pass over ``m`` rows (8 or 4: a constant trip count keeps the accumulators in registers)."""
-    return f"""    for (; k >= 8 && j + {m} <= n; j += {m}) {{
-        const int8_t *wj = w + (long)j * k;
-        __m256 a[8];
-        float out[8];
-        for (r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
-        for (i = 0; i < kt; i += 8) {{
-            const __m256 xv = _mm256_loadu_ps(x + i);
-            for (r = 0; r < {m}; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + i), xv, a[r]);
-        }}
-        if (kt < k)
-            for (r = 0; r < {m}; r++) a[r] = _mm256_fmadd_ps({p}_i8x8(wj + (long)r * k + k - 8), xt, a[r]);
-        _mm256_storeu_ps(out, {p}_sum8(a));
-        for (r = 0; r < {m}; r += 4) {{
-            __m128 v = _mm_mul_ps(_mm_loadu_ps(out + r), ss ? _mm_loadu_ps(s + j + r) : _mm_set1_ps(s[0]));
-            if (b) v = _mm_add_ps(v, _mm_loadu_ps(b + j + r));
-            if (add) v = _mm_add_ps(v, _mm_loadu_ps(add + j + r));
-            _mm_storeu_ps(y + j + r, v);
-        }}
-    }}
-"""
+def _pass(p: str, streams: int, vecs: int, batch: bool, wide: bool = False, q0: int = 0) -> str:
+    """Outputs [j0, j0 + lanes vecs) of streams q0 .. q0 + ``streams`` - 1 of a group: vecs x
+    streams accumulators of 8 lanes (16 where ``wide``: AVX-512, its halves through the same
+    epilogue)."""
+    ind = "        " if batch else "    "
+    L = 2 * LANES if wide else LANES
+    V, ld, fma, zero = (("__m512", f"{p}_i8x16", "_mm512_fmadd_ps", "_mm512_setzero_ps()") if wide else
+                        ("__m256", f"{p}_i8x8", "_mm256_fmadd_ps", "_mm256_setzero_ps()"))
+    bc = "_mm512_set1_ps({}[i])" if wide else "_mm256_broadcast_ss({} + i)"
+    qs = range(q0, q0 + streams)
+    acc = {q: [f"a{q}_{v}" for v in range(vecs)] for q in qs}
+    lines = [f"for (; j0 + {L * vecs} <= n8; j0 += {L * vecs}) {{",
+             "    const int8_t *wc = w + j0;",
+             f"    {V} {', '.join(f'{a} = {zero}' for row in acc.values() for a in row)};",
+             "    for (i = 0; i < k; i++) {",
+             "        const int8_t *wi = wc + (long)i * n8;"]
+    if not batch:
+        lines.append(f"        const {V} xv = {bc.format('x')};")
+        lines += [f"        {acc[0][v]} = {fma}({ld}(wi + {L * v}), xv, {acc[0][v]});" for v in range(vecs)]
+    else:
+        lines.append(f"        const {V} {', '.join(f'w{v} = {ld}(wi + {L * v})' for v in range(vecs))};")
+        for q in qs:
+            lines.append(f"        {{ const {V} xv = {bc.format(f'x{q}')};")
+            lines += [f"          {acc[q][v]} = {fma}(w{v}, xv, {acc[q][v]});" for v in range(vecs)]
+            lines[-1] += " }"
+    lines.append("    }")
+
+    def out(a: str, j: str, tgt: str) -> list[str]:
+        if not wide:
+            return [f"{p}_i8_out({a}, {j}, n, s, ss, b, {tgt});"]
+        return [f"{p}_i8_out(_mm512_castps512_ps256({a}), {j}, n, s, ss, b, {tgt});",
+                f"{p}_i8_out({p}_hi8({a}), {j} + 8, n, s, ss, b, {tgt});"]
+    if batch:
+        for q in qs:
+            tgt = (f"add ? add + (long)(g + {q}) * as : (const float *)0, y + (long)(g + {q}) * ys")
+            lines.append("    {")
+            lines += ["        " + ln for v in range(vecs) for ln in out(acc[q][v], f"j0 + {L * v}", tgt)]
+            lines.append("    }")
+    else:
+        lines += ["    " + ln for v in range(vecs) for ln in out(acc[0][v], f"j0 + {L * v}", "add, y")]
+    lines.append("}")
+    return "".join(ind + ln + "\n" for ln in lines)
 
 
 def single_body(p: str) -> str:
-    """One stream: 8 rows per pass (8 accumulators), then 4 (the batched kernel's block), each
-    output through the same add tree and the same epilogue (4 outputs at a time) as
-    ``batch_body``; the rows past the last 4, and k < 8, in plain C."""
+    """One stream: passes of 64, 32, 16 and 8 outputs (8 FMA chains at most)."""
     P = p.upper()
-    return f"""#if {P}_I8_AVX2
-    int j = 0, i, r;
-    const int kt = k & ~7;
-    const __m256 xt = kt < k && k >= 8 ? {p}_xtail(x, kt, k) : _mm256_setzero_ps();
-{_rows(p, 8)}{_rows(p, 4)}    for (; j < n; j++) {{
-        const int8_t *wj = w + (long)j * k;
-        float acc = 0.0f;
-        for (i = 0; i < k; i++) acc += (float)wj[i] * x[i];
-        acc *= s[j * ss];
-        if (b) acc += b[j];
-        if (add) acc += add[j];
-        y[j] = acc;
-    }}
-#else
-"""
+    return (f"#if {P}_I8_AVX2\n    /* w: column-major, outputs padded to a multiple of 8 (hostsimd.host_layout) */\n"
+            f"    const int n8 = (n + 7) & ~7;\n    int j0 = 0, i;\n"
+            + "#if defined(__AVX512F__)\n" + "".join(_pass(p, 1, v, False, True) for v in WIDE_SINGLE_PASSES) + "#endif\n"
+            + "".join(_pass(p, 1, v, False) for v in SINGLE_PASSES) + "#else\n")
 
 
-def batch_body(p: str) -> str:
-    """ns streams: 4 rows x 4 streams per pass (each weight widened once, used 4 times), the same
-    add tree per output as ``single_body``; leftover rows, and k < 8, in plain C."""
+def batch_body(p: str, single: str) -> str:
+    """ns streams in groups of BATCH_STREAMS, each widened weight vector feeding every stream of
+    a pass; the streams past the last whole group through the single-stream helper. Every
+    output lane is the same FMA chain and epilogue as in ``single_body``."""
     P = p.upper()
-    return f"""#if {P}_I8_AVX2
-    int j, i, r, g, q;
-    const int kt = k & ~7;
-    for (g = 0; g < ns; g += 4) {{
-        const float *xp[4];
-        __m256 xt[4];
-        for (q = 0; q < 4; q++) {{      /* past the last stream: repeat stream g, never stored */
-            xp[q] = x + (long)(g + q < ns ? g + q : g) * xs;
-            xt[q] = kt < k && k >= 8 ? {p}_xtail(xp[q], kt, k) : _mm256_setzero_ps();
-        }}
-        for (j = 0; k >= 8 && j + 4 <= n; j += 4) {{
-            const int8_t *wj = w + (long)j * k;
-            __m256 a[16];               /* a[4 q + r]: stream g + q, row j + r */
-            float out[16];
-            for (r = 0; r < 16; r++) a[r] = _mm256_setzero_ps();
-            for (i = 0; i < kt; i += 8) {{
-                const __m256 w0 = {p}_i8x8(wj + i), w1 = {p}_i8x8(wj + k + i);
-                const __m256 w2 = {p}_i8x8(wj + 2 * (long)k + i), w3 = {p}_i8x8(wj + 3 * (long)k + i);
-                for (q = 0; q < 4; q++) {{
-                    const __m256 xv = _mm256_loadu_ps(xp[q] + i);
-                    a[4 * q] = _mm256_fmadd_ps(w0, xv, a[4 * q]);
-                    a[4 * q + 1] = _mm256_fmadd_ps(w1, xv, a[4 * q + 1]);
-                    a[4 * q + 2] = _mm256_fmadd_ps(w2, xv, a[4 * q + 2]);
-                    a[4 * q + 3] = _mm256_fmadd_ps(w3, xv, a[4 * q + 3]);
-                }}
-            }}
-            if (kt < k) {{
-                const __m256 w0 = {p}_i8x8(wj + k - 8), w1 = {p}_i8x8(wj + 2 * (long)k - 8);
-                const __m256 w2 = {p}_i8x8(wj + 3 * (long)k - 8), w3 = {p}_i8x8(wj + 4 * (long)k - 8);
-                for (q = 0; q < 4; q++) {{
-                    a[4 * q] = _mm256_fmadd_ps(w0, xt[q], a[4 * q]);
-                    a[4 * q + 1] = _mm256_fmadd_ps(w1, xt[q], a[4 * q + 1]);
-                    a[4 * q + 2] = _mm256_fmadd_ps(w2, xt[q], a[4 * q + 2]);
-                    a[4 * q + 3] = _mm256_fmadd_ps(w3, xt[q], a[4 * q + 3]);
-                }}
-            }}
-            _mm256_storeu_ps(out, {p}_sum8(a));
-            _mm256_storeu_ps(out + 8, {p}_sum8(a + 8));
-            for (q = 0; q < 4 && g + q < ns; q++) {{
-                __m128 v = _mm_mul_ps(_mm_loadu_ps(out + 4 * q), ss ? _mm_loadu_ps(s + j) : _mm_set1_ps(s[0]));
-                if (b) v = _mm_add_ps(v, _mm_loadu_ps(b + j));
-                if (add) v = _mm_add_ps(v, _mm_loadu_ps(add + (long)(g + q) * as + j));
-                _mm_storeu_ps(y + (long)(g + q) * ys + j, v);
-            }}
-        }}
-        for (; j < n; j++)
-            for (q = 0; q < 4 && g + q < ns; q++) {{
-                const int8_t *wj = w + (long)j * k;
-                float acc = 0.0f;
-                for (i = 0; i < k; i++) acc += (float)wj[i] * xp[q][i];
-                acc *= s[j * ss];
-                if (b) acc += b[j];
-                if (add) acc += add[(long)(g + q) * as + j];
-                y[(long)(g + q) * ys + j] = acc;
-            }}
-    }}
-#else
-"""
+    S = BATCH_STREAMS
+    xs_ = ", ".join(f"*x{q} = x + (long)(g + {q}) * xs" for q in range(S))
+    narrow = "".join("        j0 = 0;\n" + "".join(_pass(p, AVX2_BATCH_STREAMS, v, True, False, q0) for v in BATCH_PASSES)
+                     for q0 in range(0, S, AVX2_BATCH_STREAMS))
+    return (f"#if {P}_I8_AVX2\n    const int n8 = (n + 7) & ~7;\n    int j0, i, g;\n"
+            f"    for (g = 0; g + {S} <= ns; g += {S}) {{\n"
+            f"        const float {xs_};\n"
+            + "#if defined(__AVX512F__)\n        j0 = 0;\n"
+            + "".join(_pass(p, S, v, True, True) for v in WIDE_BATCH_PASSES) + _pass(p, S, 1, True)
+            + "#else\n" + narrow + "#endif\n    }\n"
+            f"    for (; g < ns; g++)\n"
+            f"        {single}(w, s, ss, b, add ? add + (long)g * as : add, x + (long)g * xs, y + (long)g * ys, n, k);\n"
+            "#else\n")
