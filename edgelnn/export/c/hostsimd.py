@@ -17,17 +17,18 @@ from __future__ import annotations
 import numpy as np
 
 LANES = 8
-# vectors of outputs per pass (8 lanes; 16 with AVX-512): 8 FMA chains at most for one stream
-SINGLE_PASSES = (8, 4, 2, 1)
-WIDE_SINGLE_PASSES = (8, 4, 2, 1)
+# vectors of outputs per pass (8 lanes; 16 with AVX-512): 128 or 64 outputs at once for one
+# stream, then 16 (AVX-512) or 8 at a time; AVX2 only: 8 x 8, then 8 at a time
+SINGLE_PASSES = (8, 1)
+WIDE_SINGLE_PASSES = (8, 4, 1)
 # the batched kernel: groups of BATCH_STREAMS streams, each widened weight vector feeding all
-# the streams of a pass. AVX-512 (32 registers): 8 streams x 2 vectors of 16 (then 8 x 1 of 8);
-# AVX2 only (16 registers): 4 streams x 3 vectors (4 x 3 accumulators + 3 weights + 1 input).
-# Measured (CfC/LSTM/GRU-64, 256 streams, this host): 8 x 2 of 16 0.78-0.88x fp32; 4 x 3 of 8
-# 1.16-1.22x, 8 x 1 of 8 1.21-1.34x.
+# the streams of a pass. AVX-512 (32 registers): 8 streams x 2 vectors of 16, then 8 x 1 of 16
+# and of 8; AVX2 only (16 registers): twice 4 streams x 2 vectors of 8, then 4 x 1.
+# Measured (CfC/LSTM/GRU-64, 256 streams, this host, int8 / fp32 per stream-step): 8 x 2 of 16
+# 0.78-0.88; AVX2 only 4 x 3 of 8 1.16-1.22, 8 x 1 of 8 1.21-1.34.
 BATCH_STREAMS = 8
 AVX2_BATCH_STREAMS = 4
-BATCH_PASSES = (3, 2, 1)
+BATCH_PASSES = (2, 1)
 WIDE_BATCH_PASSES = (2, 1)
 
 
@@ -114,55 +115,54 @@ static void {p}_i8_part(__m256 a, int j, int n, const float *s, int ss, const fl
 """
 
 
-def _pass(p: str, streams: int, vecs: int, batch: bool, wide: bool = False, q0: int = 0) -> str:
-    """Outputs [j0, j0 + lanes vecs) of streams q0 .. q0 + ``streams`` - 1 of a group: vecs x
-    streams accumulators of 8 lanes (16 where ``wide``: AVX-512, its halves through the same
-    epilogue)."""
+def _pass(p: str, streams: int, vecs: int, batch: bool, wide: bool = False, q0: str = "0") -> str:
+    """Outputs [j0, j0 + lanes vecs) of streams q0 .. q0 + ``streams`` - 1 of a group (one
+    stream: x): vecs x streams accumulators of 8 lanes (16 where ``wide``: AVX-512, its halves
+    through the same epilogue). Loops of constant trip counts: gcc unrolls them and keeps the
+    accumulators in registers."""
     ind = "        " if batch else "    "
     L = 2 * LANES if wide else LANES
     V, ld, fma, zero = (("__m512", f"{p}_i8x16", "_mm512_fmadd_ps", "_mm512_setzero_ps()") if wide else
                         ("__m256", f"{p}_i8x8", "_mm256_fmadd_ps", "_mm256_setzero_ps()"))
     bc = "_mm512_set1_ps({}[i])" if wide else "_mm256_broadcast_ss({} + i)"
-    qs = range(q0, q0 + streams)
-    acc = {q: [f"a{q}_{v}" for v in range(vecs)] for q in qs}
+    S = streams if batch else 1
+    xq = f"xp[{q0} + q]" if batch else "x"
+    if wide:
+        out = [f"{p}_i8_out(_mm512_castps512_ps256(a[q][v]), j0 + {L} * v, n, s, ss, b, ADD, Y);",
+               f"{p}_i8_out({p}_hi8(a[q][v]), j0 + {L} * v + 8, n, s, ss, b, ADD, Y);"]
+    else:
+        out = [f"{p}_i8_out(a[q][v], j0 + {L} * v, n, s, ss, b, ADD, Y);"]
+    if batch:
+        out = [o.replace("ADD", f"add ? add + (long)(g + {q0} + q) * as : add").replace("Y", f"y + (long)(g + {q0} + q) * ys")
+               for o in out]
+    else:
+        out = [o.replace("ADD", "add").replace("Y", "y") for o in out]
     lines = [f"for (; j0 + {L * vecs} <= n8; j0 += {L * vecs}) {{",
              "    const int8_t *wc = w + j0;",
-             f"    {V} {', '.join(f'{a} = {zero}' for row in acc.values() for a in row)};",
+             f"    {V} a[{S}][{vecs}];",
+             f"    for (q = 0; q < {S}; q++) for (v = 0; v < {vecs}; v++) a[q][v] = {zero};",
              "    for (i = 0; i < k; i++) {",
-             "        const int8_t *wi = wc + (long)i * n8;"]
-    if not batch:
-        lines.append(f"        const {V} xv = {bc.format('x')};")
-        lines += [f"        {acc[0][v]} = {fma}({ld}(wi + {L * v}), xv, {acc[0][v]});" for v in range(vecs)]
-    else:
-        lines.append(f"        const {V} {', '.join(f'w{v} = {ld}(wi + {L * v})' for v in range(vecs))};")
-        for q in qs:
-            lines.append(f"        {{ const {V} xv = {bc.format(f'x{q}')};")
-            lines += [f"          {acc[q][v]} = {fma}(w{v}, xv, {acc[q][v]});" for v in range(vecs)]
-            lines[-1] += " }"
-    lines.append("    }")
-
-    def out(a: str, j: str, tgt: str) -> list[str]:
-        if not wide:
-            return [f"{p}_i8_out({a}, {j}, n, s, ss, b, {tgt});"]
-        return [f"{p}_i8_out(_mm512_castps512_ps256({a}), {j}, n, s, ss, b, {tgt});",
-                f"{p}_i8_out({p}_hi8({a}), {j} + 8, n, s, ss, b, {tgt});"]
-    if batch:
-        for q in qs:
-            tgt = (f"add ? add + (long)(g + {q}) * as : (const float *)0, y + (long)(g + {q}) * ys")
-            lines.append("    {")
-            lines += ["        " + ln for v in range(vecs) for ln in out(acc[q][v], f"j0 + {L * v}", tgt)]
-            lines.append("    }")
-    else:
-        lines += ["    " + ln for v in range(vecs) for ln in out(acc[0][v], f"j0 + {L * v}", "add, y")]
-    lines.append("}")
+             "        const int8_t *wi = wc + (long)i * n8;",
+             f"        {V} wv[{vecs}];",
+             f"        for (v = 0; v < {vecs}; v++) wv[v] = {ld}(wi + {L} * v);",
+             f"        for (q = 0; q < {S}; q++) {{",
+             f"            const {V} xv = {bc.format(xq)};",
+             f"            for (v = 0; v < {vecs}; v++) a[q][v] = {fma}(wv[v], xv, a[q][v]);",
+             "        }",
+             "    }",
+             f"    for (q = 0; q < {S}; q++)",
+             f"        for (v = 0; v < {vecs}; v++) {{",
+             *[f"            {o}" for o in out],
+             "        }",
+             "}"]
     return "".join(ind + ln + "\n" for ln in lines)
 
 
 def single_body(p: str) -> str:
-    """One stream: passes of 64, 32, 16 and 8 outputs (8 FMA chains at most)."""
+    """One stream: passes of 128 or 64 outputs (8 or 4 FMA chains of 16; 64 with AVX2), then 16 or 8."""
     P = p.upper()
     return (f"#if {P}_I8_AVX2\n    /* w: column-major, outputs padded to a multiple of 8 (hostsimd.host_layout) */\n"
-            f"    const int n8 = (n + 7) & ~7;\n    int j0 = 0, i;\n"
+            f"    const int n8 = (n + 7) & ~7;\n    int j0 = 0, i, q, v;\n"
             + "#if defined(__AVX512F__)\n" + "".join(_pass(p, 1, v, False, True) for v in WIDE_SINGLE_PASSES) + "#endif\n"
             + "".join(_pass(p, 1, v, False) for v in SINGLE_PASSES) + "#else\n")
 
@@ -173,15 +173,17 @@ def batch_body(p: str, single: str) -> str:
     output lane is the same FMA chain and epilogue as in ``single_body``."""
     P = p.upper()
     S = BATCH_STREAMS
-    xs_ = ", ".join(f"*x{q} = x + (long)(g + {q}) * xs" for q in range(S))
-    narrow = "".join("        j0 = 0;\n" + "".join(_pass(p, AVX2_BATCH_STREAMS, v, True, False, q0) for v in BATCH_PASSES)
-                     for q0 in range(0, S, AVX2_BATCH_STREAMS))
-    return (f"#if {P}_I8_AVX2\n    const int n8 = (n + 7) & ~7;\n    int j0, i, g;\n"
+    narrow = (f"        for (h = 0; h < {S}; h += {AVX2_BATCH_STREAMS}) {{\n            j0 = 0;\n"
+              + "".join("    " + ln + "\n" for v in BATCH_PASSES
+                        for ln in _pass(p, AVX2_BATCH_STREAMS, v, True, False, "h").splitlines())
+              + "        }\n")
+    return (f"#if {P}_I8_AVX2\n    const int n8 = (n + 7) & ~7;\n    int j0, i, g, q, v, h;\n"
             f"    for (g = 0; g + {S} <= ns; g += {S}) {{\n"
-            f"        const float {xs_};\n"
+            f"        const float *xp[{S}];\n"
+            f"        for (q = 0; q < {S}; q++) xp[q] = x + (long)(g + q) * xs;\n"
             + "#if defined(__AVX512F__)\n        j0 = 0;\n"
             + "".join(_pass(p, S, v, True, True) for v in WIDE_BATCH_PASSES) + _pass(p, S, 1, True)
-            + "#else\n" + narrow + "#endif\n    }\n"
+            + "    (void)h;\n#else\n" + narrow + "#endif\n    }\n"
             f"    for (; g < ns; g++)\n"
             f"        {single}(w, s, ss, b, add ? add + (long)g * as : add, x + (long)g * xs, y + (long)g * ys, n, k);\n"
             "#else\n")
