@@ -7,7 +7,9 @@ column-major instead, its outputs padded to a multiple of 8 with zeros (``host_l
 pass is the fp32 kernel's shape: 8 outputs of one input column widened per load (vpmovsxbd +
 vcvtdq2ps) into one register, one FMA per stream with that input broadcast. There are no
 horizontal sums, and in the batched kernel each widened weight vector feeds ``BATCH_STREAMS``
-streams, so the conversion is paid once per weight per group of streams. Every output lane is
+streams, so the conversion is paid once per weight per group of streams. Where the compiler also
+targets AVX-512 (-march=native on such a CPU), passes of 16 outputs per register come first: the
+conversion then costs half the uops per weight. Every output lane is
 the same FMA chain over the inputs in order, then the same epilogue (``<p>_i8_out``: the
 per-row scale, bias and addend, one vector at a time), whichever pass or batch computed it: a
 stream's result does not depend on the batch it ran in.
