@@ -18,9 +18,10 @@ C and the SMLAD build give the same int32, bit for bit (the float parts around i
 float code: equal up to the compiler's contraction of ``a * b + c``). The loop is one inline asm
 statement of 12 registers, 16 inputs a pass after an odd 8 (gcc -Os spilled the C form's
 registers; 14, for all 6 loads of a group back to back, gcc allocates but clang 14 refuses:
-"inline assembly requires more registers than available"). Two adjacent products where the second adds the
-first's output in place (an LSTM's W1 x + b1, then + W2 h + b2) run as one pass over their rows
-(``{p}_mv2_q15``), each input with its own scale: the same float operations in the same order.
+"inline assembly requires more registers than available"). Two adjacent products over as many
+rows -- the second adding the first's output in place (LSTM, RNN: W1 x + b1, then + W2 h + b2) or
+each into its own output (GRU) -- run as one pass over their rows (``{p}_mv2_q15``), each input
+with its own scale: the same float operations in the same order.
 """
 from __future__ import annotations
 
@@ -196,9 +197,10 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
 
 
 def c_pair_helper(p: str) -> dict[str, str]:
-    """``{p}_mv2_q15``: two products over the same rows in one pass (an LSTM's y = W1 x + b1 then
-    y += W2 h + b2), each input with its own scale; the same float operations in the same order as
-    the two ``{p}_mv_q15`` calls it replaces."""
+    """``{p}_mv2_q15``: two products over the same rows in one pass, each input with its own scale:
+    summed (an LSTM's y = W1 x + b1 then y += W2 h + b2) or into two outputs (a GRU's input and
+    recurrent products); the same float operations in the same order as the two ``{p}_mv_q15``
+    calls it replaces."""
     P = p.upper()
     loop = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
                 "bcc 1f\\n\\t"
@@ -213,14 +215,14 @@ def c_pair_helper(p: str) -> dict[str, str]:
                 :
                 : "memory", "cc");
 """
-    mv2 = f"""/* y[0..n) = ((sum of w2 x q2) * (s2[j * ss2] * sx2) + b2)
-             + ((sum of w1 x q1) * (s1[j * ss1] * sx1) + b1):
-   two products over the same rows in one pass (LSTM: y = W1 x + b1, then y += W2 h + b2), each input
-   with its own scale, the float operations of two {p}_mv_q15 calls in their order. Each block of 4
-   rows holds its k41 inputs of w1 then its k42 of w2 (see {p}_mv_q15); q holds q1 (k41) then q2 (k42). */
+    mv2 = f"""/* f = (sum of w1 x q1) * (s1[j * ss1] * sx1) + b1, g = (sum of w2 x q2) * (s2[j * ss2] * sx2) + b2:
+   y[0..n) = g + f (LSTM: y = W1 x + b1, then y += W2 h + b2), or y1 = f and y = g when y1 is given
+   (GRU: the input and the recurrent product). Two products over the same rows in one pass, each
+   input with its own scale, the float operations of two {p}_mv_q15 calls in their order. Each block
+   of 4 rows holds its k41 inputs of w1 then its k42 of w2 (see {p}_mv_q15); q holds q1 then q2. */
 static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *b1, float sx1, int k41,
                        const float *s2, int ss2, const float *b2, float sx2, int k42,
-                       const int16_t *q, float *y, int n)
+                       const int16_t *q, float *y, float *y1, int n)
 {{
     int j = 0, r, i;
 #if {P}_SMLAD
@@ -248,7 +250,12 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
         if (b2) {{
             g0 += b2[j]; g1 += b2[j + 1]; g2 += b2[j + 2]; g3 += b2[j + 3];
         }}
-        y[j] = g0 + f0; y[j + 1] = g1 + f1; y[j + 2] = g2 + f2; y[j + 3] = g3 + f3;
+        if (y1) {{
+            y1[j] = f0; y1[j + 1] = f1; y1[j + 2] = f2; y1[j + 3] = f3;
+            y[j] = g0; y[j + 1] = g1; y[j + 2] = g2; y[j + 3] = g3;
+        }} else {{
+            y[j] = g0 + f0; y[j + 1] = g1 + f1; y[j + 2] = g2 + f2; y[j + 3] = g3 + f3;
+        }}
     }} while ((j += 4) + 4 <= n);
 #endif
     for (; j < n; j += 4) {{               /* plain C: every block, or the M4's last partial one */
@@ -264,7 +271,12 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
                            + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
         for (r = 0; r < 4 && j + r < n; r++) {{
             const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);
-            y[j + r] = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f) + f;
+            const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);
+            if (y1) {{
+                y1[j + r] = f;
+                y[j + r] = g;
+            }} else
+                y[j + r] = g + f;
         }}
     }}
 }}
@@ -303,15 +315,21 @@ class Q15Emitter(FloatEmitter):
         self.q15_pair_arrays: dict[str, tuple] = {}   # first output -> (array, stored a, stored b[, biases])
 
     def _pairs(self) -> dict[str, MatVec]:
-        """Adjacent integer products a, b where b adds a's output in place (b.addend == a.out, b
-        writes where a wrote: an LSTM's input and recurrent products): one {p}_mv2_q15 call does
-        both, each input quantized with its own scale first -- so b's input must not be a's output."""
-        ks, out = self.prog.kernels, {}
+        """Adjacent integer products a, b over as many rows where b adds a's output in place
+        (b.addend == a.out, b writes where a wrote: LSTM, RNN) or neither touches the other's output
+        (GRU): one {p}_mv2_q15 call does both, each input quantized with its own scale first -- so
+        b's input must not be a's output. Products of one input (CfC's heads) stay apart: they share
+        one quantization instead."""
+        ks, out, taken = self.prog.kernels, {}, set()
         for a, b in zip(ks, ks[1:]):
-            if (isinstance(a, MatVec) and isinstance(b, MatVec) and self._q15_ok(a) and self._q15_ok(b)
-                    and b.addend == a.out and a.n == b.n and self._same(a.out, b.out)
-                    and not self._overlaps(b.x, a.out)):
+            if not (isinstance(a, MatVec) and isinstance(b, MatVec) and self._q15_ok(a) and self._q15_ok(b)
+                    and id(a) not in taken and a.n == b.n and a.x != b.x and not self._overlaps(b.x, a.out)):
+                continue
+            summed = b.addend == a.out and self._same(a.out, b.out)
+            apart = b.addend is None and not self._overlaps(a.out, b.out)
+            if summed or apart:
                 out[a.out] = b
+                taken.add(id(b))
         return out
 
     def _same(self, a: str, b: str) -> bool:
@@ -378,7 +396,7 @@ class Q15Emitter(FloatEmitter):
                           "one product after the other in each block", align=f"{P}_ALIGN4")
         return name, sts[0], sts[1]
 
-    def _pair(self, a: MatVec, b: MatVec, quant_a: str, quant_b: str, y: str) -> str:
+    def _pair(self, a: MatVec, b: MatVec, quant_a: str, quant_b: str, y: str, y1: str) -> str:
         """The {p}_mv2_q15 call of a pair (a's input already in q15x, b's after it)."""
         name, sa, sb = self.q15_pair_arrays[a.out][:3]
         if len(self.q15_pair_arrays[a.out]) == 3:      # the biases once, for the step and the batch
@@ -387,7 +405,7 @@ class Q15Emitter(FloatEmitter):
         bias = self.q15_pair_arrays[a.out][3]
         ss = ["1" if st.channels > 1 else "0" for st in (sa, sb)]
         return (f"{self.p}_mv2_q15({name}, {sa.scale_name}, {ss[0]}, {bias[0]}, {quant_a}, {padded(a.k)}, "
-                f"{sb.scale_name}, {ss[1]}, {bias[1]}, {quant_b}, {padded(b.k)}, q15x, {y}, {a.n});")
+                f"{sb.scale_name}, {ss[1]}, {bias[1]}, {quant_b}, {padded(b.k)}, q15x, {y}, {y1}, {a.n});")
 
     def matvec(self, k: MatVec) -> list[str]:
         if not self._q15_ok(k):
@@ -412,9 +430,10 @@ class Q15Emitter(FloatEmitter):
             self.q15_calls[k.out] = ("pair-second", a)
             self.helpers.update(c_helpers(p))
             self.helpers.update(c_pair_helper(p))
-            return [f"    /* {k.out} = {k.weight} x {k.x} + {a.out} (integer) */",
+            return [f"    /* {k.out} = {k.weight} x {k.x}{' + ' + a.out if k.addend else ''} (integer) */",
                     f"    q15s = {p}_q15({self.ptr(k.x)}, {k.k}, {kb}, {flt(qmax_for(kb))}, q15x + {ka});",
-                    "    " + self._pair(a, k, "q15s1", "q15s", self.ptr(k.out))]
+                    "    " + self._pair(a, k, "q15s1", "q15s", self.ptr(k.out),
+                                   "(float *)0" if k.addend else self.ptr(a.out))]
         st = self._q15_matrix(k)
         k4 = padded(k.k)
         self.q15_k4 = max(self.q15_k4, k4)
@@ -448,12 +467,14 @@ class Q15Emitter(FloatEmitter):
             xa, xas = self._ptr_b(a.x)
             xb, xbs = self._ptr_b(k.x)
             y, ys = self._ptr_b(k.out)
+            y1, y1s = self._ptr_b(a.out)
+            y1 = "(float *)0" if k.addend else f"{y1} + (long)s * {y1s}"
             return [f"    for (s = 0; s < ns; s++) {{     /* {a.out}, then {k.out} (integer), stream by stream */",
                     f"        const float q15s1 = {p}_q15({xa} + (long)s * {xas}, {a.k}, {ka}, {flt(qmax_for(ka))}, "
                     "q15x);",
                     f"        const float q15s = {p}_q15({xb} + (long)s * {xbs}, {k.k}, {kb}, {flt(qmax_for(kb))}, "
                     f"q15x + {ka});",
-                    "        " + self._pair(a, k, "q15s1", "q15s", f"{y} + (long)s * {ys}"),
+                    "        " + self._pair(a, k, "q15s1", "q15s", f"{y} + (long)s * {ys}", y1),
                     "    }"]
         st, (x_name, kk, k4, qmax), bias, ss = call
         x, xs = self._ptr_b(x_name)
