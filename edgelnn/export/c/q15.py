@@ -370,7 +370,10 @@ class Q15Emitter(FloatEmitter):
     def kernel(self, k) -> list[str]:
         if isinstance(k, MatVec) and self._q15_ok(k):
             return self.matvec(k)
-        self._q15_have = None          # anything else may write the buffered value: quantize again
+        have = self._q15_have          # quantize again after a kernel that may write the buffered value
+        if have is not None and any(o not in self.prog.locs or have not in self.prog.locs
+                                    or self._overlaps(o, have) for o in k.outputs):
+            self._q15_have = None
         return super().kernel(k)
 
     def _pair_matrix(self, a: MatVec, b: MatVec) -> tuple[str, Stored, Stored]:
