@@ -80,6 +80,23 @@ _SMLAD_GROUP = """                    "ldr %[xa], [%[xq]], #4\\n\\t"
 """
 
 
+# The whole SMLAD loop of {p}_mv_q15 and {p}_mv2_q15, one asm statement (gcc -Os spilled the C
+# version's registers): an odd 8 inputs first (two groups), then 16 (four groups) per iteration.
+_SMLAD_LOOP = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
+                "bcc 1f\\n\\t"
+{_SMLAD_GROUP * 2}                "1:\\n\\t"
+                "beq 3f\\n\\t"
+                "2:\\n\\t"
+{_SMLAD_GROUP * 4}                "subs %[c], %[c], #1\\n\\t"
+                "bne 2b\\n\\t"
+                "3:"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
+                  [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
+                :
+                : "memory", "cc");
+"""
+
+
 def c_helpers(p: str) -> dict[str, str]:
     P = p.upper()
     quant = f"""/* x[0..k) -> q[0..k4) int16, |q| <= qmax, in SMLAD pair order (x0 x2 x1 x3 per group of 4,
@@ -156,19 +173,7 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
            group of 4 inputs x 4 rows, 6 word loads in pairs (back to back: they pipeline), 8 SXTB16,
            8 SMLAD. k4 is a multiple of 8: an odd 8 inputs first (two groups), then 16 inputs
            (four groups) per iteration; SMLAD, SXTB16 and LDR leave the flags of LSRS alone */
-        __asm__("lsrs %[c], %[c], #1\\n\\t"
-                "bcc 1f\\n\\t"
-{_SMLAD_GROUP * 2}                "1:\\n\\t"
-                "beq 3f\\n\\t"
-                "2:\\n\\t"
-{_SMLAD_GROUP * 4}                "subs %[c], %[c], #1\\n\\t"
-                "bne 2b\\n\\t"
-                "3:"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
-                  [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
-                :
-                : "memory", "cc");
-        f0 = (float)a0 * (sj[0] * sx);
+{_SMLAD_LOOP}        f0 = (float)a0 * (sj[0] * sx);
         f1 = (float)a1 * (sj[ss] * sx);
         f2 = (float)a2 * (sj[2 * ss] * sx);
         f3 = (float)a3 * (sj[3 * ss] * sx);
@@ -202,19 +207,7 @@ def c_pair_helper(p: str) -> dict[str, str]:
     recurrent products); the same float operations in the same order as the two ``{p}_mv_q15``
     calls it replaces."""
     P = p.upper()
-    loop = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
-                "bcc 1f\\n\\t"
-{_SMLAD_GROUP * 2}                "1:\\n\\t"
-                "beq 3f\\n\\t"
-                "2:\\n\\t"
-{_SMLAD_GROUP * 4}                "subs %[c], %[c], #1\\n\\t"
-                "bne 2b\\n\\t"
-                "3:"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xq] "+r"(xq), [w] "+r"(w),
-                  [c] "+r"(c), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
-                :
-                : "memory", "cc");
-"""
+    loop = _SMLAD_LOOP
     mv2 = f"""/* f = (sum of w1 x q1) * (s1[j * ss1] * sx1) + b1, g = (sum of w2 x q2) * (s2[j * ss2] * sx2) + b2:
    y[0..n) = g + f (LSTM: y = W1 x + b1, then y += W2 h + b2), or y1 = f and y = g when y1 is given
    (GRU: the input and the recurrent product). Two products over the same rows in one pass, each
