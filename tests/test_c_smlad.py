@@ -32,13 +32,14 @@ def m4(tmp_path_factory, export_checkpoint):
     """name -> bundle exported for the Cortex-M4 (fp32, int8-weight, int16x8-dynamic): each kind at 8
     units, CfC at 16 (its product over cat(x, h) has 22 inputs, padded to 24: the SMLAD loop's
     8-input tail and one 16-input pass in the same call; the 8-unit models take one or the other),
-    and GRU at 7 (21 rows: 5 blocks of 4 on SMLAD, then a partial block in plain C in the same call)."""
+    GRU at 7 (21 rows: 5 blocks of 4, then a partial block of 1, in the same call), and CfC-NCP at 8
+    (its layers of 1-3 neurons: every block partial)."""
     from edgelnn.export import export_bundle
 
     root = tmp_path_factory.mktemp("smlad")
     out = {}
-    for kind, units in [(k, 8) for k in KINDS] + [("cfc", 16), ("gru", 7)]:
-        name = kind if units == 8 else f"{kind}{units}"
+    for kind, units in [(k, 8) for k in KINDS] + [("cfc", 16), ("gru", 7), ("cfc-ncp", 8)]:
+        name = kind if units == 8 and kind in KINDS else f"{kind}{units}"
         path = root / name
         export_bundle(export_checkpoint(kind, units=units), path, target="cortex-m4",
                       schemes=["int8-weight", SCHEME])

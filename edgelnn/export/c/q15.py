@@ -156,6 +156,19 @@ static float {p}_q15(const float *x, int k, int k4, float qmax, int16_t *q)
     return v.f / qmax;
 }}
 """
+    rows = f"""#if {P}_SMLAD
+/* y[0..m) = a * (s[r * ss] * sx) + b + add for m = 1..3 rows of a block: the last, partial block of
+   {p}_mv_q15 on SMLAD (kept out of its loop, which then holds its registers for whole blocks) */
+static void {p}_rows_q15(int32_t a0, int32_t a1, int32_t a2, int m, const float *s, int ss, float sx,
+                        const float *b, const float *add, float *y)
+{{
+    const int32_t acc[3] = {{a0, a1, a2}};
+    int r;
+    for (r = 0; r < m; r++)
+        y[r] = (float)acc[r] * (s[r * ss] * sx) + (b ? b[r] : 0.0f) + (add ? add[r] : 0.0f);
+}}
+#endif
+"""
     mv = f"""/* y[0..n) = (sum of w x q, exact in int32) * (s[j * ss] * sx) + b + add: w int8 in blocks of 4
    rows (see {p}_q15 for the pair order), k4 a multiple of 8. */
 static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, const float *add,
@@ -163,7 +176,7 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
 {{
     int j = 0, r, i;
 #if {P}_SMLAD
-    if (n >= 4) do {{                      /* whole blocks of 4 rows on SMLAD; a last partial one below */
+    if (n > 0) do {{                       /* blocks of 4 rows on SMLAD, the last one perhaps partial */
         const int16_t *xq = q;
         const float *sj = s + j * ss;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -173,7 +186,11 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
            group of 4 inputs x 4 rows, 6 word loads in pairs (back to back: they pipeline), 8 SXTB16,
            8 SMLAD. k4 is a multiple of 8: an odd 8 inputs first (two groups), then 16 inputs
            (four groups) per iteration; SMLAD, SXTB16 and LDR leave the flags of LSRS alone */
-{_SMLAD_LOOP}        f0 = (float)a0 * (sj[0] * sx);
+{_SMLAD_LOOP}        if (j + 4 > n) {{                  /* a last, partial block: only its 1-3 rows (s, b, add, y hold n) */
+            {p}_rows_q15(a0, a1, a2, n - j, s + j * ss, ss, sx, b ? b + j : 0, add ? add + j : 0, y + j);
+            return;
+        }}
+        f0 = (float)a0 * (sj[0] * sx);
         f1 = (float)a1 * (sj[ss] * sx);
         f2 = (float)a2 * (sj[2 * ss] * sx);
         f3 = (float)a3 * (sj[3 * ss] * sx);
@@ -184,9 +201,9 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
             f0 += add[j]; f1 += add[j + 1]; f2 += add[j + 2]; f3 += add[j + 3];
         }}
         y[j] = f0; y[j + 1] = f1; y[j + 2] = f2; y[j + 3] = f3;
-    }} while ((j += 4) + 4 <= n);         /* do-while: one branch per block (gcc -Os does not rotate loops) */
+    }} while ((j += 4) < n);              /* do-while (gcc -Os does not rotate loops) */
 #endif
-    for (; j < n; j += 4) {{               /* plain C: every block, or the M4's last partial one */
+    for (; j < n; j += 4) {{               /* plain C where the core has no SMLAD: the same sums */
         const int16_t *xq = q;
         int32_t acc[4] = {{0, 0, 0, 0}};
         for (i = 0; i < k4; i += 4, xq += 4, w += 16)
@@ -198,7 +215,7 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
     }}
 }}
 """
-    return {f"{p}_q15": quant, f"{p}_mv_q15": mv}
+    return {f"{p}_q15": quant, f"{p}_rows_q15": rows, f"{p}_mv_q15": mv}
 
 
 def c_pair_helper(p: str) -> dict[str, str]:
@@ -219,24 +236,40 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
 {{
     int j = 0, r, i;
 #if {P}_SMLAD
-    if (n >= 4) do {{
+    if (n > 0) do {{                       /* blocks of 4 rows, the last one perhaps partial */
         const int16_t *xq = q;
         const float *sj1 = s1 + j * ss1, *sj2 = s2 + j * ss2;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, acc[4];
         uint32_t xa, xb, v0, v1, t, c = (uint32_t)k41 >> 3;
-        float f0, f1, f2, f3, g0, g1, g2, g3;
+        float f0 = 0.0f, f1 = 0.0f, f2 = 0.0f, f3 = 0.0f, g0, g1, g2, g3;   /* f: set where used (gcc cannot see it) */
         /* the first product: {p}_mv_q15's loop */
-{loop}        f0 = (float)a0 * (sj1[0] * sx1);
-        f1 = (float)a1 * (sj1[ss1] * sx1);
-        f2 = (float)a2 * (sj1[2 * ss1] * sx1);
-        f3 = (float)a3 * (sj1[3 * ss1] * sx1);
-        if (b1) {{
-            f0 += b1[j]; f1 += b1[j + 1]; f2 += b1[j + 2]; f3 += b1[j + 3];
+{loop}        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+        if (j + 4 <= n) {{                 /* a partial block's rows are stored below */
+            f0 = (float)a0 * (sj1[0] * sx1);
+            f1 = (float)a1 * (sj1[ss1] * sx1);
+            f2 = (float)a2 * (sj1[2 * ss1] * sx1);
+            f3 = (float)a3 * (sj1[3 * ss1] * sx1);
+            if (b1) {{
+                f0 += b1[j]; f1 += b1[j + 1]; f2 += b1[j + 2]; f3 += b1[j + 3];
+            }}
         }}
         /* the second: w and xq go on where the first left them */
         a0 = a1 = a2 = a3 = 0;
         c = (uint32_t)k42 >> 3;
-{loop}        g0 = (float)a0 * (sj2[0] * sx2);
+{loop}        if (j + 4 > n) {{                  /* a last, partial block: only its rows (s, b and y hold n) */
+            const int32_t acc2[4] = {{a0, a1, a2, a3}};
+            for (r = 0; j + r < n; r++) {{
+                const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);
+                const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);
+                if (y1) {{
+                    y1[j + r] = f;
+                    y[j + r] = g;
+                }} else
+                    y[j + r] = g + f;
+            }}
+            return;
+        }}
+        g0 = (float)a0 * (sj2[0] * sx2);
         g1 = (float)a1 * (sj2[ss2] * sx2);
         g2 = (float)a2 * (sj2[2 * ss2] * sx2);
         g3 = (float)a3 * (sj2[3 * ss2] * sx2);
@@ -249,9 +282,9 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
         }} else {{
             y[j] = g0 + f0; y[j + 1] = g1 + f1; y[j + 2] = g2 + f2; y[j + 3] = g3 + f3;
         }}
-    }} while ((j += 4) + 4 <= n);
+    }} while ((j += 4) < n);
 #endif
-    for (; j < n; j += 4) {{               /* plain C: every block, or the M4's last partial one */
+    for (; j < n; j += 4) {{               /* plain C where the core has no SMLAD: the same sums */
         const int16_t *xq = q;
         int32_t acc[4] = {{0, 0, 0, 0}}, acc2[4] = {{0, 0, 0, 0}};
         for (i = 0; i < k41; i += 4, xq += 4, w += 16)
