@@ -96,6 +96,23 @@ _SMLAD_LOOP = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
                 : "memory", "cc");
 """
 
+def _rescale4(v: str, s: str, ss: str, sx: str, b: str, indent: str) -> str:
+    """C lines: a block's 4 int32 sums a0..a3 -> floats v0..v3 = a * (s[r * ss] * sx) (+ b[j + r])."""
+    at = ("0", ss, f"2 * {ss}", f"3 * {ss}")
+    rows = "".join(f"{indent}{v}{r} = (float)a{r} * ({s}[{at[r]}] * {sx});\n" for r in range(4))
+    return (rows + f"{indent}if ({b}) {{\n"
+            + f"{indent}    {v}0 += {b}[j]; {v}1 += {b}[j + 1]; {v}2 += {b}[j + 2]; {v}3 += {b}[j + 3];\n"
+            + f"{indent}}}\n")
+
+
+def _pair_row(indent: str) -> str:
+    """C lines: row j + r of {p}_mv2_q15 from the sums acc[r] and acc2[r], stored as the pair asks."""
+    return (f"{indent}const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);\n"
+            f"{indent}const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);\n"
+            f"{indent}if (y1) {{\n{indent}    y1[j + r] = f;\n{indent}    y[j + r] = g;\n"
+            f"{indent}}} else\n{indent}    y[j + r] = g + f;\n")
+
+
 
 def c_helpers(p: str) -> dict[str, str]:
     P = p.upper()
@@ -190,14 +207,7 @@ static void {p}_mv_q15(const int8_t *w, const float *s, int ss, const float *b, 
             {p}_rows_q15(a0, a1, a2, n - j, s + j * ss, ss, sx, b ? b + j : 0, add ? add + j : 0, y + j);
             return;
         }}
-        f0 = (float)a0 * (sj[0] * sx);
-        f1 = (float)a1 * (sj[ss] * sx);
-        f2 = (float)a2 * (sj[2 * ss] * sx);
-        f3 = (float)a3 * (sj[3 * ss] * sx);
-        if (b) {{
-            f0 += b[j]; f1 += b[j + 1]; f2 += b[j + 2]; f3 += b[j + 3];
-        }}
-        if (add) {{
+{_rescale4("f", "sj", "ss", "sx", "b", "        ")}        if (add) {{
             f0 += add[j]; f1 += add[j + 1]; f2 += add[j + 2]; f3 += add[j + 3];
         }}
         y[j] = f0; y[j + 1] = f1; y[j + 2] = f2; y[j + 3] = f3;
@@ -245,38 +255,17 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
         /* the first product: {p}_mv_q15's loop */
 {loop}        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
         if (j + 4 <= n) {{                 /* a partial block's rows are stored below */
-            f0 = (float)a0 * (sj1[0] * sx1);
-            f1 = (float)a1 * (sj1[ss1] * sx1);
-            f2 = (float)a2 * (sj1[2 * ss1] * sx1);
-            f3 = (float)a3 * (sj1[3 * ss1] * sx1);
-            if (b1) {{
-                f0 += b1[j]; f1 += b1[j + 1]; f2 += b1[j + 2]; f3 += b1[j + 3];
-            }}
-        }}
+{_rescale4("f", "sj1", "ss1", "sx1", "b1", "            ")}        }}
         /* the second: w and xq go on where the first left them */
         a0 = a1 = a2 = a3 = 0;
         c = (uint32_t)k42 >> 3;
 {loop}        if (j + 4 > n) {{                  /* a last, partial block: only its rows (s, b and y hold n) */
             const int32_t acc2[4] = {{a0, a1, a2, a3}};
             for (r = 0; j + r < n; r++) {{
-                const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);
-                const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);
-                if (y1) {{
-                    y1[j + r] = f;
-                    y[j + r] = g;
-                }} else
-                    y[j + r] = g + f;
-            }}
+{_pair_row("                ")}            }}
             return;
         }}
-        g0 = (float)a0 * (sj2[0] * sx2);
-        g1 = (float)a1 * (sj2[ss2] * sx2);
-        g2 = (float)a2 * (sj2[2 * ss2] * sx2);
-        g3 = (float)a3 * (sj2[3 * ss2] * sx2);
-        if (b2) {{
-            g0 += b2[j]; g1 += b2[j + 1]; g2 += b2[j + 2]; g3 += b2[j + 3];
-        }}
-        if (y1) {{
+{_rescale4("g", "sj2", "ss2", "sx2", "b2", "        ")}        if (y1) {{
             y1[j] = f0; y1[j + 1] = f1; y1[j + 2] = f2; y1[j + 3] = f3;
             y[j] = g0; y[j + 1] = g1; y[j + 2] = g2; y[j + 3] = g3;
         }} else {{
@@ -296,14 +285,7 @@ static void {p}_mv2_q15(const int8_t *w, const float *s1, int ss1, const float *
                 acc2[r] += (int32_t)w[4 * r] * xq[0] + (int32_t)w[4 * r + 2] * xq[1]
                            + (int32_t)w[4 * r + 1] * xq[2] + (int32_t)w[4 * r + 3] * xq[3];
         for (r = 0; r < 4 && j + r < n; r++) {{
-            const float f = (float)acc[r] * (s1[(j + r) * ss1] * sx1) + (b1 ? b1[j + r] : 0.0f);
-            const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);
-            if (y1) {{
-                y1[j + r] = f;
-                y[j + r] = g;
-            }} else
-                y[j + r] = g + f;
-        }}
+{_pair_row("            ")}        }}
     }}
 }}
 """
