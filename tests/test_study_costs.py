@@ -1,0 +1,49 @@
+"""The study's cost corrections (edgelnn.study.costs.correction) and the fit that produces them
+(benchmarks/study_costs.py): a known correction is recovered from jobs generated with it."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from edgelnn.study import costs
+
+
+def _fitter():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "study_costs.py"
+    spec = importlib.util.spec_from_file_location("study_costs", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_kind_or_dataset_not_fitted_is_not_corrected():
+    assert costs.correction("my-own-data", "my-kind", 1000) == 1.0
+    assert costs.correction("co2", "gru", 1000) == pytest.approx(
+        costs.KIND_CORRECTION["gru"][0] * costs.DATASET_CORRECTION["co2"])
+    # the slope: a bigger budget of the same kind is corrected by its own factor
+    f, s = costs.KIND_CORRECTION["ltc"]
+    assert costs.correction("co2", "ltc", 4000) / costs.correction("co2", "ltc", 1000) == pytest.approx(4 ** s)
+
+
+def test_the_fit_recovers_a_known_correction():
+    fit = _fitter().fit
+    # one slope for both kinds (a kind's own slope is shrunk towards the common one), and a third
+    # kind measured at one budget only, which gets that common slope
+    kinds = {"gru": (0.1, 0.3), "ltc": (0.4, 0.3), "cfc": (0.7, 0.3)}
+    dsets = {"a": 2.0, "b": 0.5}          # geometric mean 1
+    rows = []
+    for k, (f, s) in kinds.items():
+        for d, g in dsets.items():
+            for b in ((250, 1000, 4000) if k != "cfc" else (250,)):
+                for e in (40, 90):
+                    per_epoch = 1.0 * b / 250
+                    cpu = costs.JOB_OVERHEAD + f * math.exp(s * math.log(b / 1000)) * g * e * per_epoch
+                    rows.append({"model": k, "dataset": d, "budget": b, "epochs": e, "per_epoch": per_epoch, "cpu": cpu})
+    got = fit(rows)
+    for k, (f, s) in kinds.items():
+        assert got["kind"][k][0] == pytest.approx(f, rel=0.02)
+        assert got["kind"][k][1] == pytest.approx(s, abs=0.02)
+    for d, g in dsets.items():
+        assert got["dataset"][d] == pytest.approx(g, rel=0.02)
+    assert got["epochs"] == {"a": 65, "b": 65}
