@@ -208,7 +208,8 @@ def _define(header: str, name: str) -> str | None:
 def test_regression_header_carries_the_target_statistics(export_checkpoint, tmp_path):
     """A regression model predicts the standardised target: its header carries the training
     data's target mean/std (the manifest's) and <prefix>_denormalise, which gives the same bits as
-    the host runtime's Bundle.denormalise; the example project (built strictly) prints both."""
+    the host runtime's Bundle.denormalise; the example project (built strictly) prints both, on the
+    host and on the emulated Cortex-M4."""
     from edgelnn.export import export_bundle
     from edgelnn.runtime import load_bundle
     from edgelnn.runtime.c.package import write_packages
@@ -253,15 +254,23 @@ def test_regression_header_carries_the_target_statistics(export_checkpoint, tmp_
         folder, = write_packages(tmp_path / "b", tmp_path / "p")
         assert f"{prefix}_denormalise(y, target)" in (folder / "main.c").read_text()
         assert f"{prefix}_denormalise" in (folder / "README.md").read_text()
-        proc = subprocess.run(["make", "-s", "run-host"], cwd=folder, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout[-500:] + proc.stderr[-1000:]
-        printed = {(int(p[1]), int(p[2])): np.float64(p[3:]) for p in map(str.split, proc.stdout.splitlines())
-                   if p[:1] == ["target"]}
-        assert len(printed) == int(golden.lengths.sum())
-        tol = entry["golden"]["tolerance"] * float(ds["target_std"])       # golden's, in target units
-        for (g, t), v in printed.items():
-            expect = bundle.denormalise(golden.y[g, t]).astype(np.float64)
-            assert np.all(np.abs(v - expect) <= tol + 1e-6 * np.maximum(1.0, np.abs(expect)) + 5e-7), (g, t)
+        runs = [["make", "-s", "run-host"]]
+        # and on the emulated Cortex-M4, where the cross toolchain is installed (scripts/test.sh does)
+        if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+            made = subprocess.run(["make", "-s", "m4"], cwd=folder, capture_output=True, text=True, timeout=300)
+            assert made.returncode == 0, made.stderr[-2000:]
+            runs.append(["make", "-s", "run-m4"])
+        for run in runs:
+            proc = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
+            text = proc.stdout + proc.stderr                  # semihosting writes to either
+            assert proc.returncode == 0 and "PASS" in text, text[-500:]
+            printed = {(int(p[1]), int(p[2])): np.float64(p[3:]) for p in map(str.split, text.splitlines())
+                       if p[:1] == ["target"]}
+            assert len(printed) == int(golden.lengths.sum()), run
+            tol = entry["golden"]["tolerance"] * float(ds["target_std"])       # golden's, in target units
+            for (g, t), v in printed.items():
+                expect = bundle.denormalise(golden.y[g, t]).astype(np.float64)
+                assert np.all(np.abs(v - expect) <= tol + 1e-6 * np.maximum(1.0, np.abs(expect)) + 5e-7), (run, g, t)
 
 
 def test_an_unnormalised_import_says_it_takes_raw_features(tmp_path):
