@@ -11,6 +11,7 @@ from . import search
 from .competence import GATE_POINTS, published
 from .metrics import get as get_metric
 from .findings import fmt_p, join
+from .timing import measured
 from .studydata import StudyData
 from .verdicts import NOT_ASSESSABLE, QUESTIONS, SHIFT_NAMES, TRAINING_FAILURE, Analysis, Claim, scale
 
@@ -63,6 +64,8 @@ def design_section(data: StudyData, a: Analysis) -> Section:
         ds_rows.append([ds, task, cells[0].metric, sizes, str(cells[0].test_series().n_items),
                         f"{a.ref_budget[ds]:,}", note])
     notes = [Text(n) for n in (data.design.get("notes") or []) if isinstance(n, str) and n.strip()]
+    if data.state.get("jobs"):
+        notes.append(Text(measured(data.state).describe()))
     blocks = notes + [Text(f"Models: liquid {join(data.liquid()) or 'none'}; RNN {join(data.rnn()) or 'none'}. Seeds: "
                    f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
                    "resample of samples while training). Reference budget = the budget of the robustness "

@@ -104,6 +104,8 @@ class StudyData:
     cells: dict[tuple, Cell] = field(default_factory=dict)
     # runs a capacity retry replaced (edgelnn.study.stages): listed in the report, never analysed
     replaced: list[RunRecord] = field(default_factory=list)
+    # study.json's jobs and invocations (edgelnn.study.timing: the measured run time); {} without one
+    state: dict = field(default_factory=dict)
 
     @property
     def datasets(self) -> list[str]:
@@ -189,11 +191,13 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
         raise InputError(f"{folder}: no such study folder")
     problems: list[str] = []
     design: dict = {}
+    saved: dict = {}
     state = folder / "study.json"
     if state.is_file():
         try:
             data = json.loads(state.read_text())
             design = data.get("design") or {}
+            saved = {k: data.get(k) for k in ("jobs", "invocations")}
         except (json.JSONDecodeError, OSError, AttributeError) as exc:
             problems.append(f"study.json: unreadable ({exc}); design taken from the records")
     runs = [r for r in _read_records(sorted((folder / "records").glob("*/*.json")), folder, problems)
@@ -204,7 +208,8 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
 
     runs, replaced = replace_retried(runs)
     flag_runs(runs)   # the cell-level training-failure rule (falls with capacity) joins each run's own
-    data = StudyData(folder, design, runs, trials, problems=problems, replaced=replaced)
+    data = StudyData(folder, design, runs, trials, problems=problems, replaced=replaced,
+                     state={**saved, "design": design})
     groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault((r.dataset, r.model, r.budget, r.arm), []).append(r)
