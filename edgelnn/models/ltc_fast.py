@@ -189,45 +189,56 @@ def _csr(crow, col, values, rows, cols):
 def _unfold(wiring: Wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save: bool):
     """Forward: ``unfolds`` steps of v <- (cm_t v + num_c + sum w erev s) / (den_c + sum w s) per
     time step, s = sigmoid(sigma v_src - sigma mu) over the recurrent synapses; five tensor
-    operations an unfold (the gather and the sums are sparse products)."""
+    operations an unfold (the gather and the sums are sparse products). Every per-unfold view is
+    taken before the loop (``unbind``): at a few microseconds an operation, indexing in the loop
+    cost as much as the arithmetic."""
     t, ku, b = num_c.shape
     idx = wiring.rec.stacked(k)
     n = wiring.rec.size * k
+    unfolds = wiring.unfolds
     gather = _csr(idx["g_crow"], idx["g_col"], sigma.reshape(-1), n, ku)        # sigma_e v[src_e]
     weights = _csr(idx["w_crow"], idx["w_col"], torch.cat([werev.reshape(-1), w.reshape(-1)]), 2 * ku, n)
     nsm = nsm.expand(n, b).contiguous()
-    const = torch.cat([num_c, den_c], 1)                                        # (T, 2KU, B)
-    steps = t * wiring.unfolds
-    states = v0.new_empty(t, ku, b)
-    vs = v0.new_empty(steps + 1, ku, b) if save else None       # every unfold's state
+    const = torch.cat([num_c, den_c], 1).unbind(0)                              # T x (2KU, B)
+    cms = cm_t.unbind(0)
+    steps = t * unfolds
+    # every unfold's state and [num; den] sums; the denominators are kept for the backward
+    vs = v0.new_empty(steps + 1, ku, b) if save else None
+    sums = v0.new_empty(steps, 2 * ku, b) if save else None
     # every unfold's synapse activations, one block per time step: blocks this size are reused
     # from the heap from one call to the next, where one block for the sequence (> 32 MB at 4,000
     # parameters) would be fresh pages, faulted in at every training step
-    ss = [] if save else None
-    dens = [] if save else None
-    s = v0.new_empty(n, b)
-    v = v0
+    ss = [v0.new_empty(unfolds, n, b) for _ in range(t)] if save else None
     if save:
         vs[0] = v0
+        v_out = vs.unbind(0)[1:]
+        s_at = [s for block in ss for s in block.unbind(0)]
+        sum_at, num_at, den_at = sums.unbind(0), sums[:, :ku].unbind(0), sums[:, ku:].unbind(0)
+    else:
+        states = v0.new_empty(t, ku, b)
+        s = v0.new_empty(n, b)
+    v = v0
     for i in range(steps):
-        step, unfold = divmod(i, wiring.unfolds)
+        step = i // unfolds
         if save:
-            if unfold == 0:
-                ss.append(v0.new_empty(wiring.unfolds, n, b))
-            s = ss[step][unfold]
+            s = s_at[i]
         if n:
             torch.addmm(nsm, gather, v, out=s).sigmoid_()
-            sums = torch.addmm(const[step], weights, s)
+            if save:
+                su = torch.addmm(const[step], weights, s, out=sum_at[i])
+            else:
+                su = torch.addmm(const[step], weights, s)
         else:
-            sums = const[step].clone()
-        sums[:ku].addcmul_(cm_t[step], v)
-        v = vs[i + 1] if save else v0.new_empty(ku, b)
-        torch.div(sums[:ku], sums[ku:], out=v)
-        if save:
-            dens.append(sums[ku:])
-        if (i + 1) % wiring.unfolds == 0:
+            su = sum_at[i].copy_(const[step]) if save else const[step].clone()
+        num, den = (num_at[i], den_at[i]) if save else (su[:ku], su[ku:])
+        num.addcmul_(cms[step], v)
+        v = v_out[i] if save else v0.new_empty(ku, b)
+        torch.div(num, den, out=v)
+        if not save and (i + 1) % unfolds == 0:
             states[step] = v
-    return states, vs, ss, dens
+    if save:
+        return vs[unfolds::unfolds].clone(), vs, ss, list(den_at)
+    return states, None, None, None
 
 
 class _Unfolds(torch.autograd.Function):
@@ -248,7 +259,8 @@ class _Unfolds(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, g_states):
-        """Per unfold, with h = g_num * v_out = -g_den (signs restored once at the end)."""
+        """Per unfold, with h = g_num * v_out = -g_den (signs restored once at the end); the
+        per-unfold views are taken before the loop, as in the forward."""
         wiring, k = ctx.wiring, ctx.k
         cm_t, sigma, werev, w, vs = ctx.saved_tensors
         ss, dens = ctx.ss, ctx.dens
@@ -262,24 +274,29 @@ class _Unfolds(torch.autograd.Function):
         acc_w = cm_t.new_zeros(2, n, b)            # sum over unfolds of d/d[w erev; -w] per sample
         acc_z = cm_t.new_zeros(2, n, b)            # ... of d/d[sigma; -sigma mu]
         g_terms = cm_t.new_empty(2, n, b)
+        g_flat, g_num_terms, g_h_terms = g_terms.view(2 * n, b), g_terms[0], g_terms[1]
         v_src = cm_t.new_ones(2, n, b)             # [v at each synapse's source; 1]
+        v_src0 = v_src[0]
         g_s = cm_t.new_empty(n, b)
-        g = torch.zeros_like(g_states[0])
+        both_at, num_at, h_at = both.unbind(0), both[:, :ku].unbind(0), both[:, ku:].unbind(0)
+        v_at, cms, g_in = vs.unbind(0), cm_t.unbind(0), g_states.unbind(0)
+        s_at = [s for block in ss for s in block.unbind(0)] if n else None
+        g = torch.zeros_like(g_in[0])
         for i in reversed(range(t * unfolds)):
             step = i // unfolds
             if (i + 1) % unfolds == 0:
-                g = g + g_states[step]
-            g_num, h = both[i, :ku], both[i, ku:]
+                g = g + g_in[step]
+            g_num, h = num_at[i], h_at[i]
             torch.div(g, dens[i], out=g_num)                  # v_out = num / den
-            torch.mul(g_num, vs[i + 1], out=h)
-            g_v = g_num * cm_t[step]
+            torch.mul(g_num, v_at[i + 1], out=h)
+            g_v = g_num * cms[step]
             if n:
-                s = ss[step][i % unfolds]
-                torch.index_select(both[i], 0, dst2, out=g_terms.view(2 * n, b))   # each synapse's target rows
+                s = s_at[i]
+                torch.index_select(both_at[i], 0, dst2, out=g_flat)   # each synapse's target rows
                 acc_w.addcmul_(g_terms, s)
-                torch.mul(g_terms[0], werev, out=g_s).addcmul_(g_terms[1], w, value=-1.0)
+                torch.mul(g_num_terms, werev, out=g_s).addcmul_(g_h_terms, w, value=-1.0)
                 g_z = torch.ops.aten.sigmoid_backward(g_s, s)
-                torch.index_select(vs[i], 0, src, out=v_src[0])
+                torch.index_select(v_at[i], 0, src, out=v_src0)
                 acc_z.addcmul_(v_src, g_z)
                 g_v = torch.addmm(g_v, scatter, g_z)
             g = g_v
