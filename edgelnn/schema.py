@@ -44,10 +44,11 @@ STREAMS_BATCH_MODES = ("batched", "one stream per call")
 ROW_REQUIRED = ("schema", "schema_version", "bundle", "model", "dataset", "format", "scheme", "status")
 ROW_NON_NULL = ("schema", "schema_version", "bundle", "status")
 
-# Row fields that rows written before a rename carry under their old name: read as the new one.
-# size_ratio was the file-size ratio (beside a size_bytes that is no file's size for C); rows now
-# carry file_ratio, weight_ratio and flash_ratio, each one thing.
-ROW_RENAMES = {"size_ratio": "file_ratio"}
+# Fields that rows and manifest artifact entries written before a rename carry under their old
+# name: read as the new one. size_ratio was the file-size ratio (beside a size_bytes that is no
+# file's size for C); rows now carry file_ratio, weight_ratio and flash_ratio, each one thing, and
+# manifests the same file_ratio.
+FIELD_RENAMES = {"size_ratio": "file_ratio"}
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

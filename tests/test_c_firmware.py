@@ -513,7 +513,7 @@ def test_bench_rows_state_each_ratio_and_the_report_reads_them(packaged, tmp_pat
     fp32 = next(e for e in bundle.artifacts if e["scheme"] == "fp32")
     for row, entry in zip(rows, bundle.artifacts):
         assert check_row(row) == [] and "size_ratio" not in row
-        assert row["file_ratio"] == entry["size_ratio"]
+        assert row["file_ratio"] == entry["file_ratio"]
         assert row["weight_ratio"] == round(entry["footprint"]["weight_bytes"] / fp32["footprint"]["weight_bytes"], 4)
         assert row["flash_ratio"] is None                                   # a host row
     by = {r["scheme"]: r for r in rows}

@@ -85,7 +85,7 @@ def test_unquantized_scheme_is_reported_as_float(export_checkpoint, tmp_path):
                            tolerances={"int8-dynamic": {"metric_delta": 1.0}})
     r = next(r for r in report.results if r.scheme == "int8-dynamic")
     assert r.status in ("passed", "rejected")
-    assert r.quantized is False and r.size_ratio > 0.9 and "NOT quantized" in r.note
+    assert r.quantized is False and r.file_ratio > 0.9 and "NOT quantized" in r.note
 
 
 @pytest.mark.parametrize("kind", ["cfc", "ltc", "lstm"])

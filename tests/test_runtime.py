@@ -92,6 +92,18 @@ def test_tampered_artifact_refused(bundle_copy):
     bundle.open(entry, verify=False).close()   # the runtime itself would have loaded it
 
 
+def test_a_bundle_written_before_the_file_ratio_rename_still_loads(bundle_copy):
+    """Manifests before 2026-12 called the file ratio size_ratio: read as file_ratio, one name."""
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    ratios = [a.pop("file_ratio") for a in manifest["artifacts"]]
+    for a, r in zip(manifest["artifacts"], ratios):
+        a["size_ratio"] = r
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    bundle = load_bundle(bundle_copy)
+    assert [a["file_ratio"] for a in bundle.artifacts] == ratios and all(r is not None for r in ratios)
+    assert not any("size_ratio" in a for a in bundle.artifacts)
+
+
 def test_nan_and_bad_inputs_are_one_line_errors(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     with bundle.open(bundle.artifacts[0]) as runner:

@@ -71,7 +71,7 @@ class _Context:
             dataset=b.dataset.get("name") or b.model.get("dataset"), artifact=entry.get("file"),
             format=entry.get("format"), graph=entry.get("graph"), scheme=entry.get("scheme"),
             status=status, target=self.target, measured_on=dict(self.measured_on),
-            size_bytes=entry.get("bytes"), file_ratio=entry.get("size_ratio"),
+            size_bytes=entry.get("bytes"), file_ratio=entry.get("file_ratio"),
             weight_ratio=_ratio(_weight_bytes(entry), _weight_bytes(self.fp32_of(entry))),
             params=b.model.get("params"), params_active=b.model.get("params_active"),
             footprint=entry.get("footprint"), metric=self._metric(),
@@ -101,7 +101,7 @@ def _weight_bytes(entry: dict | None) -> int | None:
 
 
 def _ratio(mine, fp32) -> float | None:
-    """mine / fp32's, rounded as the manifest's size_ratio; None where either is unknown."""
+    """mine / fp32's, rounded as the manifest's file_ratio; None where either is unknown."""
     return round(mine / fp32, 4) if mine is not None and fp32 else None
 
 

@@ -46,8 +46,8 @@ class ResultRow:
     source_bytes: int | None = None       # C: the .c source's bytes (size_bytes is the object's)
     sha256: str | None = None             # of the artifact file (byte-identical artifacts share it)
     # against the bundle's fp32 artifact of the same format and graph (null where a figure is missing):
-    file_ratio: float | None = None       # file bytes (the manifest's size_ratio; rows before the
-                                          # rename called it size_ratio: schema.ROW_RENAMES)
+    file_ratio: float | None = None       # file bytes (the manifest's file_ratio; rows before the
+                                          # rename called it size_ratio: schema.FIELD_RENAMES)
     weight_ratio: float | None = None     # stored weight bytes (footprint.weight_bytes): what
                                           # quantization shrinks; the report's "x fp32" on a host
     flash_ratio: float | None = None      # microcontroller targets: flash_bytes (the API that core

@@ -47,7 +47,7 @@ def _result_table(report):
         quant = "" if r.quantized is None or r.scheme == "fp32" else ("yes" if r.quantized else "[yellow]float[/]")
         reason = escape(r.reason or "") if r.status != "passed" else ""
         t.add_row(r.format, r.graph, r.scheme, f"[{style}]{r.status}[/]",
-                  _fmt(r.bytes / 1024 if r.bytes else None, ".1f"), _fmt(r.size_ratio, ".2f"), quant,
+                  _fmt(r.bytes / 1024 if r.bytes else None, ".1f"), _fmt(r.file_ratio, ".2f"), quant,
                   _fmt(r.max_abs), _fmt(r.rel_range), _fmt(r.metric_delta, "+.3f"),
                   f"[{style}]{reason}[/]" if reason else "")
     return t
@@ -252,7 +252,7 @@ def _show_bundle(bundle: Path, m: dict, checks: list[bool]) -> None:
         par = a.get("parity", {})
         quant = "" if a["scheme"] == "fp32" else ("yes" if a.get("quantized") else "[yellow]float[/]")
         t.add_row(escape(a["file"]), a["scheme"], _fmt(a.get("bytes", 0) / 1024, ".1f"),
-                  _fmt(a.get("size_ratio"), ".2f"), quant, _fmt(par.get("max_abs")),
+                  _fmt(a.get("file_ratio"), ".2f"), quant, _fmt(par.get("max_abs")),
                   _fmt(par.get("rel_range")), _fmt(par.get("metric_delta"), "+.3f"),
                   _fmt(a.get("golden", {}).get("tolerance")),
                   "[green]ok[/]" if ok else "[bold red]MISMATCH[/]")

@@ -62,7 +62,7 @@ class ArtifactResult:
     status: str                      # passed | rejected | unsupported | failed
     file: str | None = None
     bytes: int | None = None
-    size_ratio: float | None = None
+    file_ratio: float | None = None
     quantized: bool | None = None
     max_abs: float | None = None
     rel_range: float | None = None
@@ -316,7 +316,7 @@ class _Run:
         entry = {"file": path.name, "format": fmt.name, "graph": graph, "scheme": scheme,
                  "chunk": chunk if fmt.seq_chunk and graph == "seq" else None,
                  "sha256": mf.sha256(path), "bytes": path.stat().st_size,
-                 "size_ratio": round(path.stat().st_size / (fp32_bytes or path.stat().st_size), 4),
+                 "file_ratio": round(path.stat().st_size / (fp32_bytes or path.stat().st_size), 4),
                  "quantized": bool(info.get("quantized", False)), "note": info.get("note", ""),
                  "io": info["io"]}
         entry.update(info.get("manifest") or {})      # format-specific facts (C: prefix, header, mcu)
@@ -355,7 +355,7 @@ class _Run:
                 parity = {**parity, "passed": False, "reason": str(exc)}
                 entry["parity"]["passed"] = False
         result = ArtifactResult(fmt.name, graph, scheme, "passed" if parity["passed"] else "rejected",
-                                path.name, entry["bytes"], entry["size_ratio"], entry["quantized"],
+                                path.name, entry["bytes"], entry["file_ratio"], entry["quantized"],
                                 parity.get("max_abs"), parity.get("rel_range"), parity.get("metric"),
                                 parity.get("metric_delta"), entry["note"], parity.get("reason"),
                                 round(time.perf_counter() - started, 2))

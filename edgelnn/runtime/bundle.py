@@ -11,7 +11,7 @@ from ..errors import BundleError
 from ..files import json_loads
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files
+from ..schema import FIELD_RENAMES, MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files
 from .base import Runner
 
 
@@ -214,7 +214,7 @@ _NUMBER = (int, float)
 _TOP = {"name": str, "model": dict, "dataset": dict, "reference": dict, "tensors": dict,
         "evaluation": dict, "calibration": dict, "notes": list, "target": str, "golden_file": str}
 _ENTRY = {"file": str, "format": str, "graph": str, "scheme": str, "io": dict, "golden": dict,
-          "parity": dict, "footprint": dict, "chunk": int, "bytes": int, "size_ratio": _NUMBER,
+          "parity": dict, "footprint": dict, "chunk": int, "bytes": int, "file_ratio": _NUMBER,
           "quantized": bool, "note": str, "c_prefix": str, "tools": dict, "extra_files": list,
           "reason": str, "sha256": str}
 _REQUIRED_ENTRY = ("file", "format", "graph", "scheme")
@@ -326,6 +326,10 @@ def read_manifest(path: str | Path) -> dict:
             a["file"], a["format"], a["graph"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
+    for entry in (e for key in ("artifacts", "rejected", "unsupported") for e in manifest.get(key, [])):
+        for old, new in FIELD_RENAMES.items():          # bundles written before a rename
+            if old in entry and new not in entry:
+                entry[new] = entry.pop(old)
     check_types(manifest, str(manifest_path))
     manifest_files(manifest, str(manifest_path))       # every file name stays inside the bundle
     for a in manifest.get("artifacts", []):

@@ -119,7 +119,7 @@ def check(kinds, units_list, schemes=SCHEMES, steps: int = 128, rollouts: int = 
                        "y_range": float(y_ref.max() - y_ref.min()),
                        "h_range": float(h_ref.max() - h_ref.min()),
                        "bytes": os.path.getsize(path),
-                       "size_ratio": os.path.getsize(path) / fp32_bytes,
+                       "file_ratio": os.path.getsize(path) / fp32_bytes,
                        "quantized": info["quantized"], "seconds": seconds, "note": info["note"]}
                 rows.append(row)
                 log(_fmt(row))
@@ -132,7 +132,7 @@ HEADER = ("| kind | units | scheme | max abs y | max abs h | y range | h range |
 
 def _fmt(r: dict) -> str:
     return (f"| {r['kind']} | {r['units']} | {r['scheme']} | {r['max_abs_y']:.2e} | "
-            f"{r['max_abs_h']:.2e} | {r['y_range']:.2f} | {r['h_range']:.2f} | {r['bytes']} | {r['size_ratio']:.2f} | "
+            f"{r['max_abs_h']:.2e} | {r['y_range']:.2f} | {r['h_range']:.2f} | {r['bytes']} | {r['file_ratio']:.2f} | "
             f"{r['quantized']} | {r['seconds']:.1f} |")
 
 
