@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 
 import pytest
 
@@ -171,6 +172,16 @@ def test_regression_dataset_lower_rmse_wins(tmp_path):
     c = claim(a, "accuracy", "cfc", "gru")
     assert c.liquid_value < c.rnn_value and c.estimate > 0 and c.verdict == LIQUID_BETTER
     assert c.gate.startswith("gate not applied")
+    # the competence table names a regression row's metrics (never "accuracy"), and picks the
+    # cell with the lowest validation RMSE
+    from edgelnn.study.report_sections import competence_section
+    table = next(b for b in competence_section(a).blocks if getattr(b, "id", "") == "competence")
+    assert not any("accuracy" in col for col in table.columns)
+    for row in table.rows:
+        assert row[3].endswith("(RMSE)") and row[5].endswith(("(RMSE)", "(relative MSE)")), row
+    for r in a.competence:
+        cells = [c for c in load_study(tmp_path).cells.values() if c.model == r.model]
+        assert r.val == min(statistics.fmean(x.val_metric for x in c.runs) for c in cells) and r.within is None
 
 
 def test_damaged_record_is_reported_not_hidden(tmp_path):

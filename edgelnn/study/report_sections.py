@@ -179,6 +179,15 @@ def landscape_blocks(data: StudyData, groups: dict) -> list:
                               rows)]
 
 
+def _in(value: float | None, metric: str) -> str:
+    """A competence figure; a metric other than accuracy says which it is."""
+    text = num(value, 4)
+    return text if metric == "accuracy" or value is None else f"{text} ({METRIC_LABELS.get(metric, metric)})"
+
+
+METRIC_LABELS = {"rmse": "RMSE", "relative-mse": "relative MSE"}
+
+
 def competence_section(a: Analysis) -> Section:
     rows = []
     for r in a.competence:
@@ -186,7 +195,8 @@ def competence_section(a: Analysis) -> Section:
         pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
         status = ("–" if r.within is None else "within" if r.within
                   else f"**more than {GATE_POINTS:g} points below**")
-        rows.append([r.dataset, r.model, r.family, num(r.val, 4), str(r.val_items or "–"), num(r.test, 4),
+        rows.append([r.dataset, r.model, r.family, _in(r.val, r.val_metric), str(r.val_items or "–"),
+                     _in(r.test, r.test_metric),
                      f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
     sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
     return Section("Competence gate", [
@@ -196,10 +206,13 @@ def competence_section(a: Analysis) -> Section:
              f"A comparison where *neither* model's validation accuracy comes within {GATE_POINTS:g} points of "
              "the best published figure is **not assessable** on that dataset: it gets no verdict. *val items*: "
              "the validation items behind the gate's figure, over the cell's seeds (each seed validates on its own "
-             "fold of the training set: edgelnn.study.validation). Sources:\n\n"
+             "fold of the training set: edgelnn.study.validation). A regression dataset has no gate; its rows "
+             "name their metrics: the validation RMSE the records carry (in standard deviations of the target) "
+             "and the test relative MSE the comparisons use (the share of the predict-the-mean baseline's MSE), "
+             "both lower-is-better. Sources:\n\n"
              + "\n".join(f"- {s}" for s in sources)),
-        Table("competence", ["dataset", "model", "family", "validation accuracy (gate)", "val items",
-                             "test accuracy (same cell)",
+        Table("competence", ["dataset", "model", "family", "validation (gate)", "val items",
+                             "test (same cell)",
                              "at budget / arm", "published (test)", "gate"], rows)])
 
 

@@ -187,6 +187,10 @@ class CompetenceRow:
     source: str
     within: bool | None  # None: no published figure (or not a classification dataset)
     val_items: int = 0   # validation items behind ``val``, summed over seeds (0: not recorded)
+    # the metrics ``val`` and ``test`` are in: the same for accuracy; a regression cell's validation
+    # figure is the records' RMSE (target standard deviations), its test one relative MSE
+    val_metric: str = "accuracy"
+    test_metric: str = "accuracy"
 
 
 @dataclass
@@ -332,7 +336,8 @@ def competence_rows(data: StudyData) -> list[CompetenceRow]:
                 ref.accuracy if ref else None, ref.method if ref else "",
                 ref.source if ref else comp.no_figure_reason(ds),
                 comp.competent(ds, val) if (ref and is_cls) else None,
-                sum(getattr(r, "val_items", 0) or 0 for r in best.runs)))
+                sum(getattr(r, "val_items", 0) or 0 for r in best.runs),
+                best.runs[0].metric if best.runs else best.metric, best.metric))
     return out
 
 
