@@ -218,7 +218,8 @@ def competence_section(a: Analysis) -> Section:
 
 def curves_section(data: StudyData, a: Analysis, images: dict) -> Section:
     blocks = [Text("Mean test metric over seeds at each budget, plotted against the mean *active* parameter "
-                   "count. Per model: the smallest budget at which its curve comes within 1 point (RMSE: 1 %) "
+                   "count. Per model: the smallest budget at which its curve comes within 1 point (relative MSE: 0.01, 1 % of "
+                   "the predict-the-mean baseline's MSE; a dataset left on RMSE: 1 % of the best) "
                    "of the dataset's best (any model, any budget, plain arm) -- the basis of the parameter-"
                    "efficiency comparisons; never one pair.")]
     for ds in data.datasets:

@@ -7,9 +7,10 @@ has >= ``MIN_SEEDS`` seeds common to both sides and it is not a quick look. Holm
 family ``HOLM_FAMILY`` (one over every such claim); the report shows the other choice
 (``FAMILY_CHOICES``) as a sensitivity line. Four kinds of claims, per dataset:
 
-- ``accuracy``: test accuracy (RMSE) at each matched budget, plain arm;
+- ``accuracy``: test accuracy (regression: relative MSE) at each matched budget, plain arm;
 - ``efficiency``: the budget at which each model's accuracy-vs-active-parameters curve first
-  comes within 1 point (RMSE: 1 %) of the dataset's best (any model, any budget), plain arm;
+  comes within 1 point (relative MSE: 0.01; RMSE, where a dataset keeps it: 1 %) of the dataset's best
+  (any model, any budget), plain arm;
   the statistic is the difference in budget steps, recomputed on every resample. A curve that
   never comes within is *censored* at the top budget: the difference is then a bound (its sign,
   and so the p-value, stays exact), never an imputed value;
