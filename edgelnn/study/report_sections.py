@@ -294,16 +294,18 @@ def pairs_section(a: Analysis, design: dict) -> Section:
 def robustness_section(data: StudyData, a: Analysis, rows: list[dict], images: dict) -> Section:
     blocks = [Text("Metric under each shift at the reference budget, mean ± std over seeds: "
                    + "; ".join(f"**{k}** = {v}" for k, v in SHIFT_NAMES.items())
-                   + ". Loss = clean − shifted (accuracy points; RMSE: shifted − clean), paired per item; "
-                     "share = loss / (clean − chance), chance = 1 / classes: the part of what the model learned "
-                     "that the shift takes away (a model near chance cannot look robust by having little to lose).")]
+                   + ". Loss = clean − shifted in accuracy points (regression: shifted − clean relative MSE, in % "
+                     "of the predict-the-mean baseline's MSE), paired per item; share = loss / (clean − chance), "
+                     "chance = 1 / classes (regression: the baseline's relative MSE, 1): the part of what the model "
+                     "learned that the shift takes away (a model near chance cannot look robust by having little to "
+                     "lose).")]
     for ds in data.datasets:
         if images.get(f"robustness-{ds}"):
             blocks.append(Image(f"plots/robustness-{ds}.png", images[f"robustness-{ds}"], f"{ds} robustness"))
     table = []
     for r in rows:
         table.append([r["dataset"], r["model"], r["arm"], r["shift"], r["level"], pm(r["mean"], r["std"]),
-                      pm(r["clean"], None), num(r["loss"], 1 if r["metric"] == "accuracy" else 3),
+                      pm(r["clean"], None), num(r["loss"], get_metric(r["metric"]).digits),
                       "–" if r.get("share") is None else f"{r['share']:.0f} %"])
     blocks.append(Table("robustness-levels", ["dataset", "model", "arm", "shift", "level", "under shift",
                                               "clean", "loss", "share of clean − chance lost"], table))
