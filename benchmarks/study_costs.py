@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from edgelnn.study import costs  # noqa: E402
+from edgelnn.study import costs, records  # noqa: E402
 
 RIDGE = 0.05   # penalty on a kind's slope deviating from the common one, per unit of total weight
 
@@ -46,12 +46,12 @@ def job_rows(folder: Path) -> list[dict]:
         kind = key.split()[0]
         if kind not in ("tune", "final") or info.get("cpu_seconds") is None:
             continue
-        rec = json.loads((folder / info["outputs"][0]).read_text())
-        d, m, b, k = rec["dataset"], rec["model"], rec["budget"], rec.get("stacked") or 1
+        rec = records.read(folder / info["outputs"][0])
+        d, m, b, k = rec.dataset, rec.model, rec.budget, rec.stacked or 1
         share = costs.stack_share(m, k, b) if k > 1 else 1.0
-        per_epoch = costs.CALIBRATION * costs.epoch_seconds(d, m, rec["units"], rec["hparams"]["batch_size"]) * share
-        score = costs.score_estimate(d, m, rec["units"]) if kind == "final" else 0.0
-        rows.append({"kind": kind, "dataset": d, "model": m, "budget": b, "epochs": rec["epochs_run"],
+        per_epoch = costs.CALIBRATION * costs.epoch_seconds(d, m, rec.units, rec.hparams["batch_size"]) * share
+        score = costs.score_estimate(d, m, rec.units) if kind == "final" else 0.0
+        rows.append({"kind": kind, "dataset": d, "model": m, "budget": b, "epochs": rec.epochs_run,
                      "per_epoch": per_epoch, "score": score, "cpu": info["cpu_seconds"],
                      "recorded_estimate": info.get("estimate") or 0.0, "finished": info["finished"]})
     return rows

@@ -50,6 +50,13 @@ ROW_NON_NULL = ("schema", "schema_version", "bundle", "status")
 # manifests the same file_ratio.
 FIELD_RENAMES = {"size_ratio": "file_ratio"}
 
+
+def with_new_names(obj: dict) -> dict:
+    """``obj`` with each field written under an old name (FIELD_RENAMES) under its new one (kept
+    as it is where the new name is there too)."""
+    return {(FIELD_RENAMES[k] if k in FIELD_RENAMES and FIELD_RENAMES[k] not in obj else k): v
+            for k, v in obj.items()}
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 # Shift names bundles (manifest evaluation.shifts) and rows (shifts[].shift) used before a rename:

@@ -16,9 +16,9 @@ from ..schema import RESULT_SCHEMA as SCHEMA
 from ..schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 from ..schema import ROW_NON_NULL as NON_NULL  # the others may be null (shown as "?")
 from ..schema import ROW_REQUIRED as REQUIRED
-from ..schema import FIELD_RENAMES, SHIFT_RENAMES
+from ..schema import SHIFT_RENAMES
 from ..schema import STATUS_LABELS as STATUSES  # status -> (group, label shown in reports)
-from ..schema import plain_name
+from ..schema import plain_name, with_new_names
 EXPORT_FAILED = ("failed", "failed to export")  # a "rejected" row without a file: the exporter failed
 HIGHER_IS_BETTER = {"accuracy": True, "rmse": False}  # mirrors edgelnn.metrics
 
@@ -231,8 +231,7 @@ def parse_row(obj: dict, where: str) -> Row:
     if obj["status"] not in STATUSES:
         raise ResultsError(f"{where}: unknown status {obj['status']!r}; known: {', '.join(STATUSES)}")
     check_values(obj, where)
-    raw, obj = obj, {**obj, **{new: obj[old] for old, new in FIELD_RENAMES.items()     # rows before a rename
-                               if old in obj and new not in obj}}
+    raw, obj = obj, with_new_names(obj)                       # rows written before a rename
     try:      # names the report uses to find files: a bundle folder and a file inside it
         plain_name(str(obj["bundle"]), "bundle")
         if obj.get("artifact") is not None:

@@ -11,7 +11,7 @@ from ..errors import BundleError
 from ..files import json_loads
 from ..schema import BUNDLE_SCHEMA as SCHEMA
 from ..schema import BUNDLE_SCHEMA_VERSION as SCHEMA_VERSION
-from ..schema import FIELD_RENAMES, MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files
+from ..schema import MANIFEST, SHIFT_RENAMES, artifact_files, manifest_files, with_new_names
 from .base import Runner
 
 
@@ -326,10 +326,9 @@ def read_manifest(path: str | Path) -> dict:
             a["file"], a["format"], a["graph"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{manifest_path} is incomplete: missing {exc}") from None
-    for entry in (e for key in ("artifacts", "rejected", "unsupported") for e in manifest.get(key, [])):
-        for old, new in FIELD_RENAMES.items():          # bundles written before a rename
-            if old in entry and new not in entry:
-                entry[new] = entry.pop(old)
+    for key in ("artifacts", "rejected", "unsupported"):      # bundles written before a rename
+        if key in manifest:
+            manifest[key] = [with_new_names(e) for e in manifest[key]]
     check_types(manifest, str(manifest_path))
     manifest_files(manifest, str(manifest_path))       # every file name stays inside the bundle
     for a in manifest.get("artifacts", []):

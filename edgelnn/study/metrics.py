@@ -28,6 +28,7 @@ class Metric:
     doc: str
     within_abs: float | None = None  # "within 1 point of the best": this much in metric units
     #                                  (None: 1 % of the best, for a metric with units)
+    label: str = ""      # the metric's name in report text (default: its registry name)
 
 
 def _identity(m):
@@ -38,11 +39,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", True, _identity, 100.0, "points", 1, "classes",
            "per item 1 / 0 correct; the metric is their mean", within_abs=0.01),
     Metric("rmse", False, np.sqrt, 1.0, "RMSE", 3, "none",
-           "per item the squared error in original units; the metric is the root of their mean"),
+           "per item the squared error in original units; the metric is the root of their mean", label="RMSE"),
     Metric(RELATIVE_MSE, False, _identity, 100.0, "% of the baseline MSE", 1, "one",
            "per item the squared error over the MSE of predicting the test split's mean "
            "(edgelnn.metrics.relative_mse); the metric is their mean: 0 perfect, 1 no better than the mean; "
-           "the study's regression claims use it", within_abs=0.01),
+           "the study's regression claims use it", within_abs=0.01, label="relative MSE"),
 )}
 
 # What a regression study's records carry (RMSE from per-item squared errors) and what its

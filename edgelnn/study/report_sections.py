@@ -65,7 +65,7 @@ def design_section(data: StudyData, a: Analysis) -> Section:
                         f"{a.ref_budget[ds]:,}", note])
     notes = [Text(n) for n in (data.design.get("notes") or []) if isinstance(n, str) and n.strip()]
     if data.state.get("jobs"):
-        notes.append(Text(measured(data.state).describe()))
+        notes.append(Text(measured(data.state, data.design).describe()))
     blocks = notes + [Text(f"Models: liquid {join(data.liquid()) or 'none'}; RNN {join(data.rnn()) or 'none'}. Seeds: "
                    f"{', '.join(map(str, data.seeds))}. Arms: {join(data.arms())} (time-aug = random drop / "
                    "resample of samples while training). Reference budget = the budget of the robustness "
@@ -182,10 +182,7 @@ def landscape_blocks(data: StudyData, groups: dict) -> list:
 def _in(value: float | None, metric: str) -> str:
     """A competence figure; a metric other than accuracy says which it is."""
     text = num(value, 4)
-    return text if metric == "accuracy" or value is None else f"{text} ({METRIC_LABELS.get(metric, metric)})"
-
-
-METRIC_LABELS = {"rmse": "RMSE", "relative-mse": "relative MSE"}
+    return text if metric == "accuracy" or value is None else f"{text} ({get_metric(metric).label or metric})"
 
 
 def competence_section(a: Analysis) -> Section:

@@ -208,8 +208,7 @@ def load_study(folder: str | Path, *, relative: bool = True) -> StudyData:
 
     runs, replaced = replace_retried(runs)
     flag_runs(runs)   # the cell-level training-failure rule (falls with capacity) joins each run's own
-    data = StudyData(folder, design, runs, trials, problems=problems, replaced=replaced,
-                     state={**saved, "design": design})
+    data = StudyData(folder, design, runs, trials, problems=problems, replaced=replaced, state=saved)
     groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault((r.dataset, r.model, r.budget, r.arm), []).append(r)

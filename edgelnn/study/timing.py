@@ -50,8 +50,9 @@ def _time(text) -> _dt.datetime | None:
         return None
 
 
-def measured(state: dict) -> RunTime:
-    """The RunTime of a study from its study.json contents."""
+def measured(state: dict, design: dict | None = None) -> RunTime:
+    """The RunTime of a study from its study.json contents (``design``: the one whose plan estimate
+    to show, else study.json's)."""
     jobs = state.get("jobs") or {}
     invs = [i for i in (state.get("invocations") or []) if isinstance(i, dict) and _time(i.get("started"))]
     out = RunTime(invocations=len(invs))
@@ -76,7 +77,7 @@ def measured(state: dict) -> RunTime:
         if inside:
             out.wall_seconds += (max(inside) - starts[n]).total_seconds()
     out.finished = bool(invs) and invs[-1].get("status") not in (None, "running")
-    est = (state.get("design") or {}).get("estimate") or {}
+    est = ((design if design is not None else state.get("design")) or {}).get("estimate") or {}
     if est.get("wall_minutes") is not None:
         out.plan_wall_minutes, out.plan_workers = float(est["wall_minutes"]), est.get("workers")
     return out

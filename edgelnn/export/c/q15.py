@@ -96,6 +96,7 @@ _SMLAD_LOOP = f"""        __asm__("lsrs %[c], %[c], #1\\n\\t"
                 : "memory", "cc");
 """
 
+
 def _rescale4(v: str, s: str, ss: str, sx: str, b: str, indent: str) -> str:
     """C lines: a block's 4 int32 sums a0..a3 -> floats v0..v3 = a * (s[r * ss] * sx) (+ b[j + r])."""
     at = ("0", ss, f"2 * {ss}", f"3 * {ss}")
@@ -111,7 +112,6 @@ def _pair_row(indent: str) -> str:
             f"{indent}const float g = (float)acc2[r] * (s2[(j + r) * ss2] * sx2) + (b2 ? b2[j + r] : 0.0f);\n"
             f"{indent}if (y1) {{\n{indent}    y1[j + r] = f;\n{indent}    y[j + r] = g;\n"
             f"{indent}}} else\n{indent}    y[j + r] = g + f;\n")
-
 
 
 def c_helpers(p: str) -> dict[str, str]:
