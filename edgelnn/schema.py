@@ -57,6 +57,7 @@ def with_new_names(obj: dict) -> dict:
     return {(FIELD_RENAMES[k] if k in FIELD_RENAMES and FIELD_RENAMES[k] not in obj else k): v
             for k, v in obj.items()}
 
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 # Shift names bundles (manifest evaluation.shifts) and rows (shifts[].shift) used before a rename:
