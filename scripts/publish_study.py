@@ -7,9 +7,11 @@
 ``<study>/report`` (what ``edgelnn study`` / ``edgelnn report <study>`` wrote) is copied over
 docs/example-report whole -- files of an older report that this one lacks are removed -- and the
 README's study-findings block is rewritten from ``<study>/report/findings.md`` by
-scripts/update_readme_findings.py. A quick look is refused unless --allow-quick: the published
-report is the full study's. The new folder is written beside the old one and swapped in only when
-complete, so a failed copy leaves docs/example-report as it was.
+scripts/update_readme_findings.py; a hand-written warning about the findings it replaces (between
+``<!-- study-caveat:start -->`` and ``<!-- study-caveat:end -->``) is removed with its markers.
+A quick look is refused unless --allow-quick: the published report is the full study's. The new
+folder is written beside the old one and swapped in only when complete, so a failed copy leaves
+docs/example-report as it was.
 """
 from __future__ import annotations
 
@@ -26,7 +28,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import update_readme_findings as findings_block  # noqa: E402
 
 REQUIRED = ("report.md", "findings.md", "summary.json")
-HAND_WRITTEN = "Do not cite these findings"
+CAVEAT = ("<!-- study-caveat:start -->", "<!-- study-caveat:end -->")
+
+
+def without_caveat(readme: str) -> str:
+    """README without its caveat block (markers, text and the blank line after it): the warning was
+    about the findings being replaced."""
+    start, end = CAVEAT
+    if readme.count(start) != readme.count(end) or readme.count(start) > 1:
+        raise ValueError(f"README must hold at most one {start} ... {end} pair")
+    if start not in readme:
+        return readme
+    head, rest = readme.split(start, 1)
+    if end not in rest:
+        raise ValueError(f"README's {start} comes after its {end}")
+    _, tail = rest.split(end, 1)
+    return head + tail.lstrip("\n")
 
 
 def report_folder(study: Path, allow_quick: bool) -> Path:
@@ -80,7 +97,8 @@ def main(argv=None) -> int:
     try:
         report = report_folder(args.study, args.allow_quick)
         old_readme = readme.read_text(encoding="utf-8")
-        new_readme = findings_block.updated(old_readme, (report / "findings.md").read_text(encoding="utf-8"),
+        new_readme = findings_block.updated(without_caveat(old_readme),
+                                            (report / "findings.md").read_text(encoding="utf-8"),
                                             findings_block.provenance(args.study))
         if args.check:
             stale = differs(report, dest)
@@ -98,9 +116,6 @@ def main(argv=None) -> int:
         return 1
     print(f"{dest}: the report of {args.study}")
     print(f"{readme}: findings from {report / 'findings.md'}")
-    if HAND_WRITTEN in new_readme:
-        print(f"note: {readme} still says '{HAND_WRITTEN}' above the findings (hand-written): "
-              "update that paragraph for this run")
     return 0
 
 

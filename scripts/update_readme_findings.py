@@ -20,16 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def provenance(study: Path) -> str:
-    """One line: the run that produced the findings (from study.json), or just the folder."""
+    """One line: the run that produced the findings (from study.json), or just the folder. The time
+    is edgelnn.study.timing's: every invocation counts (a study resumed after a kill spans several)."""
     try:
+        from edgelnn.study.timing import measured
         state = json.loads((study / "study.json").read_text(encoding="utf-8"))
-        runs = [r for r in state.get("invocations", []) if r.get("status") == "finished"]
-        last = runs[-1]
-        total = sum(float(r.get("seconds") or 0) for r in state.get("invocations", []))
+        last = [r for r in state.get("invocations", []) if r.get("status") == "finished"][-1]
+        run = measured(state)
         quick = " (quick look)" if state.get("design", {}).get("quick") else ""
+        times = (f"{run.invocations} invocations (resumed where it stopped), " if run.invocations > 1 else "")
         return (f"*Generated from the report of `edgelnn study`{quick}, finished {last.get('finished', '?')} on "
-                f"{last.get('executor', '?')}; {total / 60:.0f} min of study time in all.*")
-    except (OSError, ValueError, IndexError, KeyError, AttributeError):
+                f"{last.get('executor', '?')}; {times}{run.wall_seconds / 60:,.0f} min of study time "
+                f"and {run.cpu_total / 60:,.0f} CPU min in all.*")
+    except (OSError, ValueError, IndexError, KeyError, AttributeError, ImportError):
         return f"*Generated from the report in `{study}`.*"
 
 
