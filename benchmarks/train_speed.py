@@ -3,9 +3,10 @@
 Each (dataset, budget) sizes every kind with ``size_for_budget`` and times optimizer steps of the
 real training arithmetic (forward over the padded window, cross-entropy at each sequence's last
 step, backward, gradient clipping, Adam, the LTC's constraints) at the dataset's mini-batch size,
-one intra-op thread as ``edgelnn train`` uses. ``ltc``/``ltc-ncp`` are timed twice: as edgelnn
-trains them (over the active synapses, ``edgelnn.models.ltc_fast``) and through ncps's own dense
-``LTCCell.forward`` (the form every LTC trained with before). The kinds are timed in interleaved
+one intra-op thread as ``edgelnn train`` uses. ``ltc``/``ltc-ncp`` are timed three times: as edgelnn
+trains them (over the active synapses, ``edgelnn.models.ltc_fast``, its unfolds in the C kernel
+``ltc_kernel.c``), the same with the unfolds in torch operations (``EDGELNN_LTC_KERNEL=0``: no
+compiler) and through ncps's own dense ``LTCCell.forward`` (the form every LTC trained with before). The kinds are timed in interleaved
 rounds, so a change in the machine's load hits all of them alike; the ratios are what to read.
 
     python benchmarks/train_speed.py --out benchmarks/train_speed.md
@@ -27,7 +28,8 @@ from edgelnn.models import create, size_for_budget
 from edgelnn.models.cells import StepCell
 
 KINDS = ("cfc", "cfc-ncp", "ltc", "ltc-ncp", "lstm", "gru", "gru-d", "rnn")
-NCPS = ("ltc", "ltc-ncp")                     # also timed through ncps's dense LTCCell
+NCPS = ("ltc", "ltc-ncp")                     # also timed without the C kernel and through ncps's LTCCell
+FORMS = {"edgelnn": "edgelnn", "torch": "edgelnn, torch ops", "ncps": "ncps LTCCell"}
 # the mini-batch of the training recipe (largest power of two <= n_train / 10, within 8..64)
 BATCH = {"japanesevowels": 16, "irregular-sine": 32, "italypowerdemand": 8, "basicmotions": 8}
 
@@ -39,10 +41,10 @@ def _ncps_form(model):
     return model
 
 
-def _setup(ds, kind, budget, ncps):
+def _setup(ds, kind, budget, form):
     fit = size_for_budget(kind, ds.input_size, ds.output_size, budget)
     model = create(kind, ds.input_size, ds.output_size, units=fit.units, seed=0, **fit.options)
-    if ncps:
+    if form == "ncps":
         _ncps_form(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     return fit, model, opt
@@ -69,8 +71,8 @@ def measure(dataset: str, budgets, steps: int, rounds: int):
     steps_per_epoch = -(-n // batch)
     rows = []
     for budget in budgets:
-        # each ncps arm runs right after its fast arm, so the pair sees the same load
-        arms = [arm for k in KINDS for arm in ([(k, False), (k, True)] if k in NCPS else [(k, False)])]
+        # an LTC's other forms run right after its fast one, so they see the same load
+        arms = [(k, f) for k in KINDS for f in (("edgelnn", "torch", "ncps") if k in NCPS else ("edgelnn",))]
         setups = {arm: _setup(ds, arm[0], budget, arm[1]) for arm in arms}
         times = {arm: [] for arm in arms}
         gen = torch.Generator().manual_seed(0)
@@ -78,20 +80,22 @@ def measure(dataset: str, budgets, steps: int, rounds: int):
             for arm in arms:
                 fit, model, opt = setups[arm]
                 idx = [torch.randperm(n, generator=gen)[:batch].numpy() for _ in range(steps + 1)]
+                os.environ["EDGELNN_LTC_KERNEL"] = "0" if arm[1] == "torch" else "1"
                 _step(model, opt, ds.train, idx[0])          # warm-up (allocations, first call)
                 t0 = time.perf_counter()
                 for i in idx[1:]:
                     _step(model, opt, ds.train, i)
                 times[arm].append((time.perf_counter() - t0) / steps)
+        os.environ.pop("EDGELNN_LTC_KERNEL")
         for arm in arms:
             fit = setups[arm][0]
             per_step = min(times[arm])                       # the least-disturbed round
             row = {"dataset": dataset, "budget": budget, "kind": arm[0],
-                   "form": "ncps LTCCell" if arm[1] else "edgelnn", "units": fit.units,
+                   "form": FORMS[arm[1]], "units": fit.units,
                    "active": fit.params_active, "batch": batch, "step_s": per_step,
                    "epoch_s": per_step * steps_per_epoch, "steps_per_epoch": steps_per_epoch}
-            if arm[1]:   # ncps / fast per round (adjacent in time), all rounds and their median
-                ratios = sorted(n / f for n, f in zip(times[arm], times[(arm[0], False)]))
+            if arm[1] != "edgelnn":   # this form / fast per round (adjacent in time), all rounds, median
+                ratios = sorted(n / f for n, f in zip(times[arm], times[(arm[0], "edgelnn")]))
                 row["round_ratios"] = ratios
                 row["median_ratio"] = statistics.median(ratios)
             rows.append(row)
@@ -121,7 +125,9 @@ def render(rows, args) -> str:
              f"{args.rounds} interleaved rounds of {args.steps} optimizer steps (forward, backward, "
              "clipping, Adam) at the dataset's recipe batch; epoch = steps per epoch x time per step. "
              "Only the ratios within one table mean anything; the fast-vs-ncps figure is the median "
-             "over rounds of the ratio of the two forms timed back to back.", ""]
+             "over rounds of the ratio of the two forms timed back to back. LTC forms: edgelnn (the "
+             "fast LTC, unfolds in the C kernel), edgelnn, torch ops (the same without the kernel), "
+             "ncps LTCCell.", ""]
     for dataset in args.datasets:
         for budget in args.budgets:
             sel = [r for r in rows if r["dataset"] == dataset and r["budget"] == budget]
@@ -135,12 +141,13 @@ def render(rows, args) -> str:
                              f"{r['epoch_s']:.2f} | {r['epoch_s'] / gru:.1f} |")
             lines.append("")
             for kind in NCPS:
-                fast = next(r for r in sel if r["kind"] == kind and r["form"] == "edgelnn")
-                slow = next(r for r in sel if r["kind"] == kind and r["form"] != "edgelnn")
-                rounds = ", ".join(f"{r:.1f}" for r in slow["round_ratios"])
-                lines.append(f"- {kind}: ncps's LTCCell / fast LTC, per round (each pair back to back): "
-                             f"{rounds}; median **{slow['median_ratio']:.1f}x** (best-round epochs "
-                             f"{slow['epoch_s']:.2f} s / {fast['epoch_s']:.2f} s)")
+                fast = next(r for r in sel if r["kind"] == kind and r["form"] == FORMS["edgelnn"])
+                for form, what in (("ncps", "ncps's LTCCell"), ("torch", "torch ops")):
+                    slow = next(r for r in sel if r["kind"] == kind and r["form"] == FORMS[form])
+                    rounds = ", ".join(f"{r:.1f}" for r in slow["round_ratios"])
+                    lines.append(f"- {kind}: {what} / fast LTC, per round (each pair back to back): "
+                                 f"{rounds}; median **{slow['median_ratio']:.1f}x** (best-round epochs "
+                                 f"{slow['epoch_s']:.2f} s / {fast['epoch_s']:.2f} s)")
             lines.append("")
     return "\n".join(lines)
 

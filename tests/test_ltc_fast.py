@@ -1,9 +1,12 @@
 """The fast LTC (over active synapses only) is ncps's LTCCell: outputs and gradients agree to
 <= 1e-6 over irregular dt, fully connected and NCP wirings, batch > 1; what gets exported is
-ncps's own dense cell; checkpoints written before issue 17 load and give the same outputs."""
+ncps's own dense cell; checkpoints written before issue 17 load and give the same outputs.
+Every test runs twice: with the unfolds in the C kernel (built with the machine's compiler) and in
+torch operations (no compiler, or EDGELNN_LTC_KERNEL=0)."""
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,19 @@ from ncps.torch import LTCCell
 
 from edgelnn import models
 from edgelnn.export.graphs import StepGraph
-from edgelnn.models import create
+from edgelnn.models import create, ltc_kernel
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints_v0"
+
+
+@pytest.fixture(autouse=True, params=["c kernel", "torch ops"])
+def form(request, monkeypatch):
+    if request.param == "torch ops":
+        monkeypatch.setenv("EDGELNN_LTC_KERNEL", "0")
+    else:
+        monkeypatch.delenv("EDGELNN_LTC_KERNEL", raising=False)
+        assert ltc_kernel.get() is not None, "the LTC kernel did not build (gcc is a test requirement)"
+    return request.param
 
 
 def _irregular(batch, steps, channels, dtype, seed=0):
@@ -276,3 +289,51 @@ def test_the_denormal_setting_is_left_as_found():
         assert (torch.tensor(1e-39) * 0.5).item() == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_the_c_kernel_runs_forward_and_backward_once_per_sequence(form, monkeypatch):
+    calls = {"forward": 0, "backward": 0}
+    for name in calls:
+        real = getattr(ltc_kernel, name)
+
+        def counted(*args, _real=real, _name=name, **kw):
+            calls[_name] += 1
+            return _real(*args, **kw)
+        monkeypatch.setattr(ltc_kernel, name, counted)
+    model = create("ltc", 3, 2, units=8, seed=1)
+    x, dt = _irregular(4, 9, 3, torch.float32)
+    model(x, dt).sum().backward()
+    with torch.no_grad():
+        model(x, dt)
+    assert calls == ({"forward": 2, "backward": 1} if form == "c kernel" else {"forward": 0, "backward": 0})
+
+
+def test_without_a_compiler_one_warning_and_the_same_function(form, monkeypatch, tmp_path):
+    if form != "c kernel":
+        pytest.skip("about the C kernel's build")
+    model = _spread(create("ltc-ncp", 3, 2, units=16, seed=2).double())
+    x, dt = _irregular(3, 8, 3, torch.float64)
+    y_c, g_c = _outputs_and_grads(model, lambda a, b: model(a, b), x, dt)
+    monkeypatch.setattr(ltc_kernel, "_state", {})
+    monkeypatch.setattr(ltc_kernel, "_compiler", lambda: None)
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        y_t, g_t = _outputs_and_grads(model, lambda a, b: model(a, b), x, dt)
+    assert ltc_kernel.get() is None                      # decided once: no second build, no second warning
+    assert (y_t - y_c).abs().max().item() <= 1e-12 and _max_diff(g_t, g_c) <= 1e-12
+
+
+def test_the_kernel_is_built_once_per_cache_and_a_failed_build_says_why(form, monkeypatch, tmp_path):
+    if form != "c kernel":
+        pytest.skip("about the C kernel's build")
+    monkeypatch.setenv("EDGELNN_CACHE", str(tmp_path / "cache"))
+    ltc_kernel._build()
+    built = list((tmp_path / "cache").iterdir())
+    assert len(built) == 1 and built[0].suffix == ".so"
+    stamp = built[0].stat().st_mtime_ns
+    ltc_kernel._build()
+    assert list((tmp_path / "cache").iterdir()) == built and built[0].stat().st_mtime_ns == stamp
+    monkeypatch.setenv("EDGELNN_CACHE", str(tmp_path / "other"))
+    monkeypatch.setattr(ltc_kernel, "_compiler", lambda: shutil.which("false"))
+    with pytest.raises(RuntimeError, match="failed to build ltc_kernel.c"):
+        ltc_kernel._build()
+    assert list((tmp_path / "other").iterdir()) == []   # no half-written library left

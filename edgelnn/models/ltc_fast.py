@@ -11,7 +11,10 @@ by a 0/1 mask, and leaves autograd to record ~15 operations per unfold. Here, pe
   are ``[w * erev; w]``, so the numerator and the denominator come out of one call;
 - every ODE unfold of every time step is one ``torch.autograd.Function`` (``_Unfolds``) with a
   hand-written backward: autograd records one node per sequence, not ~15 per unfold, and the
-  gradients of the per-sequence parameters are accumulated elementwise and reduced once.
+  gradients of the per-sequence parameters are accumulated elementwise and reduced once;
+- the unfold loops themselves run in C (``ltc_kernel``: one call forward, one backward, built with
+  the machine's compiler on first use); without a compiler, in torch operations
+  (``_unfold_torch``, ``_Unfolds._backward``), the same function.
 
 Same parameters and the same formula as ``LTCCell._ode_solver`` (``sigma * (v - mu)`` computed as
 ``sigma * v - sigma * mu``, sums in another order), so results agree with ncps's to float rounding:
@@ -29,6 +32,8 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
+
+from . import ltc_kernel
 
 REC = ("w", "mu", "sigma", "erev")
 SENS = ("sensory_w", "sensory_mu", "sensory_sigma", "sensory_erev")
@@ -68,6 +73,7 @@ class Layer:
             # synapses, contiguous because they are sorted by target
             counts = torch.bincount(self.dst, minlength=self.targets).repeat(2 * k)
             idx["w_crow"] = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).int()
+            idx["crow"] = idx["w_crow"][:k * self.targets + 1].long()   # the C kernel's: target rows
             idx["w_col"] = torch.arange(k * e).repeat(2).int()     # int32: what MKL's sparse mm takes
             # synapses x sources, one entry a row (the gather v[src] as a product)
             idx["g_crow"] = torch.arange(k * e + 1, dtype=torch.int32)
@@ -187,6 +193,15 @@ def _csr(crow, col, values, rows, cols):
 
 
 def _unfold(wiring: Wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save: bool):
+    """The C kernel's (``ltc_kernel``) where it is built, else ``_unfold_torch``'s."""
+    if ltc_kernel.usable(v0):
+        idx = wiring.rec.stacked(k)
+        return ltc_kernel.forward(wiring.unfolds, idx["crow"], idx["src"], v0, num_c, den_c, cm_t,
+                                  sigma, nsm, werev, w, save)
+    return _unfold_torch(wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save)
+
+
+def _unfold_torch(wiring: Wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save: bool):
     """Forward: ``unfolds`` steps of v <- (cm_t v + num_c + sum w erev s) / (den_c + sum w s) per
     time step, s = sigmoid(sigma v_src - sigma mu) over the recurrent synapses; five tensor
     operations an unfold (the gather and the sums are sparse products). Every per-unfold view is
@@ -249,12 +264,18 @@ class _Unfolds(torch.autograd.Function):
         with _flush_denormals():
             states, vs, ss, dens = _unfold(wiring, k, v0, num_c, den_c, cm_t, sigma, nsm, werev, w, save=True)
         ctx.wiring, ctx.k, ctx.ss, ctx.dens = wiring, k, ss, dens
+        ctx.kernel = isinstance(dens, torch.Tensor)      # the C kernel's (one tensor) or a list of views
         ctx.save_for_backward(cm_t, sigma, werev, w, vs)
         return states
 
     @staticmethod
     def backward(ctx, g_states):
         with _flush_denormals():
+            if ctx.kernel:
+                cm_t, sigma, werev, w, vs = ctx.saved_tensors
+                idx = ctx.wiring.rec.stacked(ctx.k)
+                return (None, None, *ltc_kernel.backward(ctx.wiring.unfolds, idx["crow"], idx["src"], vs, ctx.ss,
+                                                         ctx.dens, cm_t, sigma, werev, w, g_states))
             return _Unfolds._backward(ctx, g_states)
 
     @staticmethod

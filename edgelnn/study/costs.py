@@ -16,15 +16,16 @@ from dataclasses import dataclass
 
 # kind -> (a: s per batch-step, b: s per sample-step per unit**p, p, val a, val b)
 TRAIN_MODEL: dict[str, tuple[float, float, int, float, float]] = {
-    # the fast LTC (edgelnn.models.ltc_fast: one autograd node per sequence, present synapses only):
-    # a, b from its step time as a multiple of GRU's in one run (benchmarks/train_speed.md,
-    # 2026-12-07, under load ~6: x2.5-6.2 fully connected, x2.7-7.3 NCP at 250-4,000 active on
-    # irregular-sine b32 and japanesevowels b16), times GRU's fitted step cost, least squares in
-    # relative error over those 6 points (median error 7 % fc, 17 % NCP; max 30 / 32 %); val a, b
-    # the same way from the no-grad forward at batch 256 (x6.2-28 GRU's at 1k / 4k; median 8 / 14 %).
-    # Before: (2.14e-3, 1.97e-7) / (1.68e-3, 7.28e-8); ncps's dense cell (4.03e-3, 8.94e-8).
-    "ltc": (1.47e-3, 7.84e-8, 2, 8.3e-4, 2.4e-8),
-    "ltc-ncp": (1.66e-3, 6.0e-9, 2, 5.0e-4, 3.9e-9),
+    # the fast LTC (edgelnn.models.ltc_fast: one autograd node per sequence, present synapses only,
+    # its unfolds in the C kernel ltc_kernel.c): benchmarks/ltc_cost_fit.py on train_speed.md of
+    # 2026-12-07 (under load ~3): step time x0.4-2.1 GRU's fully connected, x0.4-2.3 NCP at 250-4,000
+    # active on irregular-sine b32 and japanesevowels b16, times GRU's fitted step cost, least squares
+    # in relative error (median error 25 % fc, 16 % NCP; max 31 / 24 %); val a, b the same way from
+    # the no-grad forward at batch 256 (x2.6-21 GRU's at 1k / 4k; median 12 / 20 %). KIND_CORRECTION's
+    # LTC terms below were fitted to jobs of the torch form, before the kernel.
+    # Before the kernel: (1.47e-3, 7.84e-8) / (1.66e-3, 6.0e-9); ncps's dense cell (4.03e-3, 8.94e-8).
+    "ltc": (2.41e-4, 3.92e-8, 2, 6.7e-5, 1.68e-8),
+    "ltc-ncp": (2.65e-4, 4.8e-9, 2, 5.2e-6, 2.72e-9),
     "cfc-ncp": (2.11e-3, 1.29e-7, 1, 8.7e-4, 2.1e-8),
     "cfc": (9.07e-4, 1.69e-7, 1, 3.3e-4, 1.06e-7),
     "lstm": (5.66e-4, 1.06e-7, 1, 1.8e-4, 4.5e-8),
@@ -123,10 +124,9 @@ STACK_SPEEDUP: dict[str, dict[int, dict[int, float]]] = {     # kind -> up to bu
     "lstm": {1000: {1: 1.4, 8: 6.7, 16: 12.5}, 10 ** 9: {1: 1.2, 8: 2.9, 16: 2.9}},
     "cfc": {1000: {1: 1.6, 8: 8.4, 16: 10.8}, 10 ** 9: {1: 1.6, 8: 5.5, 16: 5.9}},
     "cfc-ncp": {1000: {1: 2.4, 8: 13.5, 16: 21.8}, 10 ** 9: {1: 2.1, 8: 6.8, 16: 8.0}},
-    # LTC (ltc_fast.stacked_features; --epochs 1, two runs): 1.7-4.3x at K = 8 at 1,000 active parameters,
-    # 1.5-2.8x on japanesevowels at 4,000, 0.7-1.1x on irregular-sine at 4,000 (6 ODE unfolds of 30-92
-    # units: arithmetic, not overhead) -- so LTC stacks only up to 1,000
-    "ltc": {1000: {1: 1.1, 8: 2.1}}, "ltc-ncp": {1000: {1: 1.0, 8: 1.6}},
+    # LTC does not stack: with its unfolds in C (ltc_kernel), K stacked members cost what K single runs
+    # do (stacked_train.py --kinds ltc ltc-ncp --ks 1 8 16, 2026-12-07: 0.8-1.1x on irregular-sine at
+    # 1,000 and 4,000, 0.9-1.9x on japanesevowels); it stacked up to 1,000 before (1.6-2.1x at K = 8)
 }
 
 
