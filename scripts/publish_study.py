@@ -34,15 +34,10 @@ CAVEAT = ("<!-- study-caveat:start -->", "<!-- study-caveat:end -->")
 def without_caveat(readme: str) -> str:
     """README without its caveat block (markers, text and the blank line after it): the warning was
     about the findings being replaced."""
-    start, end = CAVEAT
-    if readme.count(start) != readme.count(end) or readme.count(start) > 1:
-        raise ValueError(f"README must hold at most one {start} ... {end} pair")
-    if start not in readme:
+    parts = findings_block.split_block(readme, *CAVEAT, required=False)
+    if parts is None:
         return readme
-    head, rest = readme.split(start, 1)
-    if end not in rest:
-        raise ValueError(f"README's {start} comes after its {end}")
-    _, tail = rest.split(end, 1)
+    head, tail = parts
     return head + tail.lstrip("\n")
 
 

@@ -36,11 +36,19 @@ def provenance(study: Path) -> str:
         return f"*Generated from the report in `{study}`.*"
 
 
+def split_block(text: str, start: str, end: str, *, required: bool = True) -> tuple[str, str] | None:
+    """(what comes before ``start``, what comes after ``end``) of the text's one marker block; None
+    when it has none and none is required. Markers out of order or repeated are an error."""
+    if not required and start not in text and end not in text:
+        return None
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"README must hold {'one' if required else 'at most one'} {start} ... {end} pair")
+    head, rest = text.split(start, 1)
+    return head, rest.split(end, 1)[1]
+
+
 def updated(readme: str, findings: str, line: str) -> str:
-    if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
-        raise ValueError(f"README must hold one {START} ... {END} pair")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
+    head, tail = split_block(readme, START, END)
     return f"{head}{START}\n{line}\n\n{findings.strip()}\n{END}{tail}"
 
 
