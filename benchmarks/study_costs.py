@@ -5,6 +5,10 @@ that finished after the fit.
     PYTHONPATH=$PWD python benchmarks/study_costs.py export/study                 # fit on every job
     PYTHONPATH=$PWD python benchmarks/study_costs.py export/study --fit-before 2026-12-07T08:30
         # fit on the jobs finished before that time, check on the rest
+    PYTHONPATH=$PWD python benchmarks/study_costs.py export/study --since ltc=2026-12-07T14:35 --since ltc-ncp=...
+        # a kind's jobs count only from a time on (its code changed part way through the study)
+    PYTHONPATH=$PWD python benchmarks/study_costs.py export/study --current
+        # no fit: check costs.py's corrections as they are
 
 The fitted terms of costs.epoch_seconds come from per-epoch microbenchmarks; a whole study shows
 what they miss: how many epochs early stopping really runs, stacks of 8-16 small runs that share
@@ -90,6 +94,12 @@ def fit(rows: list[dict]) -> dict:
             "epochs_all": round(statistics.mean(r["epochs"] for r in rows))}
 
 
+def current() -> dict:
+    """costs.py's corrections in ``fit``'s form."""
+    return {"kind": dict(costs.KIND_CORRECTION), "dataset": dict(costs.DATASET_CORRECTION),
+            "epochs": dict(costs.EXPECTED_EPOCHS_BY_DATASET), "epochs_all": costs.EXPECTED_EPOCHS}
+
+
 def predict(row: dict, corr: dict, expected_epochs: bool) -> float:
     factor, slope = corr["kind"].get(row["model"], (1.0, 0.0))
     f = factor * math.exp(slope * math.log(row["budget"] / 1000)) * corr["dataset"].get(row["dataset"], 1.0)
@@ -117,10 +127,14 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", type=Path, help="a study folder (its study.json and records)")
     ap.add_argument("--fit-before", default="9999", help="fit on jobs finished before this ISO time only")
+    ap.add_argument("--since", action="append", default=[], metavar="KIND=TIME",
+                    help="count a kind's jobs only from this ISO time on (repeatable)")
+    ap.add_argument("--current", action="store_true", help="check costs.py's corrections instead of fitting")
     args = ap.parse_args(argv)
-    rows = job_rows(args.study)
+    since = dict(s.split("=", 1) for s in args.since)
+    rows = [r for r in job_rows(args.study) if r["finished"] >= since.get(r["model"], "")]
     tune = [r for r in rows if r["kind"] == "tune"]
-    corr = fit([r for r in tune if r["finished"] < args.fit_before])
+    corr = current() if args.current else fit([r for r in tune if r["finished"] < args.fit_before])
     print("KIND_CORRECTION =", json.dumps(corr["kind"]).replace("[", "(").replace("]", ")"))
     print("DATASET_CORRECTION =", json.dumps(corr["dataset"]))
     print("EXPECTED_EPOCHS_BY_DATASET =", json.dumps(corr["epochs"]), " # all:", corr["epochs_all"])
@@ -136,6 +150,13 @@ def main(argv=None) -> None:
                         ("after the fit: final runs", [r for r in after if r["kind"] == "final"]),
                         ("after the fit: all", after)):
         check(label, part, corr)
+    print()
+    print("| kind | jobs | n | CPU min | CPU / corrected (real epochs) | CPU / corrected (expected epochs) "
+          "| per (dataset, model) | CPU / recorded estimate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m in sorted({r["model"] for r in rows}):
+        for job in ("tune", "final"):
+            check(f"{m} | {job}", [r for r in rows if r["model"] == m and r["kind"] == job], corr)
 
 
 if __name__ == "__main__":
