@@ -240,6 +240,16 @@ def test_tiny_study_through_the_cli(reference):
     for path in (out / "records").glob("*/*.json"):   # each seed validated on its own fold (study.validation)
         rec = json.loads(path.read_text())
         assert rec["val_items"] == {"italypowerdemand": [14, 14], "irregular-sine": [120, 120]}[rec["dataset"]][rec["seed"]]
+    # each final run is scored on its own training split too (the competence table's fit column)
+    from edgelnn import data as data_mod
+    from edgelnn.models import checkpoint
+    from edgelnn.study.validation import folds_for
+    from edgelnn.train.loop import evaluate
+    for path in sorted((out / "records").glob("*/*-plain-s1.json"))[:2]:
+        rec = json.loads(path.read_text())
+        ds = data_mod.load(rec["dataset"], seed=rec["seed"], folds=folds_for(rec["dataset"]))
+        model = checkpoint.load(out / rec["checkpoint"])
+        assert rec["train_metric"] == pytest.approx(evaluate(model, ds.train, ds), abs=1e-12), path.name
     assert not list((out / "bundles").glob("irregular-sine/*"))
     state = json.loads((out / "study.json").read_text())
     assert len(state["jobs"]) == N_JOBS and state["invocations"][-1]["status"] == "finished"

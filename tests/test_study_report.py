@@ -178,7 +178,7 @@ def test_regression_dataset_lower_rmse_wins(tmp_path):
     table = next(b for b in competence_section(a).blocks if getattr(b, "id", "") == "competence")
     assert not any("accuracy" in col for col in table.columns)
     for row in table.rows:
-        assert row[3].endswith("(RMSE)") and row[5].endswith(("(RMSE)", "(relative MSE)")), row
+        assert row[4].endswith("(RMSE)") and row[6].endswith(("(RMSE)", "(relative MSE)")), row
     for r in a.competence:
         cells = [c for c in load_study(tmp_path).cells.values() if c.model == r.model]
         assert r.val == min(statistics.fmean(x.val_metric for x in c.runs) for c in cells) and r.within is None

@@ -63,6 +63,35 @@ def test_the_competence_gate_follows_validation_not_test(tmp_path):
 
 
 # -- robustness: share of (clean - chance) lost ------------------------------------------------
+
+def test_the_competence_table_shows_the_cells_fit_to_its_training_data(tmp_path):
+    """The training-split score sits beside validation: under-fitting (cfc: low on both) reads
+    apart from over-fitting (lstm: 1.0 on train, low on validation); records without it show '-'."""
+    from edgelnn.study.report_sections import competence_section
+
+    write_synthetic_study(tmp_path, datasets=("italypowerdemand",), models=("cfc", "ltc", "lstm", "gru"),
+                          budgets=(1000, 4000), arms=("plain",), shifts={}, bench=False, n_items=200)
+    train = {("cfc", 1000): 0.70, ("cfc", 4000): 0.72, ("lstm", 1000): 1.0, ("lstm", 4000): 0.99, ("gru", 1000): 0.95}
+    for path in (tmp_path / "records").rglob("*.json"):
+        r = rec.read(path)
+        t = train.get((r.model, r.budget))
+        if t is not None:
+            r.train_metric = t - 0.01 * r.seed      # seeds differ: the table shows their mean
+            rec.write(r, path)
+    set_val(tmp_path, {"cfc": 0.68, "lstm": 0.80})
+    a = analyse(load_study(tmp_path))
+    rows = {r.model: r for r in a.competence}
+    assert rows["cfc"].train == pytest.approx({1000: 0.68, 4000: 0.70}[rows["cfc"].best_budget])
+    assert rows["lstm"].train == pytest.approx({1000: 0.98, 4000: 0.97}[rows["lstm"].best_budget])
+    assert rows["ltc"].train is None                 # no record of the cell carries it
+    # gru's best cell by validation is whichever budget; only its 1,000 cell carries a train score
+    assert (rows["gru"].train is None) == (rows["gru"].best_budget != 1000)
+    table = next(b for b in competence_section(a).blocks if getattr(b, "id", "") == "competence")
+    col = table.columns.index("train (same cell)")
+    assert table.columns[col + 1] == "validation (gate)"
+    shown = {row[1]: row[col] for row in table.rows}
+    assert shown["cfc"] == f"{rows['cfc'].train:.4f}" and shown["ltc"] == "–"
+
 def test_loss_share_on_known_numbers():
     assert loss_share(0.96, 0.73, 0.5, "accuracy") == pytest.approx(50.0)     # 23 of 46 points
     assert loss_share(0.60, 0.55, 0.5, "accuracy") == pytest.approx(50.0)     # 5 of 10: as bad

@@ -123,7 +123,7 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
     from ..data import shifted_test
     from ..metrics import score_from_items
     from ..models import get_kind
-    from ..train.loop import item_scores
+    from ..train.loop import evaluate, item_scores
 
     final = spec["type"] == "final"
     files = {}
@@ -170,7 +170,8 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
         shifts=shifts, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
         train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
         checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts),
-        stacked=stacked, val_items=len(ds.val), retry=spec.get("retry", ""))
+        stacked=stacked, val_items=len(ds.val), retry=spec.get("retry", ""),
+        train_metric=float(evaluate(model, ds.train, ds)))
     return _payload(record, files, start_cpu, start_wall)
 
 

@@ -96,6 +96,9 @@ class RunRecord:
     # "capacity": a rerun after the cell was re-tuned by the capacity retry (edgelnn.study.stages); it
     # replaces the run of the same cell and seed without the marker, which the report lists as replaced
     retry: str = ""
+    # the metric (``val_metric``'s form) on the run's own training split: a model far from fitting
+    # what it was trained on under-fits (None: not recorded, e.g. a study run before it was added)
+    train_metric: float | None = None
 
     @property
     def key(self) -> str:

@@ -192,7 +192,8 @@ def competence_section(a: Analysis) -> Section:
         pub = "; ".join(f"{p.method} {p.accuracy:.3f}" for p in figs) or r.source
         status = ("–" if r.within is None else "within" if r.within
                   else f"**more than {GATE_POINTS:g} points below**")
-        rows.append([r.dataset, r.model, r.family, _in(r.val, r.val_metric), str(r.val_items or "–"),
+        rows.append([r.dataset, r.model, r.family, _in(r.train, r.val_metric), _in(r.val, r.val_metric),
+                     str(r.val_items or "–"),
                      _in(r.test, r.test_metric),
                      f"{r.best_budget:,} {r.best_arm}" if r.best_budget else "–", pub, status])
     sources = sorted({p.source for r in a.competence for p in published(r.dataset)})
@@ -200,6 +201,9 @@ def competence_section(a: Analysis) -> Section:
         Text(f"Each model's best cell chosen by *validation* accuracy (mean over seeds; any budget and arm; "
              f"training failures left out), its validation accuracy -- what the gate reads -- and the test "
              f"accuracy of the same cell beside the published figures (test accuracy on the archive's split). "
+             "*train*: the same cell on the data it was trained on (its seeds' own training splits; "
+             "'–' where the records predate it): low there as well as on validation means the model "
+             "under-fits, high there and low on validation that it over-fits. "
              f"A comparison where *neither* model's validation accuracy comes within {GATE_POINTS:g} points of "
              "the best published figure is **not assessable** on that dataset: it gets no verdict. *val items*: "
              "the validation items behind the gate's figure, over the cell's seeds (each seed validates on its own "
@@ -208,7 +212,7 @@ def competence_section(a: Analysis) -> Section:
              "and the test relative MSE the comparisons use (the share of the predict-the-mean baseline's MSE), "
              "both lower-is-better. Sources:\n\n"
              + "\n".join(f"- {s}" for s in sources)),
-        Table("competence", ["dataset", "model", "family", "validation (gate)", "val items",
+        Table("competence", ["dataset", "model", "family", "train (same cell)", "validation (gate)", "val items",
                              "test (same cell)",
                              "at budget / arm", "published (test)", "gate"], rows)])
 

@@ -192,6 +192,9 @@ class CompetenceRow:
     # figure is the records' RMSE (target standard deviations), its test one relative MSE
     val_metric: str = "accuracy"
     test_metric: str = "accuracy"
+    # the same cell's mean metric on its training splits (val_metric's form; None: not recorded):
+    # beside validation it tells under-fitting (both low) from over-fitting (train high, val low)
+    train: float | None = None
 
 
 @dataclass
@@ -319,6 +322,11 @@ def curves_of(data: StudyData) -> list[Curve]:
     return out
 
 
+def _train_mean(cell) -> float | None:
+    vals = [getattr(r, "train_metric", None) for r in cell.runs]
+    return float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+
+
 def competence_rows(data: StudyData) -> list[CompetenceRow]:
     """Each model's best cell per dataset by *validation* (training failures left out unless
     every cell failed), its validation and test metric, and the gate on the validation one."""
@@ -338,7 +346,7 @@ def competence_rows(data: StudyData) -> list[CompetenceRow]:
                 ref.source if ref else comp.no_figure_reason(ds),
                 comp.competent(ds, val) if (ref and is_cls) else None,
                 sum(getattr(r, "val_items", 0) or 0 for r in best.runs),
-                best.runs[0].metric if best.runs else best.metric, best.metric))
+                best.runs[0].metric if best.runs else best.metric, best.metric, _train_mean(best)))
     return out
 
 
