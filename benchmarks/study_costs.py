@@ -19,7 +19,8 @@ length x size. Model (least squares in log CPU seconds, weighted by each job's s
         = kind + slope_kind x ln(budget / 1000) + dataset
 
 slope_kind is shrunk towards one common slope (a kind measured at one budget gets the common one);
-dataset terms have geometric mean 1 (a dataset not fitted gets 1). Tuning jobs are fitted; final
+dataset terms have geometric mean 1 (a dataset not fitted gets 1); each kind's factor is then scaled
+so that its fitted jobs' summed CPU equals the model's sum (a plan adds jobs up). Tuning jobs are fitted; final
 runs (which add scoring) are only checked. Prints the Python literals to paste into costs.py and,
 per set, measured CPU against the corrected model (run with its real epochs, and with the expected
 epochs that --plan uses) and against the estimate the study recorded.
@@ -88,7 +89,17 @@ def fit(rows: list[dict]) -> dict:
     epochs = defaultdict(list)
     for r in rows:
         epochs[r["dataset"]].append(r["epochs"])
-    return {"kind": {k: (round(math.exp(c[i]), 4), round(float(c[nk + i] + c[2 * nk]), 3)) for i, k in enumerate(kinds)},
+    # a least-squares fit in logs matches the geometric mean: the sum of many jobs (what a plan is)
+    # comes out low by the spread's exp(var / 2). Scale each kind's factor so its fitted jobs' sum
+    # (at their real epochs) equals what they measured.
+    factor = {}
+    for i, k in enumerate(kinds):
+        mine = [(r, math.exp(c[i] + (c[nk + i] + c[2 * nk]) * math.log(r["budget"] / 1000)
+                             + c[2 * nk + 1 + dsets.index(r["dataset"])])) for r in rows if r["model"] == k]
+        measured = sum(max(r["cpu"] - costs.JOB_OVERHEAD, 0.0) for r, _ in mine)
+        fitted = sum(f * r["epochs"] * r["per_epoch"] for r, f in mine)
+        factor[k] = math.exp(c[i]) * measured / fitted
+    return {"kind": {k: (round(factor[k], 4), round(float(c[nk + i] + c[2 * nk]), 3)) for i, k in enumerate(kinds)},
             "dataset": {d: round(math.exp(c[2 * nk + 1 + j]), 3) for j, d in enumerate(dsets)},
             "epochs": {d: round(statistics.mean(v)) for d, v in sorted(epochs.items())},
             "epochs_all": round(statistics.mean(r["epochs"] for r in rows))}

@@ -4,6 +4,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgelnn.study import costs
@@ -47,3 +48,27 @@ def test_the_fit_recovers_a_known_correction():
     for d, g in dsets.items():
         assert got["dataset"][d] == pytest.approx(g, rel=0.02)
     assert got["epochs"] == {"a": 65, "b": 65}
+
+
+def test_the_fit_adds_up_to_what_the_jobs_cost():
+    """Jobs scatter around the model (log-normal here): a fit in logs alone matches the geometric
+    mean and its sums come out low by ~exp(var / 2); a plan adds jobs up, so each kind's factor is
+    scaled until its jobs' summed estimate equals their summed CPU."""
+    mod = _fitter()
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, f in (("gru", 0.1), ("ltc", 0.4)):
+        for d in ("a", "b"):
+            for b in (250, 1000, 4000):
+                for _ in range(30):
+                    per_epoch = b / 250
+                    cpu = costs.JOB_OVERHEAD + f * 60 * per_epoch * math.exp(rng.normal(0, 0.6))
+                    rows.append({"model": k, "dataset": d, "budget": b, "epochs": 60, "per_epoch": per_epoch,
+                                 "cpu": cpu, "score": 0.0})
+    got = mod.fit(rows)
+    for k in ("gru", "ltc"):
+        mine = [r for r in rows if r["model"] == k]
+        estimate = sum(mod.predict(r, got, expected_epochs=False) for r in mine)
+        assert estimate == pytest.approx(sum(r["cpu"] for r in mine), rel=2e-3)   # the printed terms are rounded
+        # the log fit's own factor sits near the median, below the mean by about exp(0.6^2 / 2) = 1.2
+        assert 1.1 < got["kind"][k][0] / [0.1, 0.4][k == "ltc"] < 1.35
