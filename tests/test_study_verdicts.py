@@ -92,6 +92,33 @@ def test_the_competence_table_shows_the_cells_fit_to_its_training_data(tmp_path)
     shown = {row[1]: row[col] for row in table.rows}
     assert shown["cfc"] == f"{rows['cfc'].train:.4f}" and shown["ltc"] == "–"
 
+
+def test_the_findings_name_each_models_fit_where_no_published_figure_gates_it(tmp_path):
+    """A dataset without a published figure (irregular-sine) gets no gate, but the findings still
+    rank its models by validation with test and train beside them; a gated one (italypowerdemand)
+    shows train in the same brackets. Nothing about train where a record lacks it."""
+    from edgelnn.study.findings import competence_block
+
+    acc = {"cfc": 0.70, "ltc": 0.80, "lstm": 0.95, "gru": 0.96}
+    write_synthetic_study(tmp_path, datasets=("italypowerdemand", "irregular-sine"), models=("cfc", "ltc", "lstm", "gru"),
+                          budgets=(1000,), arms=("plain",), shifts={}, bench=False, n_items=200,
+                          accuracy=lambda d, m, b, a: acc[m])
+    for path in (tmp_path / "records").rglob("*.json"):
+        r = rec.read(path)
+        if r.model != "ltc":
+            r.train_metric = {"cfc": 0.72, "lstm": 1.0, "gru": 0.99}[r.model]
+            rec.write(r, path)
+    text = competence_block(analyse(load_study(tmp_path)))
+    sine = next(ln for ln in text.splitlines() if ln.startswith("- irregular-sine"))
+    assert "the gate is not applied. Best validation accuracy: gru 0.960 (test " in sine
+    order = [sine.index(f"{m} 0.") for m in ("gru", "lstm", "ltc", "cfc")]
+    assert order == sorted(order), sine
+    assert "cfc 0.700 (test 0." in sine and ", train 0.720)" in sine and ", train 1.000)" in sine
+    ltc_fig = sine.split("ltc 0.800 (")[1].split(")")[0]
+    assert "train" not in ltc_fig                       # no train score recorded: none shown
+    ipd = next(ln for ln in text.splitlines() if ln.startswith("- italypowerdemand"))
+    assert "gru 0.960 (test 0." in ipd and ", train 0.990)" in ipd
+
 def test_loss_share_on_known_numbers():
     assert loss_share(0.96, 0.73, 0.5, "accuracy") == pytest.approx(50.0)     # 23 of 46 points
     assert loss_share(0.60, 0.55, 0.5, "accuracy") == pytest.approx(50.0)     # 5 of 10: as bad

@@ -7,6 +7,8 @@ study carries the verdict against the same opponent(s); otherwise it names the m
 """
 from __future__ import annotations
 
+import math
+
 from .competence import GATE_POINTS, best_published, no_figure_reason
 from .metrics import get as get_metric
 from .verdicts import (FAMILY_CHOICES, INCONCLUSIVE, LIQUID_BETTER, NO_VERDICT, NOT_ASSESSABLE, RNN_BETTER,
@@ -210,18 +212,29 @@ def question_block(a: Analysis, question: str, title: str, test: str, liquid: li
     return f"**{title}**\n\n" + "\n".join(lines + [tail])
 
 
+def _competence_fig(r) -> str:
+    """``model val (test t, train u)``: what the gate reads, then the same cell on test and on its
+    own training splits (under-fitting shows as a low train figure)."""
+    val = "–" if r.val is None else f"{r.val:.3f}"
+    extra = ([f"test {r.test:.3f}"] if r.test is not None else []) + \
+        ([f"train {r.train:.3f}"] if r.train is not None else [])
+    return f"{r.model} {val} ({', '.join(extra)})" if extra else f"{r.model} {val}"
+
+
 def competence_block(a: Analysis) -> str:
     lines = []
     for ds in dict.fromkeys(r.dataset for r in a.competence):
         rows = [r for r in a.competence if r.dataset == ds]
         ref = best_published(ds)
         if ref is None or rows[0].within is None:
-            lines.append(f"- {ds}: {no_figure_reason(ds)}; the gate is not applied.")
+            line = f"- {ds}: {no_figure_reason(ds)}; the gate is not applied."
+            if rows[0].val_metric == "accuracy" and any(r.val is not None for r in rows):
+                ranked = sorted(rows, key=lambda r: -math.inf if r.val is None else -r.val)
+                line += f" Best validation accuracy: {join([_competence_fig(r) for r in ranked])}."
+            lines.append(line)
             continue
 
-        def fig(r):
-            val = "–" if r.val is None else f"{r.val:.3f}"
-            return f"{r.model} {val} (test {r.test:.3f})" if r.test is not None else f"{r.model} {val}"
+        fig = _competence_fig
         ok = [fig(r) for r in rows if r.within]
         bad = [fig(r) for r in rows if not r.within]
         n_na = sum(c.dataset == ds and c.verdict == NOT_ASSESSABLE and c.gate.startswith("not assessable: neither")
@@ -242,7 +255,8 @@ def competence_block(a: Analysis) -> str:
         lines.append(f"- Training failures (flagged by the trainer, never a verdict): {join(cells)}; "
                      f"{len(fails)} comparison{'s' if len(fails) != 1 else ''} with a failed side.")
     return ("**Competence gate** (each model's best cell by validation accuracy, mean over seeds; its test "
-            "accuracy in brackets, beside the best published figure; the gate reads validation only)\n\n"
+            "accuracy and, where recorded, its accuracy on its own training splits in brackets, beside the best "
+            "published figure; the gate reads validation only)\n\n"
             + "\n".join(lines))
 
 
