@@ -155,8 +155,9 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|")
     before = [r for r in rows if r["finished"] < args.fit_before]
     after = [r for r in rows if r["finished"] >= args.fit_before]
-    for label, part in (("fitted: tuning", [r for r in before if r["kind"] == "tune"]),
-                        ("fitted period: final runs", [r for r in before if r["kind"] == "final"]),
+    fitted = "checked" if args.current else "fitted"
+    for label, part in ((f"{fitted}: tuning", [r for r in before if r["kind"] == "tune"]),
+                        (f"{fitted} period: final runs", [r for r in before if r["kind"] == "final"]),
                         ("after the fit: tuning", [r for r in after if r["kind"] == "tune"]),
                         ("after the fit: final runs", [r for r in after if r["kind"] == "final"]),
                         ("after the fit: all", after)):

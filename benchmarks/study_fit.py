@@ -38,22 +38,38 @@ from edgelnn.train.loop import TrainConfig, evaluate, train  # noqa: E402
 LIQUID = ("cfc", "cfc-ncp", "ltc", "ltc-ncp")
 
 
-def final_records(study: Path, dataset: str) -> list:
+def final_records(study: Path, dataset: str) -> list:  # plain-arm final runs, by model, budget, seed
     return sorted((records.read(p) for p in (study / "records" / dataset).glob("*-plain-s*.json")),
                   key=lambda r: (r.model, r.budget, r.seed))
 
 
-def rescore(study: Path, dataset: str) -> list[dict]:
-    """Train / val / test score of each final checkpoint, on the splits its run used."""
+def rescore(study: Path, dataset: str, record: bool = False) -> list[dict]:
+    """Train / val / test score of each final checkpoint, on the splits its run used. ``record``:
+    write the train score into each record that lacks it (``RunRecord.train_metric``, what a study
+    now records itself) -- only where validation and test re-score to the record's own figures."""
     rows = []
-    for r in final_records(study, dataset):
+    for path in sorted((study / "records" / dataset).glob("*.json")):
+        r = records.read(path)
         ds = data_mod.load(dataset, seed=r.seed, folds=folds_for(dataset))
         model = checkpoint.load(study / r.checkpoint)
         model.eval()
-        rows.append({"model": r.model, "budget": r.budget, "seed": r.seed, "train": evaluate(model, ds.train, ds),
-                     "val": evaluate(model, ds.val, ds), "test": evaluate(model, ds.test, ds),
-                     "recorded_val": r.val_metric, "recorded_test": r.test_metric})
+        row = {"model": r.model, "budget": r.budget, "seed": r.seed, "arm": r.arm, "train": evaluate(model, ds.train, ds),
+               "val": evaluate(model, ds.val, ds), "test": evaluate(model, ds.test, ds),
+               "recorded_val": r.val_metric, "recorded_test": r.test_metric}
+        rows.append(row)
+        same = abs(row["val"] - r.val_metric) <= 1e-9 * max(1.0, abs(r.val_metric)) and \
+            abs(row["test"] - r.test_metric) <= 1e-9 * max(1.0, abs(r.test_metric))
+        if record and r.train_metric is None:
+            if not same:
+                raise SystemExit(f"{path}: its checkpoint re-scores to val {row['val']} / test {row['test']}, the "
+                                 f"record says {r.val_metric} / {r.test_metric}; not writing a train score to it")
+            r.train_metric = float(row["train"])
+            records.write(r, path)
     return rows
+
+
+def plain(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["arm"] == "plain"]
 
 
 def with_dt_input(ds):
@@ -106,9 +122,12 @@ def main(argv=None) -> None:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--probe", type=int, default=None, metavar="BUDGET")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--record", action="store_true",
+                    help="write each train score into its record where missing (records from before "
+                         "RunRecord.train_metric); refused where val / test do not re-score to the record's")
     args = ap.parse_args(argv)
     t0 = time.time()
-    rows = rescore(args.study, args.dataset)
+    rows = plain(rescore(args.study, args.dataset, record=args.record))
     drift = max(abs(r["val"] - r["recorded_val"]) + abs(r["test"] - r["recorded_test"]) for r in rows)
     lines = [f"## {args.dataset}: do the study's final models fit their training data?", "",
              f"`python benchmarks/study_fit.py {args.study.name} --dataset {args.dataset}"
