@@ -57,8 +57,10 @@ def rescore(study: Path, dataset: str, record: bool = False) -> list[dict]:
                "val": evaluate(model, ds.val, ds), "test": evaluate(model, ds.test, ds),
                "recorded_val": r.val_metric, "recorded_test": r.test_metric}
         rows.append(row)
-        same = abs(row["val"] - r.val_metric) <= 1e-9 * max(1.0, abs(r.val_metric)) and \
-            abs(row["test"] - r.test_metric) <= 1e-9 * max(1.0, abs(r.test_metric))
+        # the same checkpoint, to float32 rounding: training scored validation from its float32
+        # outputs in another order, and LTC trained before its unfolds ran in C re-scores through
+        # them (RMSE 2e-8 and 7e-9 apart, relative); another checkpoint would be ~1e-2 apart
+        same = all(abs(row[k] - v) <= 1e-6 * max(1.0, abs(v)) for k, v in (("val", r.val_metric), ("test", r.test_metric)))
         if record and r.train_metric is None:
             if not same:
                 raise SystemExit(f"{path}: its checkpoint re-scores to val {row['val']} / test {row['test']}, the "
