@@ -15,8 +15,11 @@ what they miss: how many epochs early stopping really runs, stacks of 8-16 small
 more than the stacked-training benchmark measured, datasets whose per-step cost differs from its
 length x size. Model (least squares in log CPU seconds, weighted by each job's size):
 
-    log((cpu - overhead) / (calibration x epochs_run x epoch_seconds x stack share))
+    log((cpu / stack share - overhead) / (calibration x epochs_run x epoch_seconds))
         = kind + slope_kind x ln(budget / 1000) + dataset
+
+(a stack member's CPU is its even share of the stack's, overhead included; the plan scales a member's
+whole estimate, overhead included, by its stack share, so the model is the plan's own form)
 
 slope_kind is shrunk towards one common slope (a kind measured at one budget gets the common one);
 dataset terms have geometric mean 1 (a dataset not fitted gets 1); each kind's factor is then scaled
@@ -54,10 +57,10 @@ def job_rows(folder: Path) -> list[dict]:
         rec = records.read(folder / info["outputs"][0])
         d, m, b, k = rec.dataset, rec.model, rec.budget, rec.stacked or 1
         share = costs.stack_share(m, k, b) if k > 1 else 1.0
-        per_epoch = costs.CALIBRATION * costs.epoch_seconds(d, m, rec.units, rec.hparams["batch_size"]) * share
+        per_epoch = costs.CALIBRATION * costs.epoch_seconds(d, m, rec.units, rec.hparams["batch_size"])
         score = costs.score_estimate(d, m, rec.units) if kind == "final" else 0.0
         rows.append({"kind": kind, "dataset": d, "model": m, "budget": b, "epochs": rec.epochs_run,
-                     "per_epoch": per_epoch, "score": score, "cpu": info["cpu_seconds"],
+                     "per_epoch": per_epoch, "share": share, "score": score, "cpu": info["cpu_seconds"],
                      "recorded_estimate": info.get("estimate") or 0.0, "finished": info["finished"]})
     return rows
 
@@ -75,8 +78,11 @@ def fit(rows: list[dict]) -> dict:
         x[i], x[nk + i], x[2 * nk] = 1.0, lb, lb
         x[2 * nk + 1 + dsets.index(r["dataset"])] = 1.0
         X.append(x)
-        y.append(math.log(max(r["cpu"] - costs.JOB_OVERHEAD, 0.05) / max(r["epochs"] * r["per_epoch"], 0.05)))
-        w.append(math.sqrt(r["epochs"] * r["per_epoch"]))
+        # a stack member's CPU is its share of the stack's (overhead included, as plan.stacked_estimates
+        # scales a member's whole estimate): back to one run's, less the overhead
+        single = r["cpu"] / r.get("share", 1.0) - costs.JOB_OVERHEAD
+        y.append(math.log(max(single, 0.05) / max(r["epochs"] * r["per_epoch"], 0.05)))
+        w.append(math.sqrt(r["epochs"] * r["per_epoch"] * r.get("share", 1.0)))
     X, y, w = np.array(X), np.array(y), np.array(w)
     A, rhs = X * w[:, None], y * w
     lam = math.sqrt(RIDGE * float((w ** 2).sum()))
@@ -96,26 +102,43 @@ def fit(rows: list[dict]) -> dict:
     for i, k in enumerate(kinds):
         mine = [(r, math.exp(c[i] + (c[nk + i] + c[2 * nk]) * math.log(r["budget"] / 1000)
                              + c[2 * nk + 1 + dsets.index(r["dataset"])])) for r in rows if r["model"] == k]
-        measured = sum(max(r["cpu"] - costs.JOB_OVERHEAD, 0.0) for r, _ in mine)
-        fitted = sum(f * r["epochs"] * r["per_epoch"] for r, f in mine)
+        measured = sum(max(r["cpu"] - costs.JOB_OVERHEAD * r.get("share", 1.0), 0.0) for r, _ in mine)
+        fitted = sum(f * r["epochs"] * r["per_epoch"] * r.get("share", 1.0) for r, f in mine)
         factor[k] = math.exp(c[i]) * measured / fitted
     return {"kind": {k: (round(factor[k], 4), round(float(c[nk + i] + c[2 * nk]), 3)) for i, k in enumerate(kinds)},
             "dataset": {d: round(math.exp(c[2 * nk + 1 + j]), 3) for j, d in enumerate(dsets)},
             "epochs": {d: round(statistics.mean(v)) for d, v in sorted(epochs.items())},
-            "epochs_all": round(statistics.mean(r["epochs"] for r in rows))}
+            "epochs_all": round(statistics.mean(r["epochs"] for r in rows)),
+            "final_epochs": dict(costs.FINAL_EPOCHS_BY_DATASET), "final_epochs_all": costs.FINAL_EPOCHS}
+
+
+def final_epochs(rows: list[dict]) -> tuple[dict, int]:
+    """Mean epochs of the final runs per dataset, and over all (final runs stop sooner than trials)."""
+    by = defaultdict(list)
+    for r in rows:
+        by[r["dataset"]].append(r["epochs"])
+    return ({d: round(statistics.mean(v)) for d, v in sorted(by.items())},
+            round(statistics.mean(r["epochs"] for r in rows)) if rows else costs.FINAL_EPOCHS)
 
 
 def current() -> dict:
     """costs.py's corrections in ``fit``'s form."""
     return {"kind": dict(costs.KIND_CORRECTION), "dataset": dict(costs.DATASET_CORRECTION),
-            "epochs": dict(costs.EXPECTED_EPOCHS_BY_DATASET), "epochs_all": costs.EXPECTED_EPOCHS}
+            "epochs": dict(costs.EXPECTED_EPOCHS_BY_DATASET), "epochs_all": costs.EXPECTED_EPOCHS,
+            "final_epochs": dict(costs.FINAL_EPOCHS_BY_DATASET), "final_epochs_all": costs.FINAL_EPOCHS}
 
 
 def predict(row: dict, corr: dict, expected_epochs: bool) -> float:
     factor, slope = corr["kind"].get(row["model"], (1.0, 0.0))
     f = factor * math.exp(slope * math.log(row["budget"] / 1000)) * corr["dataset"].get(row["dataset"], 1.0)
-    e = corr["epochs"].get(row["dataset"], corr["epochs_all"]) if expected_epochs else row["epochs"]
-    return costs.JOB_OVERHEAD + f * e * row["per_epoch"] + row["score"]
+    if not expected_epochs:
+        e = row["epochs"]
+    elif row["kind"] == "final":
+        e = corr["final_epochs"].get(row["dataset"], corr["final_epochs_all"])
+    else:
+        e = corr["epochs"].get(row["dataset"], corr["epochs_all"])
+    # the plan's form: a run's estimate (overhead + training), times its share of a stack, + scoring
+    return (costs.JOB_OVERHEAD + f * e * row["per_epoch"]) * row.get("share", 1.0) + row["score"]
 
 
 def check(label: str, rows: list[dict], corr: dict) -> None:
@@ -146,9 +169,13 @@ def main(argv=None) -> None:
     rows = [r for r in job_rows(args.study) if r["finished"] >= since.get(r["model"], "")]
     tune = [r for r in rows if r["kind"] == "tune"]
     corr = current() if args.current else fit([r for r in tune if r["finished"] < args.fit_before])
+    if not args.current:
+        corr["final_epochs"], corr["final_epochs_all"] = final_epochs(
+            [r for r in rows if r["kind"] == "final" and r["finished"] < args.fit_before])
     print("KIND_CORRECTION =", json.dumps(corr["kind"]).replace("[", "(").replace("]", ")"))
     print("DATASET_CORRECTION =", json.dumps(corr["dataset"]))
     print("EXPECTED_EPOCHS_BY_DATASET =", json.dumps(corr["epochs"]), " # all:", corr["epochs_all"])
+    print("FINAL_EPOCHS_BY_DATASET =", json.dumps(corr["final_epochs"]), " # all:", corr["final_epochs_all"])
     print()
     print("| jobs | n | CPU min | CPU / corrected (real epochs) | CPU / corrected (expected epochs) "
           "| per (dataset, model) | CPU / recorded estimate |")

@@ -176,7 +176,7 @@ def final_job(design: StudyDesign, d: str, m: str, b: int, arm: str, seed: int, 
     return Job(final_key(d, m, b, arm, seed, retry), "final", spec,
                [record_path(d, m, b, arm, seed, retry), checkpoint_path(d, m, b, arm, seed, retry)],
                fingerprint("final", ENGINE_VERSION, spec),
-               costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs)
+               costs.train_estimate(d, m, b, spec["units"], spec["batch_size"], design.max_epochs, final=True)
                + costs.score_estimate(d, m, spec["units"]),
                group or (d, m, tuning_budget(design, d, m, b)))
 
@@ -246,7 +246,7 @@ def _middle_search(m: str) -> dict:
 def final_estimate(design: StudyDesign, d: str, m: str, b: int) -> float:
     """Cost of a final run (training and scoring) before its settings are known."""
     units = final_units(design, d, m, b)
-    return (costs.train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs)
+    return (costs.train_estimate(d, m, b, units, design.batch_size(d), design.max_epochs, final=True)
             + costs.score_estimate(d, m, units))
 
 
