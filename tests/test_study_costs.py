@@ -72,3 +72,21 @@ def test_the_fit_adds_up_to_what_the_jobs_cost():
         assert estimate == pytest.approx(sum(r["cpu"] for r in mine), rel=2e-3)   # the printed terms are rounded
         # the log fit's own factor sits near the median, below the mean by about exp(0.6^2 / 2) = 1.2
         assert 1.1 < got["kind"][k][0] / [0.1, 0.4][k == "ltc"] < 1.35
+
+
+def test_the_fit_reads_stack_members_the_way_the_plan_prices_them():
+    """A stack member's CPU is its share of the stack's, overhead included, and the plan scales a
+    member's whole estimate by its share: the fit recovers the factor from members of stacks of any
+    size, and its estimate of each member is what the member cost."""
+    mod = _fitter()
+    rows = []
+    for share in (1.0, 0.5, 0.125):
+        for b in (250, 1000, 4000):
+            per_epoch = b / 500
+            cpu = (costs.JOB_OVERHEAD + 0.3 * 50 * per_epoch) * share
+            rows.append({"model": "gru", "dataset": "a", "budget": b, "epochs": 50, "per_epoch": per_epoch,
+                         "share": share, "cpu": cpu, "score": 0.0, "kind": "tune"})
+    got = mod.fit(rows)
+    assert got["kind"]["gru"][0] == pytest.approx(0.3, rel=0.01) and got["kind"]["gru"][1] == pytest.approx(0, abs=0.01)
+    for r in rows:
+        assert mod.predict(r, got, expected_epochs=False) == pytest.approx(r["cpu"], rel=0.01)
