@@ -29,6 +29,8 @@ def test_a_killed_invocation_counts_until_its_last_finished_job():
     text = t.describe()
     assert "2 invocation(s)" in text and "resumed 1 time;" in text and "70 min of wall time" in text
     assert "0.81 of the 10 CPU min" in text and "12 min of wall time on 2 workers" in text
+    # the wall side of the plan for the jobs that ran: 600 CPU s / 2 workers = 5 min, measured 70
+    assert "come to 5 min, and the measured wall time is 14.00 of that" in text
     assert "not finished" not in text
 
 

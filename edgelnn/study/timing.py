@@ -40,6 +40,12 @@ class RunTime:
         if self.plan_wall_minutes is not None:
             text += (f". The plan estimated the design's base jobs (no grid extensions or later stages) at "
                      f"{self.plan_wall_minutes:,.0f} min of wall time on {self.plan_workers} workers")
+        if self.estimate_seconds > 0 and self.plan_workers:
+            planned = self.estimate_seconds / self.plan_workers / 60
+            text += (f"; for the jobs that ran (later stages included), the recorded estimates over "
+                     f"{self.plan_workers} workers come to {planned:,.0f} min, and the measured wall time is "
+                     f"{self.wall_seconds / 60 / planned:.2f} of that (the plan's own wall formula adds the longest "
+                     "job's tail, benchmarks and the report)")
         return text + "."
 
 
