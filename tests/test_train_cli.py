@@ -23,6 +23,7 @@ def test_train_on_a_real_dataset_writes_a_loadable_checkpoint(tmp_path):
                    "--epochs", "2", "--seed", "0", "--augment", "time", "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "params" in proc.stdout
+    assert "train accuracy: " in proc.stdout        # its fit to its own training split, beside val and test
     assert f"{load(out).active_param_count()} active" in proc.stdout
     model = load(out)
     assert model.config["dataset"] == "italypowerdemand"
@@ -120,7 +121,19 @@ def test_train_result_carries_both_counts_val_loss_and_peak_memory():
     assert result.seconds > 0
     assert result.peak_mb is None or result.peak_mb >= 0.0
     d = result.to_dict()
-    assert {"params", "params_active", "val_loss", "peak_mb", "augment", "seconds"} <= set(d)
+    assert {"params", "params_active", "val_loss", "peak_mb", "augment", "seconds", "train_metric"} <= set(d)
+
+
+def test_the_result_scores_the_kept_model_on_its_own_training_split():
+    """Under-fitting shows as a low train score beside validation: it is the kept (best-epoch)
+    model's score on exactly the split it was trained on."""
+    from edgelnn import data
+    from edgelnn.train.loop import evaluate
+
+    cfg = TrainConfig("gru", "italypowerdemand", units=6, epochs=3, seed=2)
+    model, result = train(cfg)
+    ds = data.load("italypowerdemand", seed=2, val_fraction=cfg.val_fraction)
+    assert result.train_metric == evaluate(model, ds.train, ds)
 
 
 def test_info_shows_active_and_total_parameters(tmp_path):

@@ -132,7 +132,8 @@ def train(
     colour = "red" if result.failed else "green"
     console.print(f"[{colour}]test {result.metric}{unit}: {result.test_metric:.4f}[/]  "
                   f"val {result.metric}: {result.val_metric:.4f}  "
-                  f"params: {result.params_active} active / {result.params} total  "
+                  + (f"train {result.metric}: {result.train_metric:.4f}  " if result.train_metric is not None else "")
+                  + f"params: {result.params_active} active / {result.params} total  "
                   f"best epoch: {result.best_epoch}/{result.epochs_run}  lr: {result.lr:g}  "
                   f"batch: {result.batch_size}  time: {result.seconds:.1f}s"
                   + (f"  peak memory: {result.peak_mb:.1f} MB" if result.peak_mb is not None else ""))

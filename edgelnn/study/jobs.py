@@ -171,7 +171,7 @@ def _train_payload(spec: dict, ds, outcome, ckpt, start_cpu: float, start_wall: 
         train_seconds=round(result.seconds, 3), train_peak_mb=result.peak_mb, worker=where(),
         checkpoint=spec["checkpoint"], training_failure=list(result.failure), attempts=list(result.attempts),
         stacked=stacked, val_items=len(ds.val), retry=spec.get("retry", ""),
-        train_metric=float(evaluate(model, ds.train, ds)))
+        train_metric=float(result.train_metric if result.train_metric is not None else evaluate(model, ds.train, ds)))
     return _payload(record, files, start_cpu, start_wall)
 
 

@@ -95,6 +95,8 @@ class TrainResult:
     attempts: list[dict] = field(default_factory=list)
     # per-step targets: loss, early stopping and metric over every valid step (else each sequence's last)
     per_step: bool = False
+    # the kept model on its own training split: low beside validation = under-fitting (None: not scored)
+    train_metric: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -363,5 +365,6 @@ def _train(config: TrainConfig, progress, ds):
                          best_epoch=best_epoch, epochs_run=len(history),
                          seconds=time.perf_counter() - start, params_active=model.active_param_count(),
                          val_loss=best_loss, augment=config.augment, history=history,
-                         lr=config.lr, batch_size=config.batch_size, failure=failure, per_step=per_step)
+                         lr=config.lr, batch_size=config.batch_size, failure=failure, per_step=per_step,
+                         train_metric=evaluate(model, ds.train, ds))
     return model, result
