@@ -225,7 +225,7 @@ def test_report_builds_with_every_file(tmp_path):
     with (files.out / "records.csv").open() as f:
         recs = list(csv.DictReader(f))
     # train_seconds of a stacked run is its share of the stack: the CSV says so beside it
-    assert {"stacked", "val_items", "retry", "training_failure", "train_seconds"} <= set(recs[0])
+    assert {"stacked", "val_items", "retry", "training_failure", "train_seconds", "train_metric"} <= set(recs[0])
     with (files.out / "footprint.csv").open() as f:
         foot = list(csv.DictReader(f))
     assert foot and foot[0]["macs_per_step"] and foot[0]["runtime_rss_mb"]

@@ -94,7 +94,8 @@ def record_rows(data: StudyData) -> list[dict]:
     for r in sorted(data.runs, key=lambda r: (r.dataset, r.model, r.budget, r.arm, r.seed)):
         rows.append({"dataset": r.dataset, "model": r.model, "family": r.family, "budget": r.budget,
                      "arm": r.arm, "seed": r.seed, "units": r.units, "params_active": r.params_active,
-                     "params_total": r.params_total, "metric": r.metric, "val_metric": r.val_metric,
+                     "params_total": r.params_total, "metric": r.metric, "train_metric": r.train_metric,
+                     "val_metric": r.val_metric,
                      "test_metric": r.test_metric, "test_items": len(r.test_scores),
                      "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "train_seconds": r.train_seconds,
                      "train_peak_mb": r.train_peak_mb, "stacked": r.stacked, "val_items": r.val_items,
