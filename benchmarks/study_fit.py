@@ -102,6 +102,29 @@ def probe(study: Path, dataset: str, budget: int, seeds=(0, 1, 2)) -> list[dict]
     return rows
 
 
+def elman(dataset: str, budget: int, seeds=(0, 1, 2), rates=(0.01, 0.001)) -> list[dict]:
+    """A reference outside the study: the plain Elman RNN (``rnn``: tanh, dt as an input, no gate and
+    no additive memory path) at ``budget``, with the training recipe, best of ``rates`` by mean
+    validation loss. If it under-fits where LSTM and GRU fit, dt's encoding is not what limits."""
+    from edgelnn.study.budget import fit_budget
+
+    info = data_mod.get_info(dataset)
+    units = fit_budget("rnn", info.input_size, info.output_size, budget).units
+    by_rate = {}
+    for lr in rates:
+        runs = []
+        for seed in seeds:
+            ds = data_mod.load(dataset, seed=seed, folds=folds_for(dataset))
+            cfg = TrainConfig(model="rnn", dataset=dataset, units=units, lr=lr, seed=seed, retries=2)
+            model, res = train(cfg, dataset=ds)
+            runs.append({"model": f"rnn (lr {lr:g})", "budget": budget, "seed": seed, "loss": res.val_loss,
+                         "train": evaluate(model, ds.train, ds), "val": evaluate(model, ds.val, ds),
+                         "test": evaluate(model, ds.test, ds)})
+            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+        by_rate[lr] = runs
+    return min(by_rate.values(), key=lambda rs: statistics.mean(r["loss"] for r in rs))
+
+
 def mean(rows, key):
     return statistics.mean(r[key] for r in rows)
 
@@ -123,6 +146,8 @@ def main(argv=None) -> None:
     ap.add_argument("study", type=Path)
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--probe", type=int, default=None, metavar="BUDGET")
+    ap.add_argument("--elman", action="store_true", help="with --probe: also train the plain Elman RNN there "
+                    "(not in the study) as a reference")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--record", action="store_true",
                     help="write each train score into its record where missing (records from before "
@@ -157,6 +182,12 @@ def main(argv=None) -> None:
             lines += ["", f"RNNs at {args.probe:,} (dt as input, the study's runs): train {min(r['train'] for r in rnn):.3f}"
                       f"-{max(r['train'] for r in rnn):.3f}, test {min(r['test'] for r in rnn):.3f}-{max(r['test'] for r in rnn):.3f} "
                       "over models and seeds."]
+    if args.probe and args.elman:
+        er = elman(args.dataset, args.probe)
+        lines += ["", f"**A reference outside the study**: the plain Elman RNN (`rnn`: tanh, dt as an input like the "
+                  "other RNNs, but no gate and no additive memory path) at the same budget, the training recipe, the "
+                  "better of lr 0.01 and 0.001 by mean validation loss, seeds 0-2:", ""]
+        lines += table(er)
     lines += ["", f"{time.time() - t0:.0f} s wall."]
     text = "\n".join(lines) + "\n"
     print(text)
