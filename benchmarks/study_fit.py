@@ -83,6 +83,12 @@ def with_dt_input(ds):
                                norm_std=list(ds.norm_std) + [1.0])
 
 
+def result_scores(res) -> dict:
+    """Train / val / test of a run just trained: the kept model's scores its TrainResult already
+    holds (``loop.evaluate`` on each split), not a second pass over the data."""
+    return {"train": res.train_metric, "val": res.val_metric, "test": res.test_metric}
+
+
 def probe(study: Path, dataset: str, budget: int, seeds=(0, 1, 2)) -> list[dict]:
     rows = []
     for r in final_records(study, dataset):
@@ -94,9 +100,8 @@ def probe(study: Path, dataset: str, budget: int, seeds=(0, 1, 2)) -> list[dict]
                           lr=h["lr"], seed=r.seed, patience=h["patience"], options=dict(h.get("options") or {}),
                           retries=h.get("retries", 0))
         t0 = time.process_time()
-        model, res = train(cfg, dataset=ds)
-        rows.append({"model": r.model, "budget": budget, "seed": r.seed, "train": evaluate(model, ds.train, ds),
-                     "val": evaluate(model, ds.val, ds), "test": evaluate(model, ds.test, ds),
+        _, res = train(cfg, dataset=ds)
+        rows.append({"model": r.model, "budget": budget, "seed": r.seed, **result_scores(res),
                      "cpu_s": time.process_time() - t0})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
@@ -116,10 +121,9 @@ def elman(dataset: str, budget: int, seeds=(0, 1, 2), rates=(0.01, 0.001)) -> li
         for seed in seeds:
             ds = data_mod.load(dataset, seed=seed, folds=folds_for(dataset))
             cfg = TrainConfig(model="rnn", dataset=dataset, units=units, lr=lr, seed=seed, retries=2)
-            model, res = train(cfg, dataset=ds)
+            _, res = train(cfg, dataset=ds)
             runs.append({"model": f"rnn (lr {lr:g})", "budget": budget, "seed": seed, "loss": res.val_loss,
-                         "train": evaluate(model, ds.train, ds), "val": evaluate(model, ds.val, ds),
-                         "test": evaluate(model, ds.test, ds)})
+                         **result_scores(res)})
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
         by_rate[lr] = runs
     return min(by_rate.values(), key=lambda rs: statistics.mean(r["loss"] for r in rs))
